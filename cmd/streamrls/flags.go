@@ -1,0 +1,142 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// kafkaFlags are the client flags of every role that talks to Kafka.
+type kafkaFlags struct {
+	brokers        string
+	sessionTimeout time.Duration
+	replication    int
+	retention      time.Duration
+}
+
+func (k *kafkaFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&k.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port")
+	fs.DurationVar(&k.sessionTimeout, "session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
+	fs.IntVar(&k.replication, "replication", 1, "replication factor of the topics streamrls creates")
+	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0 keeps them forever so replay can rebuild every model")
+}
+
+func (k *kafkaFlags) config() (topology.Kafka, error) {
+	brokers, err := topology.ParseBrokers(k.brokers)
+	if err != nil {
+		return topology.Kafka{}, flagErr("--brokers: %v", err)
+	}
+	if k.sessionTimeout < time.Second {
+		return topology.Kafka{}, flagErr("--session-timeout %v: want at least 1s", k.sessionTimeout)
+	}
+	if k.replication < 1 {
+		return topology.Kafka{}, flagErr("--replication %d: want ≥ 1", k.replication)
+	}
+	if k.retention < 0 {
+		return topology.Kafka{}, flagErr("--retention %v: want ≥ 0 (0: forever)", k.retention)
+	}
+	return topology.Kafka{Brokers: brokers, SessionTimeout: k.sessionTimeout, Replication: k.replication, Retention: k.retention}.WithDefaults(), nil
+}
+
+// modelFlags is the repeatable --model NAME:LAMBDA:DELTA.
+type modelFlags struct{ specs []string }
+
+func (m *modelFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&m.specs, "model", nil, "a model of the bank as NAME:LAMBDA:DELTA (λ in (0,1], P₀ = δ·I, δ > 0); repeatable; default mod1:1.0:10 and mod2:0.99:1")
+}
+
+func (m *modelFlags) parse() ([]rls.Spec, error) {
+	if len(m.specs) == 0 {
+		return rls.DefaultSpecs(), nil
+	}
+	seen := map[string]bool{}
+	var out []rls.Spec
+	for _, s := range m.specs {
+		sp, err := rls.ParseSpec(s)
+		if err != nil {
+			return nil, flagErr("--model %q: %v", s, err)
+		}
+		if seen[sp.Name] {
+			return nil, flagErr("--model %q: model name %q given twice", s, sp.Name)
+		}
+		seen[sp.Name] = true
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// namesFlags are the topic and group names of a processor group.
+type namesFlags struct {
+	topic, group, deadletter string
+	partitions               int
+}
+
+func (n *namesFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&n.topic, "topic", topology.DefaultInput, "input topic of samples (key = sensor ID); the original notebook's is RLSTrain")
+	fs.StringVar(&n.group, "group", topology.DefaultGroup, "processor group; its state is the compacted topic GROUP-table")
+	fs.StringVar(&n.deadletter, "deadletter", "", "dead-letter topic for rejected input (default GROUP-deadletter)")
+	fs.IntVar(&n.partitions, "partitions", topology.DefaultPartitions, "partitions of the input topic when streamrls creates it (an existing topic keeps its own)")
+}
+
+func (n *namesFlags) names() (topology.Names, error) {
+	if n.partitions < 1 {
+		return topology.Names{}, flagErr("--partitions %d: want ≥ 1", n.partitions)
+	}
+	names := topology.Names{Input: n.topic, Group: n.group, DeadLetter: n.deadletter}.WithDefaults()
+	if err := names.Validate(); err != nil {
+		return names, usageError{err}
+	}
+	return names, nil
+}
+
+// emitFlags are the synthetic generator's flags.
+type emitFlags struct {
+	sensors, dim, batch int
+	count               int64
+	rate                float64
+	linger              time.Duration
+	format              string
+	seed                uint64
+	noise               float64
+}
+
+func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64) {
+	fs.IntVar(&e.sensors, "sensors", 8, "number of sensors (keys \"1\" … \"N\")")
+	fs.IntVar(&e.dim, "dim", 10, "features per sample; θ* is 1 at the first and last coefficient, 0 elsewhere")
+	fs.Int64Var(&e.count, "count", defCount, "samples to send in all; 0: forever")
+	fs.Float64Var(&e.rate, "rate", defRate, "samples per second in all; 0: as fast as possible")
+	fs.IntVar(&e.batch, "batch", 1, "samples per message (a micro-batch per sensor; json and binary only)")
+	fs.DurationVar(&e.linger, "linger", time.Second, "a partial micro-batch is sent after at most this long")
+	fs.StringVar(&e.format, "format", "json", "wire format: json, text (the original notebook's [i, y, x1, …, xn]) or binary")
+	fs.Uint64Var(&e.seed, "seed", 1, "random seed; the same seed sends the same samples")
+	fs.Float64Var(&e.noise, "noise", 0.1, "standard deviation of the Gaussian noise on y (negative: none)")
+}
+
+func (e *emitFlags) validate() (codec.Format, error) {
+	f, err := codec.ParseFormat(e.format)
+	if err != nil {
+		return 0, flagErr("--format: %v", err)
+	}
+	switch {
+	case e.sensors < 1:
+		return 0, flagErr("--sensors %d: want ≥ 1", e.sensors)
+	case e.dim < 1 || e.dim > processor.DefaultMaxDim:
+		return 0, flagErr("--dim %d: want 1..%d", e.dim, processor.DefaultMaxDim)
+	case e.count < 0:
+		return 0, flagErr("--count %d: want ≥ 0 (0: forever)", e.count)
+	case e.rate < 0:
+		return 0, flagErr("--rate %v: want ≥ 0 (0: as fast as possible)", e.rate)
+	case e.batch < 1:
+		return 0, flagErr("--batch %d: want ≥ 1", e.batch)
+	case e.batch > 1 && f == codec.FormatText:
+		return 0, flagErr("--batch %d with --format text: the text format carries one sample per message; use json or binary", e.batch)
+	case e.linger <= 0:
+		return 0, flagErr("--linger %v: want > 0", e.linger)
+	}
+	return f, nil
+}

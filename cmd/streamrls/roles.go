@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamrls/streamrls/broker"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/view"
+)
+
+func newBrokerCmd(g *globalFlags) *cobra.Command {
+	var listen, dataDir string
+	var sync bool
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Kafka-protocol broker (kfake) on a data directory",
+		Long: `Runs a one-node Kafka-protocol broker that keeps its log in --data-dir, so
+that any Kafka client (goka, kafka-python, kcat) can use it and a restart
+keeps every topic. Stops cleanly on SIGINT/SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := broker.Start(broker.Config{Listen: listen, DataDir: dataDir, SyncWrites: sync, Logger: g.log})
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			b.Close()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to accept Kafka clients on")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-broker", "directory that keeps the broker's topics across restarts")
+	cmd.Flags().BoolVar(&sync, "sync-writes", false, "fsync every produced batch (survives power loss, slower)")
+	return cmd
+}
+
+func newProcessCmd(g *globalFlags) *cobra.Command {
+	var kf kafkaFlags
+	var nf namesFlags
+	var mf modelFlags
+	var stateDir, httpAddr string
+	var maxDim int
+	cmd := &cobra.Command{
+		Use:   "process",
+		Short: "Run a processor: update every sensor's models from the input topic",
+		Long: `Consumes the input topic as goka group --group, applies every sample to its
+sensor's bank of RLS models exactly once in effect, keeps the state in the
+compacted table GROUP-table (and a local copy in --state-dir) and sends bad
+input to the dead-letter topic. Run several on one group to share the
+partitions. Creates missing topics; an existing input topic of any partition
+count is accepted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kc, err := kf.config()
+			if err != nil {
+				return err
+			}
+			names, err := nf.names()
+			if err != nil {
+				return err
+			}
+			specs, err := mf.parse()
+			if err != nil {
+				return err
+			}
+			if maxDim < 1 {
+				return flagErr("--max-dim %d: want ≥ 1", maxDim)
+			}
+			if stateDir == "" {
+				return flagErr("--state-dir is required: each processor needs its own directory")
+			}
+			reg := newRegistry()
+			metrics := processor.NewMetrics(reg)
+			ctx := cmd.Context()
+			eg, ctx := errgroup.WithContext(ctx)
+			if httpAddr != "" {
+				mux := http.NewServeMux()
+				mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
+				mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+				if err := serveHTTP(ctx, eg, httpAddr, mux, g.log); err != nil {
+					return err
+				}
+			}
+			eg.Go(func() error {
+				return processor.Run(ctx, processor.Config{
+					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
+					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log,
+				})
+			})
+			return eg.Wait()
+		},
+	}
+	kf.register(cmd.Flags())
+	nf.register(cmd.Flags())
+	mf.register(cmd.Flags())
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
+	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	return cmd
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var kf kafkaFlags
+	var groups []string
+	var stateDir, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
+		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
+GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
+/v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
+every view has caught up) and /metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kc, err := kf.config()
+			if err != nil {
+				return err
+			}
+			if stateDir == "" {
+				return flagErr("--state-dir is required: each view needs its own directory")
+			}
+			if len(groups) == 0 {
+				return flagErr("--group: at least one group is needed")
+			}
+			ctx := cmd.Context()
+			eg, ctx := errgroup.WithContext(ctx)
+			var views []*view.View
+			for _, grp := range groups {
+				v, err := view.New(view.Config{Group: grp, Kafka: kc, StateDir: stateDir, Log: g.log})
+				if err != nil {
+					return err
+				}
+				views = append(views, v)
+				eg.Go(func() error { return v.Run(ctx) })
+			}
+			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log}
+			if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+				return err
+			}
+			return eg.Wait()
+		},
+	}
+	kf.register(cmd.Flags())
+	cmd.Flags().StringArrayVar(&groups, "group", []string{"rls"}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
+	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API")
+	return cmd
+}
+
+func newEmitCmd(g *globalFlags) *cobra.Command {
+	var kf kafkaFlags
+	var ef emitFlags
+	var topic string
+	var partitions int
+	cmd := &cobra.Command{
+		Use:   "emit",
+		Short: "Publish synthetic samples y = xᵀθ* + noise",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kc, err := kf.config()
+			if err != nil {
+				return err
+			}
+			format, err := ef.validate()
+			if err != nil {
+				return err
+			}
+			var sent atomic.Int64
+			start := time.Now()
+			n, err := emitter.Run(cmd.Context(), emitter.Config{
+				Kafka: kc, Topic: topic, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim, Count: ef.count,
+				Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format, Seed: ef.seed, Noise: ef.noise,
+				Log: g.log, Sent: &sent,
+			})
+			el := time.Since(start)
+			g.log.Info("emitted", "samples", n, "seconds", el.Seconds(), "samples_per_s", float64(n)/el.Seconds())
+			return err
+		},
+	}
+	kf.register(cmd.Flags())
+	ef.register(cmd.Flags(), 10000, 0)
+	cmd.Flags().StringVar(&topic, "topic", "rls-samples", "topic to publish to")
+	cmd.Flags().IntVar(&partitions, "partitions", 8, "partitions of the topic if it has to be created")
+	return cmd
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveHTTP listens on addr now (so a bad address fails at once) and serves
+// h until ctx ends.
+func serveHTTP(ctx context.Context, eg interface{ Go(func() error) }, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return flagErr("--http %q: %v", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("http listening", "addr", ln.Addr().String())
+	eg.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return nil
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamrls/streamrls/broker"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/view"
+)
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	var ef emitFlags
+	var mf modelFlags
+	var dataDir, listen, httpAddr string
+	var partitions int
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run everything in one process: embedded broker, processor, view, emitter",
+		Long: `Starts the embedded broker on --data-dir, a processor, a view and the
+synthetic emitter, and prints a progress line every second: samples applied
+per second and, for sensor "1", each model's distance ‖θ − θ*‖₂ to the true
+coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
+--data-dir continues from the stored state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := ef.validate()
+			if err != nil {
+				return err
+			}
+			specs, err := mf.parse()
+			if err != nil {
+				return err
+			}
+			if partitions < 1 {
+				return flagErr("--partitions %d: want ≥ 1", partitions)
+			}
+			if interval <= 0 {
+				return flagErr("--progress %v: want > 0", interval)
+			}
+			b, err := broker.Start(broker.Config{Listen: listen, DataDir: filepath.Join(dataDir, "broker"), Logger: g.log})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			kc := topology.Kafka{Brokers: []string{b.Addr()}}.WithDefaults()
+			names := topology.Names{}.WithDefaults()
+
+			ctx := cmd.Context()
+			eg, ctx := errgroup.WithContext(ctx)
+			reg := newRegistry()
+			metrics := processor.NewMetrics(reg)
+			// Topics first, so that the view finds the table.
+			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
+				return err
+			}
+			procReady := make(chan struct{})
+			eg.Go(func() error {
+				return processor.Run(ctx, processor.Config{
+					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
+					Partitions: partitions, Metrics: metrics, Log: g.log,
+					OnStart: func(*goka.Processor) { startedOnce(procReady) },
+				})
+			})
+			select {
+			case <-procReady:
+			case <-ctx.Done():
+				return eg.Wait()
+			}
+			v, err := waitView(ctx, kc, names.Group, filepath.Join(dataDir, "view"), g)
+			if err != nil {
+				return err
+			}
+			eg.Go(func() error { return v.Run(ctx) })
+			if httpAddr != "" {
+				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log}
+				if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+					return err
+				}
+			}
+			eg.Go(func() error {
+				_, err := emitter.Run(ctx, emitter.Config{
+					Kafka: kc, Topic: names.Input, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim,
+					Count: ef.count, Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format,
+					Seed: ef.seed, Noise: ef.noise, Log: g.log,
+				})
+				return err
+			})
+			eg.Go(func() error {
+				progress(ctx, os.Stdout, v, emitter.DefaultTheta(ef.dim), interval)
+				return nil
+			})
+			err = eg.Wait()
+			g.log.Info("stopped")
+			return err
+		},
+	}
+	ef.register(cmd.Flags(), 0, 5000)
+	mf.register(cmd.Flags())
+	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
+	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
+	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to print the progress line")
+	return cmd
+}
+
+func startedOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// waitView builds the view once the group table exists (the processor
+// creates it when it starts).
+func waitView(ctx context.Context, kc topology.Kafka, group, dir string, g *globalFlags) (*view.View, error) {
+	for {
+		v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: dir, Log: g.log})
+		if err == nil {
+			return v, nil
+		}
+		g.log.Debug("waiting for the table", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// progress prints one line per interval: samples applied per second and
+// sensor "1"'s distance to θ*.
+func progress(ctx context.Context, w io.Writer, v *view.View, theta []float64, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	start := time.Now()
+	var last uint64
+	lastT := start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			var total uint64
+			sensors := 0
+			_ = v.Each(func(s *view.Sensor) error {
+				total += s.Meta.Samples
+				sensors++
+				return nil
+			})
+			rate := float64(total-min(last, total)) / now.Sub(lastT).Seconds()
+			last, lastT = total, now
+			var b strings.Builder
+			fmt.Fprintf(&b, "%6.0fs  samples %d  %8.0f/s  sensors %d", now.Sub(start).Seconds(), total, rate, sensors)
+			if s, ok, _ := v.Get(emitter.SensorID(0)); ok && s.Bank != nil {
+				fmt.Fprintf(&b, "  sensor %s:", s.ID)
+				for _, m := range s.Bank.Models {
+					fmt.Fprintf(&b, " %s ‖θ−θ*‖=%.4f", m.Name, distance(m.Theta, theta))
+				}
+			}
+			fmt.Fprintln(w, b.String())
+		}
+	}
+}
+
+func distance(a, b []float64) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	s := 0.0
+	for i := range a {
+		d := a[i] - b[i]
+		s += d * d
+	}
+	return math.Sqrt(s)
+}

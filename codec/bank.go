@@ -1,0 +1,266 @@
+package codec
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/streamrls/streamrls/rls"
+)
+
+// The RLS bank state (see the package documentation).
+const (
+	BankMagic     byte = 0xBA
+	BankVersion   byte = 1
+	BankHeaderLen      = 10 // magic, version, dim, count
+	// MaxBankDim is the largest bank dimension DecodeBank accepts.
+	MaxBankDim = 1 << 16
+	// MaxModelName is the longest model name, in bytes, the bank codec carries.
+	MaxModelName = 255
+
+	bankModelFixed = 6 * 8 // lambda, delta, maxTrace, samples, mse, recentMSE
+)
+
+// bankModelSize is the encoded size of one model of dimension n, name excluded.
+func bankModelSize(n int) int { return 1 + bankModelFixed + 8*n + 8*(n*(n+1)/2) }
+
+// AppendBank appends the bank's state to dst. It allocates nothing when dst
+// has room. It panics when the bank is inconsistent (a model whose Dim,
+// len(Theta) or len(P) do not match b.Dim, a name longer than MaxModelName):
+// those are programming errors, and encoding them would write state that
+// cannot be read back.
+func AppendBank(dst []byte, b *rls.Bank) []byte {
+	n := b.Dim
+	if n < 0 || n > MaxBankDim {
+		panic(fmt.Sprintf("codec: AppendBank: bank dim %d outside [0, %d]", n, MaxBankDim))
+	}
+	size := BankHeaderLen
+	for i, m := range b.Models {
+		if m.Dim != n || len(m.Theta) != n || len(m.P) != n*n {
+			panic(fmt.Sprintf("codec: AppendBank: model %d (%q) has Dim %d, len(Theta) %d, len(P) %d; bank dim is %d",
+				i, m.Name, m.Dim, len(m.Theta), len(m.P), n))
+		}
+		if len(m.Name) > MaxModelName {
+			panic(fmt.Sprintf("codec: AppendBank: model %d name is %d bytes, limit %d", i, len(m.Name), MaxModelName))
+		}
+		size += bankModelSize(n) + len(m.Name)
+	}
+	dst = slices.Grow(dst, size)
+	off := len(dst)
+	dst = dst[:off+size]
+	p := dst[off:]
+	p[0], p[1] = BankMagic, BankVersion
+	binary.LittleEndian.PutUint32(p[2:], uint32(n))
+	binary.LittleEndian.PutUint32(p[6:], uint32(len(b.Models)))
+	p = p[BankHeaderLen:]
+	for _, m := range b.Models {
+		p[0] = byte(len(m.Name))
+		copy(p[1:], m.Name)
+		p = p[1+len(m.Name):]
+		binary.LittleEndian.PutUint64(p[0:], math.Float64bits(m.Lambda))
+		binary.LittleEndian.PutUint64(p[8:], math.Float64bits(m.Delta))
+		binary.LittleEndian.PutUint64(p[16:], math.Float64bits(m.MaxTrace))
+		binary.LittleEndian.PutUint64(p[24:], m.Samples)
+		binary.LittleEndian.PutUint64(p[32:], math.Float64bits(m.MSE))
+		binary.LittleEndian.PutUint64(p[40:], math.Float64bits(m.RecentMSE))
+		p = p[bankModelFixed:]
+		for j, v := range m.Theta {
+			binary.LittleEndian.PutUint64(p[8*j:], math.Float64bits(v))
+		}
+		p = p[8*n:]
+		k := 0
+		for r := 0; r < n; r++ {
+			row := m.P[r*n+r : r*n+n]
+			for _, v := range row {
+				binary.LittleEndian.PutUint64(p[8*k:], math.Float64bits(v))
+				k++
+			}
+		}
+		p = p[8*k:]
+	}
+	return dst
+}
+
+// DecodeBank decodes a bank state into a new rls.Bank.
+func DecodeBank(b []byte) (*rls.Bank, error) {
+	bank := new(rls.Bank)
+	if err := DecodeBankInto(bank, b); err != nil {
+		return nil, err
+	}
+	return bank, nil
+}
+
+// DecodeBankInto decodes a bank state into dst, reusing dst's models and
+// their slices when their dimension matches (then it allocates nothing).
+// The bytes are treated as untrusted: everything is checked before dst is
+// touched, so on error dst is unchanged. The error is a *StateError.
+func DecodeBankInto(dst *rls.Bank, b []byte) error {
+	n, count, err := checkBank(b)
+	if err != nil {
+		return err
+	}
+	if cap(dst.Models) < count {
+		dst.Models = slices.Grow(dst.Models[:cap(dst.Models)], count-cap(dst.Models))
+	}
+	dst.Models = dst.Models[:count]
+	dst.Dim = n
+	p := b[BankHeaderLen:]
+	for i := range count {
+		m := dst.Models[i]
+		if m == nil || m.Dim != n || cap(m.Theta) < n || cap(m.P) < n*n {
+			m = &rls.Model{Dim: n, Theta: make([]float64, n), P: make([]float64, n*n)}
+			dst.Models[i] = m
+		}
+		m.Theta, m.P = m.Theta[:n], m.P[:n*n]
+		l := int(p[0])
+		if name := p[1 : 1+l]; string(name) != m.Name {
+			m.Name = string(name)
+		}
+		p = p[1+l:]
+		m.Lambda = math.Float64frombits(binary.LittleEndian.Uint64(p[0:]))
+		m.Delta = math.Float64frombits(binary.LittleEndian.Uint64(p[8:]))
+		m.MaxTrace = math.Float64frombits(binary.LittleEndian.Uint64(p[16:]))
+		m.Samples = binary.LittleEndian.Uint64(p[24:])
+		m.MSE = math.Float64frombits(binary.LittleEndian.Uint64(p[32:]))
+		m.RecentMSE = math.Float64frombits(binary.LittleEndian.Uint64(p[40:]))
+		p = p[bankModelFixed:]
+		for j := range m.Theta {
+			m.Theta[j] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*j:]))
+		}
+		p = p[8*n:]
+		P := m.P
+		for r := 0; r < n; r++ {
+			for c := r; c < n; c++ {
+				v := math.Float64frombits(binary.LittleEndian.Uint64(p))
+				p = p[8:]
+				P[r*n+c] = v
+				P[c*n+r] = v
+			}
+		}
+	}
+	return nil
+}
+
+func finite(bits uint64) bool { return bits>>52&0x7ff != 0x7ff }
+
+// checkBank validates a bank state completely and returns its dimension and
+// model count.
+func checkBank(b []byte) (n, count int, err error) {
+	const c = "bank"
+	if len(b) == 0 {
+		return 0, 0, stateErr(c, ReasonEmpty, "value has no bytes")
+	}
+	if b[0] != BankMagic {
+		return 0, 0, stateErr(c, ReasonBadMagic, "byte 0 is 0x%02x, want 0x%02x", b[0], BankMagic)
+	}
+	if len(b) < 2 {
+		return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte 1: no version byte")
+	}
+	if b[1] != BankVersion {
+		return 0, 0, stateErr(c, ReasonVersion, "version %d unsupported (this build reads version %d)", b[1], BankVersion)
+	}
+	if len(b) < BankHeaderLen {
+		return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: the header has %d bytes", len(b), BankHeaderLen)
+	}
+	dim := binary.LittleEndian.Uint32(b[2:])
+	cnt := binary.LittleEndian.Uint32(b[6:])
+	if dim > MaxBankDim {
+		return 0, 0, stateErr(c, ReasonTooLarge, "bytes 2-5: dim %d above the limit %d", dim, MaxBankDim)
+	}
+	n = int(dim)
+	per := bankModelSize(n) + 1 // with a name of at least one byte
+	rest := len(b) - BankHeaderLen
+	if uint64(cnt) > uint64(rest/per) {
+		return 0, 0, stateErr(c, ReasonTruncated, "header says %d models of dim %d (at least %d bytes each), value has %d bytes after the header",
+			cnt, n, per, rest)
+	}
+	if cnt == 0 {
+		return 0, 0, stateErr(c, ReasonBadValue, "bytes 6-9: bank has no models")
+	}
+	count = int(cnt)
+	var namesBuf [8][]byte // for the duplicate-name check
+	names := namesBuf[:0]
+	pos := BankHeaderLen
+	for i := range count {
+		if pos >= len(b) {
+			return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d missing", pos, i)
+		}
+		l := int(b[pos])
+		if l == 0 {
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d has an empty name", pos, i)
+		}
+		need := bankModelSize(n) + l
+		if len(b)-pos < need {
+			return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d needs %d bytes from byte %d", len(b), i, need, pos)
+		}
+		name := b[pos+1 : pos+1+l]
+		if err := checkName(name); err != "" {
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q %s", pos+1, i, name, err)
+		}
+		for j, o := range names {
+			if string(o) == string(name) {
+				return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q is also model %d's", pos+1, i, name, j)
+			}
+		}
+		names = append(names, name)
+		q := pos + 1 + l
+		f := func(k int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b[q+8*k:])) }
+		lambda, delta, maxTrace, mse, recent := f(0), f(1), f(2), f(4), f(5)
+		switch {
+		case !(lambda > 0 && lambda <= 1):
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) lambda %v outside (0, 1]", q, i, name, lambda)
+		case !(delta > 0 && delta <= math.MaxFloat64):
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) delta %v not a finite number > 0", q+8, i, name, delta)
+		case math.IsNaN(maxTrace):
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) maxTrace is NaN", q+16, i, name)
+		case !(mse >= 0 && mse <= math.MaxFloat64):
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) mse %v not a finite number >= 0", q+32, i, name, mse)
+		case !(recent >= 0 && recent <= math.MaxFloat64):
+			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
+		}
+		q += bankModelFixed
+		for k := 0; k < n; k++ {
+			if v := binary.LittleEndian.Uint64(b[q+8*k:]); !finite(v) {
+				return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) theta[%d] = %v is not finite",
+					q+8*k, i, name, k, math.Float64frombits(v))
+			}
+		}
+		q += 8 * n
+		for r := 0; r < n; r++ {
+			for col := r; col < n; col++ {
+				v := math.Float64frombits(binary.LittleEndian.Uint64(b[q:]))
+				if col == r && !(v > 0 && v <= math.MaxFloat64) {
+					return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not a finite number > 0",
+						q, i, name, r, r, v)
+				}
+				if !finite(math.Float64bits(v)) {
+					return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not finite", q, i, name, r, col, v)
+				}
+				q += 8
+			}
+		}
+		pos += need
+	}
+	if pos != len(b) {
+		return 0, 0, stateErr(c, ReasonTrailing, "%d extra bytes at byte %d after %d models", len(b)-pos, pos, count)
+	}
+	return n, count, nil
+}
+
+// checkName returns "" for a valid model name, else what is wrong with it.
+func checkName(name []byte) string {
+	if !utf8.Valid(name) {
+		return "is not valid UTF-8"
+	}
+	for _, ch := range name {
+		switch {
+		case ch == ':':
+			return "contains ':'"
+		case ch < 0x20 || ch == 0x7f:
+			return "contains a control character"
+		}
+	}
+	return ""
+}

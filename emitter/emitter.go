@@ -1,0 +1,273 @@
+// Package emitter generates synthetic samples y = xᵀθ* + noise for a number
+// of sensors and publishes them to the samples topic, one sample or one
+// micro-batch per message, in any wire format.
+package emitter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// DefaultTheta is θ* of the original notebook for dim 10: [1,0,…,0,1]. For
+// another dim it is 1 at the first and last coefficient and 0 elsewhere.
+func DefaultTheta(dim int) []float64 {
+	th := make([]float64, dim)
+	if dim > 0 {
+		th[0], th[dim-1] = 1, 1
+	}
+	return th
+}
+
+// SensorID is the key of the i-th sensor (0-based): "1", "2", ….
+func SensorID(i int) string { return strconv.Itoa(i + 1) }
+
+// Generator makes each sensor's sample sequence. Every sensor has its own
+// random stream derived from the seed, so a sensor's samples do not depend
+// on how the sensors are interleaved, and a test can regenerate them.
+type Generator struct {
+	Dim   int
+	Theta []float64
+	Noise float64 // standard deviation of the additive Gaussian noise
+	rngs  []*rand.Rand
+	seqs  []int64
+}
+
+// NewGenerator returns a generator for sensors sensors.
+func NewGenerator(sensors, dim int, theta []float64, noise float64, seed uint64) *Generator {
+	g := &Generator{Dim: dim, Theta: theta, Noise: noise, rngs: make([]*rand.Rand, sensors), seqs: make([]int64, sensors)}
+	for i := range g.rngs {
+		g.rngs[i] = rand.New(rand.NewPCG(seed, uint64(i)+1))
+	}
+	return g
+}
+
+// Next returns sensor i's next sample; x is written into dst (len Dim).
+func (g *Generator) Next(i int, dst []float64) codec.Sample {
+	r := g.rngs[i]
+	y := 0.0
+	for j := range dst[:g.Dim] {
+		dst[j] = r.NormFloat64()
+		y += dst[j] * g.Theta[j]
+	}
+	y += g.Noise * r.NormFloat64()
+	s := codec.Sample{X: dst[:g.Dim], Y: y, Seq: g.seqs[i], HasSeq: true}
+	g.seqs[i]++
+	return s
+}
+
+// Config of one emitter run. Zero values take the documented defaults.
+type Config struct {
+	Kafka topology.Kafka
+	Topic string // default topology.DefaultInput
+	// Partitions of the topic if the emitter has to create it.
+	Partitions int
+	Sensors    int           // default 8
+	Dim        int           // default 10
+	Count      int64         // samples in all; 0: forever
+	Rate       float64       // samples/s in all; 0: as fast as possible
+	Batch      int           // samples per message (per sensor); default 1
+	Linger     time.Duration // a partial batch leaves after at most this; default 1s
+	Format     codec.Format
+	Seed       uint64
+	Theta      []float64 // default DefaultTheta(Dim)
+	Noise      float64   // default 0.1; negative means none
+	Log        *slog.Logger
+	// Sent, if set, counts samples acknowledged by the broker (for progress).
+	Sent *atomic.Int64
+}
+
+// Validate reports a bad setting, naming its flag.
+func (c *Config) Validate() error {
+	switch {
+	case c.Sensors < 0:
+		return fmt.Errorf("--sensors %d: want ≥ 1", c.Sensors)
+	case c.Dim < 0:
+		return fmt.Errorf("--dim %d: want ≥ 1", c.Dim)
+	case c.Count < 0:
+		return fmt.Errorf("--count %d: want ≥ 0 (0: forever)", c.Count)
+	case c.Rate < 0:
+		return fmt.Errorf("--rate %v: want ≥ 0 (0: as fast as possible)", c.Rate)
+	case c.Batch < 0:
+		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
+	case c.Batch > 1 && c.Format == codec.FormatText:
+		return fmt.Errorf("--batch %d with --format text: the text format carries one sample per message; use json or binary", c.Batch)
+	case c.Theta != nil && c.Dim != 0 && len(c.Theta) != c.Dim:
+		return fmt.Errorf("θ* has %d coefficients but --dim is %d", len(c.Theta), c.Dim)
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.Topic == "" {
+		c.Topic = topology.DefaultInput
+	}
+	if c.Sensors == 0 {
+		c.Sensors = 8
+	}
+	if c.Dim == 0 {
+		c.Dim = 10
+	}
+	if c.Batch == 0 {
+		c.Batch = 1
+	}
+	if c.Linger == 0 {
+		c.Linger = time.Second
+	}
+	if c.Theta == nil {
+		c.Theta = DefaultTheta(c.Dim)
+	}
+	if c.Noise == 0 {
+		c.Noise = 0.1
+	} else if c.Noise < 0 {
+		c.Noise = 0
+	}
+	if c.Partitions == 0 {
+		c.Partitions = topology.DefaultPartitions
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Run emits until Count samples are acknowledged or ctx ends. It returns the
+// number of samples acknowledged.
+func Run(ctx context.Context, cfg Config) (int64, error) {
+	if err := cfg.Validate(); err != nil {
+		return 0, err
+	}
+	cfg.defaults()
+	tm, err := cfg.Kafka.TopicManager()
+	if err != nil {
+		return 0, err
+	}
+	_, err = topology.EnsureStream(tm, cfg.Topic, cfg.Partitions)
+	tm.Close()
+	if err != nil {
+		return 0, err
+	}
+	opts, err := cfg.Kafka.EmitterOptions()
+	if err != nil {
+		return 0, err
+	}
+	em, err := goka.NewEmitter(cfg.Kafka.WithDefaults().Brokers, goka.Stream(cfg.Topic), new(codec.Bytes), opts...)
+	if err != nil {
+		return 0, fmt.Errorf("emitter to %s: %w", cfg.Topic, err)
+	}
+	var acked atomic.Int64
+	var failed atomic.Pointer[error]
+	emit := func(key string, value []byte, n int) error {
+		p, err := em.Emit(key, value)
+		if err != nil {
+			return fmt.Errorf("emit to %s key %q: %w", cfg.Topic, key, err)
+		}
+		p.Then(func(err error) {
+			if err != nil {
+				e := fmt.Errorf("emit to %s key %q: %w", cfg.Topic, key, err)
+				failed.CompareAndSwap(nil, &e)
+				return
+			}
+			acked.Add(int64(n))
+			if cfg.Sent != nil {
+				cfg.Sent.Add(int64(n))
+			}
+		})
+		return nil
+	}
+	runErr := generate(ctx, cfg, emit, &failed)
+	if err := em.Finish(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("emitter to %s: flush: %w", cfg.Topic, err)
+	}
+	if e := failed.Load(); e != nil && runErr == nil {
+		runErr = *e
+	}
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	return acked.Load(), runErr
+}
+
+// generate produces cfg.Count samples round-robin over the sensors, groups
+// them into per-sensor batches and hands each message to emit, pacing to
+// cfg.Rate.
+func generate(ctx context.Context, cfg Config, emit func(key string, value []byte, n int) error, failed *atomic.Pointer[error]) error {
+	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed)
+	type pending struct {
+		xs      []float64 // flat backing of the batch's x
+		samples []codec.Sample
+		since   time.Time
+	}
+	bufs := make([]pending, cfg.Sensors)
+	for i := range bufs {
+		bufs[i].xs = make([]float64, cfg.Batch*cfg.Dim)
+	}
+	flush := func(i int) error {
+		b := &bufs[i]
+		if len(b.samples) == 0 {
+			return nil
+		}
+		value := codec.Encode(cfg.Format, nil, b.samples)
+		n := len(b.samples)
+		b.samples = b.samples[:0]
+		return emit(SensorID(i), value, n)
+	}
+	start := time.Now()
+	var made int64
+	lastLinger := start
+	for cfg.Count == 0 || made < cfg.Count {
+		if e := failed.Load(); e != nil {
+			return *e
+		}
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		i := int(made % int64(cfg.Sensors))
+		b := &bufs[i]
+		if len(b.samples) == 0 {
+			b.since = time.Now()
+		}
+		k := len(b.samples)
+		b.samples = append(b.samples, gen.Next(i, b.xs[k*cfg.Dim:(k+1)*cfg.Dim]))
+		made++
+		if len(b.samples) == cfg.Batch {
+			if err := flush(i); err != nil {
+				return err
+			}
+		}
+		if cfg.Rate > 0 {
+			due := start.Add(time.Duration(float64(made) / cfg.Rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+		}
+		if cfg.Batch > 1 && time.Since(lastLinger) >= cfg.Linger/4 {
+			lastLinger = time.Now()
+			for j := range bufs {
+				if len(bufs[j].samples) > 0 && time.Since(bufs[j].since) >= cfg.Linger {
+					if err := flush(j); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	for i := range bufs {
+		if err := flush(i); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}

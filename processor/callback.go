@@ -1,0 +1,228 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// Dead-letter headers. The value and key are the original message's.
+const (
+	HeaderReason          = "streamrls-reason"           // first rejection reason (see Reasons)
+	HeaderError           = "streamrls-error"            // human-readable detail
+	HeaderSourceTopic     = "streamrls-source-topic"     // input topic
+	HeaderSourcePartition = "streamrls-source-partition" // input partition, decimal
+	HeaderSourceOffset    = "streamrls-source-offset"    // input offset, decimal
+	HeaderRejected        = "streamrls-rejected-samples" // indices of rejected samples in the message, comma-separated
+)
+
+// DefaultMaxDim bounds a sensor's dimension (--max-dim).
+const DefaultMaxDim = 1024
+
+// Handler is the goka callback of the processor group.
+type Handler struct {
+	Names   topology.Names
+	Model   Model
+	MaxDim  int              // 0: DefaultMaxDim
+	Metrics *Metrics         // nil: not counted
+	Log     *slog.Logger     // nil: slog.Default()
+	Now     func() time.Time // nil: time.Now
+
+	decoders sync.Pool
+}
+
+// rejection is one rejected sample (index -1: the whole message).
+type rejection struct {
+	index  int
+	reason string
+	detail string
+}
+
+// Process is the goka.ProcessCallback.
+func (h *Handler) Process(ctx goka.Context, msg any) {
+	if h.Metrics != nil {
+		h.Metrics.Messages.Inc()
+	}
+	partition, offset := ctx.Partition(), ctx.Offset()
+	pin := goka.WithCtxEmitHeaders(goka.Headers{topology.PartitionHeader: topology.PartitionBytes(partition)})
+
+	if ctx.Key() == ReservedKey {
+		// goka keeps its table offset under this key: a state written here
+		// would corrupt the table, so this one message writes no state.
+		h.count(nil, []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}})
+		h.deadLetter(ctx, msgBytes(msg), []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}})
+		return
+	}
+	rec, _ := ctx.Value().(*Record)
+	if rec != nil && rec.Partition == partition && offset <= rec.Offset {
+		// Already applied before a crash or rebalance. Write the unchanged
+		// state again: the local table may be ahead of the changelog
+		// (goka writes LevelDB before the changelog is acknowledged), and
+		// this is what brings the changelog up to date.
+		if h.Metrics != nil {
+			h.Metrics.Duplicates.Inc()
+		}
+		ctx.SetValue(rec, pin)
+		return
+	}
+	if rec == nil {
+		rec = &Record{Meta: codec.Meta{Offset: -1}}
+	}
+
+	value := msgBytes(msg)
+	rejects, applied := h.apply(ctx.Key(), value, rec)
+
+	rec.Partition, rec.Offset = partition, offset
+	rec.Samples += uint64(applied)
+	rec.Rejected += uint64(len(rejects))
+	rec.Updated = h.now().UnixMilli()
+	// Every message writes its sensor's state, rejected ones too: all of a
+	// partition's acknowledgements then arrive in order on one changelog
+	// partition, so goka never commits past a message whose state is unwritten.
+	ctx.SetValue(rec, pin)
+
+	h.count(&applied, rejects)
+	if len(rejects) > 0 {
+		h.deadLetter(ctx, value, rejects)
+	}
+}
+
+// ReservedKey is goka's own key in every local table.
+const ReservedKey = "__offset"
+
+func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
+
+func (h *Handler) count(applied *int, rejects []rejection) {
+	if h.Metrics == nil {
+		return
+	}
+	if applied != nil {
+		h.Metrics.Applied.Add(float64(*applied))
+	}
+	for _, r := range rejects {
+		h.Metrics.Rejected.WithLabelValues(r.reason).Inc()
+	}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) maxDim() int {
+	if h.MaxDim > 0 {
+		return h.MaxDim
+	}
+	return DefaultMaxDim
+}
+
+// apply applies the message's samples in order to rec and returns the
+// rejected ones and the number applied. A bad sample in a micro-batch rejects
+// only itself: the good ones before and after it are applied.
+func (h *Handler) apply(key string, value []byte, rec *Record) (rejects []rejection, applied int) {
+	if key == "" {
+		return []rejection{{index: -1, reason: ReasonEmptyKey, detail: "message has no key (sensor ID)"}}, 0
+	}
+	dec, _ := h.decoders.Get().(*codec.Decoder)
+	if dec == nil {
+		dec = new(codec.Decoder)
+	}
+	defer h.decoders.Put(dec)
+	samples, err := dec.Decode(value)
+	if err != nil {
+		return []rejection{{index: -1, reason: ReasonDecode, detail: err.Error()}}, 0
+	}
+	for i, s := range samples {
+		if reason, detail := h.check(s, rec); reason != "" {
+			rejects = append(rejects, rejection{index: i, reason: reason, detail: detail})
+			continue
+		}
+		if rec.State == nil {
+			st, err := h.Model.New(len(s.X))
+			if err != nil {
+				rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
+				continue
+			}
+			rec.State, rec.Dim = st, int32(len(s.X))
+			if h.Metrics != nil {
+				h.Metrics.Sensors.Inc()
+			}
+		}
+		if err := rec.State.Apply(s.X, s.Y); err != nil {
+			rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
+			continue
+		}
+		applied++
+	}
+	return rejects, applied
+}
+
+// check validates one sample against the sensor's state.
+func (h *Handler) check(s codec.Sample, rec *Record) (reason, detail string) {
+	n := len(s.X)
+	switch {
+	case n == 0:
+		return ReasonDimension, "sample has no features"
+	case n > h.maxDim():
+		return ReasonMaxDim, fmt.Sprintf("dimension %d is above --max-dim %d", n, h.maxDim())
+	case rec.Dim != 0 && n != int(rec.Dim):
+		return ReasonDimension, fmt.Sprintf("dimension %d, sensor has %d", n, rec.Dim)
+	}
+	if math.IsNaN(s.Y) || math.IsInf(s.Y, 0) {
+		return ReasonNonFinite, fmt.Sprintf("y is %v", s.Y)
+	}
+	for j, v := range s.X {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return ReasonNonFinite, fmt.Sprintf("x[%d] is %v", j, v)
+		}
+	}
+	return "", ""
+}
+
+func (h *Handler) deadLetter(ctx goka.Context, value []byte, rejects []rejection) {
+	idx := make([]string, 0, len(rejects))
+	details := make([]string, 0, len(rejects))
+	for _, r := range rejects {
+		if r.index >= 0 {
+			idx = append(idx, strconv.Itoa(r.index))
+			details = append(details, fmt.Sprintf("sample %d: %s: %s", r.index, r.reason, r.detail))
+		} else {
+			details = append(details, r.reason+": "+r.detail)
+		}
+	}
+	hd := goka.Headers{
+		HeaderReason:          []byte(rejects[0].reason),
+		HeaderError:           []byte(strings.Join(details, "; ")),
+		HeaderSourceTopic:     []byte(ctx.Topic()),
+		HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
+		HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+	}
+	if len(idx) > 0 {
+		hd[HeaderRejected] = []byte(strings.Join(idx, ","))
+	}
+	h.log().Warn("rejected input", "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
+		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[HeaderError]))
+	ctx.Emit(goka.Stream(h.Names.DeadLetter), ctx.Key(), value, goka.WithCtxEmitHeaders(hd))
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// ErrStopped is returned by Run when its context ends.
+var ErrStopped = errors.New("processor stopped")

@@ -1,0 +1,99 @@
+// Package processor is the update path: the goka callback that decodes,
+// validates, de-duplicates and applies every sample to its sensor's models,
+// sends bad input to the dead-letter topic, and the processor's lifecycle
+// (topic creation, restart with backoff, clean shutdown).
+package processor
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/rls"
+)
+
+// Model is one kind of per-key model the processor learns. The RLS bank is
+// one; anything with a state codec and a per-sample update plugs in the same
+// way (the tests plug a running mean).
+type Model interface {
+	// New returns the state of a key whose first sample has dim features.
+	New(dim int) (State, error)
+	// Decode reads a state written by State.Append.
+	Decode(payload []byte) (State, error)
+}
+
+// State is one key's model state.
+type State interface {
+	// Apply applies one sample. An error leaves the state as it was and
+	// becomes the sample's rejection reason.
+	Apply(x []float64, y float64) error
+	// Append appends the encoded state to dst.
+	Append(dst []byte) []byte
+}
+
+// Record is one key's value in the group table: the processor's bookkeeping
+// and the model state (nil for a key that never had a valid sample).
+type Record struct {
+	codec.Meta
+	State State
+}
+
+// TableCodec is the goka codec of the group table for a Model.
+type TableCodec struct{ Model Model }
+
+// Encode encodes a *Record.
+func (c TableCodec) Encode(v any) ([]byte, error) {
+	r, ok := v.(*Record)
+	if !ok {
+		return nil, fmt.Errorf("table codec: want *processor.Record, got %T", v)
+	}
+	var payload []byte
+	if r.State != nil {
+		payload = r.State.Append(nil)
+	}
+	return codec.AppendEnvelope(make([]byte, 0, len(payload)+64), r.Meta, payload), nil
+}
+
+// Decode decodes a *Record.
+func (c TableCodec) Decode(b []byte) (any, error) {
+	meta, payload, err := codec.SplitEnvelope(b)
+	if err != nil {
+		return nil, fmt.Errorf("table codec: %w", err)
+	}
+	r := &Record{Meta: meta}
+	if len(payload) > 0 {
+		if r.State, err = c.Model.Decode(payload); err != nil {
+			return nil, fmt.Errorf("table codec: model state: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// RLS is the bank of RLS models of DESIGN.md as a Model.
+type RLS struct{ Specs []rls.Spec }
+
+// BankState is the RLS bank of one sensor.
+type BankState struct{ Bank *rls.Bank }
+
+// New makes a bank of every spec with dimension dim.
+func (m RLS) New(dim int) (State, error) {
+	if len(m.Specs) == 0 {
+		return nil, errors.New("rls: no models configured")
+	}
+	return &BankState{Bank: rls.NewBank(m.Specs, dim)}, nil
+}
+
+// Decode decodes a bank.
+func (m RLS) Decode(payload []byte) (State, error) {
+	b, err := codec.DecodeBank(payload)
+	if err != nil {
+		return nil, err
+	}
+	return &BankState{Bank: b}, nil
+}
+
+// Apply updates every model of the bank, or none.
+func (s *BankState) Apply(x []float64, y float64) error { return s.Bank.Update(x, y) }
+
+// Append encodes the bank.
+func (s *BankState) Append(dst []byte) []byte { return codec.AppendBank(dst, s.Bank) }

@@ -1,0 +1,155 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// Config describes one processor process.
+type Config struct {
+	Names topology.Names
+	Kafka topology.Kafka
+	// Model learned per key. Required.
+	Model Model
+	// StateDir holds the local LevelDB copy of the group table. Each process
+	// needs its own: two processes on one dir fight over the LevelDB lock.
+	StateDir string
+	// Partitions of the input topic when streamrls has to create it.
+	// Default topology.DefaultPartitions. An existing topic keeps its count.
+	Partitions int
+	// MaxDim bounds a sensor's dimension. Default DefaultMaxDim.
+	MaxDim int
+	// Metrics to count into (nil: none).
+	Metrics *Metrics
+	// Log (nil: slog.Default()).
+	Log *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait before restarting after a
+	// Kafka error. Defaults 500ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// Options are extra goka processor options (e.g. goka.WithHotStandby()).
+	Options []goka.ProcessorOption
+	// OnStart is called with each new goka processor (tests, readiness).
+	OnStart func(*goka.Processor)
+}
+
+// Run runs the processor until ctx ends, rebuilding it with backoff after
+// any error: goka stops a processor on every Kafka error by design, and a
+// broker that is down at start is waited for. It returns nil when ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Model == nil {
+		return fmt.Errorf("processor: no model")
+	}
+	if cfg.StateDir == "" {
+		return fmt.Errorf("processor: no state dir (--state-dir)")
+	}
+	cfg.Names = cfg.Names.WithDefaults()
+	if err := cfg.Names.Validate(); err != nil {
+		return err
+	}
+	cfg.Kafka = cfg.Kafka.WithDefaults()
+	if cfg.Partitions == 0 {
+		cfg.Partitions = topology.DefaultPartitions
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
+
+	backoff := cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		err := runOnce(ctx, cfg, log)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = cfg.MinBackoff // it ran for a while: this is a new failure
+		}
+		log.Error("processor stopped; restarting", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, cfg.MaxBackoff)
+	}
+}
+
+func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
+		return err
+	}
+	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log}
+	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Model: cfg.Model}, new(codec.Bytes), h.Process)
+	opts, err := cfg.Kafka.ProcessorOptions()
+	if err != nil {
+		return err
+	}
+	opts = append(opts,
+		goka.WithStorageBuilder(storage.DefaultBuilder(cfg.StateDir)),
+		goka.WithLogger(gokaLogger{log}),
+	)
+	opts = append(opts, cfg.Options...)
+	p, err := goka.NewProcessor(cfg.Kafka.Brokers, graph, opts...)
+	if err != nil {
+		return fmt.Errorf("build processor: %w", err)
+	}
+	if cfg.OnStart != nil {
+		cfg.OnStart(p)
+	}
+	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
+	return explain(p.Run(ctx), cfg)
+}
+
+// EnsureTopics creates the input and dead-letter streams if they are
+// missing. The table is goka's to create, with the input's partition count.
+func EnsureTopics(k topology.Kafka, names topology.Names, partitions int) error {
+	tm, err := k.TopicManager()
+	if err != nil {
+		return err
+	}
+	defer tm.Close()
+	n, err := topology.EnsureStream(tm, names.Input, partitions)
+	if err != nil {
+		return err
+	}
+	if _, err := topology.EnsureStream(tm, names.DeadLetter, n); err != nil {
+		return err
+	}
+	return nil
+}
+
+// explain adds what to do to errors a user can fix.
+func explain(err error, cfg Config) error {
+	if err == nil {
+		return nil
+	}
+	if strings.Contains(err.Error(), "delete your local cache") || strings.Contains(err.Error(), "local offset is higher") {
+		return fmt.Errorf("%w\nthe local state in %s is newer than the table topic %s on the broker (the broker's data was wiped or the topic recreated): delete %s and restart; the state is rebuilt from the topic",
+			err, cfg.StateDir, cfg.Names.Table(), cfg.StateDir)
+	}
+	return err
+}
+
+// gokaLogger sends goka's log lines to slog at debug level.
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)            { g.l.Debug(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)          { g.l.Debug(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+func (g gokaLogger) Printf(f string, v ...any) { g.l.Debug(fmt.Sprintf(f, v...)) }

@@ -1,0 +1,127 @@
+package rls
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// benchSamples returns a ring of samples so that a benchmark's inputs vary
+// without generating them inside the timed loop.
+func benchSamples(n int) (xs [][]float64, ys []float64) {
+	rng := rand.New(rand.NewPCG(uint64(n), 99))
+	xs, ys, _ = gaussianData(rng, 256, n, 0.1)
+	return xs, ys
+}
+
+// BenchmarkUpdate: one model (λ = 0.99), one sample per op.
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			xs, ys := benchSamples(n)
+			m := NewModel(Spec{"mod2", 0.99, 1}, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 255
+				if _, err := m.Update(xs[j], ys[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBankUpdate: the default bank of two models, one sample per op.
+func BenchmarkBankUpdate(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			xs, ys := benchSamples(n)
+			bank := NewBank(DefaultSpecs(), n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 255
+				if err := bank.Update(xs[j], ys[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// naiveDense is the same update written plainly with gonum's mat.Dense, for
+// comparison: π = P x, κ = λ + xᵀπ, k = π/κ, θ += k e, P = (P − k πᵀ)/λ.
+type naiveDense struct {
+	lambda float64
+	theta  *mat.VecDense
+	P      *mat.Dense
+	pi, k  *mat.VecDense
+}
+
+func newNaiveDense(spec Spec, n int) *naiveDense {
+	d := &naiveDense{
+		lambda: spec.Lambda,
+		theta:  mat.NewVecDense(n, nil),
+		P:      mat.NewDense(n, n, nil),
+		pi:     mat.NewVecDense(n, nil),
+		k:      mat.NewVecDense(n, nil),
+	}
+	for i := 0; i < n; i++ {
+		d.P.Set(i, i, spec.Delta)
+	}
+	return d
+}
+
+func (d *naiveDense) update(x *mat.VecDense, y float64) float64 {
+	d.pi.MulVec(d.P, x)
+	kappa := d.lambda + mat.Dot(x, d.pi)
+	d.k.ScaleVec(1/kappa, d.pi)
+	e := y - mat.Dot(x, d.theta)
+	d.theta.AddScaledVec(d.theta, e, d.k)
+	d.P.RankOne(d.P, -1, d.k, d.pi)
+	d.P.Scale(1/d.lambda, d.P)
+	return e
+}
+
+func BenchmarkUpdateNaiveDense(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			xs, ys := benchSamples(n)
+			vs := make([]*mat.VecDense, len(xs))
+			for i := range xs {
+				vs[i] = mat.NewVecDense(n, xs[i])
+			}
+			d := newNaiveDense(Spec{"mod2", 0.99, 1}, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 255
+				d.update(vs[j], ys[j])
+			}
+		})
+	}
+}
+
+// TestNaiveDenseAgrees keeps the comparison honest: the naive kernel
+// computes the same estimate.
+func TestNaiveDenseAgrees(t *testing.T) {
+	const n = 10
+	xs, ys := benchSamples(n)
+	m := NewModel(Spec{"mod2", 0.99, 1}, n)
+	d := newNaiveDense(m.Spec, n)
+	for i := range xs {
+		if _, err := m.Update(xs[i], ys[i]); err != nil {
+			t.Fatal(err)
+		}
+		d.update(mat.NewVecDense(n, xs[i]), ys[i])
+	}
+	if e := relErr(m.Theta, d.theta); e > 1e-9 {
+		t.Fatalf("theta differs: %g", e)
+	}
+	if e := relErr(m.P, d.P); e > 1e-9 {
+		t.Fatalf("P differs: %g", e)
+	}
+}

@@ -1,0 +1,115 @@
+package view
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Client looks sensors up through the HTTP API of a `streamrls serve`.
+type Client struct {
+	// BaseURL of the server, e.g. "http://127.0.0.1:8080".
+	BaseURL string
+	// Group to ask (empty: the server's default group).
+	Group string
+	// Token is sent as a bearer token when set.
+	Token string
+	// HTTP client (nil: http.DefaultClient).
+	HTTP *http.Client
+}
+
+// ErrNotFound is returned for an unknown sensor.
+var ErrNotFound = errors.New("not found")
+
+func (c *Client) path(parts ...string) string {
+	p := strings.TrimRight(c.BaseURL, "/") + "/v1"
+	if c.Group != "" {
+		p += "/groups/" + url.PathEscape(c.Group)
+	}
+	for _, s := range parts {
+		p += "/" + s
+	}
+	return p
+}
+
+func (c *Client) do(ctx context.Context, method, u string, body, out any) error {
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorJSON
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%s %s: %w: %s", method, u, ErrNotFound, e.Error)
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, e.Error)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Sensor returns a sensor's state.
+func (c *Client) Sensor(ctx context.Context, id string) (*SensorJSON, error) {
+	var out SensorJSON
+	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id)), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Sensors lists every sensor ID, following pages.
+func (c *Client) Sensors(ctx context.Context) ([]string, error) {
+	var all []string
+	after := ""
+	for {
+		var page SensorsJSON
+		u := c.path("sensors") + "?limit=1000&after=" + url.QueryEscape(after)
+		if err := c.do(ctx, http.MethodGet, u, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Sensors...)
+		if page.Next == "" {
+			return all, nil
+		}
+		after = page.Next
+	}
+}
+
+// Predict returns each model's prediction for x.
+func (c *Client) Predict(ctx context.Context, id string, x []float64) (*PredictJSON, error) {
+	var out PredictJSON
+	if err := c.do(ctx, http.MethodPost, c.path("sensors", url.PathEscape(id), "predict"), PredictRequest{X: x}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
