@@ -137,12 +137,18 @@ func (h *Handler) apply(key string, value []byte, rec *Record) (rejects []reject
 	}
 	dec, _ := h.decoders.Get().(*codec.Decoder)
 	if dec == nil {
-		dec = new(codec.Decoder)
+		// The decoder refuses oversized dimensions before allocating for them.
+		dec = &codec.Decoder{MaxDim: h.maxDim()}
 	}
 	defer h.decoders.Put(dec)
 	samples, err := dec.Decode(value)
 	if err != nil {
-		return []rejection{{index: -1, reason: ReasonDecode, detail: err.Error()}}, 0
+		reason := ReasonDecode
+		var de *codec.DecodeError
+		if errors.As(err, &de) && de.Reason == codec.ReasonTooLarge {
+			reason = ReasonMaxDim
+		}
+		return []rejection{{index: -1, reason: reason, detail: err.Error()}}, 0
 	}
 	for i, s := range samples {
 		if reason, detail := h.check(s, rec); reason != "" {

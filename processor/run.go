@@ -103,7 +103,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	opts = append(opts,
 		goka.WithStorageBuilder(storage.DefaultBuilder(cfg.StateDir)),
-		goka.WithLogger(gokaLogger{log}),
+		goka.WithLogger(topology.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)
 	p, err := goka.NewProcessor(cfg.Kafka.Brokers, graph, opts...)
@@ -147,9 +147,3 @@ func explain(err error, cfg Config) error {
 	return err
 }
 
-// gokaLogger sends goka's log lines to slog at debug level.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)            { g.l.Debug(fmt.Sprint(v...)) }
-func (g gokaLogger) Println(v ...any)          { g.l.Debug(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
-func (g gokaLogger) Printf(f string, v ...any) { g.l.Debug(fmt.Sprintf(f, v...)) }

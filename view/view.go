@@ -66,6 +66,7 @@ func New(cfg Config) (*View, error) {
 	base := storage.DefaultBuilder(cfg.StateDir)
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
+		goka.WithViewLogger(topology.GokaLogger(cfg.Log)),
 		goka.WithViewStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
 			st, err := base(topic, partition)
 			if err != nil {
