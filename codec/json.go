@@ -340,6 +340,9 @@ func hasPrefix(b []byte, s string) bool {
 
 // jsonFloat parses the number at b[i] (field names it in errors).
 func jsonFloat(b []byte, i int, field string) (float64, int, error) {
+	if i >= len(b) {
+		return 0, i, jsonSyntax(b, i, field+" value")
+	}
 	if v, e, ok := jsonSpecial(b, i); ok {
 		return v, e, nil
 	}
@@ -374,6 +377,9 @@ func parseFloat(s []byte) (float64, bool) {
 // jsonInt parses an integer field (seq, ts). null means absent. An integral
 // float literal (5.0, 1e3) in int64 range is accepted.
 func jsonInt(b []byte, i int, field string) (int64, bool, int, error) {
+	if i >= len(b) {
+		return 0, false, i, jsonSyntax(b, i, field+" value")
+	}
 	if hasPrefix(b[i:], "null") {
 		return 0, false, i + 4, nil
 	}

@@ -146,4 +146,3 @@ func explain(err error, cfg Config) error {
 	}
 	return err
 }
-
