@@ -63,7 +63,7 @@ func New(cfg Config) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := storage.DefaultBuilder(cfg.StateDir)
+	base := topology.StorageBuilder(cfg.StateDir)
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(topology.GokaLogger(cfg.Log)),
