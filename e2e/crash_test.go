@@ -154,7 +154,11 @@ func TestCrashRecovery(t *testing.T) {
 		// Kill only once this process is applying samples, at a random
 		// moment after that.
 		before := applied(v)
+		t0 := time.Now()
 		waitProgress(t, v, before)
+		if k > 0 {
+			t.Logf("restart %d: applying again %v after the kill", k, time.Since(t0).Round(time.Millisecond))
+		}
 		d := time.Duration(rng.IntN(700)) * time.Millisecond
 		time.Sleep(d)
 		p.kill()
