@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lovoo/goka"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -67,20 +66,13 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 				return err
 			}
-			procReady := make(chan struct{})
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
 					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
 					Partitions: partitions, Metrics: metrics, Log: g.log,
-					OnStart: func(*goka.Processor) { startedOnce(procReady) },
 				})
 			})
-			select {
-			case <-procReady:
-			case <-ctx.Done():
-				return eg.Wait()
-			}
-			v, err := waitView(ctx, kc, names.Group, filepath.Join(dataDir, "view"), g)
+			v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(dataDir, "view"), Log: g.log})
 			if err != nil {
 				return err
 			}
@@ -116,31 +108,6 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
 	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to print the progress line")
 	return cmd
-}
-
-func startedOnce(ch chan struct{}) {
-	select {
-	case <-ch:
-	default:
-		close(ch)
-	}
-}
-
-// waitView builds the view once the group table exists (the processor
-// creates it when it starts).
-func waitView(ctx context.Context, kc topology.Kafka, group, dir string, g *globalFlags) (*view.View, error) {
-	for {
-		v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: dir, Log: g.log})
-		if err == nil {
-			return v, nil
-		}
-		g.log.Debug("waiting for the table", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // progress prints one line per interval: samples applied per second and
