@@ -74,37 +74,37 @@ func pvec(n int, P, x, pi, tmp []float64) {
 	}
 }
 
-// pupdate sets dst[i*n+j] = fma(−u[i], u[j], P[i*n+j])·invLambda, i.e.
-// (P − u uᵀ)/λ, for every i, j, and returns a sum of entries of dst that is
-// finite if and only if all of them are (some may be counted twice). Each
-// entry is computed by the same operations from P[i*n+j] and the exact
-// (commutative) product u[i]·u[j], so a symmetric P gives an exactly
-// symmetric result.
-func pupdate(n int, P, u, dst []float64, invLambda float64) (chk float64) {
+// pupdate sets dst[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
+// P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, and returns a
+// sum of entries of dst that is finite if and only if all of them are (some
+// may be counted twice). Each entry is computed by the same operations from
+// P[i*n+j] and the (commutative) product π[i]·π[j], so a symmetric P gives
+// an exactly symmetric result.
+func pupdate(n int, P, pi, dst []float64, invLambda, c float64) (chk float64) {
 	P = P[:n*n]
-	u = u[:n]
+	pi = pi[:n]
 	dst = dst[:n*n]
 	if useAVX2 && n >= 4 {
-		return pupdateAVX2(n, &P[0], &u[0], &dst[0], invLambda)
+		return pupdateAVX2(n, &P[0], &pi[0], &dst[0], invLambda, c)
 	}
+	nc := -c
 	var c0, c1 float64
-	for i, ui := range u {
+	for i, pii := range pi {
 		src := P[i*n : i*n+n]
 		out := dst[i*n : i*n+n]
-		src = src[:len(u)]
-		out = out[:len(u)]
-		nu := -ui
+		src = src[:len(pi)]
+		out = out[:len(pi)]
 		j := 0
-		for ; j+2 <= len(u); j += 2 {
-			v0 := math.FMA(nu, u[j], src[j]) * invLambda
-			v1 := math.FMA(nu, u[j+1], src[j+1]) * invLambda
+		for ; j+2 <= len(pi); j += 2 {
+			v0 := math.FMA(pii*pi[j], nc, src[j]*invLambda)
+			v1 := math.FMA(pii*pi[j+1], nc, src[j+1]*invLambda)
 			out[j] = v0
 			out[j+1] = v1
 			c0 += v0
 			c1 += v1
 		}
-		if j < len(u) {
-			v := math.FMA(nu, u[j], src[j]) * invLambda
+		if j < len(pi) {
+			v := math.FMA(pii*pi[j], nc, src[j]*invLambda)
 			out[j] = v
 			c0 += v
 		}

@@ -100,7 +100,7 @@ type Model struct {
 // work is a model's private scratch: the next θ and P are computed into it
 // and swapped in on commit.
 type work struct {
-	pi    []float64 // π = P x, then u = π/√κ, len n
+	pi    []float64 // π = P x, len n
 	tmp   []float64 // scratch for pvec, len n
 	theta []float64 // next θ, len n
 	p     []float64 // next P, len n*n
@@ -271,6 +271,14 @@ func (m *Model) prepare(x []float64, y float64) error {
 		return ErrNumeric
 	}
 
+	// P' = (P − k πᵀ)/λ = P/λ − ππᵀ/(κλ): every entry from P[i][j] and
+	// the commutative product π[i]·π[j], so P' is exactly symmetric when P
+	// is (see pupdate).
+	invLambda := 1 / m.Lambda
+	if !finite(pupdate(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)) {
+		return ErrNumeric
+	}
+
 	// θ' = θ + k e with k = π/κ.
 	g := e / kappa
 	theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
@@ -284,16 +292,6 @@ func (m *Model) prepare(x []float64, y float64) error {
 		return ErrNumeric
 	}
 
-	// P' = (P − k πᵀ)/λ = (P − u uᵀ)/λ with u = π/√κ: every entry from
-	// P[i][j] and the exact, commutative product u[i]·u[j], so P' is exactly
-	// symmetric when P is.
-	s := 1 / math.Sqrt(kappa)
-	for i := range pi {
-		pi[i] *= s
-	}
-	if !finite(pupdate(n, m.P, pi, w.p, 1/m.Lambda)) {
-		return ErrNumeric
-	}
 	var trace float64
 	for i := 0; i < n; i++ {
 		trace += w.p[i*n+i]
