@@ -68,6 +68,9 @@ func ParseSASLMechanism(s string) (string, error) {
 // Security checks the configuration, loads the TLS files and returns the
 // Security that Kafka.Sarama applies to every client. Nil for plaintext.
 func (c SecurityConfig) Security() (*Security, error) {
+	if c.Mechanism == "" && (c.User != "" || c.Password != "") {
+		return nil, errors.New("a SASL user or password is set but no mechanism (--sasl-mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+	}
 	if !c.Enabled() {
 		return nil, nil
 	}
@@ -94,8 +97,6 @@ func (c SecurityConfig) Security() (*Security, error) {
 			mech = sarama.SASLTypeSCRAMSHA512
 			scramGen = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512} }
 		}
-	} else if c.User != "" || c.Password != "" {
-		return nil, errors.New("a SASL user or password is set but no mechanism (--sasl-mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
 	}
 	var tlsCfg *tls.Config
 	if c.tlsOn() {
@@ -287,7 +288,7 @@ func (k Kafka) CheckAuth(ctx context.Context) error {
 			}
 		}
 		if authErr != nil {
-			return describeAuth(cfg, addr, authErr)
+			return describeAuth(ctx, cfg, addr, authErr)
 		}
 		if err == nil {
 			return nil
@@ -337,12 +338,18 @@ func probe(ctx context.Context, cfg *sarama.Config, addr string) (authErr, err e
 	return nil, nil
 }
 
-func describeAuth(cfg *sarama.Config, addr string, err error) error {
+func describeAuth(ctx context.Context, cfg *sarama.Config, addr string, err error) error {
 	e := &AuthError{Broker: addr, Err: err}
 	switch {
 	case isTLS(err):
 		e.What = "TLS handshake"
 		e.Hint = "check --tls-ca, --tls-cert and --tls-key"
+	case !cfg.Net.TLS.Enable && isHangup(err) && speaksTLS(ctx, addr):
+		e.What = "plaintext connection to a TLS listener"
+		e.Hint = "set --tls-ca (and --tls-cert/--tls-key if the broker wants client certificates)"
+	case cfg.Net.TLS.Enable && len(cfg.Net.TLS.Config.Certificates) == 0 && isHangup(err):
+		e.What = "the broker closed the TLS connection"
+		e.Hint = "if it requires client certificates, set --tls-cert and --tls-key; else check --sasl-mechanism, --sasl-user and --sasl-password"
 	case cfg.Net.SASL.Enable:
 		e.What = fmt.Sprintf("SASL %s as user %q", cfg.Net.SASL.Mechanism, cfg.Net.SASL.User)
 		e.Hint = "check --sasl-mechanism, --sasl-user and --sasl-password"
@@ -357,6 +364,23 @@ func describeAuth(cfg *sarama.Config, addr string, err error) error {
 		e.Hint = "set --sasl-mechanism, --sasl-user and --sasl-password, and --tls-ca for a TLS listener"
 	}
 	return e
+}
+
+// speaksTLS says whether addr completes a TLS handshake within a second: to
+// tell a plaintext client why a TLS listener hangs up on it (a plaintext
+// listener just waits for the rest of what it takes for a request, hence
+// the timeout). Nothing is sent after the handshake, so the certificate is
+// not verified here.
+func speaksTLS(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // a probe only, see above
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 func isExplicitAuth(err error) bool {
