@@ -25,6 +25,7 @@ import (
 func newBrokerCmd(g *globalFlags) *cobra.Command {
 	var listen, dataDir string
 	var sync bool
+	var sf securityFlags
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker (kfake) on a data directory",
@@ -33,7 +34,11 @@ that any Kafka client (goka, kafka-python, kcat) can use it and a restart
 keeps every topic. Stops cleanly on SIGINT/SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := broker.Start(broker.Config{Listen: listen, DataDir: dataDir, SyncWrites: sync, Logger: g.log})
+			opts, err := sf.server()
+			if err != nil {
+				return err
+			}
+			b, err := broker.Start(broker.Config{Listen: listen, DataDir: dataDir, SyncWrites: sync, Options: opts, Logger: g.log})
 			if err != nil {
 				return err
 			}
@@ -45,6 +50,7 @@ keeps every topic. Stops cleanly on SIGINT/SIGTERM.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to accept Kafka clients on")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-broker", "directory that keeps the broker's topics across restarts")
 	cmd.Flags().BoolVar(&sync, "sync-writes", false, "fsync every produced batch (survives power loss, slower)")
+	sf.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -54,6 +60,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var mf modelFlags
 	var stateDir, httpAddr string
 	var maxDim int
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "process",
 		Short: "Run a processor: update every sensor's models from the input topic",
@@ -91,7 +98,11 @@ count is accepted.`,
 				mux := http.NewServeMux()
 				mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
 				mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-				if err := serveHTTP(ctx, eg, httpAddr, mux, g.log); err != nil {
+				h, err := hf.wrap(httpAddr, mux, g.log)
+				if err != nil {
+					return err
+				}
+				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 					return err
 				}
 			}
@@ -110,6 +121,7 @@ count is accepted.`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
@@ -117,6 +129,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var groups []string
 	var stateDir, httpAddr string
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
@@ -137,6 +150,9 @@ every view has caught up) and /metrics.`,
 				return flagErr("--group: at least one group is needed")
 			}
 			ctx := cmd.Context()
+			if err := checkAuth(ctx, kc, g.log); err != nil {
+				return err
+			}
 			eg, ctx := errgroup.WithContext(ctx)
 			var views []*view.View
 			for _, grp := range groups {
@@ -148,7 +164,11 @@ every view has caught up) and /metrics.`,
 				eg.Go(func() error { return v.Run(ctx) })
 			}
 			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log}
-			if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+			h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
+			if err != nil {
+				return err
+			}
+			if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 				return err
 			}
 			return eg.Wait()
@@ -158,6 +178,7 @@ every view has caught up) and /metrics.`,
 	cmd.Flags().StringArrayVar(&groups, "group", []string{"rls"}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
@@ -177,6 +198,9 @@ func newEmitCmd(g *globalFlags) *cobra.Command {
 			}
 			format, err := ef.validate()
 			if err != nil {
+				return err
+			}
+			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
 				return err
 			}
 			var sent atomic.Int64

@@ -26,6 +26,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var dataDir, listen, httpAddr string
 	var partitions int
 	var interval time.Duration
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded broker, processor, view, emitter",
@@ -79,7 +80,11 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			eg.Go(func() error { return v.Run(ctx) })
 			if httpAddr != "" {
 				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log}
-				if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
+				if err != nil {
+					return err
+				}
+				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 					return err
 				}
 			}
@@ -107,6 +112,7 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
 	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to print the progress line")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
