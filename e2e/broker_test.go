@@ -11,6 +11,7 @@ import (
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -90,8 +91,8 @@ func TestBrokerDownAtStartAndRestart(t *testing.T) {
 	defer b.Close()
 	emit(second, 2)
 
-	xs1, ys1 := samplesOf(sensors, dim, first, 1)
-	xs2, ys2 := samplesOf(sensors, dim, second, 2)
+	xs1, ys1 := testkit.SensorSamples(sensors, dim, first, 1)
+	xs2, ys2 := testkit.SensorSamples(sensors, dim, second, 2)
 	for i := range xs1 {
 		xs1[i] = append(xs1[i], xs2[i]...)
 		ys1[i] = append(ys1[i], ys2[i]...)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -19,29 +18,6 @@ import (
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
-
-// samplesOf regenerates what emitter.Run sends for each sensor.
-func samplesOf(sensors, dim int, count int64, seed uint64) (xs [][][]float64, ys [][]float64) {
-	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed)
-	xs, ys = make([][][]float64, sensors), make([][]float64, sensors)
-	for k := int64(0); k < count; k++ {
-		i := int(k % int64(sensors))
-		x := make([]float64, dim)
-		s := gen.Next(i, x)
-		xs[i] = append(xs[i], x)
-		ys[i] = append(ys[i], s.Y)
-	}
-	return xs, ys
-}
-
-func relErr(got, want []float64) float64 {
-	num, den := 0.0, 0.0
-	for i := range want {
-		num = math.Max(num, math.Abs(got[i]-want[i]))
-		den = math.Max(den, math.Abs(want[i]))
-	}
-	return num / math.Max(den, 1e-300)
-}
 
 // checkAgainstOracle waits until every sensor has exactly its samples and
 // compares both models with the closed-form solution.
@@ -74,10 +50,10 @@ func checkAgainstOracle(t *testing.T, v *view.View, xs [][][]float64, ys [][]flo
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relErr(m.Theta, theta); e > tol {
+			if e := testkit.RelErr(m.Theta, theta); e > tol {
 				t.Errorf("sensor %s %s: θ off the oracle by %.3g relative", s.ID, m.Name, e)
 			}
-			if e := relErr(m.P, p); e > tol {
+			if e := testkit.RelErr(m.P, p); e > tol {
 				t.Errorf("sensor %s %s: P off the oracle by %.3g relative", s.ID, m.Name, e)
 			}
 		}
@@ -174,7 +150,7 @@ func TestCrashRecovery(t *testing.T) {
 	if err := <-emitted; err != nil {
 		t.Fatalf("emitter: %v", err)
 	}
-	xs, ys := samplesOf(sensors, dim, count, seed)
+	xs, ys := testkit.SensorSamples(sensors, dim, count, seed)
 	checkAgainstOracle(t, v, xs, ys, rls.DefaultSpecs(), 1e-8)
 	if err, took := p.stop(10 * time.Second); err != nil {
 		t.Errorf("SIGTERM: %v (after %v)\n%s", err, took, p.output())

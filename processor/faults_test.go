@@ -194,7 +194,7 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := relErr(m.Theta, theta); e > 1e-9 {
+		if e := testkit.RelErr(m.Theta, theta); e > 1e-9 {
 			t.Errorf("%s: θ off the oracle by %.3g", m.Name, e)
 		}
 	}

@@ -61,7 +61,7 @@ func TestPluggableModel(t *testing.T) {
 		Batch: 5, Format: codec.FormatBinary, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	_, ys := sensorSamples(sensors, dim, count, 3)
+	_, ys := testkit.SensorSamples(sensors, dim, count, 3)
 
 	var wg sync.WaitGroup
 	wg.Add(1)

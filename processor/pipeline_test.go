@@ -3,7 +3,6 @@ package processor_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"testing"
 	"time"
@@ -17,30 +16,6 @@ import (
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
-
-// sensorSamples regenerates what emitter.Run sends for each sensor: the
-// emitter's per-sensor random streams do not depend on interleaving.
-func sensorSamples(sensors, dim int, count int64, seed uint64) (xs [][][]float64, ys [][]float64) {
-	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed)
-	xs, ys = make([][][]float64, sensors), make([][]float64, sensors)
-	for k := int64(0); k < count; k++ {
-		i := int(k % int64(sensors))
-		x := make([]float64, dim)
-		s := gen.Next(i, x)
-		xs[i] = append(xs[i], x)
-		ys[i] = append(ys[i], s.Y)
-	}
-	return xs, ys
-}
-
-func relErr(got, want []float64) float64 {
-	num, den := 0.0, 0.0
-	for i := range want {
-		num = math.Max(num, math.Abs(got[i]-want[i]))
-		den = math.Max(den, math.Abs(want[i]))
-	}
-	return num / math.Max(den, 1e-300)
-}
 
 func startView(t *testing.T, ctx context.Context, kc topology.Kafka, group string) *view.View {
 	t.Helper()
@@ -91,7 +66,7 @@ func TestPipelineMatchesOracle(t *testing.T) {
 		if err != nil || n != r.count {
 			t.Fatalf("emit %v: sent %d of %d: %v", r.format, n, r.count, err)
 		}
-		rx, ry := sensorSamples(sensors, dim, r.count, r.seed)
+		rx, ry := testkit.SensorSamples(sensors, dim, r.count, r.seed)
 		for i := range xs {
 			xs[i] = append(xs[i], rx[i]...)
 			ys[i] = append(ys[i], ry[i]...)
@@ -143,10 +118,10 @@ func TestPipelineMatchesOracle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if e := relErr(m.Theta, theta); e > 1e-9 {
+			if e := testkit.RelErr(m.Theta, theta); e > 1e-9 {
 				t.Errorf("sensor %s %s: θ off the oracle by %.3g relative", s.ID, m.Name, e)
 			}
-			if e := relErr(m.P, p); e > 1e-9 {
+			if e := testkit.RelErr(m.P, p); e > 1e-9 {
 				t.Errorf("sensor %s %s: P off the oracle by %.3g relative", s.ID, m.Name, e)
 			}
 			if m.Samples != uint64(len(ys[i])) {
