@@ -52,6 +52,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var nf namesFlags
 	var mf modelFlags
+	var sf snapshotFlags
 	var stateDir, httpAddr string
 	var maxDim int
 	cmd := &cobra.Command{
@@ -83,6 +84,10 @@ count is accepted.`,
 			if stateDir == "" {
 				return flagErr("--state-dir is required: each processor needs its own directory")
 			}
+			snaps, err := sf.policy()
+			if err != nil {
+				return err
+			}
 			reg := newRegistry()
 			metrics := processor.NewMetrics(reg)
 			ctx := cmd.Context()
@@ -98,7 +103,7 @@ count is accepted.`,
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
 					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
-					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log,
+					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log, Snapshots: snaps,
 				})
 			})
 			return eg.Wait()
@@ -107,6 +112,7 @@ count is accepted.`,
 	kf.register(cmd.Flags())
 	nf.register(cmd.Flags())
 	mf.register(cmd.Flags())
+	sf.register(cmd.Flags())
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
@@ -117,13 +123,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var groups []string
 	var stateDir, httpAddr string
+	var hf historyFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
 		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
 GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
 /v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
-every view has caught up) and /metrics.`,
+every view has caught up) and /metrics; the learning curves
+GET /v1/sensors/{id}/history and /plot.svg (from GROUP-snapshots), the HTML
+dashboard at / and goka's own monitor and query UI under /goka/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kc, err := kf.config()
@@ -136,9 +145,14 @@ every view has caught up) and /metrics.`,
 			if len(groups) == 0 {
 				return flagErr("--group: at least one group is needed")
 			}
+			truth, err := hf.truth()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			eg, ctx := errgroup.WithContext(ctx)
 			var views []*view.View
+			var histories []*view.History
 			for _, grp := range groups {
 				v, err := view.New(view.Config{Group: grp, Kafka: kc, StateDir: stateDir, Log: g.log})
 				if err != nil {
@@ -146,8 +160,14 @@ every view has caught up) and /metrics.`,
 				}
 				views = append(views, v)
 				eg.Go(func() error { return v.Run(ctx) })
+				h, err := view.NewHistory(view.HistoryConfig{Group: grp, Kafka: kc, Points: hf.points, Log: g.log})
+				if err != nil {
+					return err
+				}
+				histories = append(histories, h)
+				eg.Go(func() error { return h.Run(ctx) })
 			}
-			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log}
+			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log, Histories: histories, Truth: truth}
 			if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
 				return err
 			}
@@ -158,6 +178,7 @@ every view has caught up) and /metrics.`,
 	cmd.Flags().StringArrayVar(&groups, "group", []string{"rls"}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
@@ -179,12 +200,16 @@ func newEmitCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			drift, err := ef.parseDrift()
+			if err != nil {
+				return err
+			}
 			var sent atomic.Int64
 			start := time.Now()
 			n, err := emitter.Run(cmd.Context(), emitter.Config{
 				Kafka: kc, Topic: topic, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim, Count: ef.count,
 				Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format, Seed: ef.seed, Noise: ef.noise,
-				Log: g.log, Sent: &sent,
+				Drift: drift, Log: g.log, Sent: &sent,
 			})
 			el := time.Since(start)
 			g.log.Info("emitted", "samples", n, "seconds", el.Seconds(), "samples_per_s", float64(n)/el.Seconds())
