@@ -41,24 +41,51 @@ type Generator struct {
 	Noise float64 // standard deviation of the additive Gaussian noise
 	rngs  []*rand.Rand
 	seqs  []int64
+	walks []*walk // θ* per sensor under drift (nil: Theta throughout)
+	seed  uint64
 }
 
 // NewGenerator returns a generator for sensors sensors.
 func NewGenerator(sensors, dim int, theta []float64, noise float64, seed uint64) *Generator {
-	g := &Generator{Dim: dim, Theta: theta, Noise: noise, rngs: make([]*rand.Rand, sensors), seqs: make([]int64, sensors)}
+	g := &Generator{Dim: dim, Theta: theta, Noise: noise, rngs: make([]*rand.Rand, sensors), seqs: make([]int64, sensors), seed: seed}
 	for i := range g.rngs {
 		g.rngs[i] = rand.New(rand.NewPCG(seed, uint64(i)+1))
 	}
 	return g
 }
 
+// WithDrift makes θ* drift (see Drift); x and the noise stay the same.
+func (g *Generator) WithDrift(d Drift) *Generator {
+	g.walks = nil
+	if d.Kind != DriftNone {
+		g.walks = make([]*walk, len(g.rngs))
+		for i := range g.walks {
+			g.walks[i] = newWalk(d, g.Theta, g.seed, i)
+		}
+	}
+	return g
+}
+
+// ThetaStar is the θ* sensor i's latest sample was drawn with (θ*₀ before
+// its first). The slice is the generator's: copy it to keep it.
+func (g *Generator) ThetaStar(i int) []float64 {
+	if g.walks == nil {
+		return g.Theta
+	}
+	return g.walks[i].to(uint64(g.seqs[i]))
+}
+
 // Next returns sensor i's next sample; x is written into dst (len Dim).
 func (g *Generator) Next(i int, dst []float64) codec.Sample {
 	r := g.rngs[i]
+	theta := g.Theta
+	if g.walks != nil {
+		theta = g.walks[i].to(uint64(g.seqs[i]) + 1)
+	}
 	y := 0.0
 	for j := range dst[:g.Dim] {
 		dst[j] = r.NormFloat64()
-		y += dst[j] * g.Theta[j]
+		y += dst[j] * theta[j]
 	}
 	y += g.Noise * r.NormFloat64()
 	s := codec.Sample{X: dst[:g.Dim], Y: y, Seq: g.seqs[i], HasSeq: true}
@@ -82,6 +109,7 @@ type Config struct {
 	Seed       uint64
 	Theta      []float64 // default DefaultTheta(Dim)
 	Noise      float64   // default 0.1; negative means none
+	Drift      Drift     // how θ* moves (zero: it stays)
 	Log        *slog.Logger
 	// Sent, if set, counts samples acknowledged by the broker (for progress).
 	Sent *atomic.Int64
@@ -104,6 +132,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch %d with --format text: the text format carries one sample per message; use json or binary", c.Batch)
 	case c.Theta != nil && c.Dim != 0 && len(c.Theta) != c.Dim:
 		return fmt.Errorf("θ* has %d coefficients but --dim is %d", len(c.Theta), c.Dim)
+	case c.Drift.Kind == DriftWander && !(c.Drift.Sigma > 0):
+		return fmt.Errorf("--drift %s: SIGMA must be > 0", c.Drift)
 	}
 	return nil
 }
@@ -201,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (int64, error) {
 // them into per-sensor batches and hands each message to emit, pacing to
 // cfg.Rate.
 func generate(ctx context.Context, cfg Config, emit func(key string, value []byte, n int) error, failed *atomic.Pointer[error]) error {
-	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed)
+	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed).WithDrift(cfg.Drift)
 	type pending struct {
 		xs      []float64 // flat backing of the batch's x
 		samples []codec.Sample

@@ -37,8 +37,11 @@ type Handler struct {
 	Metrics *Metrics         // nil: not counted
 	Log     *slog.Logger     // nil: slog.Default()
 	Now     func() time.Time // nil: time.Now
+	// Snapshots says when to publish a sensor's snapshot to Names.Snapshots.
+	Snapshots Snapshots
 
-	decoders sync.Pool
+	decoders  sync.Pool
+	snapshots snapshotClock
 }
 
 // rejection is one rejected sample (index -1: the whole message).
@@ -80,16 +83,21 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	}
 
 	value := msgBytes(msg)
+	prev := rec.Samples
 	rejects, applied := h.apply(ctx.Key(), value, rec)
 
+	now := h.now()
 	rec.Partition, rec.Offset = partition, offset
 	rec.Samples += uint64(applied)
 	rec.Rejected += uint64(len(rejects))
-	rec.Updated = h.now().UnixMilli()
+	rec.Updated = now.UnixMilli()
 	// Every message writes its sensor's state, rejected ones too: all of a
 	// partition's acknowledgements then arrive in order on one changelog
 	// partition, so goka never commits past a message whose state is unwritten.
 	ctx.SetValue(rec, pin)
+	if h.snapshotDue(ctx.Key(), prev, rec.Samples, now) {
+		h.snapshot(ctx, rec)
+	}
 
 	h.count(&applied, rejects)
 	if len(rejects) > 0 {

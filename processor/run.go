@@ -38,6 +38,9 @@ type Config struct {
 	Options []goka.ProcessorOption
 	// OnStart is called with each new goka processor (tests, readiness).
 	OnStart func(*goka.Processor)
+	// Snapshots says when to publish sensors' snapshots to Names.Snapshots
+	// (zero: never).
+	Snapshots Snapshots
 }
 
 // Run runs the processor until ctx ends, rebuilding it with backoff after
@@ -102,7 +105,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
-	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log}
+	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Model: cfg.Model}, new(codec.Bytes), h.Process)
 	opts, err := cfg.Kafka.ProcessorOptions()
 	if err != nil {
@@ -124,8 +127,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return explain(p.Run(ctx), cfg)
 }
 
-// EnsureTopics creates the input and dead-letter streams if they are
-// missing. The table is goka's to create, with the input's partition count.
+// EnsureTopics creates the input, dead-letter and snapshots streams if they
+// are missing. The table is goka's to create, with the input's partition
+// count.
 func EnsureTopics(k topology.Kafka, names topology.Names, partitions int) error {
 	tm, err := k.TopicManager()
 	if err != nil {
@@ -137,6 +141,9 @@ func EnsureTopics(k topology.Kafka, names topology.Names, partitions int) error 
 		return err
 	}
 	if _, err := topology.EnsureStream(tm, names.DeadLetter, n); err != nil {
+		return err
+	}
+	if _, err := topology.EnsureStream(tm, names.WithDefaults().Snapshots, n); err != nil {
 		return err
 	}
 	return nil

@@ -25,6 +25,7 @@ type Names struct {
 	Input      string // samples stream (key = sensor ID)
 	Group      string // goka group; its table is Group+"-table"
 	DeadLetter string // rejected messages; default Group+"-deadletter"
+	Snapshots  string // periodic JSON snapshots of each sensor's models; default Group+"-snapshots"
 }
 
 // WithDefaults fills empty names with the defaults.
@@ -37,6 +38,9 @@ func (n Names) WithDefaults() Names {
 	}
 	if n.DeadLetter == "" {
 		n.DeadLetter = n.Group + "-deadletter"
+	}
+	if n.Snapshots == "" {
+		n.Snapshots = n.Group + "-snapshots"
 	}
 	return n
 }
@@ -52,6 +56,8 @@ func (n Names) Validate() error {
 		return fmt.Errorf("dead-letter topic %q is the input topic (--deadletter)", n.DeadLetter)
 	case n.DeadLetter == n.Table():
 		return fmt.Errorf("dead-letter topic %q is the group table (--deadletter)", n.DeadLetter)
+	case n.Snapshots != "" && (n.Snapshots == n.Input || n.Snapshots == n.DeadLetter || n.Snapshots == n.Table()):
+		return fmt.Errorf("snapshots topic %q is also the input, dead-letter or table topic", n.Snapshots)
 	}
 	return nil
 }
@@ -60,12 +66,15 @@ func (n Names) Validate() error {
 func (n Names) Table() string { return string(goka.GroupTable(goka.Group(n.Group))) }
 
 // Graph declares the processor group: one input stream, the dead-letter
-// output and the persisted per-sensor state. samples and state are the codecs
-// of the input values and of the table values.
-func (n Names) Graph(samples, state, deadletter goka.Codec, cb goka.ProcessCallback) *goka.GroupGraph {
+// and snapshot outputs and the persisted per-sensor state. samples and state
+// are the codecs of the input values and of the table values; out is the
+// codec of both outputs (raw bytes).
+func (n Names) Graph(samples, state, out goka.Codec, cb goka.ProcessCallback) *goka.GroupGraph {
+	n = n.WithDefaults()
 	return goka.DefineGroup(goka.Group(n.Group),
 		goka.Input(goka.Stream(n.Input), samples, cb),
-		goka.Output(goka.Stream(n.DeadLetter), deadletter),
+		goka.Output(goka.Stream(n.DeadLetter), out),
+		goka.Output(goka.Stream(n.Snapshots), out),
 		goka.Persist(state),
 	)
 }

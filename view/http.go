@@ -91,6 +91,15 @@ type Server struct {
 	Views    []*View
 	Registry *prometheus.Registry // nil: /metrics serves an empty registry
 	Log      *slog.Logger
+
+	// Histories follow each group's snapshots (history, plot.svg and the
+	// dashboard's curves); a group without one has no curves.
+	Histories []*History
+	// Truth gives θ*, when known: plots, history and the dashboard's ‖θ−θ*‖.
+	Truth Truth
+	// Goka is goka's monitor and query UI under /goka/ (nil: one is made
+	// showing Views).
+	Goka *GokaUI
 }
 
 // Handler returns the API's routes.
@@ -112,6 +121,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{group}/sensors", s.withGroup(s.list))
 	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get))
 	mux.HandleFunc("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict))
+	s.uiRoutes(mux) // dashboard.go: history, plots, dashboard, /goka/
 	return mux
 }
 

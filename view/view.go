@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,19 @@ type View struct {
 
 	mu     sync.RWMutex
 	stores map[int32]storage.Storage
+	hooks  []func(*goka.View)
+}
+
+// OnGokaView calls fn with the goka view now, if there is one, and with
+// every goka view Run builds later (a new one after each failure).
+func (v *View) OnGokaView(fn func(*goka.View)) {
+	v.mu.Lock()
+	v.hooks = append(v.hooks, fn)
+	gv := v.gv.Load()
+	v.mu.Unlock()
+	if gv != nil {
+		fn(gv)
+	}
 }
 
 // New builds a view; Run starts it.
@@ -98,7 +112,13 @@ func (v *View) Run(ctx context.Context) error {
 	for {
 		gv, err := goka.NewView(v.brokers, goka.Table(v.table), new(codec.Bytes), v.opts...)
 		if err == nil {
+			v.mu.Lock()
 			v.gv.Store(gv)
+			hooks := slices.Clone(v.hooks)
+			v.mu.Unlock()
+			for _, fn := range hooks {
+				fn(gv)
+			}
 			v.log.Info("view running", "table", v.table)
 			err = gv.Run(ctx)
 			if ctx.Err() != nil {

@@ -109,6 +109,7 @@ type emitFlags struct {
 	format              string
 	seed                uint64
 	noise               float64
+	drift               string
 }
 
 func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64) {
@@ -121,6 +122,7 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 	fs.StringVar(&e.format, "format", "json", "wire format: json, text (the original notebook's [i, y, x1, …, xn]) or binary")
 	fs.Uint64Var(&e.seed, "seed", 1, "random seed; the same seed sends the same samples")
 	fs.Float64Var(&e.noise, "noise", 0.1, "standard deviation of the Gaussian noise on y (negative: none)")
+	fs.StringVar(&e.drift, "drift", "none", driftHelp)
 }
 
 func (e *emitFlags) validate() (codec.Format, error) {

@@ -58,6 +58,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var nf namesFlags
 	var mf modelFlags
+	var sf snapshotFlags
 	var stateDir, httpAddr string
 	var maxDim int
 	var hf httpAuthFlags
@@ -90,6 +91,10 @@ count is accepted.`,
 			if stateDir == "" {
 				return flagErr("--state-dir is required: each processor needs its own directory")
 			}
+			snaps, err := sf.policy()
+			if err != nil {
+				return err
+			}
 			reg := newRegistry()
 			metrics := processor.NewMetrics(reg)
 			ctx := cmd.Context()
@@ -109,7 +114,7 @@ count is accepted.`,
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
 					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
-					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log,
+					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log, Snapshots: snaps,
 				})
 			})
 			return eg.Wait()
@@ -118,6 +123,7 @@ count is accepted.`,
 	kf.register(cmd.Flags())
 	nf.register(cmd.Flags())
 	mf.register(cmd.Flags())
+	sf.register(cmd.Flags())
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
@@ -130,13 +136,16 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	var groups []string
 	var stateDir, httpAddr string
 	var hf httpAuthFlags
+	var histf historyFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
 		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
 GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
 /v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
-every view has caught up) and /metrics.`,
+every view has caught up) and /metrics; the learning curves
+GET /v1/sensors/{id}/history and /plot.svg (from GROUP-snapshots), the HTML
+dashboard at / and goka's own monitor and query UI under /goka/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kc, err := kf.config()
@@ -149,12 +158,17 @@ every view has caught up) and /metrics.`,
 			if len(groups) == 0 {
 				return flagErr("--group: at least one group is needed")
 			}
+			truth, err := histf.truth()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			if err := checkAuth(ctx, kc, g.log); err != nil {
 				return err
 			}
 			eg, ctx := errgroup.WithContext(ctx)
 			var views []*view.View
+			var histories []*view.History
 			for _, grp := range groups {
 				v, err := view.New(view.Config{Group: grp, Kafka: kc, StateDir: stateDir, Log: g.log})
 				if err != nil {
@@ -162,8 +176,14 @@ every view has caught up) and /metrics.`,
 				}
 				views = append(views, v)
 				eg.Go(func() error { return v.Run(ctx) })
+				h, err := view.NewHistory(view.HistoryConfig{Group: grp, Kafka: kc, Points: histf.points, Log: g.log})
+				if err != nil {
+					return err
+				}
+				histories = append(histories, h)
+				eg.Go(func() error { return h.Run(ctx) })
 			}
-			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log}
+			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log, Histories: histories, Truth: truth}
 			h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 			if err != nil {
 				return err
@@ -203,12 +223,16 @@ func newEmitCmd(g *globalFlags) *cobra.Command {
 			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
 				return err
 			}
+			drift, err := ef.parseDrift()
+			if err != nil {
+				return err
+			}
 			var sent atomic.Int64
 			start := time.Now()
 			n, err := emitter.Run(cmd.Context(), emitter.Config{
 				Kafka: kc, Topic: topic, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim, Count: ef.count,
 				Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format, Seed: ef.seed, Noise: ef.noise,
-				Log: g.log, Sent: &sent,
+				Drift: drift, Log: g.log, Sent: &sent,
 			})
 			el := time.Since(start)
 			g.log.Info("emitted", "samples", n, "seconds", el.Seconds(), "samples_per_s", float64(n)/el.Seconds())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
@@ -23,6 +24,8 @@ import (
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var ef emitFlags
 	var mf modelFlags
+	var sf snapshotFlags
+	var historyPoints int
 	var dataDir, listen, httpAddr string
 	var partitions int
 	var interval time.Duration
@@ -33,8 +36,12 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Long: `Starts the embedded broker on --data-dir, a processor, a view and the
 synthetic emitter, and prints a progress line every second: samples applied
 per second and, for sensor "1", each model's distance ‖θ − θ*‖₂ to the true
-coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
---data-dir continues from the stored state.`,
+coefficients (θ* as it is now, under --drift). With --http it also serves the
+API, the dashboard with every sensor's learning curves (θ* known) and goka's
+monitor. SIGINT or SIGTERM stops it cleanly; a second run on the same
+--data-dir continues from the stored state (θ* of a drift is counted from the
+first run's first sample: after a restart the emitter starts its sequences
+again, so the curves' θ* no longer match).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := ef.validate()
@@ -51,6 +58,19 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			if interval <= 0 {
 				return flagErr("--progress %v: want > 0", interval)
 			}
+			drift, err := ef.parseDrift()
+			if err != nil {
+				return err
+			}
+			snaps, err := sf.policy()
+			if err != nil {
+				return err
+			}
+			if historyPoints < 2 {
+				return flagErr("--history-points %d: want ≥ 2", historyPoints)
+			}
+			truth := emitter.NewTruth(emitter.Config{Sensors: ef.sensors, Dim: ef.dim, Seed: ef.seed, Drift: drift})
+			gokaUI := view.NewGokaUI(g.log)
 			b, err := broker.Start(broker.Config{Listen: listen, DataDir: filepath.Join(dataDir, "broker"), Logger: g.log})
 			if err != nil {
 				return err
@@ -70,7 +90,8 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
 					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
-					Partitions: partitions, Metrics: metrics, Log: g.log,
+					Partitions: partitions, Metrics: metrics, Log: g.log, Snapshots: snaps,
+					OnStart: gokaUI.AttachProcessor,
 				})
 			})
 			v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(dataDir, "view"), Log: g.log})
@@ -79,7 +100,13 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			}
 			eg.Go(func() error { return v.Run(ctx) })
 			if httpAddr != "" {
-				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log}
+				hist, err := view.NewHistory(view.HistoryConfig{Group: names.Group, Kafka: kc, Points: historyPoints, Log: g.log})
+				if err != nil {
+					return err
+				}
+				eg.Go(func() error { return hist.Run(ctx) })
+				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log,
+					Histories: []*view.History{hist}, Truth: truth, Goka: gokaUI}
 				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 				if err != nil {
 					return err
@@ -92,12 +119,12 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 				_, err := emitter.Run(ctx, emitter.Config{
 					Kafka: kc, Topic: names.Input, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim,
 					Count: ef.count, Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format,
-					Seed: ef.seed, Noise: ef.noise, Log: g.log,
+					Seed: ef.seed, Noise: ef.noise, Drift: drift, Log: g.log,
 				})
 				return err
 			})
 			eg.Go(func() error {
-				progress(ctx, os.Stdout, v, emitter.DefaultTheta(ef.dim), interval)
+				progress(ctx, os.Stdout, v, truth, interval)
 				return nil
 			})
 			err = eg.Wait()
@@ -107,6 +134,8 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 	}
 	ef.register(cmd.Flags(), 0, 5000)
 	mf.register(cmd.Flags())
+	sf.register(cmd.Flags())
+	cmd.Flags().IntVar(&historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
@@ -117,8 +146,8 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 }
 
 // progress prints one line per interval: samples applied per second and
-// sensor "1"'s distance to θ*.
-func progress(ctx context.Context, w io.Writer, v *view.View, theta []float64, interval time.Duration) {
+// sensor "1"'s distance to its θ* now.
+func progress(ctx context.Context, w io.Writer, v *view.View, truth view.Truth, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	start := time.Now()
@@ -141,6 +170,7 @@ func progress(ctx context.Context, w io.Writer, v *view.View, theta []float64, i
 			var b strings.Builder
 			fmt.Fprintf(&b, "%6.0fs  samples %d  %8.0f/s  sensors %d", now.Sub(start).Seconds(), total, rate, sensors)
 			if s, ok, _ := v.Get(emitter.SensorID(0)); ok && s.Bank != nil {
+				theta := truth.ThetaStar(s.ID, []uint64{s.Meta.Samples})[0]
 				fmt.Fprintf(&b, "  sensor %s:", s.ID)
 				for _, m := range s.Bank.Models {
 					fmt.Fprintf(&b, " %s ‖θ−θ*‖=%.4f", m.Name, distance(m.Theta, theta))

@@ -1,0 +1,269 @@
+package view
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// uiRoutes adds the history and plot routes, the HTML dashboard and goka's
+// own UI to the API's mux.
+func (s *Server) uiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/sensors/{id}/history", s.withGroup(s.history))
+	mux.HandleFunc("GET /v1/sensors/{id}/plot.svg", s.withGroup(s.plotSVG))
+	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}/history", s.withGroup(s.history))
+	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}/plot.svg", s.withGroup(s.plotSVG))
+	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /sensors/{id}", s.sensorPage)
+	ui := s.Goka
+	if ui == nil {
+		ui = NewGokaUI(s.Log)
+	}
+	for _, v := range s.Views {
+		ui.AttachView(v)
+	}
+	mux.Handle(GokaBase+"/", ui)
+	mux.Handle(GokaBase, ui)
+}
+
+func (s *Server) plotSVG(w http.ResponseWriter, r *http.Request, v *View) {
+	h, ok := s.sensorHistory(w, r, v)
+	if !ok {
+		return
+	}
+	b, err := PlotBytes(h, "svg")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"num": fmtNum,
+}).ParseFS(templateFiles, "templates/*.html"))
+
+func fmtNum(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case v == 0:
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// dashGroup resolves ?group= (default: the first view).
+func (s *Server) dashGroup(w http.ResponseWriter, r *http.Request) *View {
+	if len(s.Views) == 0 {
+		http.Error(w, "no group is served", http.StatusServiceUnavailable)
+		return nil
+	}
+	g := r.URL.Query().Get("group")
+	if g == "" {
+		return s.Views[0]
+	}
+	for _, v := range s.Views {
+		if v.Group() == g {
+			return v
+		}
+	}
+	http.Error(w, fmt.Sprintf("group %q is not served here", g), http.StatusNotFound)
+	return nil
+}
+
+type dashModelCell struct {
+	Present        bool
+	MSE, RecentMSE float64
+	Dist           float64 // ‖θ−θ*‖₂, NaN when θ* is unknown
+}
+
+type dashRow struct {
+	ID       string
+	Href     string
+	Samples  uint64
+	Rejected uint64
+	Updated  string
+	Models   []dashModelCell
+}
+
+type dashData struct {
+	Group    string
+	Groups   []string
+	Ready    bool
+	Models   []string
+	HasTruth bool
+	Rows     []dashRow
+	Next     string
+	Now      string
+}
+
+// DashboardPage bounds the sensors on one dashboard page (?limit=).
+const DashboardPage = 500
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	v := s.dashGroup(w, r)
+	if v == nil {
+		return
+	}
+	limit := DashboardPage
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > MaxPage {
+			http.Error(w, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, MaxPage), http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	ids, more, err := v.Sensors(r.URL.Query().Get("after"), limit)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	d := dashData{Group: v.Group(), Ready: v.Recovered(), Now: time.Now().UTC().Format(time.RFC3339)}
+	for _, o := range s.Views {
+		d.Groups = append(d.Groups, o.Group())
+	}
+	col := map[string]int{}
+	for _, id := range ids {
+		sensor, ok, err := v.Get(id)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if !ok {
+			continue
+		}
+		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
+			Updated: time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05")}
+		var star []float64
+		if sensor.Bank != nil {
+			if ts := thetaStar(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+				star, d.HasTruth = ts[0], true
+			}
+			for _, m := range sensor.Bank.Models {
+				c, ok := col[m.Name]
+				if !ok {
+					c = len(d.Models)
+					col[m.Name] = c
+					d.Models = append(d.Models, m.Name)
+				}
+				for len(row.Models) <= c {
+					row.Models = append(row.Models, dashModelCell{Dist: math.NaN()})
+				}
+				row.Models[c] = dashModelCell{Present: true, MSE: m.MSE, RecentMSE: m.RecentMSE, Dist: distance(m.Theta, star)}
+			}
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	for i := range d.Rows {
+		for len(d.Rows[i].Models) < len(d.Models) {
+			d.Rows[i].Models = append(d.Rows[i].Models, dashModelCell{Dist: math.NaN()})
+		}
+	}
+	if more && len(ids) > 0 {
+		q := url.Values{"after": {ids[len(ids)-1]}, "limit": {strconv.Itoa(limit)}}
+		if v != s.Views[0] {
+			q.Set("group", v.Group())
+		}
+		d.Next = "/?" + q.Encode()
+	}
+	render(w, "dashboard.html", d)
+}
+
+func sensorHref(v *View, id string) string {
+	return "/sensors/" + url.PathEscape(id) + "?group=" + url.QueryEscape(v.Group())
+}
+
+// distance is ‖a−b‖₂, NaN when b is unknown.
+func distance(a, b []float64) float64 {
+	if b == nil || len(a) != len(b) {
+		return math.NaN()
+	}
+	s := 0.0
+	for i := range a {
+		d := a[i] - b[i]
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
+
+type sensorModel struct {
+	ModelJSON
+	Dist float64
+}
+
+type sensorData struct {
+	Group     string
+	Sensor    SensorJSON
+	Models    []sensorModel
+	ThetaStar []float64
+	Plot      template.HTML // inline SVG
+	NoPlot    string        // why there is no plot
+	Points    int
+	APIBase   string
+}
+
+func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
+	v := s.dashGroup(w, r)
+	if v == nil {
+		return
+	}
+	id := r.PathValue("id")
+	sensor, ok, err := v.Get(id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if !ok {
+		http.Error(w, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()), http.StatusNotFound)
+		return
+	}
+	d := sensorData{Group: v.Group(), Sensor: sensor.JSON(v.Group()),
+		APIBase: "/v1/groups/" + url.PathEscape(v.Group()) + "/sensors/" + url.PathEscape(id)}
+	if ts := thetaStar(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+		d.ThetaStar = ts[0]
+	}
+	for _, m := range d.Sensor.Models {
+		d.Models = append(d.Models, sensorModel{ModelJSON: m, Dist: distance(m.Theta, d.ThetaStar)})
+	}
+	if h := s.historyOf(v); h == nil {
+		d.NoPlot = "no history is kept for this group"
+	} else if hj, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
+		d.NoPlot = "no snapshots of this sensor yet (processors publish them with --snapshot-every / --snapshot-interval)"
+	} else {
+		svg, err := PlotBytes(hj, "svg")
+		if err != nil {
+			d.NoPlot = err.Error()
+		} else {
+			if i := bytes.Index(svg, []byte("<svg")); i > 0 {
+				svg = svg[i:]
+			}
+			d.Plot = template.HTML(svg) // produced by gonum/plot from numbers and escaped names
+			d.Points = len(hj.Samples)
+		}
+	}
+	render(w, "sensor.html", d)
+}
+
+func render(w http.ResponseWriter, name string, data any) {
+	var b bytes.Buffer
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = b.WriteTo(w)
+}
