@@ -125,3 +125,29 @@ func TestNaiveDenseAgrees(t *testing.T) {
 		t.Fatalf("P differs: %g", e)
 	}
 }
+
+// BenchmarkUpdateGoKernels: the portable Go kernels (used where the
+// assembly ones are not), with fused multiply-adds (math.FMA) and without.
+func BenchmarkUpdateGoKernels(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		with func(func())
+	}{{"fma", withGoKernels}, {"nofma", withoutFMA}} {
+		for _, n := range []int{10, 100} {
+			b.Run(fmt.Sprintf("%s/n=%d", v.name, n), func(b *testing.B) {
+				xs, ys := benchSamples(n)
+				m := NewModel(Spec{"mod2", 0.99, 1}, n)
+				b.ReportAllocs()
+				v.with(func() {
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						j := i & 255
+						if _, err := m.Update(xs[j], ys[j]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		}
+	}
+}

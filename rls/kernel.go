@@ -4,13 +4,23 @@ import "math"
 
 // The inner loops of Model.Update. They work on flat row-major slices. On
 // amd64 with AVX2 and FMA, pvec and pupdate run hand-written vector kernels
-// (kernel_amd64.s); elsewhere, or with the purego build tag, the Go code
-// below, which performs the same floating-point operations in the same order
-// (fused multiply-adds included), so both give bit-identical results.
+// (kernel_amd64.s). Elsewhere the Go code below runs. Where Go compiles
+// math.FMA to a plain instruction (arm64, ppc64, s390x, riscv64, loong64) it
+// performs the same floating-point operations as the assembly, in the same
+// order, fused multiply-adds included: TestKernelsMatchGo checks that both
+// give bit-identical results. Elsewhere (amd64 without AVX2 or built with
+// purego, 386, 32-bit arm, …) it multiplies and adds separately, which is
+// faster there, and rounds differently in the last bits. Results on
+// different architectures may differ in the last bits anyway: the Go
+// compiler fuses other multiply-adds on some of them.
 
 // useAVX2 selects the assembly kernels; set at init on amd64 when the CPU
 // and OS support AVX2 and FMA. Tests switch it off to check the Go path.
 var useAVX2 = hasAVX2FMA()
+
+// useFMA makes the Go kernels use math.FMA (see above). Tests switch it on
+// to check the Go code against the assembly bit for bit.
+var useFMA = hasFMA()
 
 // dot returns Σ a[i]·b[i] for len(a) ≤ len(b), with four partial sums.
 func dot(a, b []float64) float64 {
@@ -28,49 +38,97 @@ func dot(a, b []float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// pvec sets pi = P x for the symmetric n×n row-major P, as the sum of the
-// rows of P weighted by x (row j of P is its column j). tmp is scratch of
-// length n.
+// dot2 returns (Σ x[i]·a[i], Σ x[i]·b[i]) for len(x) ≤ len(a), len(b), each
+// with the partial sums of dot.
+func dot2(x, a, b []float64) (sa, sb float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	for len(x) >= 4 && len(a) >= 4 && len(b) >= 4 {
+		a0 += x[0] * a[0]
+		a1 += x[1] * a[1]
+		a2 += x[2] * a[2]
+		a3 += x[3] * a[3]
+		b0 += x[0] * b[0]
+		b1 += x[1] * b[1]
+		b2 += x[2] * b[2]
+		b3 += x[3] * b[3]
+		x, a, b = x[4:], a[4:], b[4:]
+	}
+	for i := 0; i < len(x) && i < len(a) && i < len(b); i++ {
+		a0 += x[i] * a[i]
+		b0 += x[i] * b[i]
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+}
+
+// pvec sets pi = P x for the exactly symmetric n×n row-major P.
 //
-// Operation order (shared with the assembly): for each column c, one fused
-// multiply-add chain over the even rows j = 0, 2, 4, … (and, for odd n, the
-// last row), another over the odd rows, then their sum.
-func pvec(n int, P, x, pi, tmp []float64) {
+// Operation order (shared with the assembly): for each c, one fused
+// multiply-add chain over the even j = 0, 2, 4, … of x[j]·P[j][c], one over
+// the odd j, then their sum. The assembly walks the rows of P (P[j][c] for
+// consecutive c), the Go code the row c (P[c][j] = P[j][c]).
+func pvec(n int, P, x, pi []float64) {
+	if useAVX2 && n >= 4 {
+		pvecAVX2(n, &P[:n*n][0], &x[:n][0], &pi[:n][0])
+		return
+	}
+	pvecGo(n, P, x, pi)
+}
+
+func pvecGo(n int, P, x, pi []float64) {
 	P = P[:n*n]
 	x = x[:n]
 	pi = pi[:n]
-	if useAVX2 && n >= 4 {
-		pvecAVX2(n, &P[0], &x[0], &pi[0])
+	if !useFMA {
+		for c := range pi {
+			row := P[c*n : c*n+n]
+			row = row[:len(x)]
+			var e, o float64
+			j := 0
+			for ; j+2 <= len(x); j += 2 {
+				e += x[j] * row[j]
+				o += x[j+1] * row[j+1]
+			}
+			if j < len(x) {
+				e += x[j] * row[j]
+			}
+			pi[c] = e + o
+		}
 		return
 	}
-	tmp = tmp[:n]
-	for c := range pi {
-		pi[c] = 0
-		tmp[c] = 0
-	}
-	j := 0
-	for ; j+1 < n; j += 2 {
-		xe, xo := x[j], x[j+1]
-		re := P[j*n : j*n+n]
-		ro := P[(j+1)*n : (j+1)*n+n]
-		re = re[:len(pi)]
-		ro = ro[:len(pi)]
-		tmp := tmp[:len(pi)]
-		for c := range pi {
-			pi[c] = math.FMA(xe, re[c], pi[c])
-			tmp[c] = math.FMA(xo, ro[c], tmp[c])
+	c := 0
+	for ; c+2 <= n; c += 2 { // two rows at a time, for four independent chains
+		r0 := P[c*n : c*n+n]
+		r1 := P[(c+1)*n : (c+1)*n+n]
+		r0 = r0[:len(x)]
+		r1 = r1[:len(x)]
+		var e0, o0, e1, o1 float64
+		j := 0
+		for ; j+2 <= len(x); j += 2 {
+			e0 = math.FMA(x[j], r0[j], e0)
+			o0 = math.FMA(x[j+1], r0[j+1], o0)
+			e1 = math.FMA(x[j], r1[j], e1)
+			o1 = math.FMA(x[j+1], r1[j+1], o1)
 		}
-	}
-	if j < n {
-		xe := x[j]
-		re := P[j*n : j*n+n]
-		re = re[:len(pi)]
-		for c := range pi {
-			pi[c] = math.FMA(xe, re[c], pi[c])
+		if j < len(x) {
+			e0 = math.FMA(x[j], r0[j], e0)
+			e1 = math.FMA(x[j], r1[j], e1)
 		}
+		pi[c] = e0 + o0
+		pi[c+1] = e1 + o1
 	}
-	for c := range pi {
-		pi[c] += tmp[c]
+	if c < n {
+		row := P[c*n : c*n+n]
+		row = row[:len(x)]
+		var e, o float64
+		j := 0
+		for ; j+2 <= len(x); j += 2 {
+			e = math.FMA(x[j], row[j], e)
+			o = math.FMA(x[j+1], row[j+1], o)
+		}
+		if j < len(x) {
+			e = math.FMA(x[j], row[j], e)
+		}
+		pi[c] = e + o
 	}
 }
 
@@ -81,30 +139,53 @@ func pvec(n int, P, x, pi, tmp []float64) {
 // P[i*n+j] and the (commutative) product π[i]·π[j], so a symmetric P gives
 // an exactly symmetric result.
 func pupdate(n int, P, pi, dst []float64, invLambda, c float64) (chk float64) {
+	if useAVX2 && n >= 4 {
+		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &dst[:n*n][0], invLambda, c)
+	}
+	return pupdateGo(n, P, pi, dst, invLambda, c)
+}
+
+func pupdateGo(n int, P, pi, dst []float64, invLambda, c float64) (chk float64) {
 	P = P[:n*n]
 	pi = pi[:n]
 	dst = dst[:n*n]
-	if useAVX2 && n >= 4 {
-		return pupdateAVX2(n, &P[0], &pi[0], &dst[0], invLambda, c)
-	}
 	nc := -c
+	fma := useFMA
 	var c0, c1 float64
 	for i, pii := range pi {
 		src := P[i*n : i*n+n]
 		out := dst[i*n : i*n+n]
 		src = src[:len(pi)]
 		out = out[:len(pi)]
+		if fma {
+			j := 0
+			for ; j+2 <= len(pi); j += 2 {
+				v0 := math.FMA(pii*pi[j], nc, src[j]*invLambda)
+				v1 := math.FMA(pii*pi[j+1], nc, src[j+1]*invLambda)
+				out[j] = v0
+				out[j+1] = v1
+				c0 += v0
+				c1 += v1
+			}
+			if j < len(pi) {
+				v := math.FMA(pii*pi[j], nc, src[j]*invLambda)
+				out[j] = v
+				c0 += v
+			}
+			continue
+		}
+		// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
 		j := 0
 		for ; j+2 <= len(pi); j += 2 {
-			v0 := math.FMA(pii*pi[j], nc, src[j]*invLambda)
-			v1 := math.FMA(pii*pi[j+1], nc, src[j+1]*invLambda)
+			v0 := src[j]*invLambda + pii*pi[j]*nc
+			v1 := src[j+1]*invLambda + pii*pi[j+1]*nc
 			out[j] = v0
 			out[j+1] = v1
 			c0 += v0
 			c1 += v1
 		}
 		if j < len(pi) {
-			v := math.FMA(pii*pi[j], nc, src[j]*invLambda)
+			v := src[j]*invLambda + pii*pi[j]*nc
 			out[j] = v
 			c0 += v
 		}

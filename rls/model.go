@@ -14,7 +14,8 @@ const RecentAlpha = 0.01
 
 // DefaultTraceFactor sets the default covariance windup cap: a model whose
 // MaxTrace is 0 caps trace(P) at DefaultTraceFactor·trace(P₀) =
-// DefaultTraceFactor·Delta·Dim. See Model.
+// DefaultTraceFactor·Delta·Dim (see "Covariance windup cap" in the package
+// documentation).
 const DefaultTraceFactor = 1e4
 
 // Errors returned by Update. A rejected sample leaves the model exactly as
@@ -24,66 +25,28 @@ var (
 	ErrDim = errors.New("rls: sample dimension does not match the model")
 	// ErrNonFinite: x or y contains NaN or ±Inf.
 	ErrNonFinite = errors.New("rls: sample is not finite (NaN or Inf in x or y)")
-	// ErrNumeric: the update is numerically impossible: κ = λ + xᵀPx is not
-	// a finite positive number, or θ, P or the error figures would become
-	// non-finite.
-	ErrNumeric = errors.New("rls: update would make the model non-finite (sample rejected)")
+	// ErrNumeric: the update is numerically unsafe: κ = λ + xᵀPx is not a
+	// finite number > 0, θ, P or the error figures would not be finite, or
+	// a diagonal entry of P would not be > 0.
+	ErrNumeric = errors.New("rls: sample rejected: the update would make the model non-finite or P not positive definite")
 	// ErrState: the model itself is malformed (slice lengths that do not
-	// match Dim, or a forgetting factor outside (0, 1]); see Model.Check.
+	// match Dim, a forgetting factor outside (0, 1], Delta not > 0); see
+	// Model.Check.
 	ErrState = errors.New("rls: malformed model state")
 )
 
-// Model is one exponentially weighted recursive-least-squares estimator
-// (Haykin, Adaptive Filter Theory, RLS table) and its full state; every
-// exported field is persisted by the state codec. For each sample (x, y):
-//
-//	π = P x
-//	κ = λ + xᵀπ
-//	k = π / κ
-//	e = y − xᵀθ            (a-priori error, returned and fed to MSE, RecentMSE)
-//	θ ← θ + k e
-//	P ← (P − k πᵀ) / λ      (computed on the upper triangle and mirrored)
-//
-// starting from θ₀ = 0, P₀ = Delta·I. After samples 1..N, as long as the
-// windup cap below never engaged, θ and P equal the regularised weighted
-// least-squares solution
-//
-//	R_N = λᴺ P₀⁻¹ + Σᵢ λᴺ⁻ⁱ xᵢ xᵢᵀ,   P_N = R_N⁻¹,   θ_N = R_N⁻¹ Σᵢ λᴺ⁻ⁱ xᵢ yᵢ.
-//
-// P is kept exactly symmetric: only the upper triangle is computed and the
-// lower one is a bitwise copy of it, so P[i*n+j] == P[j*n+i] always.
-//
-// Numerical guards: a sample is rejected (an error is returned and the model
-// is left unchanged bit for bit) when len(x) ≠ Dim, x or y is not finite,
-// κ is not a finite number > 0, or the new θ, P, MSE or RecentMSE would not
-// be finite. The update is computed into private scratch buffers and only
-// committed when all of it is finite.
-//
-// Covariance windup cap. With λ < 1, directions of the parameter space that
-// the samples do not excite are forgotten without being re-learned: their part
-// of P grows like λ⁻ᵗ (with x = 0 and λ = 0.99, P overflows after about 70 000
-// samples). The model therefore caps trace(P): when the trace of the updated
-// P exceeds the cap, the whole updated P is multiplied by cap/trace(P) (nudged
-// down by an ulp or so if rounding would leave the trace above the cap), so
-// that trace(P) ≤ cap after every update. A positive scalar factor keeps P
-// exactly symmetric and positive definite and leaves the ratios between its
-// entries, i.e. the shape of the uncertainty, as they are; it is equivalent to
-// multiplying the information matrix R = P⁻¹ by trace/cap ≥ 1, i.e. to
-// forgetting less in that step. With no excitation at all it freezes P at
-// trace = cap (forgetting stops) instead of letting it diverge. The cap is
-// MaxTrace when MaxTrace > 0 (math.Inf(1) disables it) and otherwise
-// DefaultTraceFactor·Delta·Dim = 10⁴·trace(P₀): the covariance may grow to ten
-// thousand times the prior one, which a well-excited model never comes close
-// to (with λ = 1, P only shrinks: trace(P) ≤ trace(P₀) always, so the cap
-// never engages). While the cap has never engaged, the closed form above holds
-// exactly; once it has, θ and P deviate from it.
+// Model is one exponentially weighted recursive-least-squares estimator and
+// its full state; every exported field is persisted by the state codec. The
+// update, its exact symmetry, the numerical guards and the covariance windup
+// cap are described in the package documentation.
 //
 // A Model may be built as a struct literal (e.g. by a decoder): its scratch
-// buffers are allocated on the first Update. Update may swap the backing
-// arrays of Theta and P with those scratch buffers (double buffering, to
-// commit without copying), so do not keep references to m.Theta or m.P
-// across calls to Update; copy them, or use Clone. A Model is not safe for
-// concurrent use.
+// buffers are allocated on the first Update. Update commits by swapping the
+// backing arrays of Theta and P with those scratch buffers (double
+// buffering, no copy), so do not keep references to m.Theta or m.P across
+// calls to Update: copy them, or use Clone. P must be exactly symmetric, as
+// NewModel makes it and Update keeps it (Check verifies it). A Model is not
+// safe for concurrent use.
 type Model struct {
 	Spec
 	Dim       int       // n, the length of x
@@ -101,7 +64,6 @@ type Model struct {
 // and swapped in on commit.
 type work struct {
 	pi    []float64 // π = P x, len n
-	tmp   []float64 // scratch for pvec, len n
 	theta []float64 // next θ, len n
 	p     []float64 // next P, len n*n
 
@@ -131,9 +93,8 @@ func NewModel(spec Spec, dim int) *Model {
 // ensureWork (re)allocates the scratch buffers if they do not fit Dim.
 func (m *Model) ensureWork() {
 	n := m.Dim
-	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n || len(m.w.tmp) != n {
+	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n {
 		m.w.pi = make([]float64, n)
-		m.w.tmp = make([]float64, n)
 		m.w.theta = make([]float64, n)
 		m.w.p = make([]float64, n*n)
 	}
@@ -199,7 +160,7 @@ func (m *Model) Clone() *Model {
 // not NaN. Decoders can use it on untrusted input.
 func (m *Model) Check() error {
 	if err := m.Spec.Validate(); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrState, err)
 	}
 	n := m.Dim
 	bad := func(format string, args ...any) error {
@@ -250,18 +211,24 @@ func (m *Model) prepare(x []float64, y float64) error {
 	if len(x) != n {
 		return ErrDim
 	}
-	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) {
+	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) || !(m.Delta > 0) {
 		return ErrState
 	}
-	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.tmp) != n {
+	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n {
 		m.ensureWork()
 	}
 	w := &m.w
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
-	pvec(n, m.P, x, w.pi, w.tmp)
-	kappa := m.Lambda + dot(x, w.pi)
-	e := y - dot(x, m.Theta)
+	fast := useAVX2 && n >= 4 // the assembly kernels; see kernel.go
+	if fast {
+		pvecAVX2(n, &m.P[0], &x[0], &w.pi[0])
+	} else {
+		pvecGo(n, m.P, x, w.pi)
+	}
+	xpi, xtheta := dot2(x, w.pi, m.Theta)
+	kappa := m.Lambda + xpi
+	e := y - xtheta
 	// If x or y is not finite, e is not finite either (θ is finite), so
 	// this one test also catches bad input; diagnose only on failure.
 	if !(kappa > 0 && kappa <= math.MaxFloat64) || !finite(e) {
@@ -275,7 +242,13 @@ func (m *Model) prepare(x []float64, y float64) error {
 	// the commutative product π[i]·π[j], so P' is exactly symmetric when P
 	// is (see pupdate).
 	invLambda := 1 / m.Lambda
-	if !finite(pupdate(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)) {
+	var pchk float64
+	if fast {
+		pchk = pupdateAVX2(n, &m.P[0], &w.pi[0], &w.p[0], invLambda, invLambda/kappa)
+	} else {
+		pchk = pupdateGo(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)
+	}
+	if !finite(pchk) {
 		return ErrNumeric
 	}
 
@@ -292,11 +265,17 @@ func (m *Model) prepare(x []float64, y float64) error {
 		return ErrNumeric
 	}
 
+	// trace(P'), and every diagonal entry must stay > 0: cancellation in
+	// P/λ − ππᵀ/(κλ) (a sample far larger than what P expects) could
+	// otherwise leave P singular or indefinite.
 	var trace float64
+	minDiag := math.Inf(1)
 	for i := 0; i < n; i++ {
-		trace += w.p[i*n+i]
+		d := w.p[i*n+i]
+		trace += d
+		minDiag = min(minDiag, d)
 	}
-	if !finite(trace) {
+	if !finite(trace) || !(minDiag > 0) {
 		return ErrNumeric
 	}
 	if limit := m.TraceCap(); trace > limit {

@@ -199,6 +199,7 @@ dashboard at / and goka's own monitor and query UI under /goka/.`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API")
 	hf.register(cmd.Flags())
+	histf.register(cmd.Flags())
 	return cmd
 }
 

@@ -1,0 +1,155 @@
+package rls
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// withGoKernels runs f with the assembly kernels switched off and the Go
+// kernels using fused multiply-adds, as on arm64.
+func withGoKernels(f func()) {
+	savedA, savedF := useAVX2, useFMA
+	useAVX2, useFMA = false, true
+	defer func() { useAVX2, useFMA = savedA, savedF }()
+	f()
+}
+
+// withoutFMA runs f with the Go kernels that multiply and add separately.
+func withoutFMA(f func()) {
+	savedA, savedF := useAVX2, useFMA
+	useAVX2, useFMA = false, false
+	defer func() { useAVX2, useFMA = savedA, savedF }()
+	f()
+}
+
+// TestKernelsMatchGo: the assembly kernels and the Go code give
+// bit-identical results, for every shape of column chunking.
+func TestKernelsMatchGo(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2/FMA kernels on this machine or build")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	sizes := []int{}
+	for n := 1; n <= 40; n++ {
+		sizes = append(sizes, n)
+	}
+	sizes = append(sizes, 63, 64, 65, 100, 101)
+	for _, n := range sizes {
+		P := make([]float64, n*n)
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				v := rng.NormFloat64()
+				P[i*n+j], P[j*n+i] = v, v
+			}
+		}
+		x := make([]float64, n)
+		u := make([]float64, n)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+			u[i] = rng.NormFloat64()
+		}
+		piA, piG := make([]float64, n), make([]float64, n)
+		dstA, dstG := make([]float64, n*n), make([]float64, n*n)
+		pvec(n, P, x, piA)
+		chkA := pupdate(n, P, u, dstA, 1/0.97, 0.3)
+		var chkG float64
+		withGoKernels(func() {
+			pvec(n, P, x, piG)
+			chkG = pupdate(n, P, u, dstG, 1/0.97, 0.3)
+		})
+		for i := range piA {
+			if math.Float64bits(piA[i]) != math.Float64bits(piG[i]) {
+				t.Fatalf("n=%d: pi[%d] asm %v, Go %v", n, i, piA[i], piG[i])
+			}
+		}
+		for i := range dstA {
+			if math.Float64bits(dstA[i]) != math.Float64bits(dstG[i]) {
+				t.Fatalf("n=%d: dst[%d] asm %v, Go %v", n, i, dstA[i], dstG[i])
+			}
+		}
+		if !exactlySymmetric(n, dstA) {
+			t.Fatalf("n=%d: asm result not symmetric", n)
+		}
+		if !finite(chkA) || !finite(chkG) {
+			t.Fatalf("n=%d: check sums %v %v", n, chkA, chkG)
+		}
+		// Reference values, computed plainly.
+		for c := 0; c < n; c++ {
+			var s float64
+			for j := 0; j < n; j++ {
+				s += P[j*n+c] * x[j]
+			}
+			if math.Abs(s-piA[c]) > 1e-12*(1+math.Abs(s)) {
+				t.Fatalf("n=%d: pi[%d] = %v, want %v", n, c, piA[c], s)
+			}
+		}
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				want := P[i*n+j]/0.97 - u[i]*u[j]*0.3
+				if got := dstA[i*n+j]; math.Abs(got-want) > 1e-12*(1+math.Abs(want)) {
+					t.Fatalf("n=%d: dst[%d][%d] = %v, want %v", n, i, j, got, want)
+				}
+			}
+		}
+		// One non-finite entry anywhere is caught by the check sum.
+		for _, at := range []int{0, n*n - 1, (n * n) / 2} {
+			bad := append([]float64(nil), P...)
+			bad[at] = math.Inf(1)
+			if chk := pupdate(n, bad, u, dstA, 1, 1); finite(chk) {
+				t.Fatalf("n=%d: Inf at %d not caught by asm check sum", n, at)
+			}
+			bad[at] = math.NaN()
+			withGoKernels(func() {
+				if chk := pupdate(n, bad, u, dstA, 1, 1); finite(chk) {
+					t.Fatalf("n=%d: NaN at %d not caught by Go check sum", n, at)
+				}
+			})
+		}
+	}
+}
+
+// TestGoKernels runs the closed-form comparison, the exact-symmetry run,
+// the rejections and a windup run on the Go kernels too, with and without
+// fused multiply-adds.
+func TestGoKernels(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		with func(func())
+	}{{"go", withGoKernels}, {"go-nofma", withoutFMA}} {
+		v.with(func() {
+			t.Run(v.name+"/closed form", TestUpdateMatchesClosedForm)
+			t.Run(v.name+"/symmetry", TestPExactlySymmetricLongRun)
+			t.Run(v.name+"/reject", TestRejectLeavesModelUnchanged)
+			t.Run(v.name+"/windup", TestWindupCollinear)
+		})
+	}
+	if !useAVX2 {
+		return
+	}
+	// Whole models agree bit for bit across the two kernels.
+	for _, n := range []int{3, 4, 10, 33} {
+		rng := rand.New(rand.NewPCG(23, uint64(n)))
+		xs, ys, _ := gaussianData(rng, 300, n, 0.1)
+		a := NewModel(Spec{"m", 0.98, 5}, n)
+		b := NewModel(Spec{"m", 0.98, 5}, n)
+		for i := range xs {
+			a.Update(xs[i], ys[i])
+			withGoKernels(func() { b.Update(xs[i], ys[i]) })
+		}
+		if !sameBits(a, b) {
+			t.Errorf("n=%d: models differ between asm and Go kernels", n)
+		}
+	}
+}
+
+func ExampleModel() {
+	m := NewModel(Spec{Name: "mod2", Lambda: 0.99, Delta: 1}, 2)
+	for i := 0; i < 2000; i++ {
+		x := []float64{1, float64(i%7) - 3}
+		m.Update(x, 2*x[0]-0.5*x[1])
+	}
+	fmt.Printf("θ = [%.3f %.3f], prediction %.3f\n", m.Theta[0], m.Theta[1], m.Predict([]float64{1, 2}))
+	// Output: θ = [2.000 -0.500], prediction 1.000
+}
