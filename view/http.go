@@ -90,6 +90,7 @@ func (s *Sensor) JSON(group string) SensorJSON {
 type Server struct {
 	Views    []*View
 	Registry *prometheus.Registry // nil: /metrics serves an empty registry
+	Metrics  *Metrics             // nil: requests and lookups are not counted
 	Log      *slog.Logger
 }
 
@@ -112,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{group}/sensors", s.withGroup(s.list))
 	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get))
 	mux.HandleFunc("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict))
-	return mux
+	return s.Metrics.Instrument(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -191,13 +192,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *View) {
 	id := r.PathValue("id")
 	sensor, ok, err := v.Get(id)
 	if err != nil {
+		s.Metrics.lookup(v.Group(), LookupError)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if !ok {
+		s.Metrics.lookup(v.Group(), LookupNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
 		return
 	}
+	s.Metrics.lookup(v.Group(), LookupFound)
 	writeJSON(w, http.StatusOK, sensor.JSON(v.Group()))
 }
 
@@ -211,10 +215,12 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 	}
 	sensor, ok, err := v.Get(id)
 	if err != nil {
+		s.Metrics.lookup(v.Group(), LookupError)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if !ok || sensor.Bank == nil {
+		s.Metrics.lookup(v.Group(), LookupNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
 		return
 	}
@@ -228,6 +234,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 			return
 		}
 	}
+	s.Metrics.lookup(v.Group(), LookupFound)
 	out := PredictJSON{Sensor: id}
 	for _, m := range sensor.Bank.Models {
 		out.Predictions = append(out.Predictions, PredictionJSON{Model: m.Name, Y: m.Predict(req.X)})

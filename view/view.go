@@ -249,3 +249,24 @@ func (v *View) Each(fn func(*Sensor) error) error {
 		after = ids[len(ids)-1]
 	}
 }
+
+// Count returns the number of sensors in the view's local table.
+func (v *View) Count() (int, error) {
+	seen := map[string]struct{}{}
+	for _, st := range v.snapshot() {
+		it, err := st.Iterator()
+		if err != nil {
+			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+		for it.Next() {
+			if k := it.Key(); len(k) > 0 && string(k) != "__offset" {
+				seen[string(k)] = struct{}{}
+			}
+		}
+		it.Release()
+		if err := it.Err(); err != nil {
+			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+	}
+	return len(seen), nil
+}

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -25,16 +21,18 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var ef emitFlags
 	var mf modelFlags
 	var dataDir, listen, httpAddr string
-	var partitions int
+	var partitions, sensorMetrics int
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded broker, processor, view, emitter",
 		Long: `Starts the embedded broker on --data-dir, a processor, a view and the
-synthetic emitter, and prints a progress line every second: samples applied
-per second and, for sensor "1", each model's distance ‖θ − θ*‖₂ to the true
-coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
---data-dir continues from the stored state.`,
+synthetic emitter, and prints a live table every --progress interval:
+elapsed time, samples applied, samples per second, sensors, and for sensor
+"1" each model's distance ‖θ − θ*‖₂ to the true coefficients and its recent
+MSE. On a terminal the table is redrawn in place; otherwise (a pipe, a file)
+one line is printed per interval. SIGINT or SIGTERM stops it cleanly; a
+second run on the same --data-dir continues from the stored state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := ef.validate()
@@ -47,6 +45,9 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			}
 			if partitions < 1 {
 				return flagErr("--partitions %d: want ≥ 1", partitions)
+			}
+			if sensorMetrics < 0 {
+				return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", sensorMetrics)
 			}
 			if interval <= 0 {
 				return flagErr("--progress %v: want > 0", interval)
@@ -63,6 +64,7 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			eg, ctx := errgroup.WithContext(ctx)
 			reg := newRegistry()
 			metrics := processor.NewMetrics(reg)
+			metrics.SensorLimit = sensorMetrics
 			// Topics first, so that the view finds the table.
 			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 				return err
@@ -86,7 +88,7 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 			}
 			eg.Go(func() error { return v.Run(ctx) })
 			if httpAddr != "" {
-				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log}
+				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Metrics: view.NewMetrics(reg, v), Log: g.log}
 				if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
 					return err
 				}
@@ -100,7 +102,7 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 				return err
 			})
 			eg.Go(func() error {
-				progress(ctx, os.Stdout, v, emitter.DefaultTheta(ef.dim), interval)
+				liveTable(ctx, os.Stdout, v, emitter.DefaultTheta(ef.dim), interval)
 				return nil
 			})
 			err = eg.Wait()
@@ -114,7 +116,8 @@ coefficients. SIGINT or SIGTERM stops it cleanly; a second run on the same
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
-	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to print the progress line")
+	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to refresh the live table")
+	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
 	return cmd
 }
 
@@ -141,51 +144,4 @@ func waitView(ctx context.Context, kc topology.Kafka, group, dir string, g *glob
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// progress prints one line per interval: samples applied per second and
-// sensor "1"'s distance to θ*.
-func progress(ctx context.Context, w io.Writer, v *view.View, theta []float64, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	start := time.Now()
-	var last uint64
-	lastT := start
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			var total uint64
-			sensors := 0
-			_ = v.Each(func(s *view.Sensor) error {
-				total += s.Meta.Samples
-				sensors++
-				return nil
-			})
-			rate := float64(total-min(last, total)) / now.Sub(lastT).Seconds()
-			last, lastT = total, now
-			var b strings.Builder
-			fmt.Fprintf(&b, "%6.0fs  samples %d  %8.0f/s  sensors %d", now.Sub(start).Seconds(), total, rate, sensors)
-			if s, ok, _ := v.Get(emitter.SensorID(0)); ok && s.Bank != nil {
-				fmt.Fprintf(&b, "  sensor %s:", s.ID)
-				for _, m := range s.Bank.Models {
-					fmt.Fprintf(&b, " %s ‖θ−θ*‖=%.4f", m.Name, distance(m.Theta, theta))
-				}
-			}
-			fmt.Fprintln(w, b.String())
-		}
-	}
-}
-
-func distance(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	s := 0.0
-	for i := range a {
-		d := a[i] - b[i]
-		s += d * d
-	}
-	return math.Sqrt(s)
 }
