@@ -17,13 +17,15 @@ type Sample struct {
 // Format is a sample wire format.
 type Format int
 
-// The sample formats. The zero Format is FormatUnknown: it is what a
-// DecodeError carries when the value's format could not be told.
+// The sample formats. The zero Format is FormatJSON, so a config struct
+// that leaves its Format unset sends JSON. FormatUnknown is what DetectFormat
+// returns, and what a DecodeError carries, when a value's format could not be
+// told; Encode panics on it.
 const (
-	FormatUnknown Format = iota
-	FormatJSON           // {"y": 1.9, "x": [...]} or {"samples": [...]}
-	FormatText           // the original notebook's Python list "[i, y, x1, ..., xn]"
-	FormatBinary         // binary micro-batch, see BinaryMagic
+	FormatJSON    Format = iota // {"y": 1.9, "x": [...]} or {"samples": [...]}
+	FormatText                  // the original notebook's Python list "[i, y, x1, ..., xn]"
+	FormatBinary                // binary micro-batch, see BinaryMagic
+	FormatUnknown Format = -1
 )
 
 // Formats lists the valid formats in the order ParseFormat documents them.

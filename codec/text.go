@@ -267,9 +267,35 @@ func appendPyFloat(dst []byte, v float64) []byte {
 	if exp < -4 || exp >= 16 {
 		return dst
 	}
-	dst = strconv.AppendFloat(dst[:n], v, 'f', -1, 64)
-	if bytes.IndexByte(dst[n:], '.') < 0 {
-		dst = append(dst, ".0"...)
+	// Rewrite d.ddde±XX in fixed notation from the same shortest digits.
+	ms := n
+	if dst[ms] == '-' {
+		ms++
 	}
-	return dst
+	var buf [24]byte
+	digits := buf[:0]
+	for _, c := range dst[ms:e] {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	dst = dst[:ms]
+	if exp >= 0 {
+		intLen := exp + 1
+		if len(digits) <= intLen {
+			dst = append(dst, digits...)
+			for range intLen - len(digits) {
+				dst = append(dst, '0')
+			}
+			return append(dst, ".0"...)
+		}
+		dst = append(dst, digits[:intLen]...)
+		dst = append(dst, '.')
+		return append(dst, digits[intLen:]...)
+	}
+	dst = append(dst, "0."...)
+	for range -exp - 1 {
+		dst = append(dst, '0')
+	}
+	return append(dst, digits...)
 }

@@ -74,7 +74,7 @@ func TestExport(t *testing.T) {
 	emitRaw(t, kc, topology.DefaultInput, kv...)
 	total := count + oddSamples*len(oddIDs)
 
-	proc := start(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	pURL := proc.httpAddr(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)
@@ -89,7 +89,7 @@ func TestExport(t *testing.T) {
 		}
 		return nil
 	})
-	serve := start(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.httpAddr(t)
 
 	// Everything the API serves, after the view has every sample.
@@ -114,7 +114,7 @@ func TestExport(t *testing.T) {
 
 	out := t.TempDir()
 	for _, f := range []string{"npy", "json", "csv"} {
-		run(t, "export", "--brokers", b.Addr(), "--group", "rls", "--format", f, "--out", out)
+		runCLI(t, "export", "--brokers", b.Addr(), "--group", "rls", "--format", f, "--out", out)
 	}
 
 	t.Run("json", func(t *testing.T) {

@@ -65,7 +65,7 @@ func TestInteropKafkaPython(t *testing.T) {
 		t.Fatalf("the script answered for %d sensors", len(want.Sensors))
 	}
 
-	proc := start(t, "process", "process", "--brokers", b.Addr(), "--topic", "RLSTrain",
+	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--topic", "RLSTrain",
 		"--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	pURL := proc.httpAddr(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
@@ -82,7 +82,7 @@ func TestInteropKafkaPython(t *testing.T) {
 		}
 		return nil
 	})
-	serve := start(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.httpAddr(t)
 
 	got := map[string]*view.SensorJSON{}
@@ -111,6 +111,9 @@ func TestInteropKafkaPython(t *testing.T) {
 			wm, ok := w.Models[m.Name]
 			if !ok {
 				t.Fatalf("sensor %s: unexpected model %s", id, m.Name)
+			}
+			if len(m.Theta) != len(wm.Theta) {
+				t.Fatalf("sensor %s %s: %d coefficients, numpy %d", id, m.Name, len(m.Theta), len(wm.Theta))
 			}
 			if e := relErr(m.Theta, wm.Theta); e > 1e-8 {
 				t.Errorf("sensor %s %s: θ off numpy by %.3g relative\n got %v\nwant %v", id, m.Name, e, m.Theta, wm.Theta)
@@ -179,7 +182,7 @@ func TestInteropKcat(t *testing.T) {
 	}
 	emitRaw(t, kc, topology.DefaultInput, "1", "oops")
 
-	proc := start(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	pURL := proc.httpAddr(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)

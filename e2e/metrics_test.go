@@ -53,7 +53,7 @@ func TestMetrics(t *testing.T) {
 	}
 	emitRaw(t, kc, topology.DefaultInput, "1", "not a sample", "2", "[1, 2")
 
-	proc := start(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(),
+	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(),
 		"--http", "127.0.0.1:0", "--sensor-metrics", "2", "--session-timeout", "2s")
 	pURL := proc.httpAddr(t)
 
@@ -115,7 +115,7 @@ func TestMetrics(t *testing.T) {
 
 	// serve (started once the table exists: serve needs it), ready, the
 	// sensors counted.
-	serve := start(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.httpAddr(t)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		var all view.SensorsJSON

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/topology"
@@ -105,7 +104,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(storage.DefaultBuilder(cfg.StateDir)),
+		goka.WithStorageBuilder(topology.StorageBuilder(cfg.StateDir)),
 		goka.WithLogger(topology.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)

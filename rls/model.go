@@ -101,6 +101,7 @@ type Model struct {
 // and swapped in on commit.
 type work struct {
 	pi    []float64 // π = P x, len n
+	tmp   []float64 // scratch for pvec, len n
 	theta []float64 // next θ, len n
 	p     []float64 // next P, len n*n
 
@@ -130,8 +131,9 @@ func NewModel(spec Spec, dim int) *Model {
 // ensureWork (re)allocates the scratch buffers if they do not fit Dim.
 func (m *Model) ensureWork() {
 	n := m.Dim
-	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n {
+	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n || len(m.w.tmp) != n {
 		m.w.pi = make([]float64, n)
+		m.w.tmp = make([]float64, n)
 		m.w.theta = make([]float64, n)
 		m.w.p = make([]float64, n*n)
 	}
@@ -251,14 +253,13 @@ func (m *Model) prepare(x []float64, y float64) error {
 	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) {
 		return ErrState
 	}
-	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n {
+	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.tmp) != n {
 		m.ensureWork()
 	}
 	w := &m.w
 
-	// π = P x (full rows of the stored symmetric matrix), κ = λ + xᵀπ,
-	// e = y − xᵀθ.
-	symv(n, m.P, x, w.pi)
+	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
+	pvec(n, m.P, x, w.pi, w.tmp)
 	kappa := m.Lambda + dot(x, w.pi)
 	e := y - dot(x, m.Theta)
 	// If x or y is not finite, e is not finite either (θ is finite), so
@@ -269,23 +270,38 @@ func (m *Model) prepare(x []float64, y float64) error {
 		}
 		return ErrNumeric
 	}
-	invKappa := 1 / kappa
 
-	// θ' = θ + k e with k = π/κ.
-	if !thetaUpdate(m.Theta, w.pi, w.theta, invKappa, e) {
+	// P' = (P − k πᵀ)/λ = P/λ − ππᵀ/(κλ): every entry from P[i][j] and
+	// the commutative product π[i]·π[j], so P' is exactly symmetric when P
+	// is (see pupdate).
+	invLambda := 1 / m.Lambda
+	if !finite(pupdate(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)) {
 		return ErrNumeric
 	}
 
-	// P' = (P − k πᵀ)/λ on the upper triangle, then the windup cap, then
-	// mirror.
-	trace, ok := triUpdate(n, m.P, w.pi, w.p, invKappa, 1/m.Lambda)
-	if !ok {
+	// θ' = θ + k e with k = π/κ.
+	g := e / kappa
+	theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
+	var chk float64
+	for i, t := range theta {
+		v := t + pi[i]*g
+		next[i] = v
+		chk += v
+	}
+	if !finite(chk) {
+		return ErrNumeric
+	}
+
+	var trace float64
+	for i := 0; i < n; i++ {
+		trace += w.p[i*n+i]
+	}
+	if !finite(trace) {
 		return ErrNumeric
 	}
 	if limit := m.TraceCap(); trace > limit {
 		capTrace(n, w.p, trace, limit)
 	}
-	mirror(n, w.p)
 
 	// Error figures.
 	e2 := e * e
@@ -312,9 +328,9 @@ func (m *Model) commit() {
 	m.RecentMSE = w.recent
 }
 
-// capTrace scales the n×n upper triangle of p by a factor s ≤ limit/trace,
-// chosen so that the diagonal of the scaled matrix, summed in index order,
-// is ≤ limit.
+// capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so
+// that its diagonal, summed in index order (as PTrace does), is ≤ limit.
+// Every entry is multiplied by the same s, so symmetry is kept exactly.
 func capTrace(n int, p []float64, trace, limit float64) {
 	s := limit / trace
 	for step := 1.0; ; step *= 2 {
@@ -327,11 +343,9 @@ func capTrace(n int, p []float64, trace, limit float64) {
 		}
 		s -= step * s * 0x1p-52
 	}
-	for i := 0; i < n; i++ {
-		row := p[i*n+i : i*n+n]
-		for j := range row {
-			row[j] *= s
-		}
+	p = p[:n*n]
+	for i := range p {
+		p[i] *= s
 	}
 }
 

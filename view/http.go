@@ -122,7 +122,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	for _, v := range s.Views {
 		st := "ready"
 		if !v.Recovered() {
-			st, status = "recovering", http.StatusServiceUnavailable
+			st, status = v.State(), http.StatusServiceUnavailable
 		}
 		groups[v.Group()] = st
 	}

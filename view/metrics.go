@@ -144,7 +144,10 @@ func (c viewCollector) Collect(ch chan<- prometheus.Metric) {
 			rec = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descViewRecovered, prometheus.GaugeValue, rec, g)
-		cur := v.gv.CurrentState()
+		cur := goka.ViewStateConnecting // until the table is found
+		if gv := v.gv.Load(); gv != nil {
+			cur = gv.CurrentState()
+		}
 		for _, s := range viewStates {
 			val := 0.0
 			if s.state == cur {

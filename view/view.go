@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -35,8 +36,11 @@ type Config struct {
 type View struct {
 	group string
 	table string
-	gv    *goka.View
+	gv    atomic.Pointer[goka.View] // nil until the table was found
 	log   *slog.Logger
+
+	brokers []string
+	opts    []goka.ViewOption
 
 	mu     sync.RWMutex
 	stores map[int32]storage.Storage
@@ -63,7 +67,7 @@ func New(cfg Config) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := storage.DefaultBuilder(cfg.StateDir)
+	base := topology.StorageBuilder(cfg.StateDir)
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(topology.GokaLogger(cfg.Log)),
@@ -78,37 +82,62 @@ func New(cfg Config) (*View, error) {
 			return st, nil
 		}),
 	)
-	gv, err := goka.NewView(cfg.Kafka.WithDefaults().Brokers, goka.Table(v.table), new(codec.Bytes), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("view of %s: %w", v.table, err)
-	}
-	v.gv = gv
+	v.brokers, v.opts = cfg.Kafka.WithDefaults().Brokers, opts
 	return v, nil
 }
 
 // Group is the group whose table this view serves.
 func (v *View) Group() string { return v.group }
 
-// Run runs the view until ctx ends, reconnecting after Kafka errors.
+// Run runs the view until ctx ends. It waits, with backoff, for the brokers
+// and the table to exist (a processor creates the table when it first
+// starts), reconnects after Kafka errors, and meanwhile serves whatever its
+// local copy holds.
 func (v *View) Run(ctx context.Context) error {
-	err := v.gv.Run(ctx)
-	if ctx.Err() != nil {
-		return nil
+	backoff := 200 * time.Millisecond
+	for {
+		gv, err := goka.NewView(v.brokers, goka.Table(v.table), new(codec.Bytes), v.opts...)
+		if err == nil {
+			v.gv.Store(gv)
+			v.log.Info("view running", "table", v.table)
+			err = gv.Run(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			v.gv.Store(nil)
+			backoff = 200 * time.Millisecond
+		}
+		v.log.Warn("view not running; retrying", "table", v.table, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return err
 }
 
 // Recovered says whether the view has caught up with the table.
-func (v *View) Recovered() bool { return v.gv.Recovered() }
+func (v *View) Recovered() bool {
+	gv := v.gv.Load()
+	return gv != nil && gv.Recovered()
+}
 
-// State is goka's view state name (e.g. "running", "recovering").
-func (v *View) State() string { return fmt.Sprint(v.gv.CurrentState()) }
+// State is goka's view state (e.g. "running", "recovering"), or
+// "connecting" while the brokers or the table cannot be reached.
+func (v *View) State() string {
+	gv := v.gv.Load()
+	if gv == nil {
+		return "connecting"
+	}
+	return fmt.Sprint(gv.CurrentState())
+}
 
 // WaitRecovered blocks until the view has caught up or ctx ends.
 func (v *View) WaitRecovered(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for !v.gv.Recovered() {
+	for !v.Recovered() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

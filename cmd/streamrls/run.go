@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/lovoo/goka"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -69,20 +68,13 @@ second run on the same --data-dir continues from the stored state.`,
 			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 				return err
 			}
-			procReady := make(chan struct{})
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
 					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
 					Partitions: partitions, Metrics: metrics, Log: g.log,
-					OnStart: func(*goka.Processor) { startedOnce(procReady) },
 				})
 			})
-			select {
-			case <-procReady:
-			case <-ctx.Done():
-				return eg.Wait()
-			}
-			v, err := waitView(ctx, kc, names.Group, filepath.Join(dataDir, "view"), g)
+			v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(dataDir, "view"), Log: g.log})
 			if err != nil {
 				return err
 			}
@@ -119,29 +111,4 @@ second run on the same --data-dir continues from the stored state.`,
 	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to refresh the live table")
 	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
 	return cmd
-}
-
-func startedOnce(ch chan struct{}) {
-	select {
-	case <-ch:
-	default:
-		close(ch)
-	}
-}
-
-// waitView builds the view once the group table exists (the processor
-// creates it when it starts).
-func waitView(ctx context.Context, kc topology.Kafka, group, dir string, g *globalFlags) (*view.View, error) {
-	for {
-		v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: dir, Log: g.log})
-		if err == nil {
-			return v, nil
-		}
-		g.log.Debug("waiting for the table", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/rls/rlstest"
+	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/view"
+)
+
+// samplesOf regenerates what emitter.Run sends for each sensor.
+func samplesOf(sensors, dim int, count int64, seed uint64) (xs [][][]float64, ys [][]float64) {
+	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed)
+	xs, ys = make([][][]float64, sensors), make([][]float64, sensors)
+	for k := int64(0); k < count; k++ {
+		i := int(k % int64(sensors))
+		x := make([]float64, dim)
+		s := gen.Next(i, x)
+		xs[i] = append(xs[i], x)
+		ys[i] = append(ys[i], s.Y)
+	}
+	return xs, ys
+}
+
+func relErr(got, want []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range want {
+		num = math.Max(num, math.Abs(got[i]-want[i]))
+		den = math.Max(den, math.Abs(want[i]))
+	}
+	return num / math.Max(den, 1e-300)
+}
+
+// checkAgainstOracle waits until every sensor has exactly its samples and
+// compares both models with the closed-form solution.
+func checkAgainstOracle(t *testing.T, v *view.View, xs [][][]float64, ys [][]float64, specs []rls.Spec, tol float64) {
+	t.Helper()
+	testkit.Eventually(t, 90*time.Second, func() error {
+		for i := range ys {
+			s, ok, err := v.Get(emitter.SensorID(i))
+			if err != nil || !ok {
+				return fmt.Errorf("sensor %s: ok=%v err=%v", emitter.SensorID(i), ok, err)
+			}
+			if s.Meta.Samples != uint64(len(ys[i])) {
+				return fmt.Errorf("sensor %s: %d samples, want %d", s.ID, s.Meta.Samples, len(ys[i]))
+			}
+		}
+		return nil
+	})
+	// Settled: no sample may arrive twice later either.
+	time.Sleep(time.Second)
+	for i := range ys {
+		s, _, _ := v.Get(emitter.SensorID(i))
+		if s.Meta.Samples != uint64(len(ys[i])) {
+			t.Errorf("sensor %s: %d samples after settling, want %d", s.ID, s.Meta.Samples, len(ys[i]))
+		}
+		for j, m := range s.Bank.Models {
+			if m.Samples != uint64(len(ys[i])) {
+				t.Errorf("sensor %s %s: %d samples, want %d", s.ID, m.Name, m.Samples, len(ys[i]))
+			}
+			theta, p, err := rlstest.Oracle(specs[j], xs[i], ys[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relErr(m.Theta, theta); e > tol {
+				t.Errorf("sensor %s %s: θ off the oracle by %.3g relative", s.ID, m.Name, e)
+			}
+			if e := relErr(m.P, p); e > tol {
+				t.Errorf("sensor %s %s: P off the oracle by %.3g relative", s.ID, m.Name, e)
+			}
+		}
+	}
+}
+
+// startView follows group's table; it waits for the table to exist.
+func startView(t *testing.T, ctx context.Context, kc topology.Kafka, group string) *view.View {
+	t.Helper()
+	var v *view.View
+	testkit.Eventually(t, 30*time.Second, func() (err error) {
+		v, err = view.New(view.Config{Group: group, Kafka: kc, StateDir: t.TempDir()})
+		return err
+	})
+	go v.Run(ctx)
+	return v
+}
+
+// applied is the total of samples applied over all sensors, as the view sees it.
+func applied(v *view.View) uint64 {
+	var n uint64
+	_ = v.Each(func(s *view.Sensor) error { n += s.Meta.Samples; return nil })
+	return n
+}
+
+// waitProgress waits until the view shows more than from samples applied.
+func waitProgress(t *testing.T, v *view.View, from uint64) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := applied(v); n <= from {
+			return fmt.Errorf("no progress beyond %d samples", n)
+		}
+		return nil
+	})
+}
+
+// TestCrashRecovery SIGKILLs `streamrls process` at random moments while
+// samples stream into 8 partitions for 16 sensors, once also deleting its
+// local state so that it rebuilds from the changelog. Every sample must be
+// applied exactly once.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	_, kc := testkit.Broker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	const sensors, dim, partitions = 16, 10, 8
+	const count, rate, seed = 30000, 2500, 42
+	names := topology.Names{}.WithDefaults()
+	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
+		t.Fatal(err)
+	}
+	emitted := make(chan error, 1)
+	go func() {
+		n, err := emitter.Run(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
+			Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
+		if err == nil && n != count {
+			err = fmt.Errorf("sent %d of %d", n, count)
+		}
+		emitted <- err
+	}()
+
+	stateDir := filepath.Join(t.TempDir(), "state")
+	args := []string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,
+		"--state-dir", stateDir, "--session-timeout", "2s", "--log-level", "debug"}
+	seed2 := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed2, 7))
+	t.Logf("kill timing seed %d", seed2)
+	p := start(t, args...)
+	v := startView(t, ctx, kc, names.Group)
+	const kills = 6
+	for k := 0; k < kills; k++ {
+		// Kill only once this process is applying samples, at a random
+		// moment after that.
+		before := applied(v)
+		t0 := time.Now()
+		waitProgress(t, v, before)
+		if k > 0 {
+			t.Logf("restart %d: applying again %v after the kill", k, time.Since(t0).Round(time.Millisecond))
+		}
+		d := time.Duration(rng.IntN(700)) * time.Millisecond
+		time.Sleep(d)
+		p.kill()
+		t.Logf("kill %d: %v after progress from %d samples (now %d)", k+1, d, before, applied(v))
+		if k == 2 {
+			if err := os.RemoveAll(stateDir); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("deleted %s: the next process rebuilds from the changelog", stateDir)
+		}
+		p = start(t, args...)
+	}
+	if err := <-emitted; err != nil {
+		t.Fatalf("emitter: %v", err)
+	}
+	xs, ys := samplesOf(sensors, dim, count, seed)
+	checkAgainstOracle(t, v, xs, ys, rls.DefaultSpecs(), 1e-8)
+	if err, took := p.stop(10 * time.Second); err != nil {
+		t.Errorf("SIGTERM: %v (after %v)\n%s", err, took, p.output())
+	}
+}
