@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -233,7 +232,15 @@ func TestInteropKcat(t *testing.T) {
 	// sensor's input partition.
 	// kcat -f prints header values as C strings, so the binary pin header
 	// (4 bytes, big-endian, mostly zeros) is read from kcat's JSON envelope.
-	table := kcat(t, "-b", b.Addr(), "-C", "-t", names.Table(), "-o", "beginning", "-e", "-q", "-J")
+	// Polled: a state write is acknowledged shortly after its sample counts.
+	var table string
+	testkit.Eventually(t, 20*time.Second, func() error {
+		table = kcat(t, "-b", b.Addr(), "-C", "-t", names.Table(), "-o", "beginning", "-e", "-q", "-J")
+		if n := strings.Count(table, "\n"); n < count+1 {
+			return fmt.Errorf("%d table records, want %d (one per input message)", n, count+1)
+		}
+		return nil
+	})
 	perKey := map[string]int{}
 	partOf := map[string]int32{}
 	for _, line := range strings.Split(strings.TrimSuffix(table, "\n"), "\n") {
@@ -254,7 +261,8 @@ func TestInteropKcat(t *testing.T) {
 			t.Errorf("sensor %s: table record headers %q: want [%s <4 bytes>]", rec.Key, rec.Headers, topology.PartitionHeader)
 			continue
 		}
-		if pin := int32(binary.BigEndian.Uint32([]byte(rec.Headers[1]))); pin != rec.Partition {
+		h := rec.Headers[1]
+		if pin := int32(h[0])<<24 | int32(h[1])<<16 | int32(h[2])<<8 | int32(h[3]); pin != rec.Partition {
 			t.Errorf("sensor %s: pinned to partition %d but in %d", rec.Key, pin, rec.Partition)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
@@ -60,57 +61,39 @@ func TestMetrics(t *testing.T) {
 	const messages = count + 2
 	// The processor: counts equal what was sent, and once everything is
 	// processed the lag is 0 in every partition and every table partition
-	// is recovered.
-	var pm = scrape(t, pURL)
-	testkit.Eventually(t, 60*time.Second, func() error {
-		var err error
-		if pm, err = tryScrape(pURL); err != nil {
-			return err
-		}
-		if v, _ := value(pm, "streamrls_samples_applied_total"); v != count {
-			return fmt.Errorf("applied %v of %d", v, count)
-		}
-		if v, _ := value(pm, "streamrls_messages_total"); v != messages {
-			return fmt.Errorf("messages %v of %d", v, messages)
-		}
-		lags := series(pm, "streamrls_consumer_lag")
-		if len(lags) != partitions {
-			return fmt.Errorf("lag reported for %d partitions, want %d", len(lags), partitions)
-		}
-		for _, l := range lags {
-			if v, _ := value(pm, "streamrls_consumer_lag", "partition", l["partition"]); v != 0 {
-				return fmt.Errorf("lag of partition %s is %v", l["partition"], v)
-			}
-		}
-		return nil
-	})
-	if fams := ownFamilies(pm); len(fams) < 4 {
-		t.Errorf("process /metrics has %d streamrls_ families, want ≥ 4: %v", len(fams), fams)
-	}
-	for _, want := range []struct {
-		name   string
-		labels []string
-		v      float64
-	}{
+	// is recovered. (Polled: a callback's histograms are observed just after
+	// its counters.)
+	procWant := []want{
+		{"streamrls_samples_applied_total", nil, count},
+		{"streamrls_messages_total", nil, messages},
 		{"streamrls_samples_rejected_total", []string{"reason", "decode"}, 2},
 		{"streamrls_samples_rejected_total", []string{"reason", "dimension"}, 0},
 		{"streamrls_sensors_created_total", nil, sensors},
 		{"streamrls_update_duration_seconds", nil, messages}, // histogram: sample count
 		{"streamrls_update_delay_seconds", nil, count},       // only messages that applied samples
 		{"streamrls_processor_recovered", nil, 1},
-	} {
-		if v, ok := value(pm, want.name, want.labels...); !ok || v != want.v {
-			t.Errorf("%s%v = %v (present %v), want %v", want.name, want.labels, v, ok, want.v)
-		}
 	}
-	rec := series(pm, "streamrls_table_recovered")
-	if len(rec) != partitions {
-		t.Errorf("streamrls_table_recovered has %d partitions, want %d", len(rec), partitions)
+	for p := 0; p < partitions; p++ {
+		procWant = append(procWant,
+			want{"streamrls_consumer_lag", []string{"topic", topology.DefaultInput, "partition", fmt.Sprint(p)}, 0},
+			want{"streamrls_table_recovered", []string{"partition", fmt.Sprint(p)}, 1})
 	}
-	for _, l := range rec {
-		if v, _ := value(pm, "streamrls_table_recovered", "partition", l["partition"]); v != 1 {
-			t.Errorf("table partition %s not recovered: %v", l["partition"], v)
+	var pm map[string]*dto.MetricFamily
+	testkit.Eventually(t, 60*time.Second, func() error {
+		var err error
+		if pm, err = tryScrape(pURL); err != nil {
+			return err
 		}
+		if n := len(series(pm, "streamrls_consumer_lag")); n != partitions {
+			return fmt.Errorf("lag reported for %d partitions, want %d", n, partitions)
+		}
+		if n := len(series(pm, "streamrls_table_recovered")); n != partitions {
+			return fmt.Errorf("recovery reported for %d partitions, want %d", n, partitions)
+		}
+		return check(pm, nil, procWant)
+	})
+	if fams := ownFamilies(pm); len(fams) < 4 {
+		t.Errorf("process /metrics has %d streamrls_ families, want ≥ 4: %v", len(fams), fams)
 	}
 
 	// serve (started once the table exists: serve needs it), ready, the
@@ -170,44 +153,62 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("predict: %d %v", code, err)
 	}
 
-	after := scrape(t, sURL)
-	if fams := ownFamilies(after); len(fams) < 4 {
-		t.Errorf("serve /metrics has %d streamrls_ families, want ≥ 4: %v", len(fams), fams)
-	}
-	delta := func(name string, labels ...string) float64 {
-		a, _ := value(after, name, labels...)
-		b, _ := value(before, name, labels...)
-		return a - b
-	}
-	for _, want := range []struct {
-		name   string
-		labels []string
-		v      float64
-	}{
+	// serve: the requests and lookups above, counted by route, code and
+	// result (polled: a request is counted just after its answer is sent).
+	serveWant := []want{
 		{"streamrls_http_requests_total", []string{"route", "GET /v1/sensors/{id}", "code", "200"}, float64(lookups)},
 		{"streamrls_http_requests_total", []string{"route", "GET /v1/sensors/{id}", "code", "404"}, 1},
 		{"streamrls_http_requests_total", []string{"route", "POST /v1/sensors/{id}/predict", "code", "200"}, 1},
-		{"streamrls_http_requests_total", []string{"route", "GET /metrics", "code", "200"}, 1}, // the scrape of `before`
 		{"streamrls_http_request_duration_seconds", []string{"route", "GET /v1/sensors/{id}"}, float64(lookups + 1)},
 		{"streamrls_lookups_total", []string{"group", "rls", "result", "found"}, float64(lookups + 1)},
 		{"streamrls_lookups_total", []string{"group", "rls", "result", "not_found"}, 1},
-	} {
-		if d := delta(want.name, want.labels...); d != want.v {
-			t.Errorf("%s%v went up by %v, want %v", want.name, want.labels, d, want.v)
-		}
 	}
-	for _, want := range []struct {
-		name   string
-		labels []string
-		v      float64
-	}{
+	serveNow := []want{
 		{"streamrls_view_sensors", []string{"group", "rls"}, sensors},
 		{"streamrls_view_recovered", []string{"group", "rls"}, 1},
 		{"streamrls_view_state", []string{"group", "rls", "state", "running"}, 1},
 		{"streamrls_view_state", []string{"group", "rls", "state", "catching_up"}, 0},
-	} {
-		if v, ok := value(after, want.name, want.labels...); !ok || v != want.v {
-			t.Errorf("%s%v = %v (present %v), want %v", want.name, want.labels, v, ok, want.v)
+	}
+	var after map[string]*dto.MetricFamily
+	testkit.Eventually(t, 10*time.Second, func() error {
+		var err error
+		if after, err = tryScrape(sURL); err != nil {
+			return err
+		}
+		if err := check(after, before, serveWant); err != nil {
+			return err
+		}
+		return check(after, nil, serveNow)
+	})
+	if fams := ownFamilies(after); len(fams) < 4 {
+		t.Errorf("serve /metrics has %d streamrls_ families, want ≥ 4: %v", len(fams), fams)
+	}
+	if v, _ := value(after, "streamrls_http_requests_total", "route", "GET /metrics", "code", "200"); v < 1 {
+		t.Errorf("the scrapes of /metrics were not counted: %v", v)
+	}
+}
+
+// want is one expected value of a series (for a histogram, its count).
+type want struct {
+	name   string
+	labels []string
+	v      float64
+}
+
+// check compares fams with wants; with base, the growth since base.
+func check(fams, base map[string]*dto.MetricFamily, wants []want) error {
+	for _, w := range wants {
+		v, ok := value(fams, w.name, w.labels...)
+		if !ok {
+			return fmt.Errorf("%s%v missing", w.name, w.labels)
+		}
+		if base != nil {
+			b, _ := value(base, w.name, w.labels...)
+			v -= b
+		}
+		if v != w.v {
+			return fmt.Errorf("%s%v = %v, want %v", w.name, w.labels, v, w.v)
 		}
 	}
+	return nil
 }

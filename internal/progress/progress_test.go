@@ -22,7 +22,12 @@ func TestLogLines(t *testing.T) {
 	var buf syncBuf
 	b := New(1000, "emit", &buf, WithInterval(20*time.Millisecond))
 	b.Add(250)
-	time.Sleep(70 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(buf.String(), "msg=progress"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress line after 5s of 20ms intervals: %q", buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	b.Set(1000)
 	b.Finish()
 	b.Finish() // idempotent
