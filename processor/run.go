@@ -72,10 +72,18 @@ func Run(ctx context.Context, cfg Config) error {
 
 	backoff := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
+		// Refused credentials are not transient: stop instead of retrying
+		// forever (a broker that is down is waited for).
+		if err := cfg.Kafka.CheckAuth(ctx); topology.IsAuthError(err) {
+			return err
+		}
 		started := time.Now()
 		err := runOnce(ctx, cfg, log)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if topology.IsAuthError(err) {
+			return err
 		}
 		if time.Since(started) > time.Minute {
 			backoff = cfg.MinBackoff // it ran for a while: this is a new failure

@@ -193,7 +193,7 @@ func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	tmc.ClientID = "streamrls-topics"
 	return []goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&tmc, k.TopicManagerConfig())),
-		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(copyConfig(cfg))),
+		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg))),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
 		goka.WithProducerBuilder(k.producerBuilder(copyConfig(cfg))),
 	}, nil

@@ -17,6 +17,7 @@ type kafkaFlags struct {
 	sessionTimeout time.Duration
 	replication    int
 	retention      time.Duration
+	security       securityFlags
 }
 
 func (k *kafkaFlags) register(fs *pflag.FlagSet) {
@@ -24,6 +25,7 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&k.sessionTimeout, "session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
 	fs.IntVar(&k.replication, "replication", 1, "replication factor of the topics streamrls creates")
 	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0 keeps them forever so replay can rebuild every model")
+	k.security.register(fs, false)
 }
 
 func (k *kafkaFlags) config() (topology.Kafka, error) {
@@ -40,7 +42,11 @@ func (k *kafkaFlags) config() (topology.Kafka, error) {
 	if k.retention < 0 {
 		return topology.Kafka{}, flagErr("--retention %v: want ≥ 0 (0: forever)", k.retention)
 	}
-	return topology.Kafka{Brokers: brokers, SessionTimeout: k.sessionTimeout, Replication: k.replication, Retention: k.retention}.WithDefaults(), nil
+	sec, err := k.security.client()
+	if err != nil {
+		return topology.Kafka{}, err
+	}
+	return topology.Kafka{Brokers: brokers, SessionTimeout: k.sessionTimeout, Replication: k.replication, Retention: k.retention, Security: sec}.WithDefaults(), nil
 }
 
 // modelFlags is the repeatable --model NAME:LAMBDA:DELTA.

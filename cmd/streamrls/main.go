@@ -71,6 +71,7 @@ dashes as underscores). A flag on the command line wins.`,
 		newServeCmd(g),
 		newEmitCmd(g),
 		newExportCmd(g),
+		newReplayCmd(g),
 	)
 	return root
 }

@@ -27,6 +27,7 @@ import (
 func newBrokerCmd(g *globalFlags) *cobra.Command {
 	var listen, dataDir string
 	var sync bool
+	var sf securityFlags
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker (kfake) on a data directory",
@@ -35,7 +36,11 @@ that any Kafka client (goka, kafka-python, kcat) can use it and a restart
 keeps every topic. Stops cleanly on SIGINT/SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := broker.Start(broker.Config{Listen: listen, DataDir: dataDir, SyncWrites: sync, Logger: g.log})
+			opts, err := sf.server()
+			if err != nil {
+				return err
+			}
+			b, err := broker.Start(broker.Config{Listen: listen, DataDir: dataDir, SyncWrites: sync, Options: opts, Logger: g.log})
 			if err != nil {
 				return err
 			}
@@ -47,6 +52,7 @@ keeps every topic. Stops cleanly on SIGINT/SIGTERM.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9092", "host:port to accept Kafka clients on")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-broker", "directory that keeps the broker's topics across restarts")
 	cmd.Flags().BoolVar(&sync, "sync-writes", false, "fsync every produced batch (survives power loss, slower)")
+	sf.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -56,6 +62,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var mf modelFlags
 	var stateDir, httpAddr string
 	var maxDim, sensorMetrics int
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "process",
 		Short: "Run a processor: update every sensor's models from the input topic",
@@ -97,7 +104,11 @@ count is accepted.`,
 				mux := http.NewServeMux()
 				mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
 				mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-				if err := serveHTTP(ctx, eg, httpAddr, mux, g.log); err != nil {
+				h, err := hf.wrap(httpAddr, mux, g.log)
+				if err != nil {
+					return err
+				}
+				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 					return err
 				}
 			}
@@ -117,6 +128,7 @@ count is accepted.`,
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
 	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "export per-sensor MSE gauges for at most this many sensors (the first ones updated); 0: off")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
@@ -124,6 +136,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var groups []string
 	var stateDir, httpAddr string
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
@@ -144,6 +157,9 @@ every view has caught up) and /metrics.`,
 				return flagErr("--group: at least one group is needed")
 			}
 			ctx := cmd.Context()
+			if err := checkAuth(ctx, kc, g.log); err != nil {
+				return err
+			}
 			eg, ctx := errgroup.WithContext(ctx)
 			var views []*view.View
 			for _, grp := range groups {
@@ -156,7 +172,11 @@ every view has caught up) and /metrics.`,
 			}
 			reg := newRegistry()
 			srv := &view.Server{Views: views, Registry: reg, Metrics: view.NewMetrics(reg, views...), Log: g.log}
-			if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+			h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
+			if err != nil {
+				return err
+			}
+			if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 				return err
 			}
 			return eg.Wait()
@@ -166,6 +186,7 @@ every view has caught up) and /metrics.`,
 	cmd.Flags().StringArrayVar(&groups, "group", []string{"rls"}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "address of the HTTP API")
+	hf.register(cmd.Flags())
 	return cmd
 }
 
@@ -188,6 +209,9 @@ otherwise it logs a progress line every 5 seconds.`,
 			}
 			format, err := ef.validate()
 			if err != nil {
+				return err
+			}
+			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
 				return err
 			}
 			var sent atomic.Int64

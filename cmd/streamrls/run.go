@@ -21,6 +21,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var dataDir, listen, httpAddr string
 	var partitions, sensorMetrics int
 	var interval time.Duration
+	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded broker, processor, view, emitter",
@@ -80,7 +81,11 @@ second run on the same --data-dir continues from the stored state.`,
 			eg.Go(func() error { return v.Run(ctx) })
 			if httpAddr != "" {
 				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Metrics: view.NewMetrics(reg, v), Log: g.log}
-				if err := serveHTTP(ctx, eg, httpAddr, srv.Handler(), g.log); err != nil {
+				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
+				if err != nil {
+					return err
+				}
+				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
 					return err
 				}
 			}
@@ -109,5 +114,6 @@ second run on the same --data-dir continues from the stored state.`,
 	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
 	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to refresh the live table")
 	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
+	hf.register(cmd.Flags())
 	return cmd
 }

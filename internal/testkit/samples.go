@@ -1,0 +1,36 @@
+package testkit
+
+import (
+	"math"
+
+	"github.com/streamrls/streamrls/emitter"
+)
+
+// SensorSamples regenerates what emitter.Run sends for each sensor with
+// DefaultTheta and noise 0.1: the emitter's per-sensor random streams do not
+// depend on interleaving, so sensor i's samples are xs[i], ys[i] in order.
+func SensorSamples(sensors, dim int, count int64, seed uint64) (xs [][][]float64, ys [][]float64) {
+	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed)
+	xs, ys = make([][][]float64, sensors), make([][]float64, sensors)
+	for k := int64(0); k < count; k++ {
+		i := int(k % int64(sensors))
+		x := make([]float64, dim)
+		s := gen.Next(i, x)
+		xs[i] = append(xs[i], x)
+		ys[i] = append(ys[i], s.Y)
+	}
+	return xs, ys
+}
+
+// RelErr is max|got−want| / max|want|: the relative error of a vector.
+func RelErr(got, want []float64) float64 {
+	if len(got) != len(want) {
+		return math.Inf(1)
+	}
+	num, den := 0.0, 0.0
+	for i := range want {
+		num = math.Max(num, math.Abs(got[i]-want[i]))
+		den = math.Max(den, math.Abs(want[i]))
+	}
+	return num / math.Max(den, 1e-300)
+}

@@ -1,0 +1,56 @@
+package topology_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// TestRetention reads back, through Kafka's DescribeConfigs, the retention
+// of the topics streamrls creates on the embedded broker: forever
+// (retention.ms=-1) by default so that replay can rebuild every model, and
+// --retention when it is set.
+func TestRetention(t *testing.T) {
+	_, kc := testkit.Broker(t)
+	names := topology.Names{}.WithDefaults()
+	if err := processor.EnsureTopics(kc, names, 4); err != nil {
+		t.Fatal(err)
+	}
+	limited := kc
+	limited.Retention = 36 * time.Hour
+	other := topology.Names{Input: "short-lived", Group: "g2"}.WithDefaults()
+	if err := processor.EnsureTopics(limited, other, 2); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := kc.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdmin(kc.Brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for topic, want := range map[string]string{
+		names.Input: "-1", names.DeadLetter: "-1",
+		other.Input: "129600000", other.DeadLetter: "129600000",
+	} {
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms", "cleanup.policy"}})
+		if err != nil {
+			t.Fatalf("describe %s: %v", topic, err)
+		}
+		got := map[string]string{}
+		for _, e := range entries {
+			got[e.Name] = e.Value
+		}
+		if got["retention.ms"] != want || got["cleanup.policy"] != "delete" {
+			t.Errorf("topic %s: retention.ms=%q cleanup.policy=%q, want %q and delete", topic, got["retention.ms"], got["cleanup.policy"], want)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package topology_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/IBM/sarama"
+
+	"github.com/streamrls/streamrls/topology"
+)
+
+func TestSecurityConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg     topology.SecurityConfig
+		mech    sarama.SASLMechanism
+		wantErr string
+	}{
+		{cfg: topology.SecurityConfig{}},
+		{cfg: topology.SecurityConfig{Mechanism: "scram-sha-512", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA512},
+		{cfg: topology.SecurityConfig{Mechanism: "SCRAM-SHA-256", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA256},
+		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", User: "u", Password: "p"}, mech: sarama.SASLTypePlaintext},
+		{cfg: topology.SecurityConfig{Mechanism: "GSSAPI", User: "u", Password: "p"}, wantErr: "unknown SASL mechanism"},
+		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", Password: "p"}, wantErr: "--sasl-user"},
+		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", User: "u"}, wantErr: "password"},
+		{cfg: topology.SecurityConfig{User: "u", Password: "p"}, wantErr: "no mechanism"},
+		{cfg: topology.SecurityConfig{CAFile: "/nonexistent/ca.pem"}, wantErr: "--tls-ca"},
+		{cfg: topology.SecurityConfig{CertFile: "c.pem"}, wantErr: "--tls-cert and --tls-key go together"},
+	} {
+		sec, err := c.cfg.Security()
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%+v: error %v, want one containing %q", c.cfg, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%+v: %v", c.cfg, err)
+			continue
+		}
+		k := topology.Kafka{Security: sec}
+		sc, err := k.Sarama()
+		if err != nil {
+			t.Fatalf("%+v: %v", c.cfg, err)
+		}
+		if sc.Net.SASL.Enable != (c.mech != "") || sc.Net.SASL.Mechanism != c.mech && c.mech != "" {
+			t.Errorf("%+v: SASL enable=%v mechanism=%q, want %q", c.cfg, sc.Net.SASL.Enable, sc.Net.SASL.Mechanism, c.mech)
+		}
+		if c.mech == sarama.SASLTypeSCRAMSHA256 || c.mech == sarama.SASLTypeSCRAMSHA512 {
+			// The SCRAM client speaks the first message of RFC 5802.
+			sc := sc.Net.SASL.SCRAMClientGeneratorFunc()
+			if err := sc.Begin("u", "p", ""); err != nil {
+				t.Fatal(err)
+			}
+			first, err := sc.Step("")
+			if err != nil || !strings.HasPrefix(first, "n,,n=u,r=") {
+				t.Errorf("SCRAM client-first %q, %v", first, err)
+			}
+		}
+	}
+}
+
+func TestIsAuthError(t *testing.T) {
+	wrapped := fmt.Errorf("connect: %w", sarama.ErrSASLAuthenticationFailed)
+	ours := &topology.AuthError{Broker: "b:9092", What: "SASL", Err: errors.New("EOF")}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("EOF"), false},
+		{sarama.ErrOutOfBrokers, false},
+		{wrapped, true},
+		{ours, true},
+		{fmt.Errorf("run: %w", ours), true},
+	} {
+		if got := topology.IsAuthError(c.err); got != c.want {
+			t.Errorf("IsAuthError(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	if !errors.Is(ours, topology.ErrAuthentication) || !strings.Contains(ours.Error(), "authentication failed") {
+		t.Errorf("%v does not wrap ErrAuthentication", ours)
+	}
+}
