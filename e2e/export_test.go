@@ -117,6 +117,12 @@ func TestExport(t *testing.T) {
 		runCLI(t, "export", "--brokers", b.Addr(), "--group", "rls", "--format", f, "--out", out)
 	}
 
+	// A group without a table fails at once, naming it.
+	bad, err := exec.Command(binary, "export", "--brokers", b.Addr(), "--group", "nope", "--out", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(bad), "nope-table") {
+		t.Errorf("export of an unknown group: %v: %s", err, bad)
+	}
+
 	t.Run("json", func(t *testing.T) {
 		raw, err := os.ReadFile(filepath.Join(out, export.JSONFile))
 		if err != nil {

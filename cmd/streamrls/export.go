@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/streamrls/streamrls/export"
+	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -47,6 +50,20 @@ they read back to the same float64 bits the HTTP API serves.`,
 			}
 			if timeout <= 0 {
 				return flagErr("--timeout %v: want > 0", timeout)
+			}
+			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
+				return err
+			}
+			// A mistyped group would otherwise wait for its table until --timeout.
+			table := topology.Names{Group: group}.Table()
+			tm, err := kc.TopicManager()
+			if err != nil {
+				return err
+			}
+			ps, err := tm.Partitions(table)
+			tm.Close()
+			if err != nil || len(ps) == 0 {
+				return fmt.Errorf("group %q has no table: topic %s not found on %s (%v)", group, table, strings.Join(kc.Brokers, ","), err)
 			}
 			dir := stateDir
 			if dir == "" {
