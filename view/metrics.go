@@ -37,7 +37,7 @@ var (
 		"The view's goka state: 1 for the current one (idle, initializing, connecting, catching_up, running), 0 for the others.",
 		[]string{"group", "state"}, nil)
 	descViewSensors = prometheus.NewDesc("streamrls_view_sensors",
-		"Sensors the view serves (distinct keys in its local copy of the table).", []string{"group"}, nil)
+		"Sensors the view serves (keys in its local copy of the table, summed over partitions).", []string{"group"}, nil)
 )
 
 // viewStates names goka.ViewState values for streamrls_view_state.
