@@ -53,8 +53,11 @@ type rejection struct {
 
 // Process is the goka.ProcessCallback.
 func (h *Handler) Process(ctx goka.Context, msg any) {
+	applied := 0
 	if h.Metrics != nil {
 		h.Metrics.Messages.Inc()
+		start := time.Now()
+		defer func() { h.Metrics.observe(start, ctx.Timestamp(), applied) }()
 	}
 	partition, offset := ctx.Partition(), ctx.Offset()
 	pin := goka.WithCtxEmitHeaders(goka.Headers{topology.PartitionHeader: topology.PartitionBytes(partition)})
@@ -100,6 +103,9 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	}
 
 	h.count(&applied, rejects)
+	if h.Metrics != nil {
+		h.Metrics.observeSensor(ctx.Key(), rec)
+	}
 	if len(rejects) > 0 {
 		h.deadLetter(ctx, value, rejects)
 	}

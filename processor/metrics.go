@@ -1,6 +1,12 @@
 package processor
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Rejection reasons: stable labels of the dead-letter header and metrics.
 const (
@@ -16,14 +22,46 @@ const (
 // Reasons lists every rejection reason.
 var Reasons = []string{ReasonDecode, ReasonEmptyKey, ReasonBadKey, ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonNumeric}
 
-// Metrics are the processor's Prometheus metrics.
+// Metrics are the processor's Prometheus metrics. Besides the counters
+// below, a Metrics registered on a registry reports, at every scrape, the
+// consumer lag and table recovery state of the goka processor that Run is
+// currently running (see lag.go).
 type Metrics struct {
 	Applied    prometheus.Counter
 	Rejected   *prometheus.CounterVec
 	Messages   prometheus.Counter
 	Duplicates prometheus.Counter
 	Sensors    prometheus.Counter
+	Restarts   prometheus.Counter
+	// Duration is the time spent in the callback per message.
+	Duration prometheus.Histogram
+	// Delay is from the input message's timestamp (set by its producer) to
+	// the end of its callback, for messages that applied samples.
+	Delay prometheus.Histogram
+	// SensorMSE and SensorRecentMSE are per-sensor, per-model gauges, kept
+	// for at most SensorLimit sensors.
+	SensorMSE       *prometheus.GaugeVec
+	SensorRecentMSE *prometheus.GaugeVec
+	SensorSamples   *prometheus.GaugeVec
+
+	// SensorLimit bounds the sensors with labelled gauges (--sensor-metrics):
+	// the first SensorLimit sensors this process updates get them, later
+	// ones none, so the number of series stays bounded. 0: no per-sensor
+	// gauges. Set it before the processor runs.
+	SensorLimit int
+
+	mu      sync.Mutex
+	tracked map[string]struct{}
+
+	source atomic.Pointer[lagSource]
+	lag    *lagCollector
 }
+
+// Buckets of the latency histograms, in seconds.
+var (
+	DurationBuckets = prometheus.ExponentialBuckets(5e-6, 4, 10)   // 5µs … 1.3s
+	DelayBuckets    = prometheus.ExponentialBuckets(1e-3, 2.5, 12) // 1ms … 24s
+)
 
 // NewMetrics registers the processor metrics on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -43,12 +81,79 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Sensors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "streamrls_sensors_created_total", Help: "Sensor states created by this process.",
 		}),
+		Restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamrls_processor_restarts_total", Help: "Times the goka processor stopped on an error and was rebuilt.",
+		}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamrls_update_duration_seconds", Help: "Time spent in the update callback per input message (decode, validate, update every model, write the state).",
+			Buckets: DurationBuckets,
+		}),
+		Delay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamrls_update_delay_seconds", Help: "From an input message's Kafka timestamp (set by its producer) to the end of its update, for messages that applied samples.",
+			Buckets: DelayBuckets,
+		}),
+		SensorMSE: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamrls_sensor_mse", Help: "Running mean of squared a-priori errors of a sensor's model (only for the first --sensor-metrics sensors).",
+		}, []string{"sensor", "model"}),
+		SensorRecentMSE: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamrls_sensor_recent_mse", Help: "Exponentially weighted recent mean of squared a-priori errors of a sensor's model (only for the first --sensor-metrics sensors).",
+		}, []string{"sensor", "model"}),
+		SensorSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first --sensor-metrics sensors).",
+		}, []string{"sensor"}),
+		tracked: map[string]struct{}{},
 	}
 	for _, r := range Reasons {
 		m.Rejected.WithLabelValues(r)
 	}
+	m.lag = newLagCollector(m)
 	if reg != nil {
-		reg.MustRegister(m.Applied, m.Rejected, m.Messages, m.Duplicates, m.Sensors)
+		reg.MustRegister(m.Applied, m.Rejected, m.Messages, m.Duplicates, m.Sensors, m.Restarts,
+			m.Duration, m.Delay, m.SensorMSE, m.SensorRecentMSE, m.SensorSamples, m.lag)
 	}
 	return m
+}
+
+// Reporter is implemented by states that report per-model error figures
+// (the RLS bank does); they feed the per-sensor gauges.
+type Reporter interface {
+	Report(fn func(model string, mse, recentMSE float64))
+}
+
+// observe records one message's callback duration and delay.
+func (m *Metrics) observe(start time.Time, ts time.Time, applied int) {
+	end := time.Now()
+	m.Duration.Observe(end.Sub(start).Seconds())
+	if applied > 0 && !ts.IsZero() {
+		if d := end.Sub(ts); d >= 0 {
+			m.Delay.Observe(d.Seconds())
+		}
+	}
+}
+
+// observeSensor updates the per-sensor gauges of a tracked sensor, and
+// starts tracking it while fewer than SensorLimit are.
+func (m *Metrics) observeSensor(sensor string, rec *Record) {
+	if m.SensorLimit <= 0 || rec == nil || rec.State == nil {
+		return
+	}
+	r, ok := rec.State.(Reporter)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	_, tracked := m.tracked[sensor]
+	if !tracked && len(m.tracked) < m.SensorLimit {
+		m.tracked[sensor] = struct{}{}
+		tracked = true
+	}
+	m.mu.Unlock()
+	if !tracked {
+		return
+	}
+	m.SensorSamples.WithLabelValues(sensor).Set(float64(rec.Samples))
+	r.Report(func(model string, mse, recent float64) {
+		m.SensorMSE.WithLabelValues(sensor, model).Set(mse)
+		m.SensorRecentMSE.WithLabelValues(sensor, model).Set(recent)
+	})
 }

@@ -97,3 +97,10 @@ func (s *BankState) Apply(x []float64, y float64) error { return s.Bank.Update(x
 
 // Append encodes the bank.
 func (s *BankState) Append(dst []byte) []byte { return codec.AppendBank(dst, s.Bank) }
+
+// Report gives each model's MSE figures (for the per-sensor gauges).
+func (s *BankState) Report(fn func(model string, mse, recentMSE float64)) {
+	for _, m := range s.Bank.Models {
+		fn(m.Name, m.MSE, m.RecentMSE)
+	}
+}

@@ -92,6 +92,9 @@ func Run(ctx context.Context, cfg Config) error {
 			backoff = cfg.MinBackoff // it ran for a while: this is a new failure
 		}
 		log.Error("processor stopped; restarting", "attempt", attempt, "in", backoff, "err", err)
+		if cfg.Metrics != nil {
+			cfg.Metrics.Restarts.Inc()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -119,6 +122,13 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	p, err := goka.NewProcessor(cfg.Kafka.Brokers, graph, opts...)
 	if err != nil {
 		return fmt.Errorf("build processor: %w", err)
+	}
+	if cfg.Metrics != nil {
+		detach, err := cfg.Metrics.attach(p, cfg.Kafka, cfg.Names, log)
+		if err != nil {
+			return err
+		}
+		defer detach()
 	}
 	if cfg.OnStart != nil {
 		cfg.OnStart(p)

@@ -90,6 +90,7 @@ func (s *Sensor) JSON(group string) SensorJSON {
 type Server struct {
 	Views    []*View
 	Registry *prometheus.Registry // nil: /metrics serves an empty registry
+	Metrics  *Metrics             // nil: requests and lookups are not counted
 	Log      *slog.Logger
 
 	// Histories follow each group's snapshots (history, plot.svg and the
@@ -122,7 +123,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get))
 	mux.HandleFunc("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict))
 	s.uiRoutes(mux) // dashboard.go: history, plots, dashboard, /goka/
-	return mux
+	return s.Metrics.Instrument(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -201,13 +202,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *View) {
 	id := r.PathValue("id")
 	sensor, ok, err := v.Get(id)
 	if err != nil {
+		s.Metrics.lookup(v.Group(), LookupError)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if !ok {
+		s.Metrics.lookup(v.Group(), LookupNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
 		return
 	}
+	s.Metrics.lookup(v.Group(), LookupFound)
 	writeJSON(w, http.StatusOK, sensor.JSON(v.Group()))
 }
 
@@ -221,10 +225,12 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 	}
 	sensor, ok, err := v.Get(id)
 	if err != nil {
+		s.Metrics.lookup(v.Group(), LookupError)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if !ok || sensor.Bank == nil {
+		s.Metrics.lookup(v.Group(), LookupNotFound)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
 		return
 	}
@@ -238,6 +244,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 			return
 		}
 	}
+	s.Metrics.lookup(v.Group(), LookupFound)
 	out := PredictJSON{Sensor: id}
 	for _, m := range sensor.Bank.Models {
 		out.Predictions = append(out.Predictions, PredictionJSON{Model: m.Name, Y: m.Predict(req.X)})

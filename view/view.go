@@ -298,3 +298,26 @@ func (v *View) Each(fn func(*Sensor) error) error {
 		after = ids[len(ids)-1]
 	}
 }
+
+// Count returns the number of sensors in the view's local table: the keys
+// of every partition, counted without building a set (a sensor whose input
+// moved partition, see Raw, is counted once per partition it has a state in).
+func (v *View) Count() (int, error) {
+	n := 0
+	for _, st := range v.snapshot() {
+		it, err := st.Iterator()
+		if err != nil {
+			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+		for it.Next() {
+			if k := it.Key(); len(k) > 0 && string(k) != "__offset" {
+				n++
+			}
+		}
+		it.Release()
+		if err := it.Err(); err != nil {
+			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+	}
+	return n, nil
+}

@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/term"
 
+	"github.com/streamrls/streamrls/internal/progress"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 )
@@ -135,55 +134,30 @@ func report(s processor.ReplaySummary, g *globalFlags, msg string) {
 		"messages", s.Messages, "seconds", s.Elapsed.Seconds(), "samples_per_s", s.Rate())
 }
 
-// replayProgress draws a progress bar on a terminal, or logs a line every
-// interval otherwise.
+// replayProgress shows the replay's progress with internal/progress (a bar
+// on a terminal, a log line every --progress otherwise), from the first
+// report on, when the number of messages to replay is known.
 type replayProgress struct {
 	group string
 	every time.Duration
 	g     *globalFlags
-	bar   *progressbar.ProgressBar
-	tty   bool
-	last  time.Time
+	bar   *progress.Bar
 	done  bool
 }
 
 func newReplayProgress(group string, every time.Duration, g *globalFlags) *replayProgress {
-	return &replayProgress{group: group, every: every, g: g, tty: term.IsTerminal(int(os.Stderr.Fd()))}
+	return &replayProgress{group: group, every: every, g: g}
 }
 
 func (r *replayProgress) update(p processor.ReplayProgress) {
 	if r.done {
 		return
 	}
-	if r.tty {
-		if r.bar == nil {
-			r.bar = progressbar.NewOptions64(max(p.Total, 1),
-				progressbar.OptionSetWriter(os.Stderr),
-				progressbar.OptionSetDescription("replay "+r.group),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("msg"),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionFullWidth(),
-				progressbar.OptionThrottle(200*time.Millisecond),
-			)
-		}
-		_ = r.bar.Set64(p.Done)
-		return
+	if r.bar == nil {
+		r.bar = progress.New(p.Total, "replay "+r.group, os.Stderr,
+			progress.WithLogger(r.g.log), progress.WithInterval(r.every), progress.WithUnit("messages"))
 	}
-	if time.Since(r.last) < r.every {
-		return
-	}
-	r.last = time.Now()
-	rate := float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9)
-	args := []any{"group", r.group, "messages", p.Done, "of", p.Total, "samples", p.Samples, "msg_per_s", fmt.Sprintf("%.0f", rate)}
-	if p.Total > 0 {
-		args = append(args, "percent", fmt.Sprintf("%.1f", 100*float64(p.Done)/float64(p.Total)))
-	}
-	if rate > 0 && p.Done < p.Total {
-		args = append(args, "eta", (time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))).Round(time.Second).String())
-	}
-	r.g.log.Info("replay progress", args...)
+	r.bar.Set(p.Done)
 }
 
 func (r *replayProgress) finish() {
@@ -192,7 +166,6 @@ func (r *replayProgress) finish() {
 	}
 	r.done = true
 	if r.bar != nil {
-		_ = r.bar.Finish()
-		fmt.Fprintln(os.Stderr)
+		r.bar.Finish()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/progress"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/view"
 )
@@ -60,7 +62,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var mf modelFlags
 	var sf snapshotFlags
 	var stateDir, httpAddr string
-	var maxDim int
+	var maxDim, sensorMetrics int
 	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "process",
@@ -95,8 +97,12 @@ count is accepted.`,
 			if err != nil {
 				return err
 			}
+			if sensorMetrics < 0 {
+				return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", sensorMetrics)
+			}
 			reg := newRegistry()
 			metrics := processor.NewMetrics(reg)
+			metrics.SensorLimit = sensorMetrics
 			ctx := cmd.Context()
 			eg, ctx := errgroup.WithContext(ctx)
 			if httpAddr != "" {
@@ -127,6 +133,7 @@ count is accepted.`,
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "export per-sensor MSE gauges for at most this many sensors (the first ones updated); 0: off")
 	hf.register(cmd.Flags())
 	return cmd
 }
@@ -183,7 +190,9 @@ dashboard at / and goka's own monitor and query UI under /goka/.`,
 				histories = append(histories, h)
 				eg.Go(func() error { return h.Run(ctx) })
 			}
-			srv := &view.Server{Views: views, Registry: newRegistry(), Log: g.log, Histories: histories, Truth: truth}
+			reg := newRegistry()
+			srv := &view.Server{Views: views, Registry: reg, Metrics: view.NewMetrics(reg, views...), Log: g.log,
+				Histories: histories, Truth: truth}
 			h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 			if err != nil {
 				return err
@@ -211,7 +220,10 @@ func newEmitCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emit",
 		Short: "Publish synthetic samples y = xᵀθ* + noise",
-		Args:  cobra.NoArgs,
+		Long: `Publishes --count samples y = xᵀθ* + noise for --sensors sensors to --topic.
+On a terminal (stderr) it shows a progress bar with count, rate and ETA;
+otherwise it logs a progress line every 5 seconds.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kc, err := kf.config()
 			if err != nil {
@@ -230,11 +242,31 @@ func newEmitCmd(g *globalFlags) *cobra.Command {
 			}
 			var sent atomic.Int64
 			start := time.Now()
+			bar := progress.New(ef.count, "emit", os.Stderr, progress.WithLogger(g.log), progress.WithUnit("samples"))
+			stopBar := make(chan struct{})
+			barDone := make(chan struct{})
+			go func() {
+				defer close(barDone)
+				t := time.NewTicker(100 * time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-stopBar:
+						return
+					case <-t.C:
+						bar.Set(sent.Load())
+					}
+				}
+			}()
 			n, err := emitter.Run(cmd.Context(), emitter.Config{
 				Kafka: kc, Topic: topic, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim, Count: ef.count,
 				Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format, Seed: ef.seed, Noise: ef.noise,
 				Drift: drift, Log: g.log, Sent: &sent,
 			})
+			close(stopBar)
+			<-barDone
+			bar.Set(n)
+			bar.Finish()
 			el := time.Since(start)
 			g.log.Info("emitted", "samples", n, "seconds", el.Seconds(), "samples_per_s", float64(n)/el.Seconds())
 			return err

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,21 +22,23 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var sf snapshotFlags
 	var historyPoints int
 	var dataDir, listen, httpAddr string
-	var partitions int
+	var partitions, sensorMetrics int
 	var interval time.Duration
 	var hf httpAuthFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded broker, processor, view, emitter",
 		Long: `Starts the embedded broker on --data-dir, a processor, a view and the
-synthetic emitter, and prints a progress line every second: samples applied
-per second and, for sensor "1", each model's distance ‖θ − θ*‖₂ to the true
-coefficients (θ* as it is now, under --drift). With --http it also serves the
-API, the dashboard with every sensor's learning curves (θ* known) and goka's
-monitor. SIGINT or SIGTERM stops it cleanly; a second run on the same
---data-dir continues from the stored state (θ* of a drift is counted from the
-first run's first sample: after a restart the emitter starts its sequences
-again, so the curves' θ* no longer match).`,
+synthetic emitter, and prints a live table every --progress interval:
+elapsed time, samples applied, samples per second, sensors, and for sensor
+"1" each model's distance ‖θ − θ*‖₂ to the true coefficients (θ* as it is
+now, under --drift) and its recent MSE. On a terminal the table is redrawn in
+place; otherwise (a pipe, a file) one line is printed per interval. With
+--http it also serves the API, the dashboard with every sensor's learning
+curves and goka's monitor. SIGINT or SIGTERM stops it cleanly; a second run on
+the same --data-dir continues from the stored state (θ* of a drift is counted
+from the first run's first sample: after a restart the emitter starts its
+sequences again, so the curves' θ* no longer match).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			format, err := ef.validate()
@@ -54,6 +51,9 @@ again, so the curves' θ* no longer match).`,
 			}
 			if partitions < 1 {
 				return flagErr("--partitions %d: want ≥ 1", partitions)
+			}
+			if sensorMetrics < 0 {
+				return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", sensorMetrics)
 			}
 			if interval <= 0 {
 				return flagErr("--progress %v: want > 0", interval)
@@ -83,6 +83,7 @@ again, so the curves' θ* no longer match).`,
 			eg, ctx := errgroup.WithContext(ctx)
 			reg := newRegistry()
 			metrics := processor.NewMetrics(reg)
+			metrics.SensorLimit = sensorMetrics
 			// Topics first, so that the view finds the table.
 			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 				return err
@@ -105,7 +106,7 @@ again, so the curves' θ* no longer match).`,
 					return err
 				}
 				eg.Go(func() error { return hist.Run(ctx) })
-				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Log: g.log,
+				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Metrics: view.NewMetrics(reg, v), Log: g.log,
 					Histories: []*view.History{hist}, Truth: truth, Goka: gokaUI}
 				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 				if err != nil {
@@ -124,7 +125,7 @@ again, so the curves' θ* no longer match).`,
 				return err
 			})
 			eg.Go(func() error {
-				progress(ctx, os.Stdout, v, truth, interval)
+				liveTable(ctx, os.Stdout, v, truth, interval)
 				return nil
 			})
 			err = eg.Wait()
@@ -140,55 +141,8 @@ again, so the curves' θ* no longer match).`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
-	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to print the progress line")
+	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to refresh the live table")
+	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
 	hf.register(cmd.Flags())
 	return cmd
-}
-
-// progress prints one line per interval: samples applied per second and
-// sensor "1"'s distance to its θ* now.
-func progress(ctx context.Context, w io.Writer, v *view.View, truth view.Truth, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	start := time.Now()
-	var last uint64
-	lastT := start
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			var total uint64
-			sensors := 0
-			_ = v.Each(func(s *view.Sensor) error {
-				total += s.Meta.Samples
-				sensors++
-				return nil
-			})
-			rate := float64(total-min(last, total)) / now.Sub(lastT).Seconds()
-			last, lastT = total, now
-			var b strings.Builder
-			fmt.Fprintf(&b, "%6.0fs  samples %d  %8.0f/s  sensors %d", now.Sub(start).Seconds(), total, rate, sensors)
-			if s, ok, _ := v.Get(emitter.SensorID(0)); ok && s.Bank != nil {
-				theta := truth.ThetaStar(s.ID, []uint64{s.Meta.Samples})[0]
-				fmt.Fprintf(&b, "  sensor %s:", s.ID)
-				for _, m := range s.Bank.Models {
-					fmt.Fprintf(&b, " %s ‖θ−θ*‖=%.4f", m.Name, distance(m.Theta, theta))
-				}
-			}
-			fmt.Fprintln(w, b.String())
-		}
-	}
-}
-
-func distance(a, b []float64) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	s := 0.0
-	for i := range a {
-		d := a[i] - b[i]
-		s += d * d
-	}
-	return math.Sqrt(s)
 }
