@@ -150,6 +150,18 @@ func (v *View) State() string {
 	if gv == nil {
 		return "connecting"
 	}
+	switch gv.CurrentState() {
+	case goka.ViewStateIdle:
+		return "idle"
+	case goka.ViewStateInitializing:
+		return "initializing"
+	case goka.ViewStateConnecting:
+		return "connecting"
+	case goka.ViewStateCatchUp:
+		return "catching-up"
+	case goka.ViewStateRunning:
+		return "running"
+	}
 	return fmt.Sprint(gv.CurrentState())
 }
 
