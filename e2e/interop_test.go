@@ -15,7 +15,10 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -181,7 +184,8 @@ func TestInteropKcat(t *testing.T) {
 	}
 	emitRaw(t, kc, topology.DefaultInput, "1", "oops")
 
-	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0",
+		"--snapshot-every", "10")
 	pURL := proc.httpAddr(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)
@@ -274,5 +278,49 @@ func TestInteropKcat(t *testing.T) {
 	}
 	if strconv.Itoa(int(partOf["1"])) != srcPart[1] {
 		t.Errorf("sensor 1's state is in table partition %d, its input in %s", partOf["1"], srcPart[1])
+	}
+
+	// The snapshots: JSON values keyed by sensor, every --snapshot-every 10
+	// samples; each sensor's last one holds θ of all its samples.
+	xs, ys := testkit.SensorSamples(sensors, 3, count, 1)
+	perSensor := count / sensors
+	var snaps string
+	last := map[string]history.Snapshot{}
+	testkit.Eventually(t, 20*time.Second, func() error {
+		snaps = kcat(t, "-b", b.Addr(), "-C", "-t", names.Snapshots, "-o", "beginning", "-e", "-q", "-f", "%k\t%s\n")
+		for _, line := range strings.Split(strings.TrimSuffix(snaps, "\n"), "\n") {
+			k, v, ok := strings.Cut(line, "\t")
+			if !ok {
+				continue
+			}
+			var sn history.Snapshot
+			if err := json.Unmarshal([]byte(v), &sn); err != nil {
+				return fmt.Errorf("snapshot %.200q: %v", v, err)
+			}
+			if sn.Sensor != k {
+				return fmt.Errorf("snapshot keyed %q is of sensor %q", k, sn.Sensor)
+			}
+			if sn.Samples >= last[k].Samples {
+				last[k] = sn
+			}
+		}
+		for i := 0; i < sensors; i++ {
+			if got := last[emitter.SensorID(i)].Samples; got != uint64(perSensor) {
+				return fmt.Errorf("sensor %s: last snapshot at %d samples, want %d", emitter.SensorID(i), got, perSensor)
+			}
+		}
+		return nil
+	})
+	for i := 0; i < sensors; i++ {
+		sn := last[emitter.SensorID(i)]
+		for j, spec := range rls.DefaultSpecs() {
+			theta, _, err := rlstest.Oracle(spec, xs[i], ys[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := testkit.RelErr(sn.Models[j].Theta, theta); e > 1e-9 {
+				t.Errorf("sensor %s %s: snapshot θ off the oracle by %.3g", sn.Sensor, spec.Name, e)
+			}
+		}
 	}
 }
