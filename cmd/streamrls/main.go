@@ -70,6 +70,7 @@ dashes as underscores). A flag on the command line wins.`,
 		newProcessCmd(g),
 		newServeCmd(g),
 		newEmitCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }
