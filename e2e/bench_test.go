@@ -57,6 +57,7 @@ func TestBenchSmoke(t *testing.T) {
 	checkThroughput(t, "(a)", rep.Single, 3000)
 	checkThroughput(t, "(b)", rep.Batch, 32768)
 	checkThroughput(t, "(c)", rep.Counter, 3000)
+	checkThroughput(t, "(c')", rep.CounterOwn, 3000)
 	if len(rep.Single.Rounds) != 2 || len(rep.RoundRatios) != 2 || rep.SingleOverCounter <= 0 {
 		t.Errorf("rounds %v, ratios %v, ratio %v; want 2 rounds", rep.Single.Rounds, rep.RoundRatios, rep.SingleOverCounter)
 	}

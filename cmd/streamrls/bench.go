@@ -30,7 +30,8 @@ one unless --brokers is given):
   (a) --messages single-sample messages through the real processor, topic to state
   (b) --batch-samples samples in binary micro-batches of --batch, topic to view
   (c) a trivial goka counter processor on the input of (a), same Kafka
-      configuration and local storage: the baseline of this run
+      configuration, goka's own LevelDB storage: the baseline of this run
+  (c') the same counter on streamrls's buffered local storage
   (d) p50/p99 latency from emit to the update seen by a view, at --rate
 
 Input topics are filled before a processor starts. Prints a table, or JSON
@@ -140,7 +141,7 @@ recovery of a table of --recovery-sensors sensors by a processor and a view.`,
 	f.StringVar(&format, "format", "binary", "wire format of the single-sample messages of (a), (c) and (d): json, text or binary")
 	f.Int64Var(&cfg.Messages, "messages", 300000, "single-sample messages of (a) and (c)")
 	f.IntVar(&cfg.Rounds, "rounds", 3, "run (c) and (a) alternately this many times and report the median")
-	f.StringVar(&cfg.CounterStorage, "counter-storage", "goka", "local storage of the goka counter (c): goka (goka's default LevelDB storage) or streamrls (the processor's)")
+	f.StringVar(&cfg.CounterStorage, "counter-storage", "both", "local storage of the goka counter: goka (goka's default LevelDB storage: (c)), streamrls (the processor's: (c')) or both")
 	f.IntVar(&cfg.Batch, "batch", 256, "samples per micro-batch in (b)")
 	f.Int64Var(&cfg.BatchSamples, "batch-samples", 1<<21, "samples of (b)")
 	f.Float64Var(&cfg.Rate, "rate", 10000, "steady rate of (d), samples/s")

@@ -71,8 +71,9 @@ type Config struct {
 	// group over the same input, and reports the median round. Default 3.
 	Rounds int
 	// CounterStorage is the local storage of the goka counter (c): "goka"
-	// (goka's default LevelDB storage, the default) or "streamrls"
-	// (topology.StorageBuilder, the processor's).
+	// (goka's default LevelDB storage), "streamrls" (topology.StorageBuilder,
+	// the processor's) or "both" (the default: (c) with goka's, (c') with
+	// streamrls's, one after the other in every round).
 	CounterStorage string
 	// Batch is the samples per message of (b). Default 256.
 	Batch int
@@ -132,7 +133,7 @@ func (c *Config) defaults() {
 		c.Rounds = 3
 	}
 	if c.CounterStorage == "" {
-		c.CounterStorage = "goka"
+		c.CounterStorage = "both"
 	}
 	if c.Batch == 0 {
 		c.Batch = 256
@@ -180,8 +181,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--messages %d: want ≥ 1", c.Messages)
 	case c.Rounds < 0:
 		return fmt.Errorf("--rounds %d: want ≥ 1", c.Rounds)
-	case c.CounterStorage != "goka" && c.CounterStorage != "streamrls":
-		return fmt.Errorf("--counter-storage %q: want goka or streamrls", c.CounterStorage)
+	case c.CounterStorage != "goka" && c.CounterStorage != "streamrls" && c.CounterStorage != "both":
+		return fmt.Errorf("--counter-storage %q: want goka, streamrls or both", c.CounterStorage)
 	case c.Batch < 0:
 		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
 	case c.BatchSamples < 0:
@@ -214,10 +215,15 @@ func (c *Config) has(phase string) bool { return strings.Contains(c.Phases, phas
 // Report is the result of a run; every field is in the --json output.
 type Report struct {
 	Settings Settings `json:"settings"`
-	// Single is (a), Batch (b), Counter (c); nil when not run.
-	Single  *Throughput `json:"single,omitempty"`
-	Batch   *Throughput `json:"batch,omitempty"`
-	Counter *Throughput `json:"counter,omitempty"`
+	// Single is (a), Batch (b), Counter (c); nil when not run. CounterOwn
+	// is (c'), the counter on streamrls's storage (with --counter-storage both).
+	Single     *Throughput `json:"single,omitempty"`
+	Batch      *Throughput `json:"batch,omitempty"`
+	Counter    *Throughput `json:"counter,omitempty"`
+	CounterOwn *Throughput `json:"counter_streamrls_storage,omitempty"`
+	// SingleOverCounterOwn and CPUOverCounterOwn are as below for (c').
+	SingleOverCounterOwn float64 `json:"single_over_counter_streamrls_storage,omitempty"`
+	CPUOverCounterOwn    float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
 	// SingleOverCounter is (a)/(c) in samples (= messages) per second, of
 	// the median rounds; RoundRatios is (a)/(c) of each round.
 	SingleOverCounter float64   `json:"single_over_counter,omitempty"`
@@ -337,14 +343,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	var counters, singles []*Throughput
+	kinds := []string{cfg.CounterStorage}
+	if cfg.CounterStorage == "both" {
+		kinds = []string{"goka", "streamrls"}
+	}
+	var counters, owns, singles []*Throughput
 	for round := range cfg.Rounds {
-		if cfg.has(PhaseCounter) {
-			t, err := r.counter(ctx, singleTopic, round)
-			if err != nil {
-				return rep, fmt.Errorf("phase c (goka counter), round %d: %w", round+1, err)
+		for _, kind := range kinds {
+			if !cfg.has(PhaseCounter) {
+				break
 			}
-			counters = append(counters, t)
+			t, err := r.counter(ctx, singleTopic, round, kind)
+			if err != nil {
+				return rep, fmt.Errorf("phase c (goka counter, %s storage), round %d: %w", kind, round+1, err)
+			}
+			if kind == kinds[0] {
+				counters = append(counters, t)
+			} else {
+				t.Phase = PhaseCounter + "'"
+				owns = append(owns, t)
+			}
 		}
 		if cfg.has(PhaseSingle) {
 			t, err := r.single(ctx, singleTopic, round)
@@ -357,7 +375,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 	}
-	rep.Counter, rep.Single = median(counters), median(singles)
+	rep.Counter, rep.CounterOwn, rep.Single = median(counters), median(owns), median(singles)
+	if rep.CounterOwn != nil && rep.Single != nil && rep.CounterOwn.SamplesPerSec > 0 {
+		rep.SingleOverCounterOwn = rep.Single.SamplesPerSec / rep.CounterOwn.SamplesPerSec
+		rep.CPUOverCounterOwn = rep.CounterOwn.CPUMicros / rep.Single.CPUMicros
+	}
 	var err error
 	if cfg.has(PhaseBatch) {
 		if rep.Batch, err = r.batch(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -78,8 +79,8 @@ func sampleMessage(f codec.Format, dim, batch int) []byte {
 
 // counter is phase (c): a goka processor whose callback counts messages
 // per key in its group table, on the input of (a).
-func (r *runner) counter(ctx context.Context, topic string, round int) (*Throughput, error) {
-	names := r.names("counter"+strconv.Itoa(round), topic)
+func (r *runner) counter(ctx context.Context, topic string, round int, kind string) (*Throughput, error) {
+	names := r.names("counter-"+kind+strconv.Itoa(round), topic)
 	var seen atomic.Int64
 	cb := func(ctx goka.Context, _ any) {
 		n, _ := ctx.Value().(int64)
@@ -96,7 +97,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int) (*Through
 	}
 	sb := storage.DefaultBuilder(r.dir(names.Group))
 	what := "trivial goka counter, goka's LevelDB storage"
-	if r.cfg.CounterStorage == "streamrls" {
+	if kind == "streamrls" {
 		sb = topology.StorageBuilder(r.dir(names.Group))
 		what = "trivial goka counter, streamrls's storage"
 	}
@@ -140,8 +141,15 @@ func (r *runner) single(ctx context.Context, topic string, round int) (*Throughp
 		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds()}
 	r.log.Info("phase a: single-sample messages", "messages", r.cfg.Messages)
 	if r.cfg.Processes > 0 {
+		// Separate processes get a topic of their own, filled while they
+		// are held (see throughViews).
+		topic := r.name("single-processes" + strconv.Itoa(round))
 		t.MeasuredAt = "view"
-		return t, r.throughViews(ctx, names, t)
+		return t, r.throughViews(ctx, r.names("single"+strconv.Itoa(round), topic), t, func() error {
+			took, _, err := r.prefill(ctx, topic, r.cfg.Messages, 1)
+			t.PrefillSeconds = took.Seconds()
+			return err
+		})
 	}
 	metrics := processor.NewMetrics(nil)
 	start, cpu0 := time.Now(), cpuTime()
@@ -159,20 +167,33 @@ func (r *runner) single(ctx context.Context, topic string, round int) (*Throughp
 // batch is phase (b): binary micro-batches, topic to view.
 func (r *runner) batch(ctx context.Context) (*Throughput, error) {
 	topic := r.name("batch")
-	prefill, size, err := r.prefill(ctx, topic, r.cfg.BatchSamples, r.cfg.Batch)
-	if err != nil {
-		return nil, err
-	}
 	msgs := (r.cfg.BatchSamples/int64(r.cfg.Sensors) + int64(r.cfg.Batch) - 1) / int64(r.cfg.Batch) * int64(r.cfg.Sensors)
 	t := &Throughput{Phase: PhaseBatch, What: fmt.Sprintf("streamrls, %d-sample binary micro-batches", r.cfg.Batch), MeasuredAt: "view",
-		Messages: msgs, Samples: r.cfg.BatchSamples, MessageBytes: size, PrefillSeconds: prefill.Seconds()}
+		Messages: msgs, Samples: r.cfg.BatchSamples}
+	prefill := func() error {
+		took, size, err := r.prefill(ctx, topic, r.cfg.BatchSamples, r.cfg.Batch)
+		t.PrefillSeconds, t.MessageBytes = took.Seconds(), size
+		return err
+	}
+	if r.cfg.Processes == 0 {
+		if err := prefill(); err != nil {
+			return nil, err
+		}
+		prefill = nil
+	}
 	r.log.Info("phase b: micro-batches", "samples", r.cfg.BatchSamples, "batch", r.cfg.Batch)
-	return t, r.throughViews(ctx, r.names("batch", topic), t)
+	return t, r.throughViews(ctx, r.names("batch", topic), t, prefill)
 }
 
 // throughViews runs the processor(s) on names and measures at a view until
 // it has seen t.Samples samples.
-func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Throughput) error {
+//
+// With separate processes (cfg.Processes > 0), prefill fills the empty
+// input topic: the processes are started first and stopped (SIGSTOP) once
+// the group is stable with all of them, the input is filled, and they are
+// continued (SIGCONT). Otherwise the first process to join would work alone
+// on the filled input until the others join and a rebalance pauses it.
+func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Throughput, prefill func() error) error {
 	if err := r.ensureTable(names); err != nil {
 		return err
 	}
@@ -182,16 +203,36 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 		return err
 	}
 	defer vstop()
-	start, cpu0, child0 := time.Now(), cpuTime(), childCPUTime()
-	var stop func()
-	var failed <-chan error
-	if r.cfg.Processes > 0 {
-		stop, failed, err = r.spawn(ctx, names, r.cfg.Processes)
+	if r.cfg.Processes == 0 {
+		start, cpu0 := time.Now(), cpuTime()
+		stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), nil, nil)
+		first, last, err := w.wait(ctx, failed, r.cfg.Timeout)
+		cpu := cpuTime() - cpu0
+		stop()
 		if err != nil {
 			return err
 		}
-	} else {
-		stop, failed = r.runProcessor(ctx, names, r.dir(names.Group), nil, nil)
+		t.finish(first.Sub(start), last.Sub(first), cpu)
+		return nil
+	}
+	child0 := childCPUTime()
+	stop, failed, hold, err := r.spawn(ctx, names, r.cfg.Processes)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := r.waitGroupStable(ctx, names.Group, r.cfg.Processes); err != nil {
+		return err
+	}
+	if err := hold(true); err != nil {
+		return err
+	}
+	if err := prefill(); err != nil {
+		return err
+	}
+	start, cpu0 := time.Now(), cpuTime()
+	if err := hold(false); err != nil {
+		return err
 	}
 	first, last, err := w.wait(ctx, failed, r.cfg.Timeout)
 	cpu := cpuTime() - cpu0
@@ -199,12 +240,40 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 	if err != nil {
 		return err
 	}
-	if r.cfg.Processes > 0 {
-		// The processes' whole lives: start, work and shut-down.
-		cpu += childCPUTime() - child0
-	}
+	// The processes' whole lives: start, wait, work and shut-down.
+	cpu += childCPUTime() - child0
 	t.finish(first.Sub(start), last.Sub(first), cpu)
 	return nil
+}
+
+// waitGroupStable waits until group is stable with members members.
+func (r *runner) waitGroupStable(ctx context.Context, group string, members int) error {
+	cfg, err := r.cfg.Kafka.Sarama()
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(r.cfg.Kafka.Brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("cluster admin: %w", err)
+	}
+	defer admin.Close()
+	deadline := time.Now().Add(r.cfg.Timeout)
+	state := "unknown"
+	for time.Now().Before(deadline) {
+		gs, err := admin.DescribeConsumerGroups([]string{group})
+		if err == nil && len(gs) == 1 {
+			state = fmt.Sprintf("%s with %d members", gs[0].State, len(gs[0].Members))
+			if gs[0].State == "Stable" && len(gs[0].Members) == members {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("group %s not stable with %d members after %v (%s)", group, members, r.cfg.Timeout, state)
 }
 
 // runProcessor runs processor.Run in this process until stop is called.

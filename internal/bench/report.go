@@ -24,7 +24,7 @@ func (rep *Report) WriteTable(out io.Writer) error {
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\t")
-	for _, t := range []*Throughput{rep.Single, rep.Batch, rep.Counter} {
+	for _, t := range []*Throughput{rep.Single, rep.Batch, rep.Counter, rep.CounterOwn} {
 		if t == nil {
 			continue
 		}
@@ -42,11 +42,18 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		if rep.Counter != nil {
 			fmt.Fprintf(out, "  (c) %s", rates(rep.Counter.Rounds))
 		}
+		if rep.CounterOwn != nil {
+			fmt.Fprintf(out, "  (c') %s", rates(rep.CounterOwn.Rounds))
+		}
 		fmt.Fprintln(out)
 	}
 	if rep.SingleOverCounter > 0 {
 		fmt.Fprintf(out, "\n(a)/(c) single-sample messages over the goka counter: %.2f (rounds: %s); CPU per message (c)/(a): %.2f\n",
 			rep.SingleOverCounter, ratios(rep.RoundRatios), rep.CPUOverCounter)
+	}
+	if rep.SingleOverCounterOwn > 0 {
+		fmt.Fprintf(out, "(a)/(c') over the goka counter on streamrls's storage: %.2f; CPU per message (c')/(a): %.2f\n",
+			rep.SingleOverCounterOwn, rep.CPUOverCounterOwn)
 	}
 	if rep.BatchOverCounter > 0 {
 		fmt.Fprintf(out, "(b)/(c) micro-batch samples/s over the goka counter's messages/s: %.1f\n", rep.BatchOverCounter)
