@@ -201,10 +201,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--processes %d: want ≥ 0 (0: in this process)", c.Processes)
 	case c.Processes > 0 && len(c.ProcessorCommand) == 0:
 		return errors.New("bench: --processes needs a processor command")
-	case c.Format == codec.FormatText && c.Batch > 1 && strings.Contains(c.Phases, PhaseBatch):
-		// (b) is always binary; the text format is fine for a, c, d.
 	}
-	if err := rls.ValidateSpecs(c.Specs); err != nil && len(c.Specs) > 0 {
+	if err := rls.ValidateSpecs(c.Specs); err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
 	return nil
