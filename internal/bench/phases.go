@@ -485,12 +485,6 @@ func (w *tableWatch) wait(ctx context.Context, failed <-chan error, timeout time
 	}
 }
 
-func (w *tableWatch) count() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.total
-}
-
 // sensorIndex is the emitter's sensor index of key ("1" → 0), or -1.
 func sensorIndex(key string, sensors int) int {
 	i, err := strconv.Atoi(key)
