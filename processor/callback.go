@@ -39,9 +39,24 @@ type Handler struct {
 	Now     func() time.Time // nil: time.Now
 	// Snapshots says when to publish a sensor's snapshot to Names.Snapshots.
 	Snapshots Snapshots
+	// CacheSize bounds the decoded sensor states kept between messages
+	// (see recordCache). 0: DefaultCacheSize; negative: none.
+	CacheSize int
 
 	decoders  sync.Pool
 	snapshots snapshotClock
+	cache     recordCache
+}
+
+// Rebalanced is the goka rebalance callback: it drops every cached state
+// (goka has stopped every partition processor when it calls it).
+func (h *Handler) Rebalanced(goka.Assignment) { h.cache.reset() }
+
+func (h *Handler) cacheLimit() int {
+	if h.CacheSize == 0 {
+		return DefaultCacheSize
+	}
+	return h.CacheSize
 }
 
 // rejection is one rejected sample (index -1: the whole message).
@@ -60,7 +75,8 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 		defer func() { h.Metrics.observe(start, ctx.Timestamp(), applied) }()
 	}
 	partition, offset := ctx.Partition(), ctx.Offset()
-	pin := goka.WithCtxEmitHeaders(goka.Headers{topology.PartitionHeader: topology.PartitionBytes(partition)})
+	pc := h.cache.part(partition, ctx.Context())
+	pin := pc.pin
 
 	if ctx.Key() == ReservedKey {
 		// goka keeps its table offset under this key: a state written here
@@ -69,7 +85,10 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 		h.deadLetter(ctx, msgBytes(msg), []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}})
 		return
 	}
-	rec, _ := ctx.Value().(*Record)
+	rec := h.cache.get(pc, ctx.Key())
+	if rec == nil {
+		rec, _ = ctx.Value().(*Record)
+	}
 	if rec != nil && rec.Partition == partition && offset <= rec.Offset {
 		// Already applied before a crash or rebalance. Write the unchanged
 		// state again: the local table may be ahead of the changelog
@@ -78,7 +97,8 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 		if h.Metrics != nil {
 			h.Metrics.Duplicates.Inc()
 		}
-		ctx.SetValue(rec, pin)
+		ctx.SetValue(rec, pin...)
+		h.cache.put(pc, ctx.Key(), rec, h.cacheLimit())
 		return
 	}
 	if rec == nil {
@@ -97,7 +117,8 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	// Every message writes its sensor's state, rejected ones too: all of a
 	// partition's acknowledgements then arrive in order on one changelog
 	// partition, so goka never commits past a message whose state is unwritten.
-	ctx.SetValue(rec, pin)
+	ctx.SetValue(rec, pin...)
+	h.cache.put(pc, ctx.Key(), rec, h.cacheLimit())
 	if h.snapshotDue(ctx.Key(), prev, rec.Samples, now) {
 		h.snapshot(ctx, rec)
 	}

@@ -36,6 +36,8 @@ type State interface {
 type Record struct {
 	codec.Meta
 	State State
+
+	size int // bytes of its last encoding: the buffer size of the next
 }
 
 // TableCodec is the goka codec of the group table for a Model.
@@ -47,11 +49,19 @@ func (c TableCodec) Encode(v any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("table codec: want *processor.Record, got %T", v)
 	}
-	var payload []byte
-	if r.State != nil {
-		payload = r.State.Append(nil)
+	// One buffer of the right size, envelope header first, state appended
+	// after it: no copy of the state. A fresh buffer every time, because
+	// goka hands it to the producer and to the local table, which keep it.
+	size := r.size
+	if size < codec.EnvelopeHeaderLen {
+		size = codec.EnvelopeHeaderLen + 1024
 	}
-	return codec.AppendEnvelope(make([]byte, 0, len(payload)+64), r.Meta, payload), nil
+	b := codec.AppendEnvelope(make([]byte, 0, size), r.Meta, nil)
+	if r.State != nil {
+		b = r.State.Append(b)
+	}
+	r.size = len(b)
+	return b, nil
 }
 
 // Decode decodes a *Record.
@@ -60,7 +70,7 @@ func (c TableCodec) Decode(b []byte) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("table codec: %w", err)
 	}
-	r := &Record{Meta: meta}
+	r := &Record{Meta: meta, size: len(b)}
 	if len(payload) > 0 {
 		if r.State, err = c.Model.Decode(payload); err != nil {
 			return nil, fmt.Errorf("table codec: model state: %w", err)

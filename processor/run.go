@@ -27,6 +27,9 @@ type Config struct {
 	Partitions int
 	// MaxDim bounds a sensor's dimension. Default DefaultMaxDim.
 	MaxDim int
+	// CacheSize bounds the decoded sensor states kept in memory between
+	// messages. Default DefaultCacheSize; negative: none.
+	CacheSize int
 	// Metrics to count into (nil: none).
 	Metrics *Metrics
 	// Log (nil: slog.Default()).
@@ -35,6 +38,7 @@ type Config struct {
 	// Kafka error. Defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
 	// Options are extra goka processor options (e.g. goka.WithHotStandby()).
+	// A goka.WithRebalanceCallback here is replaced by the processor's own.
 	Options []goka.ProcessorOption
 	// OnStart is called with each new goka processor (tests, readiness).
 	OnStart func(*goka.Processor)
@@ -108,7 +112,8 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
-	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots}
+	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
+		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Model: cfg.Model}, new(codec.Bytes), h.Process)
 	opts, err := cfg.Kafka.ProcessorOptions()
 	if err != nil {
@@ -119,6 +124,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		goka.WithLogger(topology.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)
+	// Last, so that it is not replaced: the state cache must be dropped at
+	// every rebalance.
+	opts = append(opts, goka.WithRebalanceCallback(h.Rebalanced))
 	p, err := goka.NewProcessor(cfg.Kafka.Brokers, graph, opts...)
 	if err != nil {
 		return fmt.Errorf("build processor: %w", err)

@@ -33,9 +33,11 @@ type Kafka struct {
 	// forever (retention.ms=-1) so that a replay can rebuild every model;
 	// goka's default of one hour makes replay impossible after that hour.
 	Retention time.Duration
-	// FlushFrequency is how long the producer lingers to batch messages.
-	// Default 1ms: the update latency target is tens of milliseconds, and
-	// goka's 100ms would be the floor of it.
+	// FlushFrequency is how long the producer lingers to batch messages
+	// (Producer.Flush.Frequency). Default 1ms: the emit-to-view latency
+	// target is tens of milliseconds and every sample crosses two producers
+	// (input, changelog), so goka's 100ms would be the floor of it; under
+	// load FlushBytes sends first.
 	FlushFrequency time.Duration
 	// Security: SASL and TLS (nil: plaintext).
 	Security *Security
@@ -89,6 +91,44 @@ func ParseBrokers(s string) ([]string, error) {
 	return out, nil
 }
 
+// Client tuning for this job: many small messages in, one ~1.2 kB state
+// write per message out, on loopback or a LAN, 2 cores. Each knob says its
+// default here, goka's or sarama's, and why; README "Performance" has the
+// measurements.
+const (
+	// FetchBytes (sarama Consumer.Fetch.Default, sarama's default too) is
+	// what one fetch may return per partition: about 40 micro-batches of
+	// 256 samples (24.6 kB each) or 10,000 single samples.
+	FetchBytes = 1 << 20
+	// FetchWait (Consumer.MaxWaitTime; sarama 500ms) bounds how long the
+	// broker holds a fetch that has nothing to return. With Fetch.Min = 1
+	// byte it answers as soon as anything arrives, so this only matters
+	// when a partition is idle; 50ms keeps an idle partition's first
+	// sample from waiting long.
+	FetchWait = 50 * time.Millisecond
+	// CommitInterval (Consumer.Offsets.AutoCommit.Interval; goka and
+	// sarama 1s) is how often consumed offsets are committed. Anything
+	// redelivered after a crash is skipped by the state's own offset, so a
+	// longer interval costs only re-reading; a shorter one more requests.
+	CommitInterval = time.Second
+	// FlushBytes (Producer.Flush.Bytes; sarama 0, goka 64 KiB): a produce
+	// request leaves once this much is buffered, or after FlushFrequency.
+	// With the idempotent producer only one request per broker is in
+	// flight, so requests should be big under load: 1 MiB took 8% less CPU
+	// per message than 256 kB in `streamrls bench` (a), and at low rates
+	// FlushFrequency sends first anyway.
+	FlushBytes = 1 << 20
+	// MaxMessageBytes (Producer.MaxMessageBytes; sarama 1 MiB) is the
+	// largest record batch; Kafka's default message.max.bytes is about 1 MB.
+	MaxMessageBytes = 1 << 20
+	// PartitionChannelSize (goka.WithPartitionChannelSize; goka 10) is the
+	// messages buffered between the consumer and a partition's callback
+	// goroutine. goka's 10 makes the consumer block and wake for every
+	// few messages under load; 128 lets it run ahead by a fetch's worth of
+	// small messages (at most ~3 MB of 24.6 kB batches per partition).
+	PartitionChannelSize = 128
+)
+
 // Sarama builds a fresh sarama config for one client. Never shared: goka
 // builders mutate ClientID and the partitioner.
 func (k Kafka) Sarama() (*sarama.Config, error) {
@@ -101,11 +141,10 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	c.Consumer.Group.Session.Timeout = k.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = k.Heartbeat
 	c.Consumer.Group.Rebalance.Timeout = 2 * k.SessionTimeout
-	c.Consumer.Fetch.Default = 1 << 20
-	c.Consumer.MaxWaitTime = 50 * time.Millisecond
-	// Offsets are committed every second; anything redelivered after a crash
-	// is skipped by the state's own offset (exactly once in effect).
-	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Fetch.Min = 1
+	c.Consumer.Fetch.Default = FetchBytes
+	c.Consumer.MaxWaitTime = FetchWait
+	c.Consumer.Offsets.AutoCommit.Interval = CommitInterval
 	// Idempotent producer: a retried batch is not written twice and the
 	// changelog keeps the order of a partition's writes.
 	c.Producer.Idempotent = true
@@ -113,12 +152,14 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	c.Net.MaxOpenRequests = 1
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 100 * time.Millisecond
-	// Loopback and a 2-core budget: compression costs more CPU than it saves.
+	// Loopback and a 2-core budget: compression (goka's default is snappy)
+	// costs more CPU than it saves, and float64 state (P, θ) hardly
+	// compresses.
 	c.Producer.Compression = sarama.CompressionNone
 	c.Producer.Flush.Frequency = k.FlushFrequency
-	c.Producer.Flush.Bytes = 256 << 10
+	c.Producer.Flush.Bytes = FlushBytes
 	c.Producer.Flush.MaxMessages = 0
-	c.Producer.MaxMessageBytes = 1 << 20
+	c.Producer.MaxMessageBytes = MaxMessageBytes
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
 	if k.Security != nil && k.Security.Apply != nil {
@@ -192,6 +233,7 @@ func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	tmc := *cfg
 	tmc.ClientID = "streamrls-topics"
 	return []goka.ProcessorOption{
+		goka.WithPartitionChannelSize(PartitionChannelSize),
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&tmc, k.TopicManagerConfig())),
 		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg))),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),

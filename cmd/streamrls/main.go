@@ -73,6 +73,7 @@ dashes as underscores). A flag on the command line wins.`,
 		newExportCmd(g),
 		newReplayCmd(g),
 		newPlotCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,438 @@
+// Package bench is `streamrls bench`: end-to-end throughput and latency of
+// the processor on a real broker, next to a trivial goka processor measured
+// in the same run on the same broker with the same Kafka configuration.
+//
+// Phases (each on its own topics and groups, one after another, so they do
+// not compete for the CPU):
+//
+//	a  single-sample messages through the real processor, topic to state
+//	b  micro-batches of Batch samples (binary), topic to view
+//	c  a trivial goka counter processor on the input of (a): the baseline
+//	d  emit-to-view latency at a steady Rate of single-sample messages
+//
+// Throughput phases pre-fill their input topic before any processor starts,
+// so they measure consumption and processing, not the emitter. A rate is
+// samples / (time of the last sample seen − time of the first), observed by
+// polling every millisecond (a, c) or in the view's update callback (b);
+// the time from the processor's start to the first sample is reported apart
+// as start-up.
+package bench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// Phases.
+const (
+	PhaseSingle   = "a"
+	PhaseBatch    = "b"
+	PhaseCounter  = "c"
+	PhaseLatency  = "d"
+	PhaseRecovery = "r"
+)
+
+// Config of one bench run. Zero values take the documented defaults.
+type Config struct {
+	// Kafka of the broker to use (the caller starts an embedded one unless
+	// the user gave --brokers).
+	Kafka topology.Kafka
+	// Embedded says the broker is the embedded one (for the report).
+	Embedded bool
+	// Dir holds the processors' and views' local state. Required.
+	Dir string
+	// Phases to run, any of "abcdr". Default "abcd".
+	Phases string
+
+	Partitions int          // partitions of every input topic; default 8
+	Sensors    int          // sensors (keys); default 64
+	Dim        int          // features per sample; default 10
+	Specs      []rls.Spec   // the model bank; default rls.DefaultSpecs()
+	Seed       uint64       // generator seed; default 1
+	Format     codec.Format // wire format of (a), (c) and (d); default binary
+
+	// Messages of one sample each for (a) and (c). Default 300000.
+	Messages int64
+	// Rounds runs (c) and (a) alternately this many times, each on a new
+	// group over the same input, and reports the median round. Default 3.
+	Rounds int
+	// CounterStorage is the local storage of the goka counter (c): "goka"
+	// (goka's default LevelDB storage), "streamrls" (topology.StorageBuilder,
+	// the processor's) or "both" (the default: (c) with goka's, (c') with
+	// streamrls's, one after the other in every round).
+	CounterStorage string
+	// Batch is the samples per message of (b). Default 256.
+	Batch int
+	// BatchSamples is the number of samples of (b). Default 2097152 (2²¹).
+	BatchSamples int64
+	// Rate is the steady emit rate of (d), samples/s. Default 10000.
+	Rate float64
+	// LatencyDuration is how long (d) emits. Default 6s.
+	LatencyDuration time.Duration
+	// Warmup is the start of (d) whose samples are not counted. Default 1s.
+	Warmup time.Duration
+	// RecoverySensors is the number of sensors of the recovery phase (r).
+	// Default 100000.
+	RecoverySensors int
+
+	// Processes > 0 runs (a) and (b) in that many separate OS processes
+	// (ProcessorCommand + flags) instead of in this process; both are then
+	// measured at the view. (c) and (d) always run in this process.
+	Processes int
+	// ProcessorCommand starts a processor process: the bench appends
+	// --brokers, --topic, --group, --state-dir, --partitions, --model and
+	// --log-level. E.g. {"/path/to/streamrls", "process"}.
+	ProcessorCommand []string
+
+	// Timeout bounds each phase's wait for its last sample. Default 5m.
+	Timeout time.Duration
+	// Log receives progress lines (nil: discarded).
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Phases == "" {
+		c.Phases = PhaseSingle + PhaseBatch + PhaseCounter + PhaseLatency
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 8
+	}
+	if c.Sensors == 0 {
+		c.Sensors = 64
+	}
+	if c.Dim == 0 {
+		c.Dim = 10
+	}
+	if len(c.Specs) == 0 {
+		c.Specs = rls.DefaultSpecs()
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Format == codec.FormatUnknown {
+		c.Format = codec.FormatBinary
+	}
+	if c.Messages == 0 {
+		c.Messages = 300000
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 3
+	}
+	if c.CounterStorage == "" {
+		c.CounterStorage = "both"
+	}
+	if c.Batch == 0 {
+		c.Batch = 256
+	}
+	if c.BatchSamples == 0 {
+		c.BatchSamples = 1 << 21
+	}
+	if c.Rate == 0 {
+		c.Rate = 10000
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = 6 * time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = time.Second
+	}
+	if c.RecoverySensors == 0 {
+		c.RecoverySensors = 100000
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a bad setting, naming its flag.
+func (c *Config) Validate() error {
+	for _, p := range c.Phases {
+		if !strings.ContainsRune("abcdr", p) {
+			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r)", c.Phases, p)
+		}
+	}
+	switch {
+	case c.Dir == "":
+		return errors.New("bench: no state directory")
+	case c.Partitions < 0:
+		return fmt.Errorf("--partitions %d: want ≥ 1", c.Partitions)
+	case c.Sensors < 0:
+		return fmt.Errorf("--sensors %d: want ≥ 1", c.Sensors)
+	case c.Dim < 0 || c.Dim > processor.DefaultMaxDim:
+		return fmt.Errorf("--dim %d: want 1..%d", c.Dim, processor.DefaultMaxDim)
+	case c.Messages < 0:
+		return fmt.Errorf("--messages %d: want ≥ 1", c.Messages)
+	case c.Rounds < 0:
+		return fmt.Errorf("--rounds %d: want ≥ 1", c.Rounds)
+	case c.CounterStorage != "goka" && c.CounterStorage != "streamrls" && c.CounterStorage != "both":
+		return fmt.Errorf("--counter-storage %q: want goka, streamrls or both", c.CounterStorage)
+	case c.Batch < 0:
+		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
+	case c.BatchSamples < 0:
+		return fmt.Errorf("--batch-samples %d: want ≥ 1", c.BatchSamples)
+	case c.Rate < 0:
+		return fmt.Errorf("--rate %v: want > 0", c.Rate)
+	case c.LatencyDuration < 0:
+		return fmt.Errorf("--latency-duration %v: want > 0", c.LatencyDuration)
+	case c.Warmup < 0:
+		return fmt.Errorf("--warmup %v: want ≥ 0", c.Warmup)
+	case c.LatencyDuration > 0 && c.Warmup >= c.LatencyDuration:
+		return fmt.Errorf("--warmup %v: must be shorter than --latency-duration %v", c.Warmup, c.LatencyDuration)
+	case c.RecoverySensors < 0:
+		return fmt.Errorf("--recovery-sensors %d: want ≥ 1", c.RecoverySensors)
+	case c.Processes < 0:
+		return fmt.Errorf("--processes %d: want ≥ 0 (0: in this process)", c.Processes)
+	case c.Processes > 0 && len(c.ProcessorCommand) == 0:
+		return errors.New("bench: --processes needs a processor command")
+	}
+	if err := rls.ValidateSpecs(c.Specs); err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) has(phase string) bool { return strings.Contains(c.Phases, phase) }
+
+// Report is the result of a run; every field is in the --json output.
+type Report struct {
+	Settings Settings `json:"settings"`
+	// Single is (a), Batch (b), Counter (c); nil when not run. CounterOwn
+	// is (c'), the counter on streamrls's storage (with --counter-storage both).
+	Single     *Throughput `json:"single,omitempty"`
+	Batch      *Throughput `json:"batch,omitempty"`
+	Counter    *Throughput `json:"counter,omitempty"`
+	CounterOwn *Throughput `json:"counter_streamrls_storage,omitempty"`
+	// SingleOverCounterOwn and CPUOverCounterOwn are as below for (c').
+	SingleOverCounterOwn float64 `json:"single_over_counter_streamrls_storage,omitempty"`
+	CPUOverCounterOwn    float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
+	// SingleOverCounter is (a)/(c) in samples (= messages) per second, of
+	// the median rounds; RoundRatios is (a)/(c) of each round.
+	SingleOverCounter float64   `json:"single_over_counter,omitempty"`
+	RoundRatios       []float64 `json:"round_ratios,omitempty"`
+	// CPUOverCounter is (c)/(a) in CPU time per message: the throughput
+	// ratio the CPU cost alone predicts, less sensitive to other load.
+	CPUOverCounter float64 `json:"cpu_counter_over_single,omitempty"`
+	// BatchOverCounter is (b) samples/s over (c) messages/s.
+	BatchOverCounter float64   `json:"batch_over_counter,omitempty"`
+	Latency          *Latency  `json:"latency,omitempty"`
+	Recovery         *Recovery `json:"recovery,omitempty"`
+	// StateBytes is the size of one sensor's table value (envelope and bank).
+	StateBytes int `json:"state_bytes"`
+}
+
+// Settings echo the run's configuration.
+type Settings struct {
+	Brokers    []string `json:"brokers"`
+	Embedded   bool     `json:"embedded_broker"`
+	Partitions int      `json:"partitions"`
+	Sensors    int      `json:"sensors"`
+	Dim        int      `json:"dim"`
+	Models     []string `json:"models"`
+	Format     string   `json:"format"`
+	Processes  int      `json:"processes"`
+	GoMaxProcs int      `json:"gomaxprocs"`
+	FlushEvery string   `json:"producer_flush_frequency"`
+}
+
+// Throughput is one throughput phase.
+type Throughput struct {
+	Phase          string  `json:"phase"`
+	What           string  `json:"what"`
+	MeasuredAt     string  `json:"measured_at"` // "processor" (callback side) or "view"
+	Messages       int64   `json:"messages"`
+	Samples        int64   `json:"samples"`
+	MessageBytes   int     `json:"message_bytes"` // bytes of one input value
+	PrefillSeconds float64 `json:"prefill_seconds"`
+	StartupSeconds float64 `json:"startup_seconds"` // processor start to first sample seen
+	Seconds        float64 `json:"seconds"`         // first to last sample seen
+	SamplesPerSec  float64 `json:"samples_per_second"`
+	MessagesPerSec float64 `json:"messages_per_second"`
+	// CPUMicros is the CPU time of this process (the embedded broker
+	// included) per message from the processor's start to the last sample,
+	// plus the processor processes' with --processes.
+	CPUMicros float64 `json:"cpu_us_per_message"`
+	// Rounds are the samples/s of every round; the fields above are the
+	// median round's.
+	Rounds []float64 `json:"rounds_samples_per_second,omitempty"`
+}
+
+// median returns the round with the median samples/s, with every round's
+// rate in Rounds.
+func median(ts []*Throughput) *Throughput {
+	if len(ts) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ts)
+	slices.SortFunc(sorted, func(a, b *Throughput) int { return cmp.Compare(a.SamplesPerSec, b.SamplesPerSec) })
+	m := *sorted[(len(sorted)-1)/2]
+	for _, t := range ts {
+		m.Rounds = append(m.Rounds, t.SamplesPerSec)
+	}
+	return &m
+}
+
+func (t *Throughput) finish(startup, span time.Duration, cpu time.Duration) {
+	if t.Messages > 0 {
+		t.CPUMicros = float64(cpu.Microseconds()) / float64(t.Messages)
+	}
+	t.StartupSeconds = startup.Seconds()
+	t.Seconds = span.Seconds()
+	if span > 0 {
+		t.SamplesPerSec = float64(t.Samples) / span.Seconds()
+		t.MessagesPerSec = float64(t.Messages) / span.Seconds()
+	}
+}
+
+// Latency is phase (d).
+type Latency struct {
+	Rate       float64 `json:"rate"`     // target samples/s
+	Achieved   float64 `json:"achieved"` // samples/s actually emitted
+	Samples    int     `json:"samples"`  // samples measured (after the warm-up)
+	WarmupSecs float64 `json:"warmup_seconds"`
+	P50Ms      float64 `json:"p50_ms"`
+	P90Ms      float64 `json:"p90_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+}
+
+// Run runs the configured phases.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Kafka = cfg.Kafka.WithDefaults()
+	r := &runner{cfg: cfg, id: strconv.FormatInt(time.Now().UnixNano()%1e10, 36), log: cfg.Log}
+	rep := &Report{Settings: Settings{
+		Brokers: cfg.Kafka.Brokers, Embedded: cfg.Embedded, Partitions: cfg.Partitions, Sensors: cfg.Sensors, Dim: cfg.Dim,
+		Format: cfg.Format.String(), Processes: cfg.Processes, GoMaxProcs: gomaxprocs(),
+		FlushEvery: cfg.Kafka.FlushFrequency.String(),
+	}}
+	for _, s := range cfg.Specs {
+		rep.Settings.Models = append(rep.Settings.Models, s.String())
+	}
+	rep.StateBytes = StateBytes(cfg.Specs, cfg.Dim)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: state dir: %w", err)
+	}
+
+	var singleTopic string
+	if cfg.has(PhaseSingle) || cfg.has(PhaseCounter) {
+		singleTopic = r.name("single")
+		var err error
+		if r.singlePrefill, r.singleBytes, err = r.prefill(ctx, singleTopic, cfg.Messages, 1); err != nil {
+			return nil, err
+		}
+	}
+	kinds := []string{cfg.CounterStorage}
+	if cfg.CounterStorage == "both" {
+		kinds = []string{"goka", "streamrls"}
+	}
+	var counters, owns, singles []*Throughput
+	for round := range cfg.Rounds {
+		for _, kind := range kinds {
+			if !cfg.has(PhaseCounter) {
+				break
+			}
+			t, err := r.counter(ctx, singleTopic, round, kind)
+			if err != nil {
+				return rep, fmt.Errorf("phase c (goka counter, %s storage), round %d: %w", kind, round+1, err)
+			}
+			if kind == kinds[0] {
+				counters = append(counters, t)
+			} else {
+				t.Phase = PhaseCounter + "'"
+				owns = append(owns, t)
+			}
+		}
+		if cfg.has(PhaseSingle) {
+			t, err := r.single(ctx, singleTopic, round)
+			if err != nil {
+				return rep, fmt.Errorf("phase a (single-sample messages), round %d: %w", round+1, err)
+			}
+			singles = append(singles, t)
+			if n := len(counters); n > 0 {
+				rep.RoundRatios = append(rep.RoundRatios, t.SamplesPerSec/counters[n-1].SamplesPerSec)
+			}
+		}
+	}
+	rep.Counter, rep.CounterOwn, rep.Single = median(counters), median(owns), median(singles)
+	if rep.CounterOwn != nil && rep.Single != nil && rep.CounterOwn.SamplesPerSec > 0 {
+		rep.SingleOverCounterOwn = rep.Single.SamplesPerSec / rep.CounterOwn.SamplesPerSec
+		rep.CPUOverCounterOwn = rep.CounterOwn.CPUMicros / rep.Single.CPUMicros
+	}
+	var err error
+	if cfg.has(PhaseBatch) {
+		if rep.Batch, err = r.batch(ctx); err != nil {
+			return rep, fmt.Errorf("phase b (micro-batches): %w", err)
+		}
+	}
+	if rep.Counter != nil && rep.Counter.SamplesPerSec > 0 {
+		if rep.Single != nil {
+			rep.SingleOverCounter = rep.Single.SamplesPerSec / rep.Counter.SamplesPerSec
+			if rep.Single.CPUMicros > 0 {
+				rep.CPUOverCounter = rep.Counter.CPUMicros / rep.Single.CPUMicros
+			}
+		}
+		if rep.Batch != nil {
+			rep.BatchOverCounter = rep.Batch.SamplesPerSec / rep.Counter.SamplesPerSec
+		}
+	}
+	if cfg.has(PhaseLatency) {
+		if rep.Latency, err = r.latency(ctx); err != nil {
+			return rep, fmt.Errorf("phase d (latency): %w", err)
+		}
+	}
+	if cfg.has(PhaseRecovery) {
+		if rep.Recovery, err = r.recovery(ctx); err != nil {
+			return rep, fmt.Errorf("phase r (recovery): %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// StateBytes is the size of a sensor's table value with the given bank.
+func StateBytes(specs []rls.Spec, dim int) int {
+	st := &processor.BankState{Bank: rls.NewBank(specs, dim)}
+	rec := &processor.Record{Meta: codec.Meta{Dim: int32(dim)}, State: st}
+	b, err := processor.TableCodec{Model: processor.RLS{Specs: specs}}.Encode(rec)
+	if err != nil {
+		return 0
+	}
+	return len(b)
+}
+
+type runner struct {
+	cfg Config
+	id  string
+	log *slog.Logger
+
+	singlePrefill time.Duration
+	singleBytes   int
+}
+
+// name is a topic or group name unique to this run.
+func (r *runner) name(what string) string { return "bench-" + r.id + "-" + what }
+
+func (r *runner) dir(what string) string { return filepath.Join(r.cfg.Dir, r.id, what) }
+
+func (r *runner) names(what string, input string) topology.Names {
+	return topology.Names{Input: input, Group: r.name(what)}.WithDefaults()
+}

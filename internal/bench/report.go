@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable writes the report as aligned text tables.
+func (rep *Report) WriteTable(out io.Writer) error {
+	s := rep.Settings
+	broker := strings.Join(s.Brokers, ",")
+	if s.Embedded {
+		broker = "embedded (kfake, in this process)"
+	}
+	procs := "in this process"
+	if s.Processes > 0 {
+		procs = fmt.Sprintf("%d separate processes (a, b)", s.Processes)
+	}
+	fmt.Fprintf(out, "streamrls bench: broker %s; %d partitions, %d sensors, n=%d, models %s; processors %s; GOMAXPROCS %d; producer flush %s\n",
+		broker, s.Partitions, s.Sensors, s.Dim, strings.Join(s.Models, " "), procs, s.GoMaxProcs, s.FlushEvery)
+	fmt.Fprintf(out, "state value per sensor: %d bytes (written to LevelDB and the changelog on every message)\n\n", rep.StateBytes)
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\t")
+	for _, t := range []*Throughput{rep.Single, rep.Batch, rep.Counter, rep.CounterOwn} {
+		if t == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.1f\t\n",
+			t.Phase, t.What, t.MeasuredAt, t.Messages, t.Samples, t.MessageBytes, t.StartupSeconds, t.Seconds, t.MessagesPerSec, t.SamplesPerSec, t.CPUMicros)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.Single.roundsOrNil()) > 1 || len(rep.Counter.roundsOrNil()) > 1 {
+		fmt.Fprintf(out, "\nmedian of %d rounds; samples/s of every round:", max(len(rep.Single.roundsOrNil()), len(rep.Counter.roundsOrNil())))
+		if rep.Single != nil {
+			fmt.Fprintf(out, " (a) %s", rates(rep.Single.Rounds))
+		}
+		if rep.Counter != nil {
+			fmt.Fprintf(out, "  (c) %s", rates(rep.Counter.Rounds))
+		}
+		if rep.CounterOwn != nil {
+			fmt.Fprintf(out, "  (c') %s", rates(rep.CounterOwn.Rounds))
+		}
+		fmt.Fprintln(out)
+	}
+	if rep.SingleOverCounter > 0 {
+		fmt.Fprintf(out, "\n(a)/(c) single-sample messages over the goka counter: %.2f (rounds: %s); CPU per message (c)/(a): %.2f\n",
+			rep.SingleOverCounter, ratios(rep.RoundRatios), rep.CPUOverCounter)
+	}
+	if rep.SingleOverCounterOwn > 0 {
+		fmt.Fprintf(out, "(a)/(c') over the goka counter on streamrls's storage: %.2f; CPU per message (c')/(a): %.2f\n",
+			rep.SingleOverCounterOwn, rep.CPUOverCounterOwn)
+	}
+	if rep.BatchOverCounter > 0 {
+		fmt.Fprintf(out, "(b)/(c) micro-batch samples/s over the goka counter's messages/s: %.1f\n", rep.BatchOverCounter)
+	}
+	if l := rep.Latency; l != nil {
+		fmt.Fprintf(out, "\n(d) emit to view at %.0f samples/s (achieved %.0f), %d samples after a %.1fs warm-up:\n",
+			l.Rate, l.Achieved, l.Samples, l.WarmupSecs)
+		fmt.Fprintf(out, "    p50 %.2f ms   p90 %.2f ms   p99 %.2f ms   max %.2f ms\n", l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs)
+	}
+	if rc := rep.Recovery; rc != nil {
+		fmt.Fprintf(out, "\n(r) recovery of a table of %d sensors (%d bytes each, %.1f MB; filled in %.1fs):\n",
+			rc.Sensors, rc.StateBytes, float64(rc.TableBytes)/1e6, rc.FillSeconds)
+		fmt.Fprintf(out, "    processor: cold (empty --state-dir) %.2fs, warm (local state up to date) %.2fs\n", rc.ProcessorCold, rc.ProcessorWarm)
+		fmt.Fprintf(out, "    view:      cold %.2fs, warm %.2fs\n", rc.ViewCold, rc.ViewWarm)
+	}
+	return nil
+}
+
+func (t *Throughput) roundsOrNil() []float64 {
+	if t == nil {
+		return nil
+	}
+	return t.Rounds
+}
+
+func rates(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(s, " ")
+}
+
+func ratios(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(s, " ")
+}
