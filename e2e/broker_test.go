@@ -75,7 +75,7 @@ func TestBrokerDownAtStartAndRestart(t *testing.T) {
 	}
 	const first, second = 40000, 8000
 	emit(first, 1)
-	v := startView(t, ctx, kc, names.Group)
+	v := testkit.StartView(t, ctx, kc, names.Group)
 	waitProgress(t, v, 0)
 
 	// Stop the broker mid-stream, keep it down a while, restart it on the

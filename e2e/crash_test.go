@@ -60,18 +60,6 @@ func checkAgainstOracle(t *testing.T, v *view.View, xs [][][]float64, ys [][]flo
 	}
 }
 
-// startView follows group's table; it waits for the table to exist.
-func startView(t *testing.T, ctx context.Context, kc topology.Kafka, group string) *view.View {
-	t.Helper()
-	var v *view.View
-	testkit.Eventually(t, 30*time.Second, func() (err error) {
-		v, err = view.New(view.Config{Group: group, Kafka: kc, StateDir: t.TempDir()})
-		return err
-	})
-	go v.Run(ctx)
-	return v
-}
-
 // applied is the total of samples applied over all sensors, as the view sees it.
 func applied(v *view.View) uint64 {
 	var n uint64
@@ -124,7 +112,7 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed2, 7))
 	t.Logf("kill timing seed %d", seed2)
 	p := start(t, args...)
-	v := startView(t, ctx, kc, names.Group)
+	v := testkit.StartView(t, ctx, kc, names.Group)
 	const kills = 6
 	for k := 0; k < kills; k++ {
 		// Kill only once this process is applying samples, at a random

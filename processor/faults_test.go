@@ -171,7 +171,7 @@ func TestBadInput(t *testing.T) {
 		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
 			StateDir: t.TempDir(), MaxDim: 8, Metrics: metrics})
 	}()
-	v := startView(t, ctx, kc, names.Group)
+	v := testkit.StartView(t, ctx, kc, names.Group)
 	check := func(n int) {
 		testkit.Eventually(t, time.Minute, func() error {
 			s, ok, err := v.Get(sensor)

@@ -14,19 +14,7 @@ import (
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
-	"github.com/streamrls/streamrls/view"
 )
-
-func startView(t *testing.T, ctx context.Context, kc topology.Kafka, group string) *view.View {
-	t.Helper()
-	var v *view.View
-	testkit.Eventually(t, 30*time.Second, func() (err error) {
-		v, err = view.New(view.Config{Group: group, Kafka: kc, StateDir: t.TempDir()})
-		return err
-	})
-	go v.Run(ctx)
-	return v
-}
 
 // TestPipelineMatchesOracle sends samples in every wire format through the
 // embedded broker and checks every sensor's models against the closed-form
@@ -87,7 +75,7 @@ func TestPipelineMatchesOracle(t *testing.T) {
 			t.Errorf("processor: %v", err)
 		}
 	}()
-	v := startView(t, ctx, kc, names.Group)
+	v := testkit.StartView(t, ctx, kc, names.Group)
 
 	testkit.Eventually(t, 2*time.Minute, func() error {
 		for i := 0; i < sensors; i++ {

@@ -230,11 +230,9 @@ func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmc := *cfg
-	tmc.ClientID = "streamrls-topics"
 	return []goka.ProcessorOption{
 		goka.WithPartitionChannelSize(PartitionChannelSize),
-		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&tmc, k.TopicManagerConfig())),
+		goka.WithTopicManagerBuilder(k.topicManagerBuilder(cfg)),
 		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg))),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
 		goka.WithProducerBuilder(k.producerBuilder(copyConfig(cfg))),
@@ -248,10 +246,8 @@ func (k Kafka) ViewOptions() ([]goka.ViewOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmc := *cfg
-	tmc.ClientID = "streamrls-topics"
 	return []goka.ViewOption{
-		goka.WithViewTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&tmc, k.TopicManagerConfig())),
+		goka.WithViewTopicManagerBuilder(k.topicManagerBuilder(cfg)),
 		goka.WithViewConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
 	}, nil
 }
@@ -263,15 +259,21 @@ func (k Kafka) EmitterOptions() ([]goka.EmitterOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmc := *cfg
-	tmc.ClientID = "streamrls-topics"
 	return []goka.EmitterOption{
-		goka.WithEmitterTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&tmc, k.TopicManagerConfig())),
+		goka.WithEmitterTopicManagerBuilder(k.topicManagerBuilder(cfg)),
 		goka.WithEmitterProducerBuilder(k.producerBuilder(copyConfig(cfg))),
 	}, nil
 }
 
 func copyConfig(c *sarama.Config) *sarama.Config { cc := *c; return &cc }
+
+// topicManagerBuilder is goka's topic manager on a copy of cfg with
+// streamrls's topic settings (TopicManagerConfig).
+func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
+	tmc := copyConfig(cfg)
+	tmc.ClientID = "streamrls-topics"
+	return goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
+}
 
 func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamrls/streamrls/history"
 )
 
 // SensorJSON is the API's rendering of a sensor.
@@ -27,17 +29,8 @@ type SensorJSON struct {
 	Models    []ModelJSON `json:"models"`
 }
 
-// ModelJSON is one model of a sensor.
-type ModelJSON struct {
-	Name      string    `json:"name"`
-	Lambda    float64   `json:"lambda"`
-	Delta     float64   `json:"delta"`
-	Theta     []float64 `json:"theta"`
-	MSE       float64   `json:"mse"`
-	RecentMSE float64   `json:"recent_mse"`
-	Samples   uint64    `json:"samples"`
-	PTrace    float64   `json:"p_trace"`
-}
+// ModelJSON is one model of a sensor: the same fields as a snapshot's.
+type ModelJSON = history.Model
 
 // SensorsJSON is a page of sensor IDs.
 type SensorsJSON struct {
@@ -75,12 +68,7 @@ func (s *Sensor) JSON(group string) SensorJSON {
 		Partition: s.Meta.Partition, Offset: s.Meta.Offset, Models: []ModelJSON{},
 	}
 	if s.Bank != nil {
-		for _, m := range s.Bank.Models {
-			out.Models = append(out.Models, ModelJSON{
-				Name: m.Name, Lambda: m.Lambda, Delta: m.Delta, Theta: m.Theta,
-				MSE: m.MSE, RecentMSE: m.RecentMSE, Samples: m.Samples, PTrace: m.PTrace(),
-			})
-		}
+		out.Models = history.Models(s.Bank)
 	}
 	return out
 }

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -71,17 +69,8 @@ offsets continues from them. Serve the result with
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			eg, ctx := errgroup.WithContext(ctx)
-			if httpAddr != "" {
-				mux := http.NewServeMux()
-				mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
-				mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-				h, err := hf.wrap(httpAddr, mux, g.log)
-				if err != nil {
-					return err
-				}
-				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
-					return err
-				}
+			if err := serveMetrics(ctx, eg, httpAddr, reg, hf, g.log); err != nil {
+				return err
 			}
 			show := newReplayProgress(names.Group, every, g)
 			var sum processor.ReplaySummary

@@ -105,17 +105,8 @@ count is accepted.`,
 			metrics.SensorLimit = sensorMetrics
 			ctx := cmd.Context()
 			eg, ctx := errgroup.WithContext(ctx)
-			if httpAddr != "" {
-				mux := http.NewServeMux()
-				mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
-				mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-				h, err := hf.wrap(httpAddr, mux, g.log)
-				if err != nil {
-					return err
-				}
-				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
-					return err
-				}
+			if err := serveMetrics(ctx, eg, httpAddr, reg, hf, g.log); err != nil {
+				return err
 			}
 			eg.Go(func() error {
 				return processor.Run(ctx, processor.Config{
@@ -277,6 +268,22 @@ otherwise it logs a progress line every 5 seconds.`,
 	cmd.Flags().StringVar(&topic, "topic", "rls-samples", "topic to publish to")
 	cmd.Flags().IntVar(&partitions, "partitions", 8, "partitions of the topic if it has to be created")
 	return cmd
+}
+
+// serveMetrics serves /healthz and /metrics of reg on addr (nothing when
+// addr is empty), behind the bearer token of hf.
+func serveMetrics(ctx context.Context, eg interface{ Go(func() error) }, addr string, reg *prometheus.Registry, hf httpAuthFlags, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	h, err := hf.wrap(addr, mux, log)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, eg, addr, h, log)
 }
 
 func newRegistry() *prometheus.Registry {

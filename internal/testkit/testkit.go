@@ -11,7 +11,20 @@ import (
 
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/view"
 )
+
+// StartView runs a view of group's table, with its state in a temporary
+// directory, until ctx ends.
+func StartView(t testing.TB, ctx context.Context, kc topology.Kafka, group string) *view.View {
+	t.Helper()
+	v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("view of group %s: %v", group, err)
+	}
+	go v.Run(ctx)
+	return v
+}
 
 // Broker starts an embedded broker on a free port with its data in a
 // temporary directory and stops it when the test ends.
