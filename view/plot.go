@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -91,6 +92,20 @@ func PlotBytes(h HistoryJSON, format string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// wholeTicks labels the sample axis with whole numbers ("12500", not
+// gonum/plot's "12500.00").
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
+}
+
 // legendWidth is the strip right of each panel that holds its legend.
 const legendWidth = 1.9 * vg.Inch
 
@@ -98,6 +113,7 @@ func newPanel(title, ylabel string) (*plot.Plot, plot.Legend) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "samples"
+	p.X.Tick.Marker = wholeTicks{}
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
 	leg := plot.NewLegend()
