@@ -125,7 +125,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		d := time.Duration(rng.IntN(700)) * time.Millisecond
 		time.Sleep(d)
-		p.kill()
+		p.Kill()
 		t.Logf("kill %d: %v after progress from %d samples (now %d)", k+1, d, before, applied(v))
 		if k == 2 {
 			if err := os.RemoveAll(stateDir); err != nil {
@@ -140,7 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	xs, ys := testkit.SensorSamples(sensors, dim, count, seed)
 	checkAgainstOracle(t, v, xs, ys, rls.DefaultSpecs(), 1e-8)
-	if err, took := p.stop(10 * time.Second); err != nil {
-		t.Errorf("SIGTERM: %v (after %v)\n%s", err, took, p.output())
+	if err, took := p.Stop(10 * time.Second); err != nil {
+		t.Errorf("SIGTERM: %v (after %v)\n%s", err, took, p.Output())
 	}
 }

@@ -75,7 +75,7 @@ func TestExport(t *testing.T) {
 	total := count + oddSamples*len(oddIDs)
 
 	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
-	pURL := proc.httpAddr(t)
+	pURL := proc.HTTPURL(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)
 		if err != nil {
@@ -90,7 +90,7 @@ func TestExport(t *testing.T) {
 		return nil
 	})
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
-	sURL := serve.httpAddr(t)
+	sURL := serve.HTTPURL(t)
 
 	// Everything the API serves, after the view has every sample.
 	ids := append([]string{"1", "2", "only-bad"}, oddIDs...)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,49 +17,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/view"
 )
 
 // Helpers of the tests that talk to streamrls over HTTP: its API and its
 // Prometheus /metrics.
-
-// startNamed is start, with the process's output logged if the test fails.
-func startNamed(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	p := start(t, args...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- output of %s (streamrls %s):\n%s", name, strings.Join(args, " "), tail(p.output(), 8000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-var listenRe = regexp.MustCompile(`msg="http listening" addr=(\S+)`)
-
-// httpAddr waits for the process to log the address it listens on (it is
-// started with --http 127.0.0.1:0) and returns its base URL.
-func (p *proc) httpAddr(t *testing.T) string {
-	t.Helper()
-	var url string
-	testkit.Eventually(t, 30*time.Second, func() error {
-		m := listenRe.FindStringSubmatch(p.output())
-		if m == nil {
-			return fmt.Errorf("no http address logged yet")
-		}
-		url = "http://" + m[1]
-		return nil
-	})
-	return url
-}
 
 // runCLI runs `streamrls args...` to completion and returns its output.
 func runCLI(t *testing.T, args ...string) string {

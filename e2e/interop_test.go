@@ -69,7 +69,7 @@ func TestInteropKafkaPython(t *testing.T) {
 
 	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--topic", "RLSTrain",
 		"--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
-	pURL := proc.httpAddr(t)
+	pURL := proc.HTTPURL(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)
 		if err != nil {
@@ -85,7 +85,7 @@ func TestInteropKafkaPython(t *testing.T) {
 		return nil
 	})
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
-	sURL := serve.httpAddr(t)
+	sURL := serve.HTTPURL(t)
 
 	got := map[string]*view.SensorJSON{}
 	testkit.Eventually(t, 30*time.Second, func() error {
@@ -186,7 +186,7 @@ func TestInteropKcat(t *testing.T) {
 
 	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0",
 		"--snapshot-every", "10")
-	pURL := proc.httpAddr(t)
+	pURL := proc.HTTPURL(t)
 	testkit.Eventually(t, 60*time.Second, func() error {
 		fams, err := tryScrape(pURL)
 		if err != nil {

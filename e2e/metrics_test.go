@@ -56,7 +56,7 @@ func TestMetrics(t *testing.T) {
 
 	proc := startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(),
 		"--http", "127.0.0.1:0", "--sensor-metrics", "2", "--session-timeout", "2s")
-	pURL := proc.httpAddr(t)
+	pURL := proc.HTTPURL(t)
 
 	const messages = count + 2
 	// The processor: counts equal what was sent, and once everything is
@@ -99,7 +99,7 @@ func TestMetrics(t *testing.T) {
 	// serve (started once the table exists: serve needs it), ready, the
 	// sensors counted.
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
-	sURL := serve.httpAddr(t)
+	sURL := serve.HTTPURL(t)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		var all view.SensorsJSON
 		if code, err := getJSON(sURL+"/v1/sensors", &all); err != nil || code != 200 {

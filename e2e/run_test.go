@@ -75,13 +75,13 @@ func TestRunStopResume(t *testing.T) {
 			}
 			return nil
 		})
-		err, took := p.stop(10 * time.Second)
+		err, took := p.Stop(10 * time.Second)
 		if err != nil {
-			t.Fatalf("SIGTERM: exit %v after %v\n%s", err, took, p.output())
+			t.Fatalf("SIGTERM: exit %v after %v\n%s", err, took, p.Output())
 		}
 		t.Logf("SIGTERM: exit 0 after %v", took.Round(time.Millisecond))
-		if !strings.Contains(p.output(), "samples") {
-			t.Errorf("no progress line in the output:\n%s", p.output())
+		if !strings.Contains(p.Output(), "samples") {
+			t.Errorf("no progress line in the output:\n%s", p.Output())
 		}
 		return total
 	}
@@ -99,8 +99,9 @@ func TestServeWhileProcessorDown(t *testing.T) {
 	start(t, "broker", "--listen", addr, "--data-dir", t.TempDir())
 	ctx := testkit.Context(t, time.Minute)
 	emit := start(t, "emit", "--brokers", addr, "--count", "4000", "--sensors", "4")
-	if err := <-emit.done; err != nil {
-		t.Fatalf("emit: %v\n%s", err, emit.output())
+	<-emit.Done()
+	if err := emit.Err(); err != nil {
+		t.Fatalf("emit: %v\n%s", err, emit.Output())
 	}
 	proc := start(t, "process", "--brokers", addr, "--state-dir", t.TempDir(), "--session-timeout", "2s")
 	httpAddr := freeAddr(t)
@@ -114,7 +115,7 @@ func TestServeWhileProcessorDown(t *testing.T) {
 		}
 		return err
 	})
-	proc.kill()
+	proc.Kill()
 	time.Sleep(time.Second)
 	after, err := c.Sensor(ctx, "1")
 	if err != nil {

@@ -115,22 +115,26 @@ type Config struct {
 	Sent *atomic.Int64
 }
 
-// Validate reports a bad setting, naming its flag.
+// Validate reports a bad setting, naming its flag. Run validates after
+// filling the defaults, so a zero field is fine there; a caller that wants
+// every field set explicitly (the CLI) validates before.
 func (c *Config) Validate() error {
 	switch {
-	case c.Sensors < 0:
+	case c.Sensors < 1:
 		return fmt.Errorf("--sensors %d: want ≥ 1", c.Sensors)
-	case c.Dim < 0:
+	case c.Dim < 1:
 		return fmt.Errorf("--dim %d: want ≥ 1", c.Dim)
 	case c.Count < 0:
 		return fmt.Errorf("--count %d: want ≥ 0 (0: forever)", c.Count)
 	case c.Rate < 0:
 		return fmt.Errorf("--rate %v: want ≥ 0 (0: as fast as possible)", c.Rate)
-	case c.Batch < 0:
+	case c.Batch < 1:
 		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
+	case c.Linger <= 0:
+		return fmt.Errorf("--linger %v: want > 0", c.Linger)
 	case c.Batch > 1 && c.Format == codec.FormatText:
 		return fmt.Errorf("--batch %d with --format text: the text format carries one sample per message; use json or binary", c.Batch)
-	case c.Theta != nil && c.Dim != 0 && len(c.Theta) != c.Dim:
+	case c.Theta != nil && len(c.Theta) != c.Dim:
 		return fmt.Errorf("θ* has %d coefficients but --dim is %d", len(c.Theta), c.Dim)
 	case c.Drift.Kind == DriftWander && !(c.Drift.Sigma > 0):
 		return fmt.Errorf("--drift %s: SIGMA must be > 0", c.Drift)
@@ -173,10 +177,10 @@ func (c *Config) defaults() {
 // Run emits until Count samples are acknowledged or ctx ends. It returns the
 // number of samples acknowledged.
 func Run(ctx context.Context, cfg Config) (int64, error) {
+	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
 		return 0, err
 	}
-	cfg.defaults()
 	tm, err := cfg.Kafka.TopicManager()
 	if err != nil {
 		return 0, err

@@ -81,8 +81,9 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	if ctx.Key() == ReservedKey {
 		// goka keeps its table offset under this key: a state written here
 		// would corrupt the table, so this one message writes no state.
-		h.count(nil, []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}})
-		h.deadLetter(ctx, msgBytes(msg), []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}})
+		rejects := []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}}
+		h.count(0, rejects)
+		h.deadLetter(ctx, msgBytes(msg), rejects)
 		return
 	}
 	rec := h.cache.get(pc, ctx.Key())
@@ -123,7 +124,7 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 		h.snapshot(ctx, rec)
 	}
 
-	h.count(&applied, rejects)
+	h.count(applied, rejects)
 	if h.Metrics != nil {
 		h.Metrics.observeSensor(ctx.Key(), rec)
 	}
@@ -137,12 +138,12 @@ const ReservedKey = "__offset"
 
 func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
 
-func (h *Handler) count(applied *int, rejects []rejection) {
+func (h *Handler) count(applied int, rejects []rejection) {
 	if h.Metrics == nil {
 		return
 	}
-	if applied != nil {
-		h.Metrics.Applied.Add(float64(*applied))
+	if applied > 0 {
+		h.Metrics.Applied.Add(float64(applied))
 	}
 	for _, r := range rejects {
 		h.Metrics.Rejected.WithLabelValues(r.reason).Inc()

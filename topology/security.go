@@ -237,17 +237,7 @@ func IsAuthError(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrAuthentication) {
-		return true
-	}
-	var ke sarama.KError
-	if errors.As(err, &ke) {
-		switch ke {
-		case sarama.ErrSASLAuthenticationFailed, sarama.ErrIllegalSASLState, sarama.ErrUnsupportedSASLMechanism:
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, ErrAuthentication) || isExplicitAuth(err)
 }
 
 // CheckAuth connects to the bootstrap brokers once and reports an

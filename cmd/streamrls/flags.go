@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -125,26 +126,24 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 	fs.StringVar(&e.drift, "drift", "none", driftHelp)
 }
 
-func (e *emitFlags) validate() (codec.Format, error) {
+// config is the emitter configuration the flags give (Kafka, topic and
+// logging left to the caller), validated by the emitter itself.
+func (e *emitFlags) config() (emitter.Config, error) {
 	f, err := codec.ParseFormat(e.format)
 	if err != nil {
-		return 0, flagErr("--format: %v", err)
+		return emitter.Config{}, flagErr("--format: %v", err)
 	}
-	switch {
-	case e.sensors < 1:
-		return 0, flagErr("--sensors %d: want ≥ 1", e.sensors)
-	case e.dim < 1 || e.dim > processor.DefaultMaxDim:
-		return 0, flagErr("--dim %d: want 1..%d", e.dim, processor.DefaultMaxDim)
-	case e.count < 0:
-		return 0, flagErr("--count %d: want ≥ 0 (0: forever)", e.count)
-	case e.rate < 0:
-		return 0, flagErr("--rate %v: want ≥ 0 (0: as fast as possible)", e.rate)
-	case e.batch < 1:
-		return 0, flagErr("--batch %d: want ≥ 1", e.batch)
-	case e.batch > 1 && f == codec.FormatText:
-		return 0, flagErr("--batch %d with --format text: the text format carries one sample per message; use json or binary", e.batch)
-	case e.linger <= 0:
-		return 0, flagErr("--linger %v: want > 0", e.linger)
+	drift, err := e.parseDrift()
+	if err != nil {
+		return emitter.Config{}, err
 	}
-	return f, nil
+	if e.dim > processor.DefaultMaxDim {
+		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's default --max-dim)", e.dim, processor.DefaultMaxDim)
+	}
+	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
+		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
 }

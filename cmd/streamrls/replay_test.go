@@ -32,7 +32,6 @@ func TestReplayNewGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	binary(t) // build first: its time is not the replay's
 	b, kc := testkit.Broker(t)
 	ctx := testkit.Context(t, 2*time.Minute)
 	const sensors, dim, count, seed = 2, 4, 4000, 7
@@ -84,12 +83,12 @@ func TestReplayNewGroup(t *testing.T) {
 	rp, code, took := run(t, "replay", time.Minute, nil, "replay", "--brokers", b.Addr(), "--session-timeout", "2s",
 		"--topic", names.Input, "--group", "rls-v2", "--model", "fast:0.95:1", "--state-dir", t.TempDir())
 	if code != 0 {
-		t.Fatalf("replay exit %d after %v:\n%s", code, took, tail(rp.stderr.String(), 30))
+		t.Fatalf("replay exit %d after %v:\n%s", code, took, testkit.Tail(rp.Stderr.String(), 30))
 	}
-	t.Logf("replay took %v: %s", took, strings.TrimSpace(rp.stdout.String()))
-	m := regexp.MustCompile(`samples=(\d+) sensors=(\d+) .*seconds=([0-9.]+) samples_per_s=(\d+)`).FindStringSubmatch(rp.stdout.String())
+	t.Logf("replay took %v: %s", took, strings.TrimSpace(rp.Stdout.String()))
+	m := regexp.MustCompile(`samples=(\d+) sensors=(\d+) .*seconds=([0-9.]+) samples_per_s=(\d+)`).FindStringSubmatch(rp.Stdout.String())
 	if m == nil {
-		t.Fatalf("no summary on stdout: %q", rp.stdout.String())
+		t.Fatalf("no summary on stdout: %q", rp.Stdout.String())
 	}
 	if m[1] != strconv.Itoa(count) || m[2] != strconv.Itoa(sensors) {
 		t.Errorf("summary: samples=%s sensors=%s, want %d and %d", m[1], m[2], count, sensors)
@@ -100,7 +99,7 @@ func TestReplayNewGroup(t *testing.T) {
 	tokenFile := writeFile(t, "token", token+"\n")
 	sp := start(t, "serve", nil, "serve", "--brokers", b.Addr(), "--group", "rls", "--group", "rls-v2",
 		"--state-dir", t.TempDir(), "--http", "127.0.0.1:0", "--http-token-file", tokenFile)
-	base := "http://" + sp.logAddr(t, "http listening", 20*time.Second)
+	base := "http://" + sp.LogAddr(t, "http listening", 20*time.Second)
 	testkit.Eventually(t, 30*time.Second, func() error {
 		return get(base+"/readyz", token, http.StatusOK)
 	})

@@ -220,15 +220,11 @@ otherwise it logs a progress line every 5 seconds.`,
 			if err != nil {
 				return err
 			}
-			format, err := ef.validate()
+			ecfg, err := ef.config()
 			if err != nil {
 				return err
 			}
 			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
-				return err
-			}
-			drift, err := ef.parseDrift()
-			if err != nil {
 				return err
 			}
 			var sent atomic.Int64
@@ -249,11 +245,8 @@ otherwise it logs a progress line every 5 seconds.`,
 					}
 				}
 			}()
-			n, err := emitter.Run(cmd.Context(), emitter.Config{
-				Kafka: kc, Topic: topic, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim, Count: ef.count,
-				Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format, Seed: ef.seed, Noise: ef.noise,
-				Drift: drift, Log: g.log, Sent: &sent,
-			})
+			ecfg.Kafka, ecfg.Topic, ecfg.Partitions, ecfg.Log, ecfg.Sent = kc, topic, partitions, g.log, &sent
+			n, err := emitter.Run(cmd.Context(), ecfg)
 			close(stopBar)
 			<-barDone
 			bar.Set(n)

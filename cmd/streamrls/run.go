@@ -41,7 +41,7 @@ from the first run's first sample: after a restart the emitter starts its
 sequences again, so the curves' θ* no longer match).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := ef.validate()
+			ecfg, err := ef.config()
 			if err != nil {
 				return err
 			}
@@ -58,10 +58,6 @@ sequences again, so the curves' θ* no longer match).`,
 			if interval <= 0 {
 				return flagErr("--progress %v: want > 0", interval)
 			}
-			drift, err := ef.parseDrift()
-			if err != nil {
-				return err
-			}
 			snaps, err := sf.policy()
 			if err != nil {
 				return err
@@ -69,7 +65,7 @@ sequences again, so the curves' θ* no longer match).`,
 			if historyPoints < 2 {
 				return flagErr("--history-points %d: want ≥ 2", historyPoints)
 			}
-			truth := emitter.NewTruth(emitter.Config{Sensors: ef.sensors, Dim: ef.dim, Seed: ef.seed, Drift: drift})
+			truth := emitter.NewTruth(ecfg)
 			gokaUI := view.NewGokaUI(g.log)
 			b, err := broker.Start(broker.Config{Listen: listen, DataDir: filepath.Join(dataDir, "broker"), Logger: g.log})
 			if err != nil {
@@ -117,11 +113,8 @@ sequences again, so the curves' θ* no longer match).`,
 				}
 			}
 			eg.Go(func() error {
-				_, err := emitter.Run(ctx, emitter.Config{
-					Kafka: kc, Topic: names.Input, Partitions: partitions, Sensors: ef.sensors, Dim: ef.dim,
-					Count: ef.count, Rate: ef.rate, Batch: ef.batch, Linger: ef.linger, Format: format,
-					Seed: ef.seed, Noise: ef.noise, Drift: drift, Log: g.log,
-				})
+				ecfg.Kafka, ecfg.Topic, ecfg.Partitions, ecfg.Log = kc, names.Input, partitions, g.log
+				_, err := emitter.Run(ctx, ecfg)
 				return err
 			})
 			eg.Go(func() error {

@@ -24,7 +24,6 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	binary(t)
 	b, kc := testkit.Broker(t)
 	ctx := testkit.Context(t, 2*time.Minute)
 	const sensors, dim, count, rate, seed = 16, 4, 32000, 3200.0, 5
@@ -33,13 +32,13 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var procs []*proc
+	var procs []*testkit.Proc
 	var addrs []string
 	for i := range 3 {
 		p := start(t, fmt.Sprintf("process-%d", i), nil, "process", "--brokers", b.Addr(), "--session-timeout", "2s",
 			"--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 		procs = append(procs, p)
-		addrs = append(addrs, p.logAddr(t, "http listening", 20*time.Second))
+		addrs = append(addrs, p.LogAddr(t, "http listening", 20*time.Second))
 	}
 
 	var sent atomic.Int64
@@ -92,7 +91,7 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	killed, _ := metric(addrs[0], "streamrls_samples_applied_total")
-	procs[0].kill()
+	procs[0].Kill()
 	t.Logf("SIGKILLed process-0 after %v with %d of %d sent (it had applied %.0f)", time.Since(began).Round(time.Millisecond), sent.Load(), count, killed)
 	if err := <-emitted; err != nil {
 		t.Fatal(err)

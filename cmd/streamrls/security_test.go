@@ -32,7 +32,6 @@ func TestSASLSCRAM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	binary(t)
 	pwFile := writeFile(t, "password", "s3cret-pass\n")
 	_, addr := startBroker(t, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "alice", "--sasl-password-file", pwFile)
 	sasl := []string{"--brokers", addr, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "alice"}
@@ -49,10 +48,10 @@ func TestSASLSCRAM(t *testing.T) {
 		{"process without SASL", []string{"process", "--brokers", addr, "--state-dir", t.TempDir()}},
 	} {
 		p, code, took := run(t, c.name, 30*time.Second, nil, c.args...)
-		msg := p.stderr.String()
+		msg := p.Stderr.String()
 		t.Logf("%s: exit %d after %v: %s", c.name, code, took.Round(time.Millisecond), lastLine(msg))
 		if code != 1 || took > 15*time.Second || !strings.Contains(msg, "authentication failed") {
-			t.Errorf("%s: exit %d after %v, want exit 1 within 15s naming authentication; stderr:\n%s", c.name, code, took, tail(msg, 10))
+			t.Errorf("%s: exit %d after %v, want exit 1 within 15s naming authentication; stderr:\n%s", c.name, code, took, testkit.Tail(msg, 10))
 		}
 	}
 
@@ -62,7 +61,7 @@ func TestSASLSCRAM(t *testing.T) {
 	p, code, took := run(t, "emit", 30*time.Second, []string{"STREAMRLS_SASL_PASSWORD=s3cret-pass"},
 		append([]string{"emit", "--sensors", fmt.Sprint(sensors), "--dim", fmt.Sprint(dim), "--count", fmt.Sprint(count), "--seed", fmt.Sprint(seed)}, sasl...)...)
 	if code != 0 {
-		t.Fatalf("emit with the right password: exit %d after %v:\n%s", code, took, tail(p.stderr.String(), 10))
+		t.Fatalf("emit with the right password: exit %d after %v:\n%s", code, took, testkit.Tail(p.Stderr.String(), 10))
 	}
 	start(t, "process", nil, append([]string{"process", "--state-dir", t.TempDir(), "--session-timeout", "2s", "--sasl-password-file", pwFile}, sasl...)...)
 
@@ -81,7 +80,6 @@ func TestTLSWithSASLPlain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	binary(t)
 	pki := newPKI(t)
 	pwFile := writeFile(t, "password", "bobs-password")
 	_, addr := startBroker(t, "--tls-cert", pki.serverCert, "--tls-key", pki.serverKey, "--tls-ca", pki.ca,
@@ -98,10 +96,10 @@ func TestTLSWithSASLPlain(t *testing.T) {
 		{"emit without TLS", "plaintext connection to a TLS listener", append([]string{"emit", "--count", "10"}, base...)},
 	} {
 		p, code, took := run(t, c.name, 30*time.Second, nil, c.args...)
-		msg := p.stderr.String()
+		msg := p.Stderr.String()
 		t.Logf("%s: exit %d after %v: %s", c.name, code, took.Round(time.Millisecond), lastLine(msg))
 		if code != 1 || took > 15*time.Second || !strings.Contains(msg, c.want) {
-			t.Errorf("%s: exit %d after %v, want exit 1 within 15s naming %q; stderr:\n%s", c.name, code, took, c.want, tail(msg, 10))
+			t.Errorf("%s: exit %d after %v, want exit 1 within 15s naming %q; stderr:\n%s", c.name, code, took, c.want, testkit.Tail(msg, 10))
 		}
 	}
 
@@ -109,7 +107,7 @@ func TestTLSWithSASLPlain(t *testing.T) {
 	p, code, took := run(t, "emit", 30*time.Second, nil,
 		append([]string{"emit", "--sensors", fmt.Sprint(sensors), "--dim", fmt.Sprint(dim), "--count", fmt.Sprint(count), "--seed", fmt.Sprint(seed)}, good...)...)
 	if code != 0 {
-		t.Fatalf("emit over TLS: exit %d after %v:\n%s", code, took, tail(p.stderr.String(), 10))
+		t.Fatalf("emit over TLS: exit %d after %v:\n%s", code, took, testkit.Tail(p.Stderr.String(), 10))
 	}
 	start(t, "process", nil, append([]string{"process", "--state-dir", t.TempDir(), "--session-timeout", "2s"}, good...)...)
 
