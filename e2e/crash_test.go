@@ -90,7 +90,7 @@ func TestCrashRecovery(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const sensors, dim, partitions = 16, 10, 8
-	const count, rate, seed = 30000, 2500, 42
+	const count, rate, seed = 30000, 1500, 42
 	names := topology.Names{}.WithDefaults()
 	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 		t.Fatal(err)
@@ -119,8 +119,12 @@ func TestCrashRecovery(t *testing.T) {
 		// moment after that.
 		before := applied(v)
 		t0 := time.Now()
-		waitProgress(t, v, before)
-		if k > 0 {
+		if before < count {
+			// On a loaded machine the stream may end before the last kills:
+			// those then hit an idle process, which must recover as well.
+			waitProgress(t, v, before)
+		}
+		if k > 0 && before < count {
 			t.Logf("restart %d: applying again %v after the kill", k, time.Since(t0).Round(time.Millisecond))
 		}
 		d := time.Duration(rng.IntN(700)) * time.Millisecond

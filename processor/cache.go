@@ -42,7 +42,11 @@ type partCache struct {
 	recs  map[string]*Record
 	// pin is the emit options pinning a write to this partition, as a
 	// slice: passing it on with ... does not allocate.
-	pin []goka.ContextOption
+	pin        []goka.ContextOption
+	pinHeaders goka.Headers
+	// batch is the partition processor's open batch (batching only);
+	// created and used by its callback only.
+	batch *partBatch
 }
 
 // part returns the cache of partition p owned by owner, replacing one of
@@ -60,11 +64,13 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	if pc != nil {
 		c.n -= len(pc.recs)
 	}
+	pin := goka.Headers{topology.PartitionHeader: topology.PartitionBytes(p)}
 	pc = &partCache{
-		p:     p,
-		owner: owner,
-		recs:  map[string]*Record{},
-		pin:   []goka.ContextOption{goka.WithCtxEmitHeaders(goka.Headers{topology.PartitionHeader: topology.PartitionBytes(p)})},
+		p:          p,
+		owner:      owner,
+		recs:       map[string]*Record{},
+		pin:        []goka.ContextOption{goka.WithCtxEmitHeaders(pin)},
+		pinHeaders: pin,
 	}
 	c.parts[p] = pc
 	return pc

@@ -46,6 +46,9 @@ type Handler struct {
 	decoders  sync.Pool
 	snapshots snapshotClock
 	cache     recordCache
+	// batches, when set, collects the partitions' outputs into batches;
+	// nil writes every message's state at once.
+	batches *batchWriter
 }
 
 // Rebalanced is the goka rebalance callback: it drops every cached state
@@ -74,41 +77,61 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 		start := time.Now()
 		defer func() { h.Metrics.observe(start, ctx.Timestamp(), applied) }()
 	}
-	partition, offset := ctx.Partition(), ctx.Offset()
-	pc := h.cache.part(partition, ctx.Context())
-	pin := pc.pin
+	pc := h.cache.part(ctx.Partition(), ctx.Context())
+	out := h.output(ctx, pc)
+	if out.batch != nil {
+		out.batch.mu.Lock()
+	}
+	applied = h.process(ctx, pc, out, msgBytes(msg))
+	if pb := out.batch; pb != nil {
+		full := pb.done(ctx.DeferCommit(), applied)
+		pb.mu.Unlock()
+		if full {
+			pb.flush(false)
+		}
+	}
+}
 
-	if ctx.Key() == ReservedKey {
+// process handles one message and returns the samples it applied. Its
+// state write and emits go to out.
+func (h *Handler) process(ctx goka.Context, pc *partCache, out output, value []byte) (applied int) {
+	key, partition, offset := ctx.Key(), ctx.Partition(), ctx.Offset()
+	if key == ReservedKey {
 		// goka keeps its table offset under this key: a state written here
 		// would corrupt the table, so this one message writes no state.
 		rejects := []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}}
 		h.count(0, rejects)
-		h.deadLetter(ctx, msgBytes(msg), rejects)
-		return
+		h.deadLetter(ctx, out, value, rejects)
+		return 0
 	}
-	rec := h.cache.get(pc, ctx.Key())
+	var rec *Record
+	if out.batch != nil {
+		rec = out.batch.lookup(key)
+	}
+	if rec == nil {
+		rec = h.cache.get(pc, key)
+	}
 	if rec == nil {
 		rec, _ = ctx.Value().(*Record)
 	}
 	if rec != nil && rec.Partition == partition && offset <= rec.Offset {
 		// Already applied before a crash or rebalance. Write the unchanged
-		// state again: the local table may be ahead of the changelog
-		// (goka writes LevelDB before the changelog is acknowledged), and
+		// state again: the local table may be ahead of the changelog (the
+		// local copy is written before the changelog acknowledges), and
 		// this is what brings the changelog up to date.
 		if h.Metrics != nil {
 			h.Metrics.Duplicates.Inc()
 		}
-		ctx.SetValue(rec, pin...)
-		h.cache.put(pc, ctx.Key(), rec, h.cacheLimit())
-		return
+		out.set(ctx, key, rec)
+		h.cache.put(pc, key, rec, h.cacheLimit())
+		return 0
 	}
 	if rec == nil {
 		rec = &Record{Meta: codec.Meta{Offset: -1}}
 	}
 
-	value := msgBytes(msg)
 	prev := rec.Samples
-	rejects, applied := h.apply(ctx.Key(), value, rec)
+	rejects, applied := h.apply(key, value, rec)
 
 	now := h.now()
 	rec.Partition, rec.Offset = partition, offset
@@ -117,20 +140,68 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	rec.Updated = now.UnixMilli()
 	// Every message writes its sensor's state, rejected ones too: all of a
 	// partition's acknowledgements then arrive in order on one changelog
-	// partition, so goka never commits past a message whose state is unwritten.
-	ctx.SetValue(rec, pin...)
-	h.cache.put(pc, ctx.Key(), rec, h.cacheLimit())
-	if h.snapshotDue(ctx.Key(), prev, rec.Samples, now) {
-		h.snapshot(ctx, rec)
+	// partition, so goka never commits past a message whose state is
+	// unwritten. (In a batch, the write is the sensor's one write at the
+	// batch's end.)
+	out.set(ctx, key, rec)
+	h.cache.put(pc, key, rec, h.cacheLimit())
+	if h.snapshotDue(key, prev, rec.Samples, now) {
+		h.snapshot(ctx, out, rec)
 	}
 
 	h.count(applied, rejects)
 	if h.Metrics != nil {
-		h.Metrics.observeSensor(ctx.Key(), rec)
+		h.Metrics.observeSensor(key, rec)
 	}
 	if len(rejects) > 0 {
-		h.deadLetter(ctx, value, rejects)
+		h.deadLetter(ctx, out, value, rejects)
 	}
+	return applied
+}
+
+// output is where a message's state write and emits go: straight to goka
+// (no batching), or into the partition's open batch.
+type output struct {
+	pin   []goka.ContextOption // pins a direct table write to the input partition
+	batch *partBatch
+	m     *Metrics
+}
+
+func (h *Handler) output(ctx goka.Context, pc *partCache) output {
+	if h.batches == nil {
+		return output{pin: pc.pin, m: h.Metrics}
+	}
+	if pc.batch == nil {
+		pb, err := h.batches.newPartBatch(ctx.Context(), pc.p, pc.pinHeaders)
+		if err != nil {
+			ctx.Fail(err)
+		}
+		pc.batch = pb
+	}
+	return output{batch: pc.batch, m: h.Metrics}
+}
+
+// set writes rec as key's state.
+func (o output) set(ctx goka.Context, key string, rec *Record) {
+	if o.batch != nil {
+		o.batch.set(key, rec)
+		return
+	}
+	ctx.SetValue(rec, o.pin...)
+	o.m.observeWrite(rec.size)
+}
+
+// emit sends value to topic under key.
+func (o output) emit(ctx goka.Context, topic, key string, value []byte, headers goka.Headers) {
+	if o.batch != nil {
+		o.batch.emit(topic, key, value, headers)
+		return
+	}
+	if headers == nil {
+		ctx.Emit(goka.Stream(topic), key, value)
+		return
+	}
+	ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
 }
 
 // ReservedKey is goka's own key in every local table.
@@ -144,6 +215,9 @@ func (h *Handler) count(applied int, rejects []rejection) {
 	}
 	if applied > 0 {
 		h.Metrics.Applied.Add(float64(applied))
+		if h.batches == nil {
+			h.Metrics.Written.Add(float64(applied))
+		}
 	}
 	for _, r := range rejects {
 		h.Metrics.Rejected.WithLabelValues(r.reason).Inc()
@@ -233,7 +307,7 @@ func (h *Handler) check(s codec.Sample, rec *Record) (reason, detail string) {
 	return "", ""
 }
 
-func (h *Handler) deadLetter(ctx goka.Context, value []byte, rejects []rejection) {
+func (h *Handler) deadLetter(ctx goka.Context, out output, value []byte, rejects []rejection) {
 	idx := make([]string, 0, len(rejects))
 	details := make([]string, 0, len(rejects))
 	for _, r := range rejects {
@@ -256,7 +330,7 @@ func (h *Handler) deadLetter(ctx goka.Context, value []byte, rejects []rejection
 	}
 	h.log().Warn("rejected input", "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
 		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[HeaderError]))
-	ctx.Emit(goka.Stream(h.Names.DeadLetter), ctx.Key(), value, goka.WithCtxEmitHeaders(hd))
+	out.emit(ctx, h.Names.DeadLetter, ctx.Key(), value, hd)
 }
 
 func (h *Handler) log() *slog.Logger {

@@ -43,6 +43,18 @@ type Metrics struct {
 	SensorMSE       *prometheus.GaugeVec
 	SensorRecentMSE *prometheus.GaugeVec
 	SensorSamples   *prometheus.GaugeVec
+	// StateWrites and StateBytes count the sensor states written to the
+	// table (local copy and changelog): once per message without batches,
+	// once per updated sensor per batch with them.
+	StateWrites prometheus.Counter
+	StateBytes  prometheus.Counter
+	// Written counts the samples whose state write has been handed to
+	// Kafka (without batches) or acknowledged by it (with batches).
+	Written prometheus.Counter
+	// BatchMessages and BatchSensors are the input messages and the
+	// sensors (state writes) of each batch written.
+	BatchMessages prometheus.Histogram
+	BatchSensors  prometheus.Histogram
 
 	// SensorLimit bounds the sensors with labelled gauges (--sensor-metrics):
 	// the first SensorLimit sensors this process updates get them, later
@@ -61,6 +73,7 @@ type Metrics struct {
 var (
 	DurationBuckets = prometheus.ExponentialBuckets(5e-6, 4, 10)   // 5µs … 1.3s
 	DelayBuckets    = prometheus.ExponentialBuckets(1e-3, 2.5, 12) // 1ms … 24s
+	BatchBuckets    = prometheus.ExponentialBuckets(1, 4, 11)      // 1 … 1M
 )
 
 // NewMetrics registers the processor metrics on reg (nil: not registered).
@@ -101,6 +114,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SensorSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first --sensor-metrics sensors).",
 		}, []string{"sensor"}),
+		StateWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamrls_state_writes_total", Help: "Sensor states written to the group table (once per message with --batch-interval 0, once per updated sensor per batch otherwise).",
+		}),
+		StateBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamrls_state_write_bytes_total", Help: "Bytes of the sensor states written to the group table's changelog.",
+		}),
+		Written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "streamrls_samples_written_total", Help: "Samples whose sensor state has been written to the table (with batches: acknowledged by Kafka).",
+		}),
+		BatchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamrls_batch_messages", Help: "Input messages per batch written.",
+			Buckets: BatchBuckets,
+		}),
+		BatchSensors: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "streamrls_batch_sensors", Help: "Sensors (state writes) per batch written.",
+			Buckets: BatchBuckets,
+		}),
 		tracked: map[string]struct{}{},
 	}
 	for _, r := range Reasons {
@@ -109,7 +139,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.lag = newLagCollector(m)
 	if reg != nil {
 		reg.MustRegister(m.Applied, m.Rejected, m.Messages, m.Duplicates, m.Sensors, m.Restarts,
-			m.Duration, m.Delay, m.SensorMSE, m.SensorRecentMSE, m.SensorSamples, m.lag)
+			m.Duration, m.Delay, m.SensorMSE, m.SensorRecentMSE, m.SensorSamples,
+			m.StateWrites, m.StateBytes, m.Written, m.BatchMessages, m.BatchSensors, m.lag)
 	}
 	return m
 }
@@ -156,4 +187,25 @@ func (m *Metrics) observeSensor(sensor string, rec *Record) {
 		m.SensorMSE.WithLabelValues(sensor, model).Set(mse)
 		m.SensorRecentMSE.WithLabelValues(sensor, model).Set(recent)
 	})
+}
+
+// observeWrite counts one state write of size bytes outside a batch.
+func (m *Metrics) observeWrite(size int) {
+	if m == nil {
+		return
+	}
+	m.StateWrites.Inc()
+	m.StateBytes.Add(float64(size))
+}
+
+// observeBatch counts a batch acknowledged by Kafka.
+func (m *Metrics) observeBatch(messages, sensors, bytes int, samples uint64) {
+	if m == nil {
+		return
+	}
+	m.BatchMessages.Observe(float64(messages))
+	m.BatchSensors.Observe(float64(sensors))
+	m.StateWrites.Add(float64(sensors))
+	m.StateBytes.Add(float64(bytes))
+	m.Written.Add(float64(samples))
 }

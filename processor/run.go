@@ -45,6 +45,42 @@ type Config struct {
 	// Snapshots says when to publish sensors' snapshots to Names.Snapshots
 	// (zero: never).
 	Snapshots Snapshots
+	// BatchInterval is how long a partition's batch collects messages
+	// before every sensor it updated writes its state once (see batch.go).
+	// Default DefaultBatchInterval (100ms); NoBatches writes every
+	// message's state at once (--batch-interval 0).
+	BatchInterval time.Duration
+	// BatchMaxBytes ends a batch early once the states and outputs waiting
+	// in it reach this size. Default DefaultBatchMaxBytes (64 MiB).
+	BatchMaxBytes int
+}
+
+// NoBatches as Config.BatchInterval writes every message's state at once.
+const NoBatches time.Duration = -1
+
+// withDefaults fills the unset fields of a config about to run.
+func (cfg Config) withDefaults() Config {
+	cfg.Names = cfg.Names.WithDefaults()
+	cfg.Kafka = cfg.Kafka.WithDefaults()
+	if cfg.Partitions == 0 {
+		cfg.Partitions = topology.DefaultPartitions
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.BatchInterval == 0 {
+		cfg.BatchInterval = DefaultBatchInterval
+	}
+	if cfg.BatchMaxBytes <= 0 {
+		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return cfg
 }
 
 // Run runs the processor until ctx ends, rebuilding it with backoff after
@@ -57,25 +93,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.StateDir == "" {
 		return fmt.Errorf("processor: no state dir (--state-dir)")
 	}
-	cfg.Names = cfg.Names.WithDefaults()
+	cfg = cfg.withDefaults()
 	if err := cfg.Names.Validate(); err != nil {
 		return err
 	}
-	cfg.Kafka = cfg.Kafka.WithDefaults()
-	if cfg.Partitions == 0 {
-		cfg.Partitions = topology.DefaultPartitions
-	}
-	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = 500 * time.Millisecond
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 30 * time.Second
-	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
+	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
 
 	backoff := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
@@ -114,13 +136,29 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize}
+	stores := new(topology.Stores)
+	if cfg.BatchInterval > 0 {
+		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
+		if err != nil {
+			return err
+		}
+		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores,
+			codec: TableCodec{Model: cfg.Model}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			metrics: cfg.Metrics, log: log}
+		defer func() {
+			// Every partition's last batch is written before goka's
+			// processor returns; the goroutines only remain to be reaped.
+			h.batches.wait()
+			prod.Close()
+		}()
+	}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Model: cfg.Model}, new(codec.Bytes), h.Process)
 	opts, err := cfg.Kafka.ProcessorOptions()
 	if err != nil {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(topology.StorageBuilder(cfg.StateDir)),
+		goka.WithStorageBuilder(stores.Track(topology.StorageBuilder(cfg.StateDir))),
 		goka.WithLogger(topology.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)

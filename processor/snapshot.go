@@ -76,7 +76,7 @@ func (h *Handler) snapshotDue(sensor string, prev, now uint64, t time.Time) bool
 // snapshot publishes rec's snapshot. A snapshot that cannot be encoded
 // (it cannot happen with finite models) is logged and skipped: it must not
 // stop the processor.
-func (h *Handler) snapshot(ctx goka.Context, rec *Record) {
+func (h *Handler) snapshot(ctx goka.Context, out output, rec *Record) {
 	s := history.Snapshot{
 		Sensor: ctx.Key(), Group: h.Names.Group, Partition: rec.Partition, Offset: rec.Offset,
 		Samples: rec.Samples, Rejected: rec.Rejected, Dim: int(rec.Dim), Models: []history.Model{},
@@ -90,5 +90,5 @@ func (h *Handler) snapshot(ctx goka.Context, rec *Record) {
 		h.log().Error("snapshot not published", "sensor", ctx.Key(), "err", err)
 		return
 	}
-	ctx.Emit(goka.Stream(h.Names.Snapshots), ctx.Key(), b)
+	out.emit(ctx, h.Names.Snapshots, ctx.Key(), b, nil)
 }

@@ -275,6 +275,17 @@ func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder 
 	return goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
 }
 
+// Producer opens a goka producer with this configuration, outside any goka
+// processor: it honours PartitionHeader like the processors' own producers.
+func (k Kafka) Producer(clientID string) (goka.Producer, error) {
+	k = k.WithDefaults()
+	cfg, err := k.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	return k.producerBuilder(cfg)(k.Brokers, clientID, goka.DefaultHasher())
+}
+
 func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		c := copyConfig(cfg)

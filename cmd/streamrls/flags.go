@@ -1,8 +1,11 @@
 package main
 
 import (
+	"math"
+	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 
 	"github.com/streamrls/streamrls/codec"
@@ -146,4 +149,33 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return cfg, usageError{err}
 	}
 	return cfg, nil
+}
+
+// batchFlags are the micro-batch flags of every role that runs a processor.
+type batchFlags struct {
+	interval time.Duration
+	maxBytes string
+}
+
+func (b *batchFlags) register(fs *pflag.FlagSet) {
+	fs.DurationVar(&b.interval, "batch-interval", processor.DefaultBatchInterval,
+		"how long a partition's batch collects messages before each sensor it updated writes its state once (table and changelog) and the batch's offsets are committed; the latency a state write gains for one write per sensor per interval; 0: write every message's state at once")
+	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
+		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
+}
+
+// apply sets the batch fields of cfg.
+func (b *batchFlags) apply(cfg *processor.Config) error {
+	if b.interval < 0 {
+		return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", b.interval)
+	}
+	n, err := humanize.ParseBytes(b.maxBytes)
+	if err != nil || n == 0 || n > math.MaxInt32 {
+		return flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", b.maxBytes)
+	}
+	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
+	if b.interval == 0 {
+		cfg.BatchInterval = processor.NoBatches
+	}
+	return nil
 }

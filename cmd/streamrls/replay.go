@@ -18,6 +18,7 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 	var kf kafkaFlags
 	var mf modelFlags
 	var hf httpAuthFlags
+	var bf batchFlags
 	var topic, group, deadletter, stateDir, httpAddr string
 	var follow bool
 	var maxDim int
@@ -72,16 +73,20 @@ offsets continues from them. Serve the result with
 			if err := serveMetrics(ctx, eg, httpAddr, reg, hf, g.log); err != nil {
 				return err
 			}
+			pcfg := processor.Config{
+				Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
+				MaxDim: maxDim, Metrics: metrics, Log: g.log,
+			}
+			if err := bf.apply(&pcfg); err != nil {
+				return err
+			}
 			show := newReplayProgress(names.Group, every, g)
 			var sum processor.ReplaySummary
 			eg.Go(func() error {
 				defer cancel() // the HTTP server stops with the replay
 				var err error
 				sum, err = processor.Replay(ctx, processor.ReplayConfig{
-					Config: processor.Config{
-						Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
-						MaxDim: maxDim, Metrics: metrics, Log: g.log,
-					},
+					Config:   pcfg,
 					Follow:   follow,
 					Progress: show.update,
 					CaughtUp: func(s processor.ReplaySummary) {
@@ -103,6 +108,7 @@ offsets continues from them. Serve the result with
 	}
 	kf.register(cmd.Flags())
 	mf.register(cmd.Flags())
+	bf.register(cmd.Flags())
 	hf.register(cmd.Flags())
 	cmd.Flags().StringVar(&topic, "topic", topology.DefaultInput, "input topic to replay")
 	cmd.Flags().StringVar(&group, "group", "", "the new group to build (required; its table is GROUP-table)")

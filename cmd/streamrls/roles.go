@@ -61,6 +61,7 @@ func newProcessCmd(g *globalFlags) *cobra.Command {
 	var nf namesFlags
 	var mf modelFlags
 	var sf snapshotFlags
+	var bf batchFlags
 	var stateDir, httpAddr string
 	var maxDim, sensorMetrics int
 	var hf httpAuthFlags
@@ -108,12 +109,14 @@ count is accepted.`,
 			if err := serveMetrics(ctx, eg, httpAddr, reg, hf, g.log); err != nil {
 				return err
 			}
-			eg.Go(func() error {
-				return processor.Run(ctx, processor.Config{
-					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
-					Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log, Snapshots: snaps,
-				})
-			})
+			pcfg := processor.Config{
+				Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: stateDir,
+				Partitions: nf.partitions, MaxDim: maxDim, Metrics: metrics, Log: g.log, Snapshots: snaps,
+			}
+			if err := bf.apply(&pcfg); err != nil {
+				return err
+			}
+			eg.Go(func() error { return processor.Run(ctx, pcfg) })
 			return eg.Wait()
 		},
 	}
@@ -121,6 +124,7 @@ count is accepted.`,
 	nf.register(cmd.Flags())
 	mf.register(cmd.Flags())
 	sf.register(cmd.Flags())
+	bf.register(cmd.Flags())
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().IntVar(&maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")

@@ -20,6 +20,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var ef emitFlags
 	var mf modelFlags
 	var sf snapshotFlags
+	var bf batchFlags
 	var historyPoints int
 	var dataDir, listen, httpAddr string
 	var partitions, sensorMetrics int
@@ -84,13 +85,15 @@ sequences again, so the curves' θ* no longer match).`,
 			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 				return err
 			}
-			eg.Go(func() error {
-				return processor.Run(ctx, processor.Config{
-					Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
-					Partitions: partitions, Metrics: metrics, Log: g.log, Snapshots: snaps,
-					OnStart: gokaUI.AttachProcessor,
-				})
-			})
+			pcfg := processor.Config{
+				Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
+				Partitions: partitions, Metrics: metrics, Log: g.log, Snapshots: snaps,
+				OnStart: gokaUI.AttachProcessor,
+			}
+			if err := bf.apply(&pcfg); err != nil {
+				return err
+			}
+			eg.Go(func() error { return processor.Run(ctx, pcfg) })
 			v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(dataDir, "view"), Log: g.log})
 			if err != nil {
 				return err
@@ -129,6 +132,7 @@ sequences again, so the curves' θ* no longer match).`,
 	ef.register(cmd.Flags(), 0, 5000)
 	mf.register(cmd.Flags())
 	sf.register(cmd.Flags())
+	bf.register(cmd.Flags())
 	cmd.Flags().IntVar(&historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")

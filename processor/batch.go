@@ -1,0 +1,280 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/streamrls/streamrls/topology"
+)
+
+// Defaults of Config.BatchInterval and Config.BatchMaxBytes.
+const (
+	// DefaultBatchInterval is how long a partition's batch stays open: the
+	// latency a sample's state write gains, for one write per sensor per
+	// interval instead of one per message.
+	DefaultBatchInterval = 100 * time.Millisecond
+	// DefaultBatchMaxBytes ends a partition's batch early once the states
+	// and outputs waiting in it reach this size, so that memory stays
+	// bounded whatever the number of sensors.
+	DefaultBatchMaxBytes = 64 << 20
+)
+
+// batchMessageBytes is what one message costs a batch besides its outputs
+// (its deferred commit), for the BatchMaxBytes bound.
+const batchMessageBytes = 64
+
+// A batch is the messages one partition processor received in one batch
+// interval. Their samples are applied to the in-memory states as they
+// arrive, exactly as without batches; what changes is when the results
+// leave. Every message hands its commit back to goka (ctx.DeferCommit);
+// when the batch ends, every sensor it updated is encoded once and written
+// to the local table copy and, pinned to the input partition, to the
+// changelog, together with the batch's dead letters and snapshots; once
+// Kafka has acknowledged all of them the table offset is stored and the
+// messages' commits are completed in offset order. So no input offset is
+// committed before the state that holds its message is on the changelog:
+// after a crash the messages of unacknowledged batches are redelivered and
+// the state's own offset (Record.Offset) skips those already in it, as it
+// does for single messages. The design record (docs/design.md, "Micro-batches")
+// has the whole argument.
+//
+// goka has no timers, so a goroutine per partition processor ends a batch
+// every interval; the callback ends it at once when it is full, and when
+// goka stops the partition processor (shutdown, rebalance) the open batch is
+// written before goka closes the table: goka waits for every deferred
+// commit before it does.
+type batchWriter struct {
+	table    string // the table topic
+	producer goka.Producer
+	stores   *topology.Stores
+	codec    TableCodec
+	interval time.Duration
+	maxBytes int
+	metrics  *Metrics
+	log      *slog.Logger
+	running  sync.WaitGroup // the partitions' batch goroutines
+}
+
+// wait returns once every partition's last batch is written.
+func (w *batchWriter) wait() { w.running.Wait() }
+
+// outMsg is one record a batch produces.
+type outMsg struct {
+	topic   string
+	key     string
+	value   []byte
+	headers goka.Headers
+}
+
+// partBatch is the open batch of one partition processor.
+type partBatch struct {
+	w     *batchWriter
+	p     int32
+	store storage.Storage
+	pin   goka.Headers
+
+	// mu is held by the callback while it reads and updates a sensor, and
+	// by cut.
+	mu      sync.Mutex
+	dirty   map[string]*Record
+	outs    []outMsg
+	commits []func(error)
+	applied uint64 // samples applied by the batch's messages
+	bytes   int
+	closed  bool // the partition processor stopped: the callback writes at once
+
+	// writeMu orders the writes: a batch is cut and written under it, so
+	// batches reach Kafka and commit in the order of their messages.
+	writeMu sync.Mutex
+	failed  error // a write failed; every later batch fails with it
+}
+
+// newPartBatch starts the batch of partition p of the partition processor
+// whose context is owner. It returns an error when the partition has no
+// local table copy (a programming error of the processor's wiring).
+func (w *batchWriter) newPartBatch(owner context.Context, p int32, pin goka.Headers) (*partBatch, error) {
+	st := w.stores.Get(w.table, p)
+	if st == nil {
+		return nil, fmt.Errorf("no local table copy of %s/%d", w.table, p)
+	}
+	pb := &partBatch{w: w, p: p, store: st, pin: pin, dirty: map[string]*Record{}}
+	w.running.Add(1)
+	go func() {
+		defer w.running.Done()
+		pb.run(owner)
+	}()
+	return pb, nil
+}
+
+// run ends a batch every interval until owner ends, then writes the open
+// batch and marks the partition closed.
+func (pb *partBatch) run(owner context.Context) {
+	t := time.NewTicker(pb.w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-owner.Done():
+			pb.flush(true)
+			return
+		case <-t.C:
+			pb.flush(false)
+		}
+	}
+}
+
+// lookup returns the sensor's state waiting in the batch; the caller
+// holds mu.
+func (pb *partBatch) lookup(key string) *Record { return pb.dirty[key] }
+
+// set marks rec as written by the message; the caller holds mu.
+func (pb *partBatch) set(key string, rec *Record) {
+	if _, ok := pb.dirty[key]; !ok {
+		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
+	}
+	pb.dirty[key] = rec
+}
+
+// stateSizeGuess stands for a state's size before its first encoding.
+const stateSizeGuess = 1024
+
+// emit adds an output; the caller holds mu.
+func (pb *partBatch) emit(topic, key string, value []byte, headers goka.Headers) {
+	pb.outs = append(pb.outs, outMsg{topic: topic, key: key, value: value, headers: headers})
+	pb.bytes += len(value) + len(key)
+}
+
+// done adds the message's deferred commit; the caller holds mu. It says
+// whether the batch must be written now (full, or the partition closed).
+func (pb *partBatch) done(commit func(error), applied int) bool {
+	pb.commits = append(pb.commits, commit)
+	pb.applied += uint64(applied)
+	pb.bytes += batchMessageBytes
+	return pb.closed || pb.bytes >= pb.w.maxBytes
+}
+
+// cutBatch is a batch taken out of a partBatch, ready to be produced.
+type cutBatch struct {
+	table   []outMsg // states, already in the local table copy
+	outs    []outMsg
+	commits []func(error)
+	applied uint64
+	bytes   int // of the states
+	err     error
+}
+
+// flush cuts the open batch and writes it; final marks the partition closed
+// first, so that a message still in its callback writes its own batch.
+func (pb *partBatch) flush(final bool) {
+	pb.writeMu.Lock()
+	defer pb.writeMu.Unlock()
+	c := pb.cut(final)
+	pb.write(c)
+}
+
+// cut takes the open batch: each state is encoded once and put into the
+// local table copy now, while the callback cannot change it, so that a
+// later read of the sensor (after it left the cache) sees it.
+func (pb *partBatch) cut(final bool) cutBatch {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if final {
+		pb.closed = true
+	}
+	c := cutBatch{outs: pb.outs, commits: pb.commits, applied: pb.applied}
+	if len(pb.dirty) > 0 {
+		c.table = make([]outMsg, 0, len(pb.dirty))
+	}
+	for key, rec := range pb.dirty {
+		b, err := pb.w.codec.Encode(rec)
+		if err == nil {
+			err = pb.store.Set(key, b)
+		}
+		if err != nil {
+			c.err = errors.Join(c.err, fmt.Errorf("state of sensor %q: %w", key, err))
+			continue
+		}
+		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: b, headers: pb.pin})
+		c.bytes += len(b)
+	}
+	clear(pb.dirty)
+	pb.outs, pb.commits, pb.applied, pb.bytes = nil, nil, 0, 0
+	return c
+}
+
+// write produces a cut batch, waits for every acknowledgement, stores the
+// table offset and completes the commits in order. A failure fails every
+// commit of the batch (goka then stops the processor, which is rebuilt, and
+// the messages are redelivered) and every later batch.
+func (pb *partBatch) write(c cutBatch) {
+	if len(c.commits) == 0 && len(c.table) == 0 && len(c.outs) == 0 {
+		return
+	}
+	err := pb.failed
+	if err == nil {
+		err = c.err
+	}
+	if err == nil {
+		err = pb.produce(c)
+	}
+	if err != nil && pb.failed == nil {
+		pb.failed = err
+		pb.w.log.Error("batch not written; the processor stops and its messages are redelivered",
+			"partition", pb.p, "messages", len(c.commits), "sensors", len(c.table), "err", err)
+	}
+	for _, commit := range c.commits {
+		commit(err)
+	}
+	if err == nil {
+		pb.w.metrics.observeBatch(len(c.commits), len(c.table), c.bytes, c.applied)
+	}
+}
+
+// produce sends the batch and waits for Kafka's acknowledgements, then
+// stores the newest table offset with the local copy.
+func (pb *partBatch) produce(c cutBatch) error {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		errs    []error
+		tableAt int64 = -1
+	)
+	send := func(o outMsg, table bool) {
+		wg.Add(1)
+		pb.w.producer.EmitWithHeaders(o.topic, o.key, o.value, o.headers).ThenWithMessage(func(m *sarama.ProducerMessage, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			defer wg.Done()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("write to %s (key %q): %w", o.topic, o.key, err))
+				return
+			}
+			if table && m != nil && m.Offset > tableAt {
+				tableAt = m.Offset
+			}
+		})
+	}
+	for _, o := range c.table {
+		send(o, true)
+	}
+	for _, o := range c.outs {
+		send(o, false)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if tableAt >= 0 {
+		if err := pb.store.SetOffset(tableAt); err != nil {
+			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
+		}
+	}
+	return nil
+}
