@@ -6,7 +6,7 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 // DefaultCacheSize is the default bound of Handler.CacheSize: decoded
@@ -64,7 +64,7 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 		p:     p,
 		owner: owner,
 		recs:  map[string]*Record{},
-		pin:   []goka.ContextOption{goka.WithCtxEmitHeaders(goka.Headers{topology.PartitionHeader: topology.PartitionBytes(p)})},
+		pin:   []goka.ContextOption{goka.WithCtxEmitHeaders(goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(p)})},
 	}
 	c.parts[p] = pc
 	return pc

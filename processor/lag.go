@@ -13,6 +13,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -145,7 +146,7 @@ func (s *lagSource) lags(partitions []int32, next map[int32]int64) (map[int32]in
 
 // attach makes p the processor the scrape reads; the returned func detaches
 // it and closes the Kafka client it opened.
-func (m *Metrics) attach(p *goka.Processor, k topology.Kafka, names topology.Names, log *slog.Logger) (func(), error) {
+func (m *Metrics) attach(p *goka.Processor, k kafkaconf.Kafka, names topology.Names, log *slog.Logger) (func(), error) {
 	cfg, err := k.Sarama()
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -93,7 +94,7 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
 	sum := ReplaySummary{Topic: cfg.Names.Input, Group: cfg.Names.Group}
 
-	if err := cfg.Kafka.CheckAuth(ctx); topology.IsAuthError(err) {
+	if err := cfg.Kafka.CheckAuth(ctx); kafkaconf.IsAuthError(err) {
 		return sum, err
 	}
 	off, err := newOffsets(cfg.Kafka, cfg.Names)
@@ -203,7 +204,7 @@ type offsets struct {
 	oldest map[int32]int64
 }
 
-func newOffsets(k topology.Kafka, names topology.Names) (*offsets, error) {
+func newOffsets(k kafkaconf.Kafka, names topology.Names) (*offsets, error) {
 	sc, err := k.Sarama()
 	if err != nil {
 		return nil, err

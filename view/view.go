@@ -17,14 +17,16 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
 // Config describes one view over one group's table.
 type Config struct {
 	Group    string
-	Kafka    topology.Kafka
+	Kafka    kafkaconf.Kafka
 	StateDir string // local copy of the table; one per process
 	Log      *slog.Logger
 }
@@ -81,10 +83,10 @@ func New(cfg Config) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := topology.StorageBuilder(cfg.StateDir)
+	base := tablestore.StorageBuilder(cfg.StateDir)
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
-		goka.WithViewLogger(topology.GokaLogger(cfg.Log)),
+		goka.WithViewLogger(kafkaconf.GokaLogger(cfg.Log)),
 		goka.WithViewStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
 			st, err := base(topic, partition)
 			if err != nil {

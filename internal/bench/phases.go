@@ -19,7 +19,9 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -98,12 +100,12 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 	sb := storage.DefaultBuilder(r.dir(names.Group))
 	what := "trivial goka counter, goka's LevelDB storage"
 	if kind == "streamrls" {
-		sb = topology.StorageBuilder(r.dir(names.Group))
+		sb = tablestore.StorageBuilder(r.dir(names.Group))
 		what = "trivial goka counter, streamrls's storage"
 	}
 	opts = append(opts,
 		goka.WithStorageBuilder(sb),
-		goka.WithLogger(topology.GokaLogger(r.log)),
+		goka.WithLogger(kafkaconf.GokaLogger(r.log)),
 	)
 	p, err := goka.NewProcessor(r.cfg.Kafka.Brokers, graph, opts...)
 	if err != nil {
@@ -325,8 +327,8 @@ func (r *runner) startView(ctx context.Context, group, dir string, w *tableWatch
 		return nil, err
 	}
 	opts = append(opts,
-		goka.WithViewStorageBuilder(topology.StorageBuilder(dir)),
-		goka.WithViewLogger(topology.GokaLogger(r.log)),
+		goka.WithViewStorageBuilder(tablestore.StorageBuilder(dir)),
+		goka.WithViewLogger(kafkaconf.GokaLogger(r.log)),
 		goka.WithViewCallback(w.update),
 	)
 	table := topology.Names{Group: group}.Table()
