@@ -205,19 +205,9 @@ type offsets struct {
 }
 
 func newOffsets(k kafkaconf.Kafka, names topology.Names) (*offsets, error) {
-	sc, err := k.Sarama()
+	client, admin, err := k.Admin("streamrls-replay")
 	if err != nil {
 		return nil, err
-	}
-	sc.ClientID = "streamrls-replay"
-	client, err := sarama.NewClient(k.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
 	}
 	o := &offsets{client: client, admin: admin, names: names}
 	if o.parts, err = client.Partitions(names.Input); err != nil || len(o.parts) == 0 {

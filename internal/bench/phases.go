@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -250,13 +249,9 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 
 // waitGroupStable waits until group is stable with members members.
 func (r *runner) waitGroupStable(ctx context.Context, group string, members int) error {
-	cfg, err := r.cfg.Kafka.Sarama()
+	_, admin, err := r.cfg.Kafka.Admin("streamrls-bench")
 	if err != nil {
 		return err
-	}
-	admin, err := sarama.NewClusterAdmin(r.cfg.Kafka.Brokers, cfg)
-	if err != nil {
-		return fmt.Errorf("cluster admin: %w", err)
 	}
 	defer admin.Close()
 	deadline := time.Now().Add(r.cfg.Timeout)
