@@ -200,7 +200,7 @@ func (v *View) snapshot() []storage.Storage {
 // input have moved partition (the input topic was repartitioned), the most
 // recently updated copy wins.
 func (v *View) Raw(sensor string) ([]byte, error) {
-	if sensor == "" || sensor == "__offset" {
+	if sensor == "" || sensor == tablestore.OffsetKey {
 		return nil, nil
 	}
 	var best []byte
@@ -267,7 +267,7 @@ func (v *View) Sensors(after string, limit int) (ids []string, more bool, err er
 		}
 		for it.Next() {
 			k := string(it.Key())
-			if k == "" || k == "__offset" || k <= after {
+			if k == "" || k == tablestore.OffsetKey || k <= after {
 				continue
 			}
 			if _, dup := seen[k]; !dup {
@@ -324,7 +324,7 @@ func (v *View) Count() (int, error) {
 			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
 		}
 		for it.Next() {
-			if k := it.Key(); len(k) > 0 && string(k) != "__offset" {
+			if k := it.Key(); len(k) > 0 && string(k) != tablestore.OffsetKey {
 				n++
 			}
 		}
