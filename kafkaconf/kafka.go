@@ -1,7 +1,7 @@
 // Package kafkaconf is how streamrls talks to Kafka: the client
 // configuration every role shares (Kafka), its security (SASL and TLS), and
-// the goka options, topic settings, partitioner and admin client built from
-// it.
+// what is built from it: goka's options, topic settings, partitioner and
+// logger, and the sarama admin client.
 //
 // goka's and sarama's defaults are wrong for this job in several places;
 // each override says which and why. The goka workarounds live in a file
