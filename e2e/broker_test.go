@@ -12,6 +12,7 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -49,7 +50,7 @@ func TestBrokerDownAtStartAndRestart(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	addr, dir := freeAddr(t), filepath.Join(t.TempDir(), "broker")
-	kc := topology.Kafka{Brokers: []string{addr}, SessionTimeout: 2 * time.Second}.WithDefaults()
+	kc := kafkaconf.Kafka{Brokers: []string{addr}, SessionTimeout: 2 * time.Second}.WithDefaults()
 	names := topology.Names{}.WithDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

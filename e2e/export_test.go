@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbinet/npyio"
+	"codeberg.org/sbinet/npyio"
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"

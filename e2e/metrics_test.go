@@ -13,12 +13,13 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
 // emitRaw sends raw values under keys to a topic.
-func emitRaw(t *testing.T, kc topology.Kafka, topic string, kv ...string) {
+func emitRaw(t *testing.T, kc kafkaconf.Kafka, topic string, kv ...string) {
 	t.Helper()
 	opts, err := kc.EmitterOptions()
 	if err != nil {

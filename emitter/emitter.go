@@ -16,6 +16,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -95,7 +96,7 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 
 // Config of one emitter run. Zero values take the documented defaults.
 type Config struct {
-	Kafka topology.Kafka
+	Kafka kafkaconf.Kafka
 	Topic string // default topology.DefaultInput
 	// Partitions of the topic if the emitter has to create it.
 	Partitions int
@@ -185,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = topology.EnsureStream(tm, cfg.Topic, cfg.Partitions)
+	_, err = kafkaconf.EnsureStream(tm, cfg.Topic, cfg.Partitions)
 	tm.Close()
 	if err != nil {
 		return 0, err

@@ -12,12 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/sbinet/npyio"
+	"codeberg.org/sbinet/npyio"
 
 	"github.com/streamrls/streamrls/view"
 )
@@ -109,17 +110,29 @@ func writeNPY(dir string, sensors []view.SensorJSON) ([]string, error) {
 				return files, fmt.Errorf("sensor %q model %q: %w", s.Sensor, m.Name, err)
 			}
 			p := filepath.Join(sdir, mn+".npy")
-			theta := m.Theta
-			if theta == nil {
-				theta = []float64{}
-			}
-			if err := writeFile(p, func(w *bufio.Writer) error { return npyio.Write(w, theta) }); err != nil {
+			if err := writeFile(p, func(w *bufio.Writer) error { return writeTheta(w, m.Theta) }); err != nil {
 				return files, fmt.Errorf("sensor %q model %q: %w", s.Sensor, m.Name, err)
 			}
 			files = append(files, p)
 		}
 	}
 	return files, nil
+}
+
+// emptyNPY is a .npy file of an empty 1-D float64 array, shape (0,).
+// npyio writes an empty slice with shape () (a scalar), which numpy cannot
+// load, so this one is written by hand; the header is padded to 64 bytes as
+// npyio pads every other one.
+const emptyNPY = "\x93NUMPY\x02\x00\x40\x00\x00\x00" +
+	"{'descr': '<f8', 'fortran_order': False, 'shape': (0,), }      \n"
+
+// writeTheta writes θ as a 1-D little-endian float64 .npy array.
+func writeTheta(w io.Writer, theta []float64) error {
+	if len(theta) == 0 {
+		_, err := io.WriteString(w, emptyNPY)
+		return err
+	}
+	return npyio.Write(w, theta)
 }
 
 // CSVHeader returns the CSV header for sensors of at most dim coefficients.

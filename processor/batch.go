@@ -11,8 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
-
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/tablestore"
 )
 
 // Defaults of Config.BatchInterval and Config.BatchMaxBytes.
@@ -54,7 +53,7 @@ const batchMessageBytes = 64
 type batchWriter struct {
 	table    string // the table topic
 	producer goka.Producer
-	stores   *topology.Stores
+	stores   *tablestore.Stores
 	codec    TableCodec
 	interval time.Duration
 	maxBytes int

@@ -6,7 +6,7 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 // DefaultCacheSize is the default bound of Handler.CacheSize: decoded
@@ -64,7 +64,7 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	if pc != nil {
 		c.n -= len(pc.recs)
 	}
-	pin := goka.Headers{topology.PartitionHeader: topology.PartitionBytes(p)}
+	pin := goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(p)}
 	pc = &partCache{
 		p:          p,
 		owner:      owner,

@@ -13,6 +13,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -205,7 +206,7 @@ func (o output) emit(ctx goka.Context, topic, key string, value []byte, headers 
 }
 
 // ReservedKey is goka's own key in every local table.
-const ReservedKey = "__offset"
+const ReservedKey = tablestore.OffsetKey
 
 func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
 

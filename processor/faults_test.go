@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
@@ -22,7 +23,7 @@ import (
 
 // deadLetters reads every message of the dead-letter topic until want have
 // arrived.
-func deadLetters(t *testing.T, kc topology.Kafka, topic string, want int) []*sarama.ConsumerMessage {
+func deadLetters(t *testing.T, kc kafkaconf.Kafka, topic string, want int) []*sarama.ConsumerMessage {
 	t.Helper()
 	cfg, err := kc.Sarama()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -145,20 +146,10 @@ func (s *lagSource) lags(partitions []int32, next map[int32]int64) (map[int32]in
 
 // attach makes p the processor the scrape reads; the returned func detaches
 // it and closes the Kafka client it opened.
-func (m *Metrics) attach(p *goka.Processor, k topology.Kafka, names topology.Names, log *slog.Logger) (func(), error) {
-	cfg, err := k.Sarama()
+func (m *Metrics) attach(p *goka.Processor, k kafkaconf.Kafka, names topology.Names, log *slog.Logger) (func(), error) {
+	client, admin, err := k.Admin("streamrls-metrics")
 	if err != nil {
-		return nil, err
-	}
-	cfg.ClientID = "streamrls-metrics"
-	client, err := sarama.NewClient(k.WithDefaults().Brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: kafka client: %w", err)
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("metrics: kafka admin: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	src := &lagSource{proc: p, client: client, admin: admin, names: names, log: log}
 	m.source.Store(src)

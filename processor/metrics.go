@@ -12,7 +12,7 @@ import (
 const (
 	ReasonDecode    = "decode"       // the value is not a sample in any format
 	ReasonEmptyKey  = "empty-key"    // no sensor ID
-	ReasonBadKey    = "reserved-key" // a key goka keeps for itself ("__offset")
+	ReasonBadKey    = "reserved-key" // a key goka keeps for itself (tablestore.OffsetKey)
 	ReasonDimension = "dimension"    // not the sensor's dimension
 	ReasonNonFinite = "non-finite"   // NaN or ±Inf in x or y
 	ReasonMaxDim    = "max-dim"      // more features than --max-dim

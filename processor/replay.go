@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -93,7 +94,7 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
 	sum := ReplaySummary{Topic: cfg.Names.Input, Group: cfg.Names.Group}
 
-	if err := cfg.Kafka.CheckAuth(ctx); topology.IsAuthError(err) {
+	if err := cfg.Kafka.CheckAuth(ctx); kafkaconf.IsAuthError(err) {
 		return sum, err
 	}
 	off, err := newOffsets(cfg.Kafka, cfg.Names)
@@ -203,20 +204,10 @@ type offsets struct {
 	oldest map[int32]int64
 }
 
-func newOffsets(k topology.Kafka, names topology.Names) (*offsets, error) {
-	sc, err := k.Sarama()
+func newOffsets(k kafkaconf.Kafka, names topology.Names) (*offsets, error) {
+	client, admin, err := k.Admin("streamrls-replay")
 	if err != nil {
 		return nil, err
-	}
-	sc.ClientID = "streamrls-replay"
-	client, err := sarama.NewClient(k.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
 	}
 	o := &offsets{client: client, admin: admin, names: names}
 	if o.parts, err = client.Partitions(names.Input); err != nil || len(o.parts) == 0 {

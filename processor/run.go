@@ -10,13 +10,15 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
 // Config describes one processor process.
 type Config struct {
 	Names topology.Names
-	Kafka topology.Kafka
+	Kafka kafkaconf.Kafka
 	// Model learned per key. Required.
 	Model Model
 	// StateDir holds the local LevelDB copy of the group table. Each process
@@ -103,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for attempt := 1; ; attempt++ {
 		// Refused credentials are not transient: stop instead of retrying
 		// forever (a broker that is down is waited for).
-		if err := cfg.Kafka.CheckAuth(ctx); topology.IsAuthError(err) {
+		if err := cfg.Kafka.CheckAuth(ctx); kafkaconf.IsAuthError(err) {
 			return err
 		}
 		started := time.Now()
@@ -111,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if topology.IsAuthError(err) {
+		if kafkaconf.IsAuthError(err) {
 			return err
 		}
 		if time.Since(started) > time.Minute {
@@ -136,7 +138,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize}
-	stores := new(topology.Stores)
+	stores := new(tablestore.Stores)
 	if cfg.BatchInterval > 0 {
 		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
 		if err != nil {
@@ -158,8 +160,8 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(stores.Track(topology.StorageBuilder(cfg.StateDir))),
-		goka.WithLogger(topology.GokaLogger(log)),
+		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilder(cfg.StateDir))),
+		goka.WithLogger(kafkaconf.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)
 	// Last, so that it is not replaced: the state cache must be dropped at
@@ -186,20 +188,20 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 // EnsureTopics creates the input, dead-letter and snapshots streams if they
 // are missing. The table is goka's to create, with the input's partition
 // count.
-func EnsureTopics(k topology.Kafka, names topology.Names, partitions int) error {
+func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error {
 	tm, err := k.TopicManager()
 	if err != nil {
 		return err
 	}
 	defer tm.Close()
-	n, err := topology.EnsureStream(tm, names.Input, partitions)
+	n, err := kafkaconf.EnsureStream(tm, names.Input, partitions)
 	if err != nil {
 		return err
 	}
-	if _, err := topology.EnsureStream(tm, names.DeadLetter, n); err != nil {
+	if _, err := kafkaconf.EnsureStream(tm, names.DeadLetter, n); err != nil {
 		return err
 	}
-	if _, err := topology.EnsureStream(tm, names.WithDefaults().Snapshots, n); err != nil {
+	if _, err := kafkaconf.EnsureStream(tm, names.WithDefaults().Snapshots, n); err != nil {
 		return err
 	}
 	return nil

@@ -1,9 +1,6 @@
-// Package topology is the shape of the pipeline on Kafka: topic and group
-// names, the goka group graph, topic creation (partitions, compaction,
-// retention) and the Kafka client configuration every role shares.
-//
-// goka's defaults are wrong for this job in several places; each override
-// below says which and why (see DESIGN.md, "goka facts that matter here").
+// Package topology is the shape of the pipeline on Kafka: the names of the
+// topics and group of a processor group, and its goka group graph. How
+// clients reach Kafka is package kafkaconf.
 package topology
 
 import (

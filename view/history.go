@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -61,7 +62,7 @@ func thetaStar(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
 type HistoryConfig struct {
 	Group string
 	Topic string // default topology.Names{Group: Group}.WithDefaults().Snapshots
-	Kafka topology.Kafka
+	Kafka kafkaconf.Kafka
 	// Points kept per sensor (default history.DefaultPoints); older points
 	// are thinned out by halving, so the whole curve stays visible.
 	Points int

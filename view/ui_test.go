@@ -26,6 +26,7 @@ import (
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
@@ -40,7 +41,7 @@ type pipeline struct {
 	url       string
 	srv       *view.Server
 	hist      *view.History
-	kc        topology.Kafka
+	kc        kafkaconf.Kafka
 	names     topology.Names
 	specs     []rls.Spec
 	base      []float64

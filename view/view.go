@@ -17,14 +17,16 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
 // Config describes one view over one group's table.
 type Config struct {
 	Group    string
-	Kafka    topology.Kafka
+	Kafka    kafkaconf.Kafka
 	StateDir string // local copy of the table; one per process
 	Log      *slog.Logger
 }
@@ -81,10 +83,10 @@ func New(cfg Config) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := topology.StorageBuilder(cfg.StateDir)
+	base := tablestore.StorageBuilder(cfg.StateDir)
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
-		goka.WithViewLogger(topology.GokaLogger(cfg.Log)),
+		goka.WithViewLogger(kafkaconf.GokaLogger(cfg.Log)),
 		goka.WithViewStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
 			st, err := base(topic, partition)
 			if err != nil {
@@ -198,7 +200,7 @@ func (v *View) snapshot() []storage.Storage {
 // input have moved partition (the input topic was repartitioned), the most
 // recently updated copy wins.
 func (v *View) Raw(sensor string) ([]byte, error) {
-	if sensor == "" || sensor == "__offset" {
+	if sensor == "" || sensor == tablestore.OffsetKey {
 		return nil, nil
 	}
 	var best []byte
@@ -265,7 +267,7 @@ func (v *View) Sensors(after string, limit int) (ids []string, more bool, err er
 		}
 		for it.Next() {
 			k := string(it.Key())
-			if k == "" || k == "__offset" || k <= after {
+			if k == "" || k == tablestore.OffsetKey || k <= after {
 				continue
 			}
 			if _, dup := seen[k]; !dup {
@@ -322,7 +324,7 @@ func (v *View) Count() (int, error) {
 			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
 		}
 		for it.Next() {
-			if k := it.Key(); len(k) > 0 && string(k) != "__offset" {
+			if k := it.Key(); len(k) > 0 && string(k) != tablestore.OffsetKey {
 				n++
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/bench"
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -88,14 +88,14 @@ recovery of a table of --recovery-sensors sensors by a processor and a view.`,
 					return err
 				}
 				defer b.Close()
-				cfg.Kafka = topology.Kafka{Brokers: []string{b.Addr()}}
+				cfg.Kafka = kafkaconf.Kafka{Brokers: []string{b.Addr()}}
 				cfg.Embedded = true
 			} else {
-				bs, err := topology.ParseBrokers(brokers)
+				bs, err := kafkaconf.ParseBrokers(brokers)
 				if err != nil {
 					return flagErr("--brokers: %v", err)
 				}
-				cfg.Kafka = topology.Kafka{Brokers: bs}
+				cfg.Kafka = kafkaconf.Kafka{Brokers: bs}
 			}
 			cfg.Log = g.log
 			if err := (&cfg).Validate(); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -32,25 +33,25 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	k.security.register(fs, false)
 }
 
-func (k *kafkaFlags) config() (topology.Kafka, error) {
-	brokers, err := topology.ParseBrokers(k.brokers)
+func (k *kafkaFlags) config() (kafkaconf.Kafka, error) {
+	brokers, err := kafkaconf.ParseBrokers(k.brokers)
 	if err != nil {
-		return topology.Kafka{}, flagErr("--brokers: %v", err)
+		return kafkaconf.Kafka{}, flagErr("--brokers: %v", err)
 	}
 	if k.sessionTimeout < time.Second {
-		return topology.Kafka{}, flagErr("--session-timeout %v: want at least 1s", k.sessionTimeout)
+		return kafkaconf.Kafka{}, flagErr("--session-timeout %v: want at least 1s", k.sessionTimeout)
 	}
 	if k.replication < 1 {
-		return topology.Kafka{}, flagErr("--replication %d: want ≥ 1", k.replication)
+		return kafkaconf.Kafka{}, flagErr("--replication %d: want ≥ 1", k.replication)
 	}
 	if k.retention < 0 {
-		return topology.Kafka{}, flagErr("--retention %v: want ≥ 0 (0: forever)", k.retention)
+		return kafkaconf.Kafka{}, flagErr("--retention %v: want ≥ 0 (0: forever)", k.retention)
 	}
 	sec, err := k.security.client()
 	if err != nil {
-		return topology.Kafka{}, err
+		return kafkaconf.Kafka{}, err
 	}
-	return topology.Kafka{Brokers: brokers, SessionTimeout: k.sessionTimeout, Replication: k.replication, Retention: k.retention, Security: sec}.WithDefaults(), nil
+	return kafkaconf.Kafka{Brokers: brokers, SessionTimeout: k.sessionTimeout, Replication: k.replication, Retention: k.retention, Security: sec}.WithDefaults(), nil
 }
 
 // modelFlags is the repeatable --model NAME:LAMBDA:DELTA.

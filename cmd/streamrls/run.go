@@ -11,6 +11,7 @@ import (
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
@@ -73,7 +74,7 @@ sequences again, so the curves' θ* no longer match).`,
 				return err
 			}
 			defer b.Close()
-			kc := topology.Kafka{Brokers: []string{b.Addr()}}.WithDefaults()
+			kc := kafkaconf.Kafka{Brokers: []string{b.Addr()}}.WithDefaults()
 			names := topology.Names{}.WithDefaults()
 
 			ctx := cmd.Context()

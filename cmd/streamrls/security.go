@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -43,10 +43,10 @@ func (s *securityFlags) register(fs *pflag.FlagSet, server bool) {
 }
 
 // config checks the flags and reads the password file.
-func (s *securityFlags) config() (topology.SecurityConfig, error) {
-	c := topology.SecurityConfig{User: s.user, Password: s.password, CAFile: s.tlsCA, CertFile: s.tlsCert, KeyFile: s.tlsKey}
+func (s *securityFlags) config() (kafkaconf.SecurityConfig, error) {
+	c := kafkaconf.SecurityConfig{User: s.user, Password: s.password, CAFile: s.tlsCA, CertFile: s.tlsCert, KeyFile: s.tlsKey}
 	if s.mechanism != "" {
-		m, err := topology.ParseSASLMechanism(s.mechanism)
+		m, err := kafkaconf.ParseSASLMechanism(s.mechanism)
 		if err != nil {
 			return c, flagErr("--sasl-mechanism: %v", err)
 		}
@@ -78,8 +78,8 @@ func (s *securityFlags) config() (topology.SecurityConfig, error) {
 	return c, nil
 }
 
-// client is the topology.Security of a Kafka client (nil: plaintext).
-func (s *securityFlags) client() (*topology.Security, error) {
+// client is the kafkaconf.Security of a Kafka client (nil: plaintext).
+func (s *securityFlags) client() (*kafkaconf.Security, error) {
 	c, err := s.config()
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(c.Mechanism, c.User, c.Password))
 	}
 	if c.CertFile != "" {
-		tc, err := topology.ServerTLS(c.CAFile, c.CertFile, c.KeyFile)
+		tc, err := kafkaconf.ServerTLS(c.CAFile, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -116,9 +116,9 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 // checkAuth stops a role at once when the brokers refuse its credentials,
 // instead of retrying forever. A broker that cannot be reached is left to
 // the role, which waits for it.
-func checkAuth(ctx context.Context, kc topology.Kafka, log *slog.Logger) error {
+func checkAuth(ctx context.Context, kc kafkaconf.Kafka, log *slog.Logger) error {
 	err := kc.CheckAuth(ctx)
-	if topology.IsAuthError(err) {
+	if kafkaconf.IsAuthError(err) {
 		return err
 	}
 	if err != nil && ctx.Err() == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
@@ -65,11 +66,11 @@ func TestSASLSCRAM(t *testing.T) {
 	}
 	start(t, "process", nil, append([]string{"process", "--state-dir", t.TempDir(), "--session-timeout", "2s", "--sasl-password-file", pwFile}, sasl...)...)
 
-	sec, err := topology.SecurityConfig{Mechanism: "SCRAM-SHA-256", User: "alice", Password: "s3cret-pass"}.Security()
+	sec, err := kafkaconf.SecurityConfig{Mechanism: "SCRAM-SHA-256", User: "alice", Password: "s3cret-pass"}.Security()
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkProcessed(t, topology.Kafka{Brokers: []string{addr}, Security: sec}, sensors, dim, count, seed)
+	checkProcessed(t, kafkaconf.Kafka{Brokers: []string{addr}, Security: sec}, sensors, dim, count, seed)
 }
 
 // TestTLSWithSASLPlain: a broker that requires TLS with client
@@ -111,18 +112,18 @@ func TestTLSWithSASLPlain(t *testing.T) {
 	}
 	start(t, "process", nil, append([]string{"process", "--state-dir", t.TempDir(), "--session-timeout", "2s"}, good...)...)
 
-	sec, err := topology.SecurityConfig{Mechanism: "PLAIN", User: "bob", Password: "bobs-password",
+	sec, err := kafkaconf.SecurityConfig{Mechanism: "PLAIN", User: "bob", Password: "bobs-password",
 		CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}.Security()
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkProcessed(t, topology.Kafka{Brokers: []string{addr}, Security: sec}, sensors, dim, count, seed)
+	checkProcessed(t, kafkaconf.Kafka{Brokers: []string{addr}, Security: sec}, sensors, dim, count, seed)
 }
 
 // checkProcessed waits until a view (with kc's credentials) shows every
 // sensor with all its samples, and checks the default models against the
 // oracle.
-func checkProcessed(t *testing.T, kc topology.Kafka, sensors, dim int, count int64, seed uint64) {
+func checkProcessed(t *testing.T, kc kafkaconf.Kafka, sensors, dim int, count int64, seed uint64) {
 	t.Helper()
 	kc.SessionTimeout = 2 * time.Second
 	kc = kc.WithDefaults()

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -50,7 +51,7 @@ const (
 type Config struct {
 	// Kafka of the broker to use (the caller starts an embedded one unless
 	// the user gave --brokers).
-	Kafka topology.Kafka
+	Kafka kafkaconf.Kafka
 	// Embedded says the broker is the embedded one (for the report).
 	Embedded bool
 	// Dir holds the processors' and views' local state. Required.
@@ -71,7 +72,7 @@ type Config struct {
 	// group over the same input, and reports the median round. Default 3.
 	Rounds int
 	// CounterStorage is the local storage of the goka counter (c): "goka"
-	// (goka's default LevelDB storage), "streamrls" (topology.StorageBuilder,
+	// (goka's default LevelDB storage), "streamrls" (tablestore.StorageBuilder,
 	// the processor's) or "both" (the default: (c) with goka's, (c') with
 	// streamrls's, one after the other in every round).
 	CounterStorage string

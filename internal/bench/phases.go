@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -19,7 +18,9 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -98,12 +99,12 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 	sb := storage.DefaultBuilder(r.dir(names.Group))
 	what := "trivial goka counter, goka's LevelDB storage"
 	if kind == "streamrls" {
-		sb = topology.StorageBuilder(r.dir(names.Group))
+		sb = tablestore.StorageBuilder(r.dir(names.Group))
 		what = "trivial goka counter, streamrls's storage"
 	}
 	opts = append(opts,
 		goka.WithStorageBuilder(sb),
-		goka.WithLogger(topology.GokaLogger(r.log)),
+		goka.WithLogger(kafkaconf.GokaLogger(r.log)),
 	)
 	p, err := goka.NewProcessor(r.cfg.Kafka.Brokers, graph, opts...)
 	if err != nil {
@@ -248,13 +249,9 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 
 // waitGroupStable waits until group is stable with members members.
 func (r *runner) waitGroupStable(ctx context.Context, group string, members int) error {
-	cfg, err := r.cfg.Kafka.Sarama()
+	_, admin, err := r.cfg.Kafka.Admin("streamrls-bench")
 	if err != nil {
 		return err
-	}
-	admin, err := sarama.NewClusterAdmin(r.cfg.Kafka.Brokers, cfg)
-	if err != nil {
-		return fmt.Errorf("cluster admin: %w", err)
 	}
 	defer admin.Close()
 	deadline := time.Now().Add(r.cfg.Timeout)
@@ -325,8 +322,8 @@ func (r *runner) startView(ctx context.Context, group, dir string, w *tableWatch
 		return nil, err
 	}
 	opts = append(opts,
-		goka.WithViewStorageBuilder(topology.StorageBuilder(dir)),
-		goka.WithViewLogger(topology.GokaLogger(r.log)),
+		goka.WithViewStorageBuilder(tablestore.StorageBuilder(dir)),
+		goka.WithViewLogger(kafkaconf.GokaLogger(r.log)),
 		goka.WithViewCallback(w.update),
 	)
 	table := topology.Names{Group: group}.Table()

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/broker"
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/view"
 )
 
 // StartView runs a view of group's table, with its state in a temporary
 // directory, until ctx ends.
-func StartView(t testing.TB, ctx context.Context, kc topology.Kafka, group string) *view.View {
+func StartView(t testing.TB, ctx context.Context, kc kafkaconf.Kafka, group string) *view.View {
 	t.Helper()
 	v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: t.TempDir()})
 	if err != nil {
@@ -28,7 +28,7 @@ func StartView(t testing.TB, ctx context.Context, kc topology.Kafka, group strin
 
 // Broker starts an embedded broker on a free port with its data in a
 // temporary directory and stops it when the test ends.
-func Broker(t testing.TB) (*broker.Broker, topology.Kafka) {
+func Broker(t testing.TB) (*broker.Broker, kafkaconf.Kafka) {
 	t.Helper()
 	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
 	if err != nil {
@@ -36,7 +36,7 @@ func Broker(t testing.TB) (*broker.Broker, topology.Kafka) {
 	}
 	t.Cleanup(b.Close)
 	// Short session timeouts keep tests that stop processors fast.
-	return b, topology.Kafka{Brokers: []string{b.Addr()}, SessionTimeout: 2 * time.Second}.WithDefaults()
+	return b, kafkaconf.Kafka{Brokers: []string{b.Addr()}, SessionTimeout: 2 * time.Second}.WithDefaults()
 }
 
 // Eventually polls cond every 50ms until it returns nil or timeout passes,

@@ -1,4 +1,4 @@
-package topology_test
+package kafkaconf_test
 
 import (
 	"errors"
@@ -8,25 +8,25 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 func TestSecurityConfig(t *testing.T) {
 	for _, c := range []struct {
-		cfg     topology.SecurityConfig
+		cfg     kafkaconf.SecurityConfig
 		mech    sarama.SASLMechanism
 		wantErr string
 	}{
-		{cfg: topology.SecurityConfig{}},
-		{cfg: topology.SecurityConfig{Mechanism: "scram-sha-512", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA512},
-		{cfg: topology.SecurityConfig{Mechanism: "SCRAM-SHA-256", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA256},
-		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", User: "u", Password: "p"}, mech: sarama.SASLTypePlaintext},
-		{cfg: topology.SecurityConfig{Mechanism: "GSSAPI", User: "u", Password: "p"}, wantErr: "unknown SASL mechanism"},
-		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", Password: "p"}, wantErr: "--sasl-user"},
-		{cfg: topology.SecurityConfig{Mechanism: "PLAIN", User: "u"}, wantErr: "password"},
-		{cfg: topology.SecurityConfig{User: "u", Password: "p"}, wantErr: "no mechanism"},
-		{cfg: topology.SecurityConfig{CAFile: "/nonexistent/ca.pem"}, wantErr: "--tls-ca"},
-		{cfg: topology.SecurityConfig{CertFile: "c.pem"}, wantErr: "--tls-cert and --tls-key go together"},
+		{cfg: kafkaconf.SecurityConfig{}},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "scram-sha-512", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA512},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "SCRAM-SHA-256", User: "u", Password: "p"}, mech: sarama.SASLTypeSCRAMSHA256},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "PLAIN", User: "u", Password: "p"}, mech: sarama.SASLTypePlaintext},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "GSSAPI", User: "u", Password: "p"}, wantErr: "unknown SASL mechanism"},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "PLAIN", Password: "p"}, wantErr: "--sasl-user"},
+		{cfg: kafkaconf.SecurityConfig{Mechanism: "PLAIN", User: "u"}, wantErr: "password"},
+		{cfg: kafkaconf.SecurityConfig{User: "u", Password: "p"}, wantErr: "no mechanism"},
+		{cfg: kafkaconf.SecurityConfig{CAFile: "/nonexistent/ca.pem"}, wantErr: "--tls-ca"},
+		{cfg: kafkaconf.SecurityConfig{CertFile: "c.pem"}, wantErr: "--tls-cert and --tls-key go together"},
 	} {
 		sec, err := c.cfg.Security()
 		if c.wantErr != "" {
@@ -39,7 +39,7 @@ func TestSecurityConfig(t *testing.T) {
 			t.Errorf("%+v: %v", c.cfg, err)
 			continue
 		}
-		k := topology.Kafka{Security: sec}
+		k := kafkaconf.Kafka{Security: sec}
 		sc, err := k.Sarama()
 		if err != nil {
 			t.Fatalf("%+v: %v", c.cfg, err)
@@ -63,7 +63,7 @@ func TestSecurityConfig(t *testing.T) {
 
 func TestIsAuthError(t *testing.T) {
 	wrapped := fmt.Errorf("connect: %w", sarama.ErrSASLAuthenticationFailed)
-	ours := &topology.AuthError{Broker: "b:9092", What: "SASL", Err: errors.New("EOF")}
+	ours := &kafkaconf.AuthError{Broker: "b:9092", What: "SASL", Err: errors.New("EOF")}
 	for _, c := range []struct {
 		err  error
 		want bool
@@ -75,11 +75,11 @@ func TestIsAuthError(t *testing.T) {
 		{ours, true},
 		{fmt.Errorf("run: %w", ours), true},
 	} {
-		if got := topology.IsAuthError(c.err); got != c.want {
+		if got := kafkaconf.IsAuthError(c.err); got != c.want {
 			t.Errorf("IsAuthError(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
-	if !errors.Is(ours, topology.ErrAuthentication) || !strings.Contains(ours.Error(), "authentication failed") {
+	if !errors.Is(ours, kafkaconf.ErrAuthentication) || !strings.Contains(ours.Error(), "authentication failed") {
 		t.Errorf("%v does not wrap ErrAuthentication", ours)
 	}
 }

@@ -1,4 +1,4 @@
-package topology
+package tablestore
 
 import (
 	"fmt"
@@ -70,7 +70,7 @@ func TestStorageReadsItsBufferedWrites(t *testing.T) {
 	if got := mustGet(t, st, "a"); got != "3" {
 		t.Errorf("after flush a = %s, want 3", got)
 	}
-	if v, _ := st.db.Get([]byte(offsetKey), nil); string(v) != "41" {
+	if v, _ := st.db.Get([]byte(OffsetKey), nil); string(v) != "41" {
 		t.Errorf("stored offset %q, want 41", v)
 	}
 }

@@ -1,4 +1,4 @@
-package topology_test
+package kafkaconf_test
 
 import (
 	"testing"
@@ -28,11 +28,7 @@ func TestRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sarama.NewClusterAdmin(kc.Brokers, cfg)
+	_, admin, err := kc.Admin("streamrls-test")
 	if err != nil {
 		t.Fatal(err)
 	}

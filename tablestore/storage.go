@@ -1,4 +1,7 @@
-package topology
+// Package tablestore is the local copy of a goka group table: one LevelDB
+// per partition in goka's layout, with writes buffered in memory (see
+// StorageBuilder).
+package tablestore
 
 import (
 	"errors"
@@ -15,6 +18,11 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
+
+// OffsetKey is goka's key of the table offset in every local copy of a
+// table, goka's own storage and this one alike. No table value may be
+// stored under it.
+const OffsetKey = "__offset"
 
 // Defaults of StorageOptions.
 const (
@@ -34,7 +42,7 @@ type StorageOptions struct {
 
 // StorageBuilder builds the local copies of a table under dir, one LevelDB
 // per partition in goka's layout (dir/TOPIC.PARTITION, the offset under the
-// key "__offset" as a decimal string), so existing state directories and
+// key OffsetKey as a decimal string), so existing state directories and
 // goka's own storage read each other's files.
 //
 // It differs from goka's storage.DefaultBuilder in two ways:
@@ -43,8 +51,8 @@ type StorageOptions struct {
 //     atomic batch with the table offset, every FlushInterval (and at once
 //     when MaxPending bytes are waiting, at MarkRecovered, before an
 //     iterator and on Close). Reads see the buffered writes. The processor
-//     writes a sensor's state on every message (DESIGN.md, delivery
-//     semantics), and goka's storage turns each of those into a LevelDB
+//     writes a sensor's state on every message (docs/design.md, delivery
+//     guarantees), and goka's storage turns each of those into a LevelDB
 //     journal write(2) plus a second one for the offset, and the memtable
 //     fills and compacts every few thousand 1.2 kB states: a third of the
 //     processor's CPU. Buffered, a batch holds each written key once.
@@ -79,9 +87,6 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 		return newBuffered(db, o), nil
 	}
 }
-
-// offsetKey is goka's key of the table offset in every local storage.
-const offsetKey = "__offset"
 
 // pendingValue is a buffered write; del marks a delete.
 type pendingValue struct {
@@ -222,7 +227,7 @@ func (b *buffered) GetOffset(def int64) (int64, error) {
 	if ok {
 		return off, nil
 	}
-	v, err := b.db.Get([]byte(offsetKey), nil)
+	v, err := b.db.Get([]byte(OffsetKey), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return def, nil
 	}
@@ -270,7 +275,7 @@ func (b *buffered) flush() error {
 		}
 	}
 	if b.offDirty {
-		batch.Put([]byte(offsetKey), strconv.AppendInt(nil, b.offset, 10))
+		batch.Put([]byte(OffsetKey), strconv.AppendInt(nil, b.offset, 10))
 		b.offDirty = false
 	}
 	b.flushing, b.pending, b.bytes = b.pending, make(map[string]pendingValue, len(b.pending)), 0
@@ -321,7 +326,7 @@ type iterator struct{ it ldbiter.Iterator }
 
 func (i *iterator) Next() bool {
 	for i.it.Next() {
-		if string(i.it.Key()) != offsetKey {
+		if string(i.it.Key()) != OffsetKey {
 			return true
 		}
 	}
@@ -336,7 +341,7 @@ func (i *iterator) Seek(key []byte) bool {
 	if !i.it.Seek(key) {
 		return false
 	}
-	if string(i.it.Key()) == offsetKey {
+	if string(i.it.Key()) == OffsetKey {
 		return i.Next()
 	}
 	return true

@@ -1,10 +1,16 @@
-package topology
+// Package kafkaconf is how streamrls talks to Kafka: the client
+// configuration every role shares (Kafka), its security (SASL and TLS), and
+// what is built from it: goka's options, topic settings, partitioner and
+// logger, and the sarama admin client.
+//
+// goka's and sarama's defaults are wrong for this job in several places;
+// each override says which and why. The goka workarounds live in a file
+// each: partitioner.go (a partition chosen per message) and rebalance.go
+// (rejoining the group at once after a rebalance).
+package kafkaconf
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash"
 	"strings"
 	"time"
 
@@ -13,37 +19,49 @@ import (
 )
 
 // Kafka is the client configuration every role shares. The zero value plus
-// Brokers is usable; each field documents its default and why.
+// Brokers is usable; each field documents its default, the client or topic
+// setting it sets, and why.
 type Kafka struct {
-	// Brokers to bootstrap from. Default 127.0.0.1:9092 (--brokers, STREAMRLS_BROKERS).
+	// Brokers to bootstrap from (Kafka's bootstrap.servers). Default
+	// 127.0.0.1:9092, the embedded broker's address (--brokers,
+	// STREAMRLS_BROKERS).
 	Brokers []string
-	// Version is the protocol version sarama speaks. Default 2.8.0: goka pins
-	// 2.0.0, which Kafka 4 refuses.
+	// Version is the protocol version sarama speaks (sarama Config.Version).
+	// Default 2.8.0: goka pins 2.0.0, which Kafka 4 refuses.
 	Version sarama.KafkaVersion
-	// SessionTimeout of the consumer group: how long a dead processor keeps
-	// its partitions. Default 6s, the smallest a stock Kafka broker accepts
-	// (group.min.session.timeout.ms); sarama's default is 10s.
+	// SessionTimeout of the consumer group (Consumer.Group.Session.Timeout,
+	// Kafka's session.timeout.ms): how long a dead processor keeps its
+	// partitions. Default 6s, the smallest a stock Kafka broker accepts
+	// (group.min.session.timeout.ms); sarama's default is 10s. The
+	// rebalance timeout is twice this.
 	SessionTimeout time.Duration
-	// Heartbeat interval. Default SessionTimeout/3.
+	// Heartbeat interval (Consumer.Group.Heartbeat.Interval, Kafka's
+	// heartbeat.interval.ms). Default SessionTimeout/3, the ratio Kafka
+	// recommends, so that two heartbeats may be lost before the session ends.
 	Heartbeat time.Duration
-	// Replication of the topics streamrls creates. Default 1 (goka asks for 2,
-	// which fails on a one-broker cluster).
+	// Replication of the topics streamrls creates (goka
+	// TopicManagerConfig.Table.Replication and .Stream.Replication). Default
+	// 1: goka asks for 2, which fails on a one-broker cluster.
 	Replication int
-	// Retention of the input and dead-letter streams. Default 0 means keep
-	// forever (retention.ms=-1) so that a replay can rebuild every model;
-	// goka's default of one hour makes replay impossible after that hour.
+	// Retention of the input and dead-letter streams (goka
+	// TopicManagerConfig.Stream.Retention, the topics' retention.ms).
+	// Default 0 means keep forever (retention.ms=-1) so that a replay can
+	// rebuild every model; goka's default of one hour makes replay
+	// impossible after that hour. The table is compacted, not retained.
 	Retention time.Duration
 	// FlushFrequency is how long the producer lingers to batch messages
-	// (Producer.Flush.Frequency). Default 1ms: the emit-to-view latency
-	// target is tens of milliseconds and every sample crosses two producers
-	// (input, changelog), so goka's 100ms would be the floor of it; under
-	// load FlushBytes sends first.
+	// (Producer.Flush.Frequency, Kafka's linger.ms). Default 1ms: the
+	// emit-to-view latency target is tens of milliseconds and every sample
+	// crosses two producers (input, changelog), so goka's 100ms would be
+	// the floor of it; under load FlushBytes sends first.
 	FlushFrequency time.Duration
-	// Security: SASL and TLS (nil: plaintext).
+	// Security sets SASL and TLS (sarama Net.SASL, Net.TLS); build it with
+	// SecurityConfig.Security. Default nil: plaintext without SASL.
 	Security *Security
 }
 
-// Security configures SASL and TLS; see security.go.
+// Security applies SASL and TLS settings to a sarama config; see
+// SecurityConfig.
 type Security struct {
 	Apply func(*sarama.Config) error
 }
@@ -93,7 +111,7 @@ func ParseBrokers(s string) ([]string, error) {
 
 // Client tuning for this job: many small messages in, one ~1.2 kB state
 // write per message out, on loopback or a LAN, 2 cores. Each knob says its
-// default here, goka's or sarama's, and why; README "Performance" has the
+// default here, goka's or sarama's, and why; docs/performance.md has the
 // measurements.
 const (
 	// FetchBytes (sarama Consumer.Fetch.Default, sarama's default too) is
@@ -173,56 +191,6 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	return c, nil
 }
 
-// TopicManagerConfig replaces goka's: replication 1, streams kept forever,
-// and a mismatched existing table is an error rather than silently ignored.
-func (k Kafka) TopicManagerConfig() *goka.TopicManagerConfig {
-	k = k.WithDefaults()
-	tm := goka.NewTopicManagerConfig()
-	tm.Table.Replication = k.Replication
-	tm.Stream.Replication = k.Replication
-	tm.Stream.Retention = k.retention()
-	tm.MismatchBehavior = goka.TMConfigMismatchBehaviorWarn
-	return tm
-}
-
-func (k Kafka) retention() time.Duration {
-	if k.Retention <= 0 {
-		return -time.Millisecond // retention.ms=-1: forever
-	}
-	return k.Retention
-}
-
-// TopicManager opens a goka topic manager with this configuration.
-func (k Kafka) TopicManager() (goka.TopicManager, error) {
-	k = k.WithDefaults()
-	c, err := k.Sarama()
-	if err != nil {
-		return nil, err
-	}
-	c.ClientID = "streamrls-topics"
-	tm, err := goka.NewTopicManager(k.Brokers, c, k.TopicManagerConfig())
-	if err != nil {
-		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
-	}
-	return tm, nil
-}
-
-// EnsureStream creates the stream topic with partitions partitions unless it
-// exists, and returns its partition count. An existing topic is accepted as
-// it is (e.g. RLSTrain made by kafka-python with 4 partitions).
-func EnsureStream(tm goka.TopicManager, topic string, partitions int) (int, error) {
-	if ps, err := tm.Partitions(topic); err == nil && len(ps) > 0 {
-		return len(ps), nil
-	}
-	if partitions <= 0 {
-		return 0, fmt.Errorf("topic %q: partitions must be > 0, got %d", topic, partitions)
-	}
-	if err := tm.EnsureStreamExists(topic, partitions); err != nil {
-		return 0, fmt.Errorf("create topic %q with %d partitions: %w", topic, partitions, err)
-	}
-	return partitions, nil
-}
-
 // ProcessorOptions are the goka options every processor of ours uses.
 func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
@@ -266,85 +234,3 @@ func (k Kafka) EmitterOptions() ([]goka.EmitterOption, error) {
 }
 
 func copyConfig(c *sarama.Config) *sarama.Config { cc := *c; return &cc }
-
-// topicManagerBuilder is goka's topic manager on a copy of cfg with
-// streamrls's topic settings (TopicManagerConfig).
-func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
-	tmc := copyConfig(cfg)
-	tmc.ClientID = "streamrls-topics"
-	return goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
-}
-
-// Producer opens a goka producer with this configuration, outside any goka
-// processor: it honours PartitionHeader like the processors' own producers.
-func (k Kafka) Producer(clientID string) (goka.Producer, error) {
-	k = k.WithDefaults()
-	cfg, err := k.Sarama()
-	if err != nil {
-		return nil, err
-	}
-	return k.producerBuilder(cfg)(k.Brokers, clientID, goka.DefaultHasher())
-}
-
-func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
-	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-		c := copyConfig(cfg)
-		c.ClientID = clientID
-		c.Producer.Partitioner = PartitionerFor(hasher)
-		p, err := goka.NewProducer(brokers, c)
-		if err != nil {
-			return nil, fmt.Errorf("producer to %s: %w", strings.Join(brokers, ","), err)
-		}
-		return p, nil
-	}
-}
-
-// PartitionHeader pins a message to a partition. The processor sets it on
-// every table and dead-letter write to the partition of the input message,
-// so that a sensor's state lives in the partition its samples arrive on —
-// whichever client produced them: kafka-python hashes keys with murmur2,
-// goka and sarama with FNV-1a, kcat with CRC32. Without it a sensor's state
-// would be written to another partition than the one its processor recovers,
-// and acknowledgements of one input partition would arrive out of order.
-const PartitionHeader = "streamrls-partition"
-
-// PartitionBytes encodes p for PartitionHeader.
-func PartitionBytes(p int32) []byte {
-	return binary.BigEndian.AppendUint32(nil, uint32(p))
-}
-
-// ErrBadPartitionHeader is returned for a PartitionHeader that is not a
-// partition of the topic.
-var ErrBadPartitionHeader = errors.New("bad " + PartitionHeader + " header")
-
-// PartitionerFor returns a sarama partitioner that honours PartitionHeader
-// and otherwise hashes the key with hasher like goka does.
-func PartitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
-	return func(topic string) sarama.Partitioner {
-		return &headerPartitioner{hash: sarama.NewCustomHashPartitioner(hasher)(topic), topic: topic}
-	}
-}
-
-type headerPartitioner struct {
-	hash  sarama.Partitioner
-	topic string
-}
-
-func (h *headerPartitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, error) {
-	for _, hd := range msg.Headers {
-		if string(hd.Key) != PartitionHeader {
-			continue
-		}
-		if len(hd.Value) != 4 {
-			return -1, fmt.Errorf("topic %s: %w: %d bytes", h.topic, ErrBadPartitionHeader, len(hd.Value))
-		}
-		p := int32(binary.BigEndian.Uint32(hd.Value))
-		if p < 0 || p >= n {
-			return -1, fmt.Errorf("topic %s: %w: partition %d of %d", h.topic, ErrBadPartitionHeader, p, n)
-		}
-		return p, nil
-	}
-	return h.hash.Partition(msg, n)
-}
-
-func (h *headerPartitioner) RequiresConsistency() bool { return true }

@@ -1,0 +1,92 @@
+package kafkaconf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// goka workaround: goka's producer hashes every key to pick the partition
+// and offers no way to choose one per message. producerBuilder swaps in a
+// partitioner that honours PartitionHeader, so the processor can write a
+// sensor's state to the partition its samples arrived on.
+
+// Producer opens a goka producer with this configuration outside any goka
+// processor (the processor's batch writer); it honours PartitionHeader like
+// the processors' own producers.
+func (k Kafka) Producer(clientID string) (goka.Producer, error) {
+	k = k.WithDefaults()
+	cfg, err := k.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	return k.producerBuilder(cfg)(k.Brokers, clientID, goka.DefaultHasher())
+}
+
+func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		c := copyConfig(cfg)
+		c.ClientID = clientID
+		c.Producer.Partitioner = PartitionerFor(hasher)
+		p, err := goka.NewProducer(brokers, c)
+		if err != nil {
+			return nil, fmt.Errorf("producer to %s: %w", strings.Join(brokers, ","), err)
+		}
+		return p, nil
+	}
+}
+
+// PartitionHeader pins a message to a partition. The processor sets it on
+// every table and dead-letter write to the partition of the input message,
+// so that a sensor's state lives in the partition its samples arrive on —
+// whichever client produced them: kafka-python hashes keys with murmur2,
+// goka and sarama with FNV-1a, kcat with CRC32. Without it a sensor's state
+// would be written to another partition than the one its processor recovers,
+// and acknowledgements of one input partition would arrive out of order.
+const PartitionHeader = "streamrls-partition"
+
+// PartitionBytes encodes p for PartitionHeader.
+func PartitionBytes(p int32) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(p))
+}
+
+// ErrBadPartitionHeader is returned for a PartitionHeader that is not a
+// partition of the topic.
+var ErrBadPartitionHeader = errors.New("bad " + PartitionHeader + " header")
+
+// PartitionerFor returns a sarama partitioner that honours PartitionHeader
+// and otherwise hashes the key with hasher like goka does.
+func PartitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
+	return func(topic string) sarama.Partitioner {
+		return &headerPartitioner{hash: sarama.NewCustomHashPartitioner(hasher)(topic), topic: topic}
+	}
+}
+
+type headerPartitioner struct {
+	hash  sarama.Partitioner
+	topic string
+}
+
+func (h *headerPartitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, error) {
+	for _, hd := range msg.Headers {
+		if string(hd.Key) != PartitionHeader {
+			continue
+		}
+		if len(hd.Value) != 4 {
+			return -1, fmt.Errorf("topic %s: %w: %d bytes", h.topic, ErrBadPartitionHeader, len(hd.Value))
+		}
+		p := int32(binary.BigEndian.Uint32(hd.Value))
+		if p < 0 || p >= n {
+			return -1, fmt.Errorf("topic %s: %w: partition %d of %d", h.topic, ErrBadPartitionHeader, p, n)
+		}
+		return p, nil
+	}
+	return h.hash.Partition(msg, n)
+}
+
+func (h *headerPartitioner) RequiresConsistency() bool { return true }

@@ -1,0 +1,69 @@
+package kafkaconf
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// TopicManagerConfig replaces goka's: Replication (1) and Retention
+// (forever) of Kafka, and an existing topic whose partitions or settings
+// differ from what goka expects is logged rather than silently accepted.
+func (k Kafka) TopicManagerConfig() *goka.TopicManagerConfig {
+	k = k.WithDefaults()
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = k.Replication
+	tm.Stream.Replication = k.Replication
+	tm.Stream.Retention = k.retention()
+	tm.MismatchBehavior = goka.TMConfigMismatchBehaviorWarn
+	return tm
+}
+
+func (k Kafka) retention() time.Duration {
+	if k.Retention <= 0 {
+		return -time.Millisecond // retention.ms=-1: forever
+	}
+	return k.Retention
+}
+
+// TopicManager opens a goka topic manager with this configuration.
+func (k Kafka) TopicManager() (goka.TopicManager, error) {
+	k = k.WithDefaults()
+	c, err := k.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	c.ClientID = "streamrls-topics"
+	tm, err := goka.NewTopicManager(k.Brokers, c, k.TopicManagerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connect to brokers %s: %w", strings.Join(k.Brokers, ","), err)
+	}
+	return tm, nil
+}
+
+// EnsureStream creates the stream topic with partitions partitions unless it
+// exists, and returns its partition count. An existing topic is accepted as
+// it is (e.g. RLSTrain made by kafka-python with 4 partitions).
+func EnsureStream(tm goka.TopicManager, topic string, partitions int) (int, error) {
+	if ps, err := tm.Partitions(topic); err == nil && len(ps) > 0 {
+		return len(ps), nil
+	}
+	if partitions <= 0 {
+		return 0, fmt.Errorf("topic %q: partitions must be > 0, got %d", topic, partitions)
+	}
+	if err := tm.EnsureStreamExists(topic, partitions); err != nil {
+		return 0, fmt.Errorf("create topic %q with %d partitions: %w", topic, partitions, err)
+	}
+	return partitions, nil
+}
+
+// topicManagerBuilder is goka's topic manager on a copy of cfg with
+// streamrls's topic settings (TopicManagerConfig).
+func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
+	tmc := copyConfig(cfg)
+	tmc.ClientID = "streamrls-topics"
+	return goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
+}

@@ -1,0 +1,37 @@
+package topology_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/streamrls/streamrls/topology"
+)
+
+func TestNames(t *testing.T) {
+	n := topology.Names{Group: "g"}.WithDefaults()
+	want := topology.Names{Input: "rls-samples", Group: "g", DeadLetter: "g-deadletter", Snapshots: "g-snapshots"}
+	if n != want {
+		t.Errorf("WithDefaults = %+v, want %+v", n, want)
+	}
+	if n.Table() != "g-table" { // goka's name of a group's table topic
+		t.Errorf("Table = %q, want g-table", n.Table())
+	}
+	if err := n.Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	for _, c := range []struct {
+		n    topology.Names
+		want string
+	}{
+		{topology.Names{Group: "g"}, "--topic"},
+		{topology.Names{Input: "in"}, "--group"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "in"}, "is the input topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "g-table"}, "is the group table"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "dl"}, "snapshots topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "g-table"}, "snapshots topic"},
+	} {
+		if err := c.n.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error containing %q", c.n, err, c.want)
+		}
+	}
+}
