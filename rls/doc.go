@@ -1,7 +1,7 @@
 // Package rls is the estimator: exponentially weighted recursive least squares
 // (Haykin, Adaptive Filter Theory, RLS table), one Model per forgetting factor,
-// and a Bank of models that learn from the same samples. Pure math on gonum:
-// no Kafka, no I/O.
+// and a Bank of models that learn from the same samples. Pure math on the
+// standard library (gonum only in tests, as the reference): no Kafka, no I/O.
 //
 // # The update
 //

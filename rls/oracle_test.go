@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// closedForm is the test oracle from DESIGN.md, computed with gonum and
+// closedForm is the test oracle of docs/design.md, computed with gonum and
 // independently of the recursive code:
 //
 //	R_N = λᴺ P₀⁻¹ + Σᵢ λᴺ⁻ⁱ xᵢ xᵢᵀ = λᴺ/δ·I + Xᵀ W X,   W = diag(λᴺ⁻¹ … λ⁰)

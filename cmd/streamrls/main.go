@@ -74,6 +74,7 @@ dashes as underscores). A flag on the command line wins.`,
 		newReplayCmd(g),
 		newPlotCmd(g),
 		newBenchCmd(g),
+		newGendocsCmd(),
 	)
 	return root
 }
