@@ -1,0 +1,331 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/tablestore"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// fakeProducer records what a batch produces. With hold set, the
+// acknowledgements wait until release is called.
+type fakeProducer struct {
+	mu      sync.Mutex
+	hold    bool
+	fail    error
+	held    []func()
+	next    map[string]int64 // next offset per topic
+	written map[string][]outMsg
+}
+
+func (p *fakeProducer) Emit(topic, key string, value []byte) *goka.Promise {
+	return p.EmitWithHeaders(topic, key, value, nil)
+}
+
+func (p *fakeProducer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
+	promise, finish := goka.NewPromiseWithFinisher()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next == nil {
+		p.next, p.written = map[string]int64{}, map[string][]outMsg{}
+	}
+	off := p.next[topic]
+	p.next[topic]++
+	ack := func() {
+		if p.fail != nil {
+			finish(nil, p.fail)
+			return
+		}
+		p.mu.Lock()
+		p.written[topic] = append(p.written[topic], outMsg{topic: topic, key: key, value: value, headers: headers})
+		p.mu.Unlock()
+		finish(&sarama.ProducerMessage{Topic: topic, Offset: off}, nil)
+	}
+	if p.hold {
+		p.held = append(p.held, ack)
+		return promise
+	}
+	go ack()
+	return promise
+}
+
+func (p *fakeProducer) Close() error { return nil }
+
+func (p *fakeProducer) release() {
+	p.mu.Lock()
+	held := p.held
+	p.held, p.hold = nil, false
+	p.mu.Unlock()
+	for _, ack := range held {
+		ack()
+	}
+}
+
+// batchCtx is a goka context of a batching handler: state reads go to the
+// partition's local table copy, and every commit is recorded in order.
+type batchCtx struct {
+	fakeCtx
+	store   storage.Storage
+	mu      *sync.Mutex
+	commits *[]commitRec
+}
+
+type commitRec struct {
+	offset int64
+	err    error
+}
+
+func (c *batchCtx) Value() any {
+	b, err := c.store.Get(c.key)
+	if err != nil || b == nil {
+		return nil
+	}
+	v, err := c.codec.Decode(b)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func (c *batchCtx) SetValue(any, ...goka.ContextOption) {
+	panic("a batching handler wrote a state outside its batch")
+}
+
+func (c *batchCtx) Emit(goka.Stream, string, any, ...goka.ContextOption) {
+	panic("a batching handler emitted outside its batch")
+}
+
+func (c *batchCtx) DeferCommit() func(error) {
+	off := c.off
+	return func(err error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		*c.commits = append(*c.commits, commitRec{off, err})
+	}
+}
+
+// batchRig is a batching handler over one partition with a fake producer
+// and goka's in-memory storage as the local table copy.
+type batchRig struct {
+	h       *Handler
+	prod    *fakeProducer
+	store   storage.Storage
+	ctx     *batchCtx
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	commits []commitRec
+}
+
+func newBatchRig(t *testing.T, interval time.Duration, maxBytes int) *batchRig {
+	t.Helper()
+	r := &batchRig{prod: &fakeProducer{}}
+	stores := new(tablestore.Stores)
+	names := topology.Names{}.WithDefaults()
+	st, err := stores.Track(func(string, int32) (storage.Storage, error) { return storage.NewMemory(), nil })(names.Table(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store = st
+	r.h = newTestHandler(0)
+	codec := TableCodec{Model: r.h.Model}
+	r.h.batches = &batchWriter{table: names.Table(), producer: r.prod, stores: stores, codec: codec,
+		interval: interval, maxBytes: maxBytes, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	owner, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	t.Cleanup(func() {
+		cancel()
+		r.prod.release()
+		r.h.batches.wait()
+	})
+	r.ctx = &batchCtx{fakeCtx: fakeCtx{owner: owner, codec: codec}, store: st, mu: &r.mu, commits: &r.commits}
+	return r
+}
+
+func (r *batchRig) process(key string, off int64, value []byte) {
+	r.ctx.key, r.ctx.off = key, off
+	r.h.Process(r.ctx, value)
+}
+
+func (r *batchRig) committed() []commitRec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]commitRec(nil), r.commits...)
+}
+
+// TestBatchEqualsPerMessage: whatever the batch boundaries, the states a
+// batching handler leaves in the table — locally and on the changelog — are
+// byte for byte those of the handler that writes every message's state, and
+// every message is committed once, in offset order, without error.
+func TestBatchEqualsPerMessage(t *testing.T) {
+	keys, values := messages(16, 800, 1)
+	ref := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: RLS{Specs: rls.DefaultSpecs()}}}
+	hr := newTestHandler(0)
+	for k := range keys {
+		ref.key, ref.off = keys[k], int64(k)
+		hr.Process(ref, values[k])
+	}
+	for _, tc := range []struct {
+		name     string
+		maxBytes int
+		flushAt  int // flush by hand every flushAt messages (0: never)
+	}{
+		{"one batch", DefaultBatchMaxBytes, 0},
+		{"by hand every 37 messages", DefaultBatchMaxBytes, 37},
+		{"full every few hundred messages", 40000, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newBatchRig(t, time.Hour, tc.maxBytes)
+			for k := range keys {
+				r.process(keys[k], int64(k), values[k])
+				if tc.flushAt > 0 && (k+1)%tc.flushAt == 0 {
+					r.h.cache.parts[0].batch.flush(false)
+				}
+			}
+			r.h.cache.parts[0].batch.flush(false)
+			for key, want := range ref.table {
+				got, err := r.store.Get(key)
+				if err != nil || string(got) != string(want) {
+					t.Errorf("sensor %s: local table copy differs from the per-message state (err %v)", key, err)
+				}
+				var last []byte
+				for _, m := range r.prod.written[r.h.batches.table] {
+					if m.key == key {
+						last = m.value
+					}
+				}
+				if string(last) != string(want) {
+					t.Errorf("sensor %s: last changelog record differs from the per-message state", key)
+				}
+			}
+			got := r.committed()
+			if len(got) != len(keys) {
+				t.Fatalf("%d commits, want %d", len(got), len(keys))
+			}
+			for i, c := range got {
+				if c.offset != int64(i) || c.err != nil {
+					t.Fatalf("commit %d: offset %d err %v, want offset %d and no error", i, c.offset, c.err, i)
+				}
+			}
+			writes := len(r.prod.written[r.h.batches.table])
+			if writes >= len(keys) {
+				t.Errorf("%d state writes for %d messages: no batching", writes, len(keys))
+			}
+			if tc.flushAt == 0 && tc.maxBytes == DefaultBatchMaxBytes && writes != len(ref.table) {
+				t.Errorf("one batch wrote %d states, want one per sensor (%d)", writes, len(ref.table))
+			}
+		})
+	}
+}
+
+// TestBatchCommitsAfterAcks: no message of a batch is committed before
+// Kafka has acknowledged every record of its batch, and the table offset
+// stored with the local copy is the newest acknowledged one.
+func TestBatchCommitsAfterAcks(t *testing.T) {
+	keys, values := messages(4, 40, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	r.prod.hold = true
+	for k := range keys {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb := r.h.cache.parts[0].batch
+	done := make(chan struct{})
+	go func() { pb.flush(false); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	if n := len(r.committed()); n != 0 {
+		t.Fatalf("%d messages committed before their batch was acknowledged", n)
+	}
+	if off, _ := r.store.GetOffset(-7); off != -7 {
+		t.Fatalf("table offset %d stored before the acknowledgements", off)
+	}
+	r.prod.release()
+	<-done
+	if n := len(r.committed()); n != len(keys) {
+		t.Fatalf("%d of %d messages committed after the acknowledgements", n, len(keys))
+	}
+	if off, _ := r.store.GetOffset(-7); off != 3 {
+		t.Errorf("table offset %d, want 3 (four sensors, one write each)", off)
+	}
+}
+
+// TestBatchFailure: a batch Kafka refuses fails every commit of it and of
+// every later batch (goka then stops the processor; the messages are
+// redelivered), and nothing is committed without error.
+func TestBatchFailure(t *testing.T) {
+	keys, values := messages(4, 20, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	r.prod.fail = errors.New("broker gone")
+	for k := 0; k < 10; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb := r.h.cache.parts[0].batch
+	pb.flush(false)
+	r.prod.fail = nil
+	for k := 10; k < 20; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb.flush(false)
+	got := r.committed()
+	if len(got) != 20 {
+		t.Fatalf("%d commits, want 20", len(got))
+	}
+	for _, c := range got {
+		if c.err == nil {
+			t.Fatalf("message %d committed without error after its partition's batch failed", c.offset)
+		}
+	}
+}
+
+// TestBatchEndsWhenPartitionStops: when goka stops the partition processor
+// (its context ends) the open batch is written, and a message whose
+// callback was still running writes its own batch before it returns — so
+// goka, which waits for every deferred commit, never waits in vain.
+func TestBatchEndsWhenPartitionStops(t *testing.T) {
+	keys, values := messages(3, 10, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	for k := 0; k < 9; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	r.cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.committed()) < 9 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 9 messages committed after the partition stopped", len(r.committed()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.process(keys[9], 9, values[9])
+	if got := r.committed(); len(got) != 10 || got[9].offset != 9 || got[9].err != nil {
+		t.Fatalf("a message after the stop is not committed when its callback returns: %v", got)
+	}
+}
+
+// TestBatchInterval: with a short interval the batch ends by itself.
+func TestBatchInterval(t *testing.T) {
+	keys, values := messages(2, 4, 1)
+	r := newBatchRig(t, 20*time.Millisecond, DefaultBatchMaxBytes)
+	for k := range keys {
+		r.process(keys[k], int64(k), values[k])
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.committed()) < len(keys) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages committed 5s after the last, interval 20ms", len(r.committed()), len(keys))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if s := fmt.Sprint(r.committed()); s != fmt.Sprint([]commitRec{{0, nil}, {1, nil}, {2, nil}, {3, nil}}) {
+		t.Errorf("commits %s", s)
+	}
+}
