@@ -130,8 +130,8 @@ func decodeErr(f Format, reason, format string, args ...any) *DecodeError {
 }
 
 // DefaultMaxDim is the largest sample dimension a Decoder accepts when its
-// MaxDim is 0.
-const DefaultMaxDim = 1 << 16
+// MaxDim is 0, and the processor's default --max-dim.
+const DefaultMaxDim = 1024
 
 // Decoder decodes sample values of any format, detected by DetectFormat:
 // '{' JSON (single sample or {"samples":[...]} micro-batch), '[' the original

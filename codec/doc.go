@@ -78,7 +78,7 @@
 //	1       1     version, 1
 //	2       2     flags (uint16): bit 0 = records carry seq, bit 1 = records
 //	              carry ts; other bits must be 0
-//	4       4     dim n (uint32), 1 ≤ n ≤ Decoder.MaxDim (default 65536)
+//	4       4     dim n (uint32), 1 ≤ n ≤ Decoder.MaxDim (default DefaultMaxDim, 1024)
 //	8       4     count k (uint32), ≥ 1
 //	12      …     k records, each:
 //	                seq  int64   (only if flags bit 0)

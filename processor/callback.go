@@ -28,7 +28,7 @@ const (
 )
 
 // DefaultMaxDim bounds a sensor's dimension (--max-dim).
-const DefaultMaxDim = 1024
+const DefaultMaxDim = codec.DefaultMaxDim
 
 // Handler is the goka callback of the processor group.
 type Handler struct {
@@ -340,6 +340,3 @@ func (h *Handler) log() *slog.Logger {
 	}
 	return slog.Default()
 }
-
-// ErrStopped is returned by Run when its context ends.
-var ErrStopped = errors.New("processor stopped")

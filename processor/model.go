@@ -79,7 +79,7 @@ func (c TableCodec) Decode(b []byte) (any, error) {
 	return r, nil
 }
 
-// RLS is the bank of RLS models of DESIGN.md as a Model.
+// RLS is the bank of RLS models (package rls) as a Model.
 type RLS struct{ Specs []rls.Spec }
 
 // BankState is the RLS bank of one sensor.
