@@ -1,86 +1,43 @@
-package view
+package history
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 
-	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/topology"
 )
 
-// Truth knows θ*, the true coefficients behind a sensor's samples: the
-// emitter's (emitter.Truth, in `run`), or one vector for every sensor
-// (ConstTruth, `serve --theta-star`).
-type Truth interface {
-	// ThetaStar returns θ* of a sensor after each of ns samples
-	// (ascending): the θ* its ns[i]-th sample was drawn with. nil: unknown.
-	ThetaStar(sensor string, ns []uint64) [][]float64
-}
-
-// ConstTruth is one θ* for every sensor of its dimension.
-type ConstTruth []float64
-
-// ThetaStar returns t for every n.
-func (t ConstTruth) ThetaStar(_ string, ns []uint64) [][]float64 {
-	out := make([][]float64, len(ns))
-	for i := range out {
-		out[i] = t
-	}
-	return out
-}
-
-// thetaStar asks truth (which may be nil) for θ* of a sensor of dimension
-// dim, nil when unknown or of another dimension.
-func thetaStar(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
-	if truth == nil || len(ns) == 0 {
-		return nil
-	}
-	out := truth.ThetaStar(sensor, ns)
-	if len(out) != len(ns) {
-		return nil
-	}
-	for _, th := range out {
-		if len(th) != dim {
-			return nil
-		}
-	}
-	return out
-}
-
-// HistoryConfig describes the history of one group.
-type HistoryConfig struct {
+// FollowerConfig describes the follower of one group's snapshots.
+type FollowerConfig struct {
 	Group string
 	Topic string // default topology.Names{Group: Group}.WithDefaults().Snapshots
 	Kafka topology.Kafka
-	// Points kept per sensor (default history.DefaultPoints); older points
+	// Points kept per sensor (default DefaultPoints); older points
 	// are thinned out by halving, so the whole curve stays visible.
 	Points int
 	Log    *slog.Logger
 }
 
-// History follows a group's snapshots topic from its oldest message with a
+// Follower follows a group's snapshots topic from its oldest message with a
 // plain sarama consumer of every partition (goka views read tables, not
-// streams) and keeps each sensor's learning curve in a history.Store.
-type History struct {
-	cfg     HistoryConfig
-	store   *history.Store
+// streams) and keeps each sensor's learning curve in a Store.
+type Follower struct {
+	cfg     FollowerConfig
+	store   *Store
 	log     *slog.Logger
 	msgs    atomic.Int64
 	badMsgs atomic.Int64
 }
 
-// NewHistory returns a history; Run fills it.
-func NewHistory(cfg HistoryConfig) (*History, error) {
+// NewFollower returns a follower; Run fills its store.
+func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("history: empty group (--group)")
 	}
@@ -91,21 +48,21 @@ func NewHistory(cfg HistoryConfig) (*History, error) {
 		cfg.Log = slog.Default()
 	}
 	cfg.Kafka = cfg.Kafka.WithDefaults()
-	return &History{cfg: cfg, store: history.NewStore(cfg.Points), log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+	return &Follower{cfg: cfg, store: NewStore(cfg.Points), log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
 }
 
-// Group is the group whose snapshots this history follows.
-func (h *History) Group() string { return h.cfg.Group }
+// Group is the group whose snapshots this follower follows.
+func (h *Follower) Group() string { return h.cfg.Group }
 
-// Store is the history's store.
-func (h *History) Store() *history.Store { return h.store }
+// Store is the follower's store.
+func (h *Follower) Store() *Store { return h.store }
 
 // Messages is the number of snapshot messages read so far.
-func (h *History) Messages() int64 { return h.msgs.Load() }
+func (h *Follower) Messages() int64 { return h.msgs.Load() }
 
 // Run reads the snapshots topic until ctx ends, waiting for the topic to be
 // created and reconnecting after errors, each partition from where it was.
-func (h *History) Run(ctx context.Context) error {
+func (h *Follower) Run(ctx context.Context) error {
 	next := map[int32]int64{}
 	backoff := 250 * time.Millisecond
 	for {
@@ -123,7 +80,7 @@ func (h *History) Run(ctx context.Context) error {
 	}
 }
 
-func (h *History) consume(ctx context.Context, next map[int32]int64) error {
+func (h *Follower) consume(ctx context.Context, next map[int32]int64) error {
 	cfg, err := h.cfg.Kafka.Sarama()
 	if err != nil {
 		return err
@@ -201,9 +158,9 @@ func (h *History) consume(ctx context.Context, next map[int32]int64) error {
 	return err
 }
 
-func (h *History) add(m *sarama.ConsumerMessage) {
+func (h *Follower) add(m *sarama.ConsumerMessage) {
 	h.msgs.Add(1)
-	s, err := history.Decode(m.Key, m.Value)
+	s, err := Decode(m.Key, m.Value)
 	if err != nil {
 		if h.badMsgs.Add(1) <= 10 {
 			h.log.Warn("skipping a snapshot that does not parse", "partition", m.Partition, "offset", m.Offset, "err", err)
@@ -211,122 +168,4 @@ func (h *History) add(m *sarama.ConsumerMessage) {
 		return
 	}
 	h.store.Add(s)
-}
-
-// HistoryJSON is a sensor's learning history, one column per figure so
-// that numpy takes each as it is: np.array(h["models"][0]["theta"]) is a
-// points × dim matrix whose rows go with h["samples"].
-type HistoryJSON struct {
-	Sensor    string             `json:"sensor"`
-	Group     string             `json:"group"`
-	Dim       int                `json:"dim"`
-	Samples   []uint64           `json:"samples"`              // samples applied at each point
-	Updated   []int64            `json:"updated_ms"`           // unix ms of each point
-	Rejected  []uint64           `json:"rejected"`             // samples rejected at each point
-	ThetaStar [][]float64        `json:"theta_star,omitempty"` // θ* at each point, when known
-	Models    []ModelHistoryJSON `json:"models"`
-}
-
-// ModelHistoryJSON is one model's columns of a history.
-type ModelHistoryJSON struct {
-	Name      string      `json:"name"`
-	Lambda    float64     `json:"lambda"`
-	Delta     float64     `json:"delta"`
-	Theta     [][]float64 `json:"theta"` // θ at each point
-	MSE       []float64   `json:"mse"`
-	RecentMSE []float64   `json:"recent_mse"`
-	PTrace    []float64   `json:"p_trace"`
-}
-
-// HistoryOf renders a sensor's points. Only points with the models of the
-// newest one (same names, same dimension) are kept: should a processor have
-// been restarted with other --model flags, the curves show the current
-// models. ok is false for a sensor without history.
-func HistoryOf(group, sensor string, points []history.Snapshot, truth Truth) (HistoryJSON, bool) {
-	out := HistoryJSON{Sensor: sensor, Group: group, Samples: []uint64{}, Updated: []int64{}, Rejected: []uint64{}, Models: []ModelHistoryJSON{}}
-	if len(points) == 0 {
-		return out, false
-	}
-	latest := points[len(points)-1]
-	out.Dim = latest.Dim
-	for _, m := range latest.Models {
-		out.Models = append(out.Models, ModelHistoryJSON{Name: m.Name, Lambda: m.Lambda, Delta: m.Delta,
-			Theta: [][]float64{}, MSE: []float64{}, RecentMSE: []float64{}, PTrace: []float64{}})
-	}
-	for _, p := range points {
-		if !sameModels(p, latest) {
-			continue
-		}
-		out.Samples = append(out.Samples, p.Samples)
-		out.Updated = append(out.Updated, p.UpdatedMs)
-		out.Rejected = append(out.Rejected, p.Rejected)
-		for i, m := range p.Models {
-			mh := &out.Models[i]
-			mh.Theta = append(mh.Theta, m.Theta)
-			mh.MSE = append(mh.MSE, finiteOr0(m.MSE))
-			mh.RecentMSE = append(mh.RecentMSE, finiteOr0(m.RecentMSE))
-			mh.PTrace = append(mh.PTrace, finiteOr0(m.PTrace))
-		}
-	}
-	out.ThetaStar = thetaStar(truth, sensor, out.Dim, out.Samples)
-	return out, true
-}
-
-func sameModels(a, b history.Snapshot) bool {
-	if a.Dim != b.Dim || len(a.Models) != len(b.Models) {
-		return false
-	}
-	for i := range a.Models {
-		if a.Models[i].Name != b.Models[i].Name || len(a.Models[i].Theta) != b.Dim {
-			return false
-		}
-	}
-	return true
-}
-
-func finiteOr0(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
-}
-
-// historyOf finds the history of v's group.
-func (s *Server) historyOf(v *View) *History {
-	for _, h := range s.Histories {
-		if h.Group() == v.Group() {
-			return h
-		}
-	}
-	return nil
-}
-
-func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *View) (HistoryJSON, bool) {
-	id := r.PathValue("id")
-	h := s.historyOf(v)
-	if h == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no history is kept for group %q (serve follows GROUP-snapshots)", v.Group()))
-		return HistoryJSON{}, false
-	}
-	out, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them with --snapshot-every/--snapshot-interval)", id, v.Group()))
-		return out, false
-	}
-	return out, true
-}
-
-func (s *Server) history(w http.ResponseWriter, r *http.Request, v *View) {
-	if out, ok := s.sensorHistory(w, r, v); ok {
-		writeJSON(w, http.StatusOK, out)
-	}
-}
-
-// History returns a sensor's learning history (GET /v1/sensors/{id}/history).
-func (c *Client) History(ctx context.Context, id string) (*HistoryJSON, error) {
-	var out HistoryJSON
-	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id), "history"), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }
