@@ -18,12 +18,12 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/export"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/topology"
-	"github.com/streamrls/streamrls/view"
 )
 
 // python is Debian's interpreter, which has python3-numpy and python3-kafka
@@ -95,7 +95,7 @@ func TestExport(t *testing.T) {
 	// Everything the API serves, after the view has every sample.
 	ids := append([]string{"1", "2", "only-bad"}, oddIDs...)
 	sort.Strings(ids)
-	api := map[string]*view.SensorJSON{}
+	api := map[string]*apitypes.SensorJSON{}
 	testkit.Eventually(t, 30*time.Second, func() error {
 		var sum uint64
 		for _, id := range ids {
@@ -128,7 +128,7 @@ func TestExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []view.SensorJSON
+		var got []apitypes.SensorJSON
 		if err := json.Unmarshal(raw, &got); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +304,7 @@ func parse(t *testing.T, s string) float64 {
 	return v
 }
 
-func findModel(s *view.SensorJSON, name string) *view.ModelJSON {
+func findModel(s *apitypes.SensorJSON, name string) *apitypes.ModelJSON {
 	for i := range s.Models {
 		if s.Models[i].Name == name {
 			return &s.Models[i]
@@ -326,7 +326,7 @@ func sameBits(got, want []float64) error {
 }
 
 // sameSensor compares two renderings of a sensor, floats bit for bit.
-func sameSensor(got, want *view.SensorJSON) error {
+func sameSensor(got, want *apitypes.SensorJSON) error {
 	if want == nil {
 		return fmt.Errorf("not in the API")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -21,7 +22,6 @@ import (
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
-	"github.com/streamrls/streamrls/view"
 )
 
 // notebookAnswer is what testdata/notebook_producer.py prints.
@@ -88,7 +88,7 @@ func TestInteropKafkaPython(t *testing.T) {
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.HTTPURL(t)
 
-	got := map[string]*view.SensorJSON{}
+	got := map[string]*apitypes.SensorJSON{}
 	testkit.Eventually(t, 30*time.Second, func() error {
 		for id := range want.Sensors {
 			s, code, err := sensorAPI(sURL, id)
@@ -131,8 +131,8 @@ func TestInteropKafkaPython(t *testing.T) {
 				testkit.RelErr(m.Theta, wm.Theta), m.MSE, testkit.RelErr([]float64{m.MSE}, []float64{wm.MSE}))
 		}
 
-		var pred view.PredictJSON
-		if code, err := postJSON(sURL+"/v1/sensors/"+id+"/predict", view.PredictRequest{X: want.X}, &pred); err != nil || code != 200 {
+		var pred apitypes.PredictJSON
+		if code, err := postJSON(sURL+"/v1/sensors/"+id+"/predict", apitypes.PredictRequest{X: want.X}, &pred); err != nil || code != 200 {
 			t.Fatalf("predict %s: %d %v", id, code, err)
 		}
 		if len(pred.Predictions) != len(s.Models) {

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/view"
 )
 
 func dist(a, b []float64) float64 {
@@ -36,7 +37,7 @@ func TestRunStopResume(t *testing.T) {
 	runOnce := func(minSamples uint64) uint64 {
 		addr := freeAddr(t)
 		p := start(t, "run", "--data-dir", dataDir, "--http", addr)
-		c := &view.Client{BaseURL: "http://" + addr}
+		c := &client.Client{BaseURL: "http://" + addr}
 		var total uint64
 		t0 := time.Now()
 		testkit.Eventually(t, 30*time.Second, func() error {
@@ -106,8 +107,8 @@ func TestServeWhileProcessorDown(t *testing.T) {
 	proc := start(t, "process", "--brokers", addr, "--state-dir", t.TempDir(), "--session-timeout", "2s")
 	httpAddr := freeAddr(t)
 	start(t, "serve", "--brokers", addr, "--state-dir", t.TempDir(), "--http", httpAddr)
-	c := &view.Client{BaseURL: "http://" + httpAddr}
-	var before *view.SensorJSON
+	c := &client.Client{BaseURL: "http://" + httpAddr}
+	var before *apitypes.SensorJSON
 	testkit.Eventually(t, 30*time.Second, func() (err error) {
 		before, err = c.Sensor(ctx, "1")
 		if err == nil && before.Samples != 1000 {

@@ -1,6 +1,6 @@
 // Package export writes every sensor's models of a group to files the
 // Python side loads directly: .npy vectors (numpy.load), one JSON document,
-// or one CSV table. The values are the API's (view.SensorJSON), float64 for
+// or one CSV table. The values are the API's (apitypes.SensorJSON), float64 for
 // float64: what export writes equals what GET /v1/sensors/{id} answers, to
 // the last bit.
 package export
@@ -20,6 +20,7 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -50,11 +51,11 @@ func ParseFormat(s string) (Format, error) {
 
 // Collect waits until v has caught up with its table, then returns every
 // sensor as the API renders it, in byte order of IDs.
-func Collect(ctx context.Context, v *view.View) ([]view.SensorJSON, error) {
+func Collect(ctx context.Context, v *view.View) ([]apitypes.SensorJSON, error) {
 	if err := v.WaitRecovered(ctx); err != nil {
 		return nil, fmt.Errorf("waiting for the view of group %q to catch up: %w", v.Group(), err)
 	}
-	var out []view.SensorJSON
+	var out []apitypes.SensorJSON
 	err := v.Each(func(s *view.Sensor) error {
 		out = append(out, s.JSON(v.Group()))
 		return nil
@@ -64,7 +65,7 @@ func Collect(ctx context.Context, v *view.View) ([]view.SensorJSON, error) {
 
 // Write writes sensors to dir (created if missing) in format f and returns
 // the files written.
-func Write(dir string, f Format, sensors []view.SensorJSON) ([]string, error) {
+func Write(dir string, f Format, sensors []apitypes.SensorJSON) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func Write(dir string, f Format, sensors []view.SensorJSON) ([]string, error) {
 	case JSON:
 		p := filepath.Join(dir, JSONFile)
 		if sensors == nil {
-			sensors = []view.SensorJSON{}
+			sensors = []apitypes.SensorJSON{}
 		}
 		return []string{p}, writeFile(p, func(w *bufio.Writer) error {
 			enc := json.NewEncoder(w)
@@ -90,7 +91,7 @@ func Write(dir string, f Format, sensors []view.SensorJSON) ([]string, error) {
 
 // writeNPY writes one .npy file per sensor and model. A sensor without
 // models (it never had a valid sample) gets no directory.
-func writeNPY(dir string, sensors []view.SensorJSON) ([]string, error) {
+func writeNPY(dir string, sensors []apitypes.SensorJSON) ([]string, error) {
 	var files []string
 	for _, s := range sensors {
 		if len(s.Models) == 0 {
@@ -146,7 +147,7 @@ func CSVHeader(dim int) []string {
 
 // writeCSV writes one row per sensor and model. Sensors of a smaller
 // dimension than the largest leave their last theta cells empty.
-func writeCSV(w *bufio.Writer, sensors []view.SensorJSON) error {
+func writeCSV(w *bufio.Writer, sensors []apitypes.SensorJSON) error {
 	dim := 0
 	for _, s := range sensors {
 		for _, m := range s.Models {

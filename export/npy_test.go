@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/export"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/view"
 )
 
 // TestNPYLayout checks the .npy files against the format's definition
@@ -26,12 +26,12 @@ func TestNPYLayout(t *testing.T) {
 		"one":   {1.5},
 		"four":  {1, -2, 3.25e-300, math.Inf(-1)},
 	}
-	s := view.SensorJSON{Sensor: "s"}
+	s := apitypes.SensorJSON{Sensor: "s"}
 	for name, th := range thetas {
-		s.Models = append(s.Models, view.ModelJSON{Name: name, Theta: th})
+		s.Models = append(s.Models, apitypes.ModelJSON{Name: name, Theta: th})
 	}
 	dir := t.TempDir()
-	files, err := export.Write(dir, export.NPY, []view.SensorJSON{s})
+	files, err := export.Write(dir, export.NPY, []apitypes.SensorJSON{s})
 	if err != nil {
 		t.Fatal(err)
 	}

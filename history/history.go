@@ -1,7 +1,8 @@
 // Package history is the learning history of each sensor: the JSON snapshot
 // of a sensor's models that the processor publishes to the GROUP-snapshots
-// topic, and a bounded, downsampled in-memory store of them per sensor that
-// the view serves as curves.
+// topic, the Follower that consumes that topic into a bounded, downsampled
+// in-memory Store per sensor, and the curves (HistoryOf) the HTTP API
+// serves from it.
 package history
 
 import (
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/rls"
 )
 
@@ -31,17 +33,8 @@ type Snapshot struct {
 	Models    []Model `json:"models"`
 }
 
-// Model is one model of a snapshot; the fields are those of the HTTP API.
-type Model struct {
-	Name      string    `json:"name"`
-	Lambda    float64   `json:"lambda"`
-	Delta     float64   `json:"delta"`
-	Theta     []float64 `json:"theta"`
-	MSE       float64   `json:"mse"`
-	RecentMSE float64   `json:"recent_mse"`
-	Samples   uint64    `json:"samples"`
-	PTrace    float64   `json:"p_trace"`
-}
+// Model is one model of a snapshot: the HTTP API's model, field for field.
+type Model = apitypes.ModelJSON
 
 // Models describes every model of a bank (θ is copied).
 func Models(b *rls.Bank) []Model {

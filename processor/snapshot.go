@@ -23,7 +23,7 @@ import (
 // as it is): after a restart or a rebalance a sensor's first message may
 // publish a snapshot earlier than Interval. Snapshots are ordinary emits of
 // the message, after its state write; after a crash one may be published
-// twice, and readers (view.History) drop a snapshot whose sample count they
+// twice, and readers (history.Follower) drop a snapshot whose sample count they
 // already hold.
 type Snapshots struct {
 	Every    uint64        // samples between snapshots; 0: no count rule

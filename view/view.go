@@ -1,11 +1,13 @@
-// Package view serves the latest state of every sensor: a goka View over a
-// group's table, the HTTP JSON API of DESIGN.md and a Go client for it.
+// Package view is the latest state of every sensor: a goka View over a
+// group's table, with lookups of one sensor, ordered iteration over all of
+// them, and the view's readiness.
 package view
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"sort"
@@ -16,7 +18,9 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/tablestore"
@@ -105,6 +109,9 @@ func New(cfg Config) (*View, error) {
 // Group is the group whose table this view serves.
 func (v *View) Group() string { return v.group }
 
+// Table is the name of the group's table topic.
+func (v *View) Table() string { return v.table }
+
 // Run runs the view until ctx ends. It waits, with backoff, for the brokers
 // and the table to exist (a processor creates the table when it first
 // starts), reconnects after Kafka errors, and meanwhile serves whatever its
@@ -145,14 +152,19 @@ func (v *View) Recovered() bool {
 	return gv != nil && gv.Recovered()
 }
 
-// State is goka's view state (e.g. "running", "recovering"), or
-// "connecting" while the brokers or the table cannot be reached.
-func (v *View) State() string {
+// GokaState is the goka view's state, goka.ViewStateConnecting while the
+// brokers or the table cannot be reached.
+func (v *View) GokaState() goka.ViewState {
 	gv := v.gv.Load()
 	if gv == nil {
-		return "connecting"
+		return goka.ViewStateConnecting
 	}
-	switch gv.CurrentState() {
+	return gv.CurrentState()
+}
+
+// State names GokaState (e.g. "running", "catching-up") for /readyz.
+func (v *View) State() string {
+	switch st := v.GokaState(); st {
 	case goka.ViewStateIdle:
 		return "idle"
 	case goka.ViewStateInitializing:
@@ -163,8 +175,9 @@ func (v *View) State() string {
 		return "catching-up"
 	case goka.ViewStateRunning:
 		return "running"
+	default:
+		return fmt.Sprint(st)
 	}
-	return fmt.Sprint(gv.CurrentState())
 }
 
 // WaitRecovered blocks until the view has caught up or ctx ends.
@@ -196,15 +209,36 @@ func (v *View) snapshot() []storage.Storage {
 	return out
 }
 
-// Raw returns the stored table value of a sensor, or nil. Should a sensor's
-// input have moved partition (the input topic was repartitioned), the most
-// recently updated copy wins.
-func (v *View) Raw(sensor string) ([]byte, error) {
-	if sensor == "" || sensor == tablestore.OffsetKey {
+// isSensor: goka keeps a partition's table offset in its local storage
+// under tablestore.OffsetKey; it is no sensor.
+func isSensor(key []byte) bool { return len(key) > 0 && string(key) != tablestore.OffsetKey }
+
+// newest keeps the most recently updated of a sensor's table values: a
+// sensor whose input moved partition (the input topic was repartitioned)
+// has a state in each, and the newest is its state. Of equally new ones the
+// first offered (the lowest partition) stays.
+type newest struct {
+	b       []byte
+	updated int64
+}
+
+func (n *newest) offer(b []byte) error {
+	m, _, err := codec.SplitEnvelope(b)
+	if err != nil {
+		return err
+	}
+	if n.b == nil || m.Updated > n.updated {
+		n.b, n.updated = b, m.Updated
+	}
+	return nil
+}
+
+// raw returns the stored table value of a sensor, or nil.
+func (v *View) raw(sensor string) ([]byte, error) {
+	if !isSensor([]byte(sensor)) {
 		return nil, nil
 	}
-	var best []byte
-	var bestUpdated int64
+	var best newest
 	for _, st := range v.snapshot() {
 		b, err := st.Get(sensor)
 		if err != nil {
@@ -213,15 +247,11 @@ func (v *View) Raw(sensor string) ([]byte, error) {
 		if b == nil {
 			continue
 		}
-		m, _, err := codec.SplitEnvelope(b)
-		if err != nil {
+		if err := best.offer(b); err != nil {
 			return nil, fmt.Errorf("view of %s: sensor %q: %w", v.table, sensor, err)
 		}
-		if best == nil || m.Updated > bestUpdated {
-			best, bestUpdated = b, m.Updated
-		}
 	}
-	return best, nil
+	return best.b, nil
 }
 
 // Sensor is a sensor's decoded state.
@@ -233,15 +263,15 @@ type Sensor struct {
 
 // Get returns a sensor's state; ok is false for an unknown sensor.
 func (v *View) Get(sensor string) (s *Sensor, ok bool, err error) {
-	b, err := v.Raw(sensor)
+	b, err := v.raw(sensor)
 	if err != nil || b == nil {
 		return nil, false, err
 	}
-	return Decode(sensor, b)
+	return decode(sensor, b)
 }
 
-// Decode decodes a table value.
-func Decode(sensor string, b []byte) (*Sensor, bool, error) {
+// decode decodes a table value; it keeps nothing of b.
+func decode(sensor string, b []byte) (*Sensor, bool, error) {
 	m, payload, err := codec.SplitEnvelope(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("sensor %q: %w", sensor, err)
@@ -255,67 +285,176 @@ func Decode(sensor string, b []byte) (*Sensor, bool, error) {
 	return s, true, nil
 }
 
-// Sensors lists sensor IDs in byte order after after, at most limit of them;
-// more says whether there are further ones.
-func (v *View) Sensors(after string, limit int) (ids []string, more bool, err error) {
-	seen := map[string]struct{}{}
-	var all []string
-	for _, st := range v.snapshot() {
-		it, err := st.Iterator()
-		if err != nil {
-			return nil, false, fmt.Errorf("view of %s: iterate: %w", v.table, err)
-		}
-		for it.Next() {
-			k := string(it.Key())
-			if k == "" || k == tablestore.OffsetKey || k <= after {
-				continue
-			}
-			if _, dup := seen[k]; !dup {
-				seen[k] = struct{}{}
-				all = append(all, k)
-			}
-		}
-		it.Release()
-		if err := it.Err(); err != nil {
-			return nil, false, fmt.Errorf("view of %s: iterate: %w", v.table, err)
-		}
+// JSON renders a sensor as the HTTP API does.
+func (s *Sensor) JSON(group string) apitypes.SensorJSON {
+	out := apitypes.SensorJSON{
+		Sensor: s.ID, Group: group, Dim: int(s.Meta.Dim), Samples: s.Meta.Samples, Rejected: s.Meta.Rejected,
+		Updated:   time.UnixMilli(s.Meta.Updated).UTC().Format(time.RFC3339Nano),
+		Partition: s.Meta.Partition, Offset: s.Meta.Offset, Models: []apitypes.ModelJSON{},
 	}
-	sort.Strings(all)
-	if limit > 0 && len(all) > limit {
-		return all[:limit], true, nil
+	if s.Bank != nil {
+		out.Models = history.Models(s.Bank)
 	}
-	return all, false, nil
+	return out
 }
 
-// Each calls fn for every sensor, in byte order of IDs.
-func (v *View) Each(fn func(*Sensor) error) error {
-	after := ""
+// scan is one ordered pass over the sensors whose IDs sort after after:
+// each partition's local copy is a LevelDB sorted by key, and scan merges
+// their iterators, calling fn once per sensor, in byte order of IDs, with
+// the iterators (in partition order) that stand on it. fn must not keep key
+// or the iterators' values; scan stops when fn returns false.
+func (v *View) scan(after string, fn func(key []byte, at []storage.Iterator) bool) error {
+	stores := v.snapshot()
+	its := make([]storage.Iterator, 0, len(stores))
+	defer func() {
+		for _, it := range its {
+			it.Release()
+		}
+	}()
+	// on[i] says whether its[i] stands on a sensor.
+	on := make([]bool, 0, len(stores))
+	for _, st := range stores {
+		it, err := st.Iterator()
+		if err != nil {
+			return fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+		its = append(its, it)
+		// The first key above after is after+"\x00"; seeking there also
+		// skips the empty key.
+		ok := it.Seek([]byte(after + "\x00"))
+		for ok && !isSensor(it.Key()) {
+			ok = it.Next()
+		}
+		on = append(on, ok)
+	}
+	// A linear pass for the smallest key: a table has tens of partitions,
+	// not thousands.
+	at := make([]storage.Iterator, 0, len(its))
+	idx := make([]int, 0, len(its))
 	for {
-		ids, more, err := v.Sensors(after, 1000)
+		var lo []byte
+		at, idx = at[:0], idx[:0]
+		for i, it := range its {
+			if !on[i] {
+				continue
+			}
+			switch k := it.Key(); {
+			case lo == nil || string(k) < string(lo):
+				lo, at, idx = k, append(at[:0], it), append(idx[:0], i)
+			case string(k) == string(lo):
+				at, idx = append(at, it), append(idx, i)
+			}
+		}
+		if lo == nil {
+			break
+		}
+		if !fn(lo, at) {
+			return nil
+		}
+		for _, i := range idx {
+			ok := its[i].Next()
+			for ok && !isSensor(its[i].Key()) {
+				ok = its[i].Next()
+			}
+			on[i] = ok
+		}
+	}
+	for _, it := range its {
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("view of %s: iterate: %w", v.table, err)
+		}
+	}
+	return nil
+}
+
+// IDs yields the IDs of the sensors that sort after after ("": all), each
+// once and in byte order, in one pass over the local table. An error ends
+// the sequence as ("", err).
+func (v *View) IDs(after string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		stopped := false
+		err := v.scan(after, func(key []byte, _ []storage.Iterator) bool {
+			stopped = !yield(string(key), nil)
+			return !stopped
+		})
+		if err != nil && !stopped {
+			yield("", err)
+		}
+	}
+}
+
+// All yields the state of every sensor whose ID sorts after after ("":
+// all), each once and in byte order of IDs, in one pass over the local
+// table; a sensor with a state in several partitions is its newest one, as
+// for Get. An error ends the sequence as (nil, err).
+func (v *View) All(after string) iter.Seq2[*Sensor, error] {
+	return func(yield func(*Sensor, error) bool) {
+		stopped := false
+		var failed error
+		err := v.scan(after, func(key []byte, at []storage.Iterator) bool {
+			id := string(key)
+			var best newest
+			for _, it := range at {
+				b, err := it.Value()
+				if err == nil && len(at) > 1 {
+					err = best.offer(b)
+				} else if err == nil {
+					best.b = b
+				}
+				if err != nil {
+					failed = fmt.Errorf("view of %s: sensor %q: %w", v.table, id, err)
+					return false
+				}
+			}
+			s, _, err := decode(id, best.b)
+			if err != nil {
+				failed = fmt.Errorf("view of %s: %w", v.table, err)
+				return false
+			}
+			stopped = !yield(s, nil)
+			return !stopped
+		})
+		if err == nil {
+			err = failed
+		}
+		if err != nil && !stopped {
+			yield(nil, err)
+		}
+	}
+}
+
+// Sensors lists sensor IDs in byte order after after, at most limit of them
+// (limit ≤ 0: all); more says whether there are further ones.
+func (v *View) Sensors(after string, limit int) (ids []string, more bool, err error) {
+	for id, err := range v.IDs(after) {
+		if err != nil {
+			return nil, false, err
+		}
+		if limit > 0 && len(ids) == limit {
+			return ids, true, nil
+		}
+		ids = append(ids, id)
+	}
+	return ids, false, nil
+}
+
+// Each calls fn for every sensor, in byte order of IDs (All without the
+// range loop).
+func (v *View) Each(fn func(*Sensor) error) error {
+	for s, err := range v.All("") {
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			s, ok, err := v.Get(id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				if err := fn(s); err != nil {
-					return err
-				}
-			}
+		if err := fn(s); err != nil {
+			return err
 		}
-		if !more {
-			return nil
-		}
-		after = ids[len(ids)-1]
 	}
+	return nil
 }
 
 // Count returns the number of sensors in the view's local table: the keys
-// of every partition, counted without building a set (a sensor whose input
-// moved partition, see Raw, is counted once per partition it has a state in).
+// of every partition, counted without merging them (a sensor with a state
+// in several partitions, see Get, is counted once per partition).
 func (v *View) Count() (int, error) {
 	n := 0
 	for _, st := range v.snapshot() {
@@ -324,7 +463,7 @@ func (v *View) Count() (int, error) {
 			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
 		}
 		for it.Next() {
-			if k := it.Key(); len(k) > 0 && string(k) != tablestore.OffsetKey {
+			if isSensor(it.Key()) {
 				n++
 			}
 		}

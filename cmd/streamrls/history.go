@@ -12,10 +12,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/processor"
-	"github.com/streamrls/streamrls/view"
 )
 
 // snapshotFlags say when a processor publishes snapshots (process, run).
@@ -47,7 +48,7 @@ func (h *historyFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
 }
 
-func (h *historyFlags) truth() (view.Truth, error) {
+func (h *historyFlags) truth() (history.Truth, error) {
 	if h.points < 2 {
 		return nil, flagErr("--history-points %d: want ≥ 2", h.points)
 	}
@@ -58,7 +59,7 @@ func (h *historyFlags) truth() (view.Truth, error) {
 	if err != nil {
 		return nil, flagErr("--theta-star %q: %v", h.thetaStar, err)
 	}
-	return view.ConstTruth(th), nil
+	return history.ConstTruth(th), nil
 }
 
 func parseVector(s string) ([]float64, error) {
@@ -105,12 +106,12 @@ each model's MSE on a log scale. The format follows the file's extension
 			if format != "png" && format != "svg" {
 				return flagErr("--out %q: want a .png or .svg file", out)
 			}
-			c := &view.Client{BaseURL: baseURL, Group: group}
+			c := &client.Client{BaseURL: baseURL, Group: group}
 			h, err := c.History(cmd.Context(), sensor)
 			if err != nil {
 				return err
 			}
-			b, err := view.PlotBytes(*h, format)
+			b, err := api.PlotBytes(*h, format)
 			if err != nil {
 				return err
 			}

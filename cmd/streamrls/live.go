@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/progress"
 	"github.com/streamrls/streamrls/view"
 )
@@ -36,7 +37,7 @@ type liveModel struct {
 // terminal redrawn in place, otherwise one line per interval.
 // θ* is the truth's for the sensor's current sample count (it moves under
 // --drift).
-func liveTable(ctx context.Context, w io.Writer, v *view.View, truth view.Truth, interval time.Duration) {
+func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Truth, interval time.Duration) {
 	live := progress.NewLive(w, progress.IsTerminal(w))
 	t := time.NewTicker(interval)
 	defer t.Stop()

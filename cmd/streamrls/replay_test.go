@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
@@ -119,9 +120,9 @@ func TestReplayNewGroup(t *testing.T) {
 		}
 	}
 
-	v2 := &view.Client{BaseURL: base, Group: "rls-v2", Token: token}
-	v1 := &view.Client{BaseURL: base, Group: "rls", Token: token}
-	def := &view.Client{BaseURL: base, Token: token}
+	v2 := &client.Client{BaseURL: base, Group: "rls-v2", Token: token}
+	v1 := &client.Client{BaseURL: base, Group: "rls", Token: token}
+	def := &client.Client{BaseURL: base, Token: token}
 	fast := rls.Spec{Name: "fast", Lambda: 0.95, Delta: 1}
 	for i := 0; i < sensors; i++ {
 		id := emitter.SensorID(i)
@@ -153,7 +154,7 @@ func TestReplayNewGroup(t *testing.T) {
 
 		// Group rls is as it was, and is the default group.
 		old := before[id]
-		for _, c := range []*view.Client{v1, def} {
+		for _, c := range []*client.Client{v1, def} {
 			o, err := c.Sensor(ctx, id)
 			if err != nil {
 				t.Fatal(err)

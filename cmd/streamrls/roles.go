@@ -17,8 +17,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/progress"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/view"
@@ -170,7 +172,7 @@ dashboard at / and goka's own monitor and query UI under /goka/.`,
 			}
 			eg, ctx := errgroup.WithContext(ctx)
 			var views []*view.View
-			var histories []*view.History
+			var histories []*history.Follower
 			for _, grp := range groups {
 				v, err := view.New(view.Config{Group: grp, Kafka: kc, StateDir: stateDir, Log: g.log})
 				if err != nil {
@@ -178,7 +180,7 @@ dashboard at / and goka's own monitor and query UI under /goka/.`,
 				}
 				views = append(views, v)
 				eg.Go(func() error { return v.Run(ctx) })
-				h, err := view.NewHistory(view.HistoryConfig{Group: grp, Kafka: kc, Points: histf.points, Log: g.log})
+				h, err := history.NewFollower(history.FollowerConfig{Group: grp, Kafka: kc, Points: histf.points, Log: g.log})
 				if err != nil {
 					return err
 				}
@@ -186,7 +188,7 @@ dashboard at / and goka's own monitor and query UI under /goka/.`,
 				eg.Go(func() error { return h.Run(ctx) })
 			}
 			reg := newRegistry()
-			srv := &view.Server{Views: views, Registry: reg, Metrics: view.NewMetrics(reg, views...), Log: g.log,
+			srv := &api.Server{Views: views, Registry: reg, Metrics: api.NewMetrics(reg, views...), Log: g.log,
 				Histories: histories, Truth: truth}
 			h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 			if err != nil {

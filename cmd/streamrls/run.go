@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -68,7 +69,7 @@ sequences again, so the curves' θ* no longer match).`,
 				return flagErr("--history-points %d: want ≥ 2", historyPoints)
 			}
 			truth := emitter.NewTruth(ecfg)
-			gokaUI := view.NewGokaUI(g.log)
+			gokaUI := api.NewGokaUI(g.log)
 			b, err := broker.Start(broker.Config{Listen: listen, DataDir: filepath.Join(dataDir, "broker"), Logger: g.log})
 			if err != nil {
 				return err
@@ -101,13 +102,13 @@ sequences again, so the curves' θ* no longer match).`,
 			}
 			eg.Go(func() error { return v.Run(ctx) })
 			if httpAddr != "" {
-				hist, err := view.NewHistory(view.HistoryConfig{Group: names.Group, Kafka: kc, Points: historyPoints, Log: g.log})
+				hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: historyPoints, Log: g.log})
 				if err != nil {
 					return err
 				}
 				eg.Go(func() error { return hist.Run(ctx) })
-				srv := &view.Server{Views: []*view.View{v}, Registry: reg, Metrics: view.NewMetrics(reg, v), Log: g.log,
-					Histories: []*view.History{hist}, Truth: truth, Goka: gokaUI}
+				srv := &api.Server{Views: []*view.View{v}, Registry: reg, Metrics: api.NewMetrics(reg, v), Log: g.log,
+					Histories: []*history.Follower{hist}, Truth: truth, Goka: gokaUI}
 				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
 				if err != nil {
 					return err

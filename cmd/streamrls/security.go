@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/kafkaconf"
-	"github.com/streamrls/streamrls/view"
 )
 
 // securityFlags are the SASL and TLS flags: a client's credentials in every
@@ -158,7 +158,7 @@ func (h *httpAuthFlags) wrap(addr string, next http.Handler, log *slog.Logger) (
 		}
 		return next, nil
 	}
-	return view.RequireToken(token, next), nil
+	return api.RequireToken(token, next), nil
 }
 
 // loopback says whether addr binds to a loopback address only.

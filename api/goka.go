@@ -1,4 +1,4 @@
-package view
+package api
 
 import (
 	"fmt"
@@ -13,6 +13,8 @@ import (
 	"github.com/lovoo/goka/web/index"
 	"github.com/lovoo/goka/web/monitor"
 	"github.com/lovoo/goka/web/query"
+
+	"github.com/streamrls/streamrls/view"
 )
 
 // GokaBase is where goka's own UI is mounted.
@@ -34,7 +36,7 @@ type GokaUI struct {
 	log     *slog.Logger
 
 	mu    sync.Mutex
-	views map[*View]bool
+	views map[*view.View]bool
 	nview int
 	nproc int
 }
@@ -46,7 +48,7 @@ func NewGokaUI(log *slog.Logger) *GokaUI {
 	}
 	r := mux.NewRouter()
 	gl := gokaLog{log}
-	u := &GokaUI{router: r, log: log, views: map[*View]bool{}}
+	u := &GokaUI{router: r, log: log, views: map[*view.View]bool{}}
 	u.monitor = monitor.NewServer(GokaBase+"/monitor", r, monitor.WithLogger(gl))
 	u.query = query.NewServer(GokaBase+"/query", r, query.WithLogger(gl))
 	idx := index.NewServer(GokaBase, r)
@@ -58,14 +60,14 @@ func NewGokaUI(log *slog.Logger) *GokaUI {
 // AttachView shows a view in the monitor and its table in the query page
 // (each sensor rendered as the API's JSON). Attaching a view twice is a
 // no-op.
-func (u *GokaUI) AttachView(v *View) {
+func (u *GokaUI) AttachView(v *view.View) {
 	u.mu.Lock()
 	if u.views[v] {
 		u.mu.Unlock()
 		return
 	}
 	u.views[v] = true
-	_ = u.query.AttachSource(v.table, func(key string) (any, error) {
+	_ = u.query.AttachSource(v.Table(), func(key string) (any, error) {
 		s, ok, err := v.Get(key)
 		if err != nil || !ok {
 			return nil, err

@@ -1,117 +1,106 @@
-package view
+// Package api is the HTTP side of `serve`: the JSON API over one or more
+// views (routes, bearer-token auth, its OpenAPI document), the HTML
+// dashboard and sensor pages, the learning-curve plots, goka's own web UI
+// and the Prometheus metrics of serving. The JSON bodies are package
+// apitypes'.
+package api
 
 import (
+	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/view"
 )
-
-// SensorJSON is the API's rendering of a sensor.
-type SensorJSON struct {
-	Sensor    string      `json:"sensor"`
-	Group     string      `json:"group"`
-	Dim       int         `json:"dim"`
-	Samples   uint64      `json:"samples"`
-	Rejected  uint64      `json:"rejected"`
-	Updated   string      `json:"updated"`
-	Partition int32       `json:"partition"`
-	Offset    int64       `json:"offset"`
-	Models    []ModelJSON `json:"models"`
-}
-
-// ModelJSON is one model of a sensor: the same fields as a snapshot's.
-type ModelJSON = history.Model
-
-// SensorsJSON is a page of sensor IDs.
-type SensorsJSON struct {
-	Sensors []string `json:"sensors"`
-	Next    string   `json:"next,omitempty"`
-}
-
-// PredictRequest is the body of POST /v1/sensors/{id}/predict.
-type PredictRequest struct {
-	X []float64 `json:"x"`
-}
-
-// PredictJSON is each model's prediction xᵀθ.
-type PredictJSON struct {
-	Sensor      string           `json:"sensor"`
-	Predictions []PredictionJSON `json:"predictions"`
-}
-
-// PredictionJSON is one model's prediction.
-type PredictionJSON struct {
-	Model string  `json:"model"`
-	Y     float64 `json:"y"`
-}
-
-// ErrorJSON is every error response.
-type ErrorJSON struct {
-	Error string `json:"error"`
-}
-
-// JSON renders a sensor for the API.
-func (s *Sensor) JSON(group string) SensorJSON {
-	out := SensorJSON{
-		Sensor: s.ID, Group: group, Dim: int(s.Meta.Dim), Samples: s.Meta.Samples, Rejected: s.Meta.Rejected,
-		Updated:   time.UnixMilli(s.Meta.Updated).UTC().Format(time.RFC3339Nano),
-		Partition: s.Meta.Partition, Offset: s.Meta.Offset, Models: []ModelJSON{},
-	}
-	if s.Bank != nil {
-		out.Models = history.Models(s.Bank)
-	}
-	return out
-}
 
 // Server is the HTTP API over one or more views; the first is the default
 // group of the /v1/sensors routes.
 type Server struct {
-	Views    []*View
+	Views    []*view.View
 	Registry *prometheus.Registry // nil: /metrics serves an empty registry
 	Metrics  *Metrics             // nil: requests and lookups are not counted
 	Log      *slog.Logger
 
 	// Histories follow each group's snapshots (history, plot.svg and the
 	// dashboard's curves); a group without one has no curves.
-	Histories []*History
+	Histories []*history.Follower
 	// Truth gives θ*, when known: plots, history and the dashboard's ‖θ−θ*‖.
-	Truth Truth
+	Truth history.Truth
 	// Goka is goka's monitor and query UI under /goka/ (nil: one is made
 	// showing Views).
 	Goka *GokaUI
 }
 
-// Handler returns the API's routes.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.readyz)
+// route is one pattern of the API's ServeMux; the pattern is also the
+// route label of the request metrics.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is every route the server answers; openapi.json documents each.
+func (s *Server) routes() []route {
 	reg := s.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /v1/sensors", s.withGroup(s.list))
-	mux.HandleFunc("GET /v1/sensors/{id}", s.withGroup(s.get))
-	mux.HandleFunc("POST /v1/sensors/{id}/predict", s.withGroup(s.predict))
-	mux.HandleFunc("GET /v1/groups", s.groups)
-	mux.HandleFunc("GET /v1/groups/{group}/sensors", s.withGroup(s.list))
-	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get))
-	mux.HandleFunc("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict))
-	s.uiRoutes(mux) // dashboard.go: history, plots, dashboard, /goka/
+	ui := s.Goka
+	if ui == nil {
+		ui = NewGokaUI(s.Log)
+	}
+	for _, v := range s.Views {
+		ui.AttachView(v)
+	}
+	fn := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
+	return []route{
+		fn("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		}),
+		fn("GET /readyz", s.readyz),
+		{"GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})},
+		fn("GET /openapi.json", serveOpenAPI),
+		fn("GET /v1/sensors", s.withGroup(s.list)),
+		fn("GET /v1/sensors/{id}", s.withGroup(s.get)),
+		fn("POST /v1/sensors/{id}/predict", s.withGroup(s.predict)),
+		fn("GET /v1/sensors/{id}/history", s.withGroup(s.history)),
+		fn("GET /v1/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /v1/groups", s.groups),
+		fn("GET /v1/groups/{group}/sensors", s.withGroup(s.list)),
+		fn("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get)),
+		fn("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict)),
+		fn("GET /v1/groups/{group}/sensors/{id}/history", s.withGroup(s.history)),
+		fn("GET /v1/groups/{group}/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /{$}", s.dashboard),
+		fn("GET /sensors/{id}", s.sensorPage),
+		{GokaBase + "/", ui},
+		{GokaBase, ui},
+	}
+}
+
+// Handler returns the API's routes, counted and timed by Metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range s.routes() {
+		mux.Handle(r.pattern, r.handler)
+	}
 	return s.Metrics.Instrument(mux)
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPI)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -135,7 +124,7 @@ func (s *Server) groups(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]string{"groups": gs})
 }
 
-func (s *Server) withGroup(fn func(http.ResponseWriter, *http.Request, *View)) http.HandlerFunc {
+func (s *Server) withGroup(fn func(http.ResponseWriter, *http.Request, *view.View)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.Views) == 0 {
 			writeError(w, http.StatusServiceUnavailable, "no group is served")
@@ -161,7 +150,7 @@ func (s *Server) withGroup(fn func(http.ResponseWriter, *http.Request, *View)) h
 // MaxPage bounds ?limit= of the sensor list.
 const MaxPage = 10000
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request, v *View) {
+func (s *Server) list(w http.ResponseWriter, r *http.Request, v *view.View) {
 	limit := 1000
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -176,7 +165,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *View) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := SensorsJSON{Sensors: ids}
+	out := apitypes.SensorsJSON{Sensors: ids}
 	if out.Sensors == nil {
 		out.Sensors = []string{}
 	}
@@ -186,7 +175,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *View) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request, v *View) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 	id := r.PathValue("id")
 	sensor, ok, err := v.Get(id)
 	if err != nil {
@@ -203,9 +192,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *View) {
 	writeJSON(w, http.StatusOK, sensor.JSON(v.Group()))
 }
 
-func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
+func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 	id := r.PathValue("id")
-	var req PredictRequest
+	var req apitypes.PredictRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("body: want {\"x\": [numbers]}: %v", err))
@@ -233,9 +222,9 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 		}
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
-	out := PredictJSON{Sensor: id}
+	out := apitypes.PredictJSON{Sensor: id}
 	for _, m := range sensor.Bank.Models {
-		out.Predictions = append(out.Predictions, PredictionJSON{Model: m.Name, Y: m.Predict(req.X)})
+		out.Predictions = append(out.Predictions, apitypes.PredictionJSON{Model: m.Name, Y: m.Predict(req.X)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -243,12 +232,40 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *View) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	if err := enc.Encode(v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
-		return
-	}
+	_ = json.NewEncoder(w).Encode(v) // the status is sent: a failed write has no one to tell
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, ErrorJSON{Error: msg})
+	writeJSON(w, status, apitypes.ErrorJSON{Error: msg})
+}
+
+// historyOf finds the snapshots follower of v's group.
+func (s *Server) historyOf(v *view.View) *history.Follower {
+	for _, h := range s.Histories {
+		if h.Group() == v.Group() {
+			return h
+		}
+	}
+	return nil
+}
+
+func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.View) (apitypes.HistoryJSON, bool) {
+	id := r.PathValue("id")
+	h := s.historyOf(v)
+	if h == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no history is kept for group %q (serve follows GROUP-snapshots)", v.Group()))
+		return apitypes.HistoryJSON{}, false
+	}
+	out, ok := history.HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them with --snapshot-every/--snapshot-interval)", id, v.Group()))
+		return out, false
+	}
+	return out, true
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request, v *view.View) {
+	if out, ok := s.sensorHistory(w, r, v); ok {
+		writeJSON(w, http.StatusOK, out)
+	}
 }

@@ -1,4 +1,9 @@
-package view
+// Package client calls the HTTP API of a running `streamrls serve` (or
+// `run --http`): sensor lookups, the sensor list, predictions and learning
+// histories. It imports only the standard library and the API's JSON types
+// (package apitypes), so a program that only calls the API builds without
+// Kafka, goka, LevelDB or gonum.
+package client
 
 import (
 	"bytes"
@@ -6,9 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/streamrls/streamrls/api/apitypes"
 )
 
 // Client looks sensors up through the HTTP API of a `streamrls serve`.
@@ -38,15 +46,13 @@ func (c *Client) path(parts ...string) string {
 }
 
 func (c *Client) do(ctx context.Context, method, u string, body, out any) error {
-	var rd *bytes.Reader
+	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
 		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
@@ -68,7 +74,7 @@ func (c *Client) do(ctx context.Context, method, u string, body, out any) error 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e ErrorJSON
+		var e apitypes.ErrorJSON
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		if resp.StatusCode == http.StatusNotFound {
 			return fmt.Errorf("%s %s: %w: %s", method, u, ErrNotFound, e.Error)
@@ -79,8 +85,8 @@ func (c *Client) do(ctx context.Context, method, u string, body, out any) error 
 }
 
 // Sensor returns a sensor's state.
-func (c *Client) Sensor(ctx context.Context, id string) (*SensorJSON, error) {
-	var out SensorJSON
+func (c *Client) Sensor(ctx context.Context, id string) (*apitypes.SensorJSON, error) {
+	var out apitypes.SensorJSON
 	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id)), nil, &out); err != nil {
 		return nil, err
 	}
@@ -92,7 +98,7 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 	var all []string
 	after := ""
 	for {
-		var page SensorsJSON
+		var page apitypes.SensorsJSON
 		u := c.path("sensors") + "?limit=1000&after=" + url.QueryEscape(after)
 		if err := c.do(ctx, http.MethodGet, u, nil, &page); err != nil {
 			return nil, err
@@ -106,9 +112,18 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 }
 
 // Predict returns each model's prediction for x.
-func (c *Client) Predict(ctx context.Context, id string, x []float64) (*PredictJSON, error) {
-	var out PredictJSON
-	if err := c.do(ctx, http.MethodPost, c.path("sensors", url.PathEscape(id), "predict"), PredictRequest{X: x}, &out); err != nil {
+func (c *Client) Predict(ctx context.Context, id string, x []float64) (*apitypes.PredictJSON, error) {
+	var out apitypes.PredictJSON
+	if err := c.do(ctx, http.MethodPost, c.path("sensors", url.PathEscape(id), "predict"), apitypes.PredictRequest{X: x}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// History returns a sensor's learning history (GET /v1/sensors/{id}/history).
+func (c *Client) History(ctx context.Context, id string) (*apitypes.HistoryJSON, error) {
+	var out apitypes.HistoryJSON
+	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id), "history"), nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

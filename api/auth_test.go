@@ -1,15 +1,15 @@
-package view_test
+package api_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/streamrls/streamrls/view"
+	"github.com/streamrls/streamrls/api"
 )
 
 func TestRequireToken(t *testing.T) {
-	srv := httptest.NewServer(view.RequireToken("s3cret", (&view.Server{}).Handler()))
+	srv := httptest.NewServer(api.RequireToken("s3cret", (&api.Server{}).Handler()))
 	defer srv.Close()
 	for _, c := range []struct {
 		method, path, auth string

@@ -1,4 +1,4 @@
-package view_test
+package api_test
 
 import (
 	"bytes"
@@ -22,6 +22,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -39,8 +41,8 @@ import (
 // HTTP server.
 type pipeline struct {
 	url       string
-	srv       *view.Server
-	hist      *view.History
+	srv       *api.Server
+	hist      *history.Follower
 	kc        kafkaconf.Kafka
 	names     topology.Names
 	specs     []rls.Spec
@@ -98,13 +100,13 @@ func startPipeline(t *testing.T) *pipeline {
 		return err
 	})
 	go v.Run(ctx)
-	h, err := view.NewHistory(view.HistoryConfig{Group: p.names.Group, Kafka: kc})
+	h, err := history.NewFollower(history.FollowerConfig{Group: p.names.Group, Kafka: kc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go h.Run(ctx)
 	p.hist = h
-	p.srv = &view.Server{Views: []*view.View{v}, Histories: []*view.History{h}, Truth: p.truth}
+	p.srv = &api.Server{Views: []*view.View{v}, Histories: []*history.Follower{h}, Truth: p.truth}
 	ts := httptest.NewServer(p.srv.Handler())
 	t.Cleanup(ts.Close)
 	p.url = ts.URL
@@ -177,7 +179,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 
 	t.Run("drift", func(t *testing.T) {
 		for i := 0; i < p.sensors; i++ {
-			var s view.SensorJSON
+			var s apitypes.SensorJSON
 			getJSON(t, p.url+"/v1/sensors/"+emitter.SensorID(i), 200, &s)
 			for j, m := range s.Models {
 				want, _, err := rlstest.Oracle(p.specs[j], p.xs[i], p.ys[i])
@@ -200,7 +202,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 	})
 
 	t.Run("history", func(t *testing.T) {
-		var h view.HistoryJSON
+		var h apitypes.HistoryJSON
 		getJSON(t, p.url+"/v1/sensors/2/history", 200, &h)
 		want := []uint64{uint64(p.batch)} // the first message, then each multiple of every
 		for n := p.every; n <= uint64(p.perSensor); n += p.every {
@@ -263,7 +265,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 			}
 			return nil
 		})
-		var again view.HistoryJSON
+		var again apitypes.HistoryJSON
 		getJSON(t, p.url+"/v1/sensors/2/history", 200, &again)
 		if !reflect.DeepEqual(again.Samples, h.Samples) {
 			t.Errorf("after a duplicate: points %v", again.Samples)

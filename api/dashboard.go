@@ -1,4 +1,4 @@
-package view
+package api
 
 import (
 	"bytes"
@@ -10,29 +10,13 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/view"
 )
 
-// uiRoutes adds the history and plot routes, the HTML dashboard and goka's
-// own UI to the API's mux.
-func (s *Server) uiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/sensors/{id}/history", s.withGroup(s.history))
-	mux.HandleFunc("GET /v1/sensors/{id}/plot.svg", s.withGroup(s.plotSVG))
-	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}/history", s.withGroup(s.history))
-	mux.HandleFunc("GET /v1/groups/{group}/sensors/{id}/plot.svg", s.withGroup(s.plotSVG))
-	mux.HandleFunc("GET /{$}", s.dashboard)
-	mux.HandleFunc("GET /sensors/{id}", s.sensorPage)
-	ui := s.Goka
-	if ui == nil {
-		ui = NewGokaUI(s.Log)
-	}
-	for _, v := range s.Views {
-		ui.AttachView(v)
-	}
-	mux.Handle(GokaBase+"/", ui)
-	mux.Handle(GokaBase, ui)
-}
-
-func (s *Server) plotSVG(w http.ResponseWriter, r *http.Request, v *View) {
+func (s *Server) plotSVG(w http.ResponseWriter, r *http.Request, v *view.View) {
 	h, ok := s.sensorHistory(w, r, v)
 	if !ok {
 		return
@@ -65,7 +49,7 @@ func fmtNum(v float64) string {
 }
 
 // dashGroup resolves ?group= (default: the first view).
-func (s *Server) dashGroup(w http.ResponseWriter, r *http.Request) *View {
+func (s *Server) dashGroup(w http.ResponseWriter, r *http.Request) *view.View {
 	if len(s.Views) == 0 {
 		http.Error(w, "no group is served", http.StatusServiceUnavailable)
 		return nil
@@ -126,30 +110,27 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	ids, more, err := v.Sensors(r.URL.Query().Get("after"), limit)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	d := dashData{Group: v.Group(), Ready: v.Recovered(), Now: time.Now().UTC().Format(time.RFC3339)}
 	for _, o := range s.Views {
 		d.Groups = append(d.Groups, o.Group())
 	}
 	col := map[string]int{}
-	for _, id := range ids {
-		sensor, ok, err := v.Get(id)
+	more := false
+	for sensor, err := range v.All(r.URL.Query().Get("after")) {
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if !ok {
-			continue
+		if len(d.Rows) == limit {
+			more = true
+			break
 		}
+		id := sensor.ID
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
 			Updated: time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05")}
 		var star []float64
 		if sensor.Bank != nil {
-			if ts := thetaStar(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+			if ts := history.TrueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 				star, d.HasTruth = ts[0], true
 			}
 			for _, m := range sensor.Bank.Models {
@@ -172,8 +153,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.Rows[i].Models = append(d.Rows[i].Models, dashModelCell{Dist: math.NaN()})
 		}
 	}
-	if more && len(ids) > 0 {
-		q := url.Values{"after": {ids[len(ids)-1]}, "limit": {strconv.Itoa(limit)}}
+	if more {
+		q := url.Values{"after": {d.Rows[len(d.Rows)-1].ID}, "limit": {strconv.Itoa(limit)}}
 		if v != s.Views[0] {
 			q.Set("group", v.Group())
 		}
@@ -182,7 +163,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	render(w, "dashboard.html", d)
 }
 
-func sensorHref(v *View, id string) string {
+func sensorHref(v *view.View, id string) string {
 	return "/sensors/" + url.PathEscape(id) + "?group=" + url.QueryEscape(v.Group())
 }
 
@@ -200,13 +181,13 @@ func distance(a, b []float64) float64 {
 }
 
 type sensorModel struct {
-	ModelJSON
+	apitypes.ModelJSON
 	Dist float64
 }
 
 type sensorData struct {
 	Group     string
-	Sensor    SensorJSON
+	Sensor    apitypes.SensorJSON
 	Models    []sensorModel
 	ThetaStar []float64
 	Plot      template.HTML // inline SVG
@@ -232,7 +213,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := sensorData{Group: v.Group(), Sensor: sensor.JSON(v.Group()),
 		APIBase: "/v1/groups/" + url.PathEscape(v.Group()) + "/sensors/" + url.PathEscape(id)}
-	if ts := thetaStar(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+	if ts := history.TrueTheta(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 		d.ThetaStar = ts[0]
 	}
 	for _, m := range d.Sensor.Models {
@@ -240,7 +221,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if h := s.historyOf(v); h == nil {
 		d.NoPlot = "no history is kept for this group"
-	} else if hj, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
+	} else if hj, ok := history.HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
 		d.NoPlot = "no snapshots of this sensor yet (processors publish them with --snapshot-every / --snapshot-interval)"
 	} else {
 		svg, err := PlotBytes(hj, "svg")

@@ -1,4 +1,4 @@
-package view
+package api
 
 import (
 	"net/http"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamrls/streamrls/view"
 )
 
 // Metrics are the Prometheus metrics of `serve`: the HTTP API's requests
@@ -54,7 +56,7 @@ var viewStates = []struct {
 
 // NewMetrics makes the serve metrics over views and registers them on reg
 // (nil: not registered).
-func NewMetrics(reg prometheus.Registerer, views ...*View) *Metrics {
+func NewMetrics(reg prometheus.Registerer, views ...*view.View) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamrls_http_requests_total", Help: "HTTP responses by route (the matched pattern) and status code.",
@@ -128,7 +130,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer (Flush).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-type viewCollector []*View
+type viewCollector []*view.View
 
 func (c viewCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descViewRecovered
@@ -144,10 +146,7 @@ func (c viewCollector) Collect(ch chan<- prometheus.Metric) {
 			rec = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descViewRecovered, prometheus.GaugeValue, rec, g)
-		cur := goka.ViewStateConnecting // until the table is found
-		if gv := v.gv.Load(); gv != nil {
-			cur = gv.CurrentState()
-		}
+		cur := v.GokaState()
 		for _, s := range viewStates {
 			val := 0.0
 			if s.state == cur {

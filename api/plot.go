@@ -1,4 +1,4 @@
-package view
+package api
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/streamrls/streamrls/api/apitypes"
 )
 
 // Plot sizes.
@@ -33,7 +35,7 @@ var palette = []color.RGBA{
 // coefficient θⱼ against samples, with θ*ⱼ dashed in the same colour when
 // known, and one panel of each model's MSE (solid) and recent MSE (dashed)
 // on a log scale. format is "svg" or "png".
-func Plot(w io.Writer, h HistoryJSON, format string) error {
+func Plot(w io.Writer, h apitypes.HistoryJSON, format string) error {
 	if len(h.Samples) == 0 {
 		return fmt.Errorf("sensor %q: no history to plot", h.Sensor)
 	}
@@ -84,7 +86,7 @@ func Plot(w io.Writer, h HistoryJSON, format string) error {
 }
 
 // PlotBytes is Plot into a buffer.
-func PlotBytes(h HistoryJSON, format string) ([]byte, error) {
+func PlotBytes(h apitypes.HistoryJSON, format string) ([]byte, error) {
 	var b bytes.Buffer
 	if err := Plot(&b, h, format); err != nil {
 		return nil, err
@@ -123,7 +125,7 @@ func newPanel(title, ylabel string) (*plot.Plot, plot.Legend) {
 	return p, leg
 }
 
-func thetaPanel(h HistoryJSON, m ModelHistoryJSON) (*plot.Plot, plot.Legend, error) {
+func thetaPanel(h apitypes.HistoryJSON, m apitypes.ModelHistoryJSON) (*plot.Plot, plot.Legend, error) {
 	p, leg := newPanel(fmt.Sprintf("sensor %s — %s (λ=%g, δ=%g): coefficients θ", h.Sensor, m.Name, m.Lambda, m.Delta), "θ")
 	for j := 0; j < h.Dim; j++ {
 		col := palette[j%len(palette)]
@@ -163,7 +165,7 @@ func thetaPanel(h HistoryJSON, m ModelHistoryJSON) (*plot.Plot, plot.Legend, err
 	return p, leg, nil
 }
 
-func msePanel(h HistoryJSON) (*plot.Plot, plot.Legend, error) {
+func msePanel(h apitypes.HistoryJSON) (*plot.Plot, plot.Legend, error) {
 	p, leg := newPanel(fmt.Sprintf("sensor %s — MSE of the a-priori errors (log scale)", h.Sensor), "MSE")
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}

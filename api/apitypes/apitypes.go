@@ -1,0 +1,86 @@
+// Package apitypes is the JSON of the HTTP API: the request and response
+// bodies that the server (package api) writes and the client (package
+// client) reads. It imports only the standard library, so that a program
+// calling the API does not pull in Kafka, goka or LevelDB.
+package apitypes
+
+// SensorJSON is a sensor's state (GET /v1/sensors/{id}).
+type SensorJSON struct {
+	Sensor    string      `json:"sensor"`
+	Group     string      `json:"group"`
+	Dim       int         `json:"dim"`
+	Samples   uint64      `json:"samples"`
+	Rejected  uint64      `json:"rejected"`
+	Updated   string      `json:"updated"`
+	Partition int32       `json:"partition"`
+	Offset    int64       `json:"offset"`
+	Models    []ModelJSON `json:"models"`
+}
+
+// ModelJSON is one model of a sensor; a snapshot's models (history.Model)
+// have the same fields.
+type ModelJSON struct {
+	Name      string    `json:"name"`
+	Lambda    float64   `json:"lambda"`
+	Delta     float64   `json:"delta"`
+	Theta     []float64 `json:"theta"`
+	MSE       float64   `json:"mse"`
+	RecentMSE float64   `json:"recent_mse"`
+	Samples   uint64    `json:"samples"`
+	PTrace    float64   `json:"p_trace"`
+}
+
+// SensorsJSON is a page of sensor IDs (GET /v1/sensors); Next, when set, is
+// the after= of the next page.
+type SensorsJSON struct {
+	Sensors []string `json:"sensors"`
+	Next    string   `json:"next,omitempty"`
+}
+
+// PredictRequest is the body of POST /v1/sensors/{id}/predict.
+type PredictRequest struct {
+	X []float64 `json:"x"`
+}
+
+// PredictJSON is each model's prediction xᵀθ.
+type PredictJSON struct {
+	Sensor      string           `json:"sensor"`
+	Predictions []PredictionJSON `json:"predictions"`
+}
+
+// PredictionJSON is one model's prediction.
+type PredictionJSON struct {
+	Model string  `json:"model"`
+	Y     float64 `json:"y"`
+}
+
+// ErrorJSON is every error response.
+type ErrorJSON struct {
+	Error string `json:"error"`
+}
+
+// HistoryJSON is a sensor's learning history (GET
+// /v1/sensors/{id}/history), one column per figure so that numpy takes each
+// as it is: np.array(h["models"][0]["theta"]) is a points × dim matrix
+// whose rows go with h["samples"].
+type HistoryJSON struct {
+	Sensor    string             `json:"sensor"`
+	Group     string             `json:"group"`
+	Dim       int                `json:"dim"`
+	Samples   []uint64           `json:"samples"`              // samples applied at each point
+	Updated   []int64            `json:"updated_ms"`           // unix ms of each point
+	Rejected  []uint64           `json:"rejected"`             // samples rejected at each point
+	ThetaStar [][]float64        `json:"theta_star,omitempty"` // θ* at each point, when known
+	Models    []ModelHistoryJSON `json:"models"`
+}
+
+// ModelHistoryJSON is one model's columns of a history.
+type ModelHistoryJSON struct {
+	Name      string      `json:"name"`
+	Lambda    float64     `json:"lambda"`
+	Delta     float64     `json:"delta"`
+	Theta     [][]float64 `json:"theta"` // θ at each point
+	MSE       []float64   `json:"mse"`
+	RecentMSE []float64   `json:"recent_mse"`
+	PTrace    []float64   `json:"p_trace"`
+}
