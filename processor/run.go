@@ -22,7 +22,7 @@ type Config struct {
 	// Model learned per key. Required.
 	Model Model
 	// StateDir holds the local LevelDB copy of the group table. Each process
-	// needs its own: two processes on one dir fight over the LevelDB lock.
+	// needs its own: Run refuses a dir another process holds.
 	StateDir string
 	// Partitions of the input topic when streamrls has to create it.
 	// Default topology.DefaultPartitions. An existing topic keeps its count.
@@ -100,6 +100,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
+	release, err := tablestore.LockDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	backoff := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
@@ -160,7 +165,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilder(cfg.StateDir))),
+		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, tablestore.StorageOptions{Log: log}))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 	)
 	opts = append(opts, cfg.Options...)

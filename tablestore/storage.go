@@ -6,6 +6,7 @@ package tablestore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/lovoo/goka/storage"
 	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	ldbiter "github.com/syndtr/goleveldb/leveldb/iterator"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	lstorage "github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
@@ -38,6 +41,8 @@ type StorageOptions struct {
 	// MaxPending is the bytes of values held in memory before a write
 	// flushes at once. Default DefaultStoragePending (8 MiB).
 	MaxPending int
+	// Log receives the damaged partitions moved aside (nil: slog.Default()).
+	Log *slog.Logger
 }
 
 // StorageBuilder builds the local copies of a table under dir, one LevelDB
@@ -65,6 +70,11 @@ type StorageOptions struct {
 //     after a broker restart (WithViewAutoReconnect) recovers again on the
 //     storage it already has, and goka's MarkRecovered then closes a closed
 //     channel — a panic that takes the whole process down.
+//
+// A partition whose LevelDB is damaged (corrupted or missing files found
+// when opening it, or by a read or write, which then fails) is moved aside
+// to dir/TOPIC.PARTITION.corrupt-TIME and rebuilt from the changelog; see
+// partitionDB.open.
 func StorageBuilder(dir string) storage.Builder { return StorageBuilderWith(dir, StorageOptions{}) }
 
 // StorageBuilderWith is StorageBuilder with options.
@@ -75,16 +85,17 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultStoragePending
 	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
 	return func(topic string, partition int32) (storage.Storage, error) {
-		fp := filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition))
-		db, err := leveldb.OpenFile(fp, &opt.Options{
-			// Float64 matrices do not compress; snappy only costs CPU.
-			Compression: opt.NoCompression,
-		})
+		p := &partitionDB{path: filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)),
+			topic: topic, partition: partition, log: o.Log}
+		db, err := p.open()
 		if err != nil {
-			return nil, fmt.Errorf("open local table copy %s: %w", fp, err)
+			return nil, err
 		}
-		return newBuffered(db, o), nil
+		return newBuffered(db, p, o), nil
 	}
 }
 
@@ -95,8 +106,9 @@ type pendingValue struct {
 }
 
 type buffered struct {
-	db  *leveldb.DB
-	opt StorageOptions
+	db    *leveldb.DB
+	opt   StorageOptions
+	where *partitionDB
 
 	mu       sync.Mutex
 	pending  map[string]pendingValue // newest writes
@@ -116,8 +128,8 @@ type buffered struct {
 	done      chan struct{}
 }
 
-func newBuffered(db *leveldb.DB, o StorageOptions) *buffered {
-	return &buffered{db: db, opt: o, pending: map[string]pendingValue{}, stop: make(chan struct{}), done: make(chan struct{})}
+func newBuffered(db *leveldb.DB, where *partitionDB, o StorageOptions) *buffered {
+	return &buffered{db: db, where: where, opt: o, pending: map[string]pendingValue{}, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Open starts the background flusher.
@@ -180,7 +192,7 @@ func (b *buffered) Get(key string) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("local table copy: get %q: %w", key, err)
+		return nil, b.where.failed(fmt.Sprintf("get %q", key), err)
 	}
 	return v, nil
 }
@@ -232,11 +244,11 @@ func (b *buffered) GetOffset(def int64) (int64, error) {
 		return def, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("local table copy: get offset: %w", err)
+		return 0, b.where.failed("get offset", err)
 	}
 	o, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("local table copy: offset %q: %w", v, err)
+		return 0, b.where.failed("offset", lerrors.NewErrCorrupted(lstorage.FileDesc{}, fmt.Errorf("offset %q: %w", v, err)))
 	}
 	return o, nil
 }
@@ -293,7 +305,7 @@ func (b *buffered) flush() error {
 				b.pending[k] = pv
 			}
 		}
-		b.err = fmt.Errorf("local table copy: write: %w", err)
+		b.err = b.where.failed("write", err)
 		err = b.err
 	}
 	b.flushing = nil
@@ -306,7 +318,7 @@ func (b *buffered) Iterator() (storage.Iterator, error) {
 	if err := b.flush(); err != nil {
 		return nil, err
 	}
-	return &iterator{it: b.db.NewIterator(nil, &opt.ReadOptions{DontFillCache: true})}, nil
+	return &iterator{it: b.db.NewIterator(nil, &opt.ReadOptions{DontFillCache: true}), where: b.where}, nil
 }
 
 // IteratorWithRange iterates over [start, limit), or over the keys with
@@ -319,10 +331,13 @@ func (b *buffered) IteratorWithRange(start, limit []byte) (storage.Iterator, err
 	if len(limit) > 0 {
 		r = &util.Range{Start: start, Limit: limit}
 	}
-	return &iterator{it: b.db.NewIterator(r, nil)}, nil
+	return &iterator{it: b.db.NewIterator(r, nil), where: b.where}, nil
 }
 
-type iterator struct{ it ldbiter.Iterator }
+type iterator struct {
+	it    ldbiter.Iterator
+	where *partitionDB
+}
 
 func (i *iterator) Next() bool {
 	for i.it.Next() {
@@ -333,7 +348,13 @@ func (i *iterator) Next() bool {
 	return false
 }
 
-func (i *iterator) Err() error             { return i.it.Error() }
+func (i *iterator) Err() error {
+	if err := i.it.Error(); err != nil {
+		return i.where.failed("iterate", err)
+	}
+	return nil
+}
+
 func (i *iterator) Key() []byte            { return i.it.Key() }
 func (i *iterator) Value() ([]byte, error) { return i.it.Value(), nil }
 func (i *iterator) Release()               { i.it.Release() }
