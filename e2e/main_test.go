@@ -1,5 +1,3 @@
-// Package e2e tests streamrls as a user runs it: the real binary, real
-// processes killed at random, the embedded broker stopped under load.
 package e2e
 
 import (

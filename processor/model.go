@@ -1,7 +1,8 @@
 // Package processor is the update path: the goka callback that decodes,
-// validates, de-duplicates and applies every sample to its sensor's models,
-// sends bad input to the dead-letter topic, and the processor's lifecycle
-// (topic creation, restart with backoff, clean shutdown).
+// validates, de-duplicates and applies every sample to its sensor's models
+// and sends bad input to the dead-letter topic; the micro-batches that write
+// each updated sensor's state once per batch; and the processor's lifecycle
+// (topic creation, restart with backoff, clean shutdown, replay).
 package processor
 
 import (
