@@ -26,6 +26,15 @@ const (
 // bankModelSize is the encoded size of one model of dimension n, name excluded.
 func bankModelSize(n int) int { return 1 + bankModelFixed + 8*n + 8*(n*(n+1)/2) }
 
+// BankSize is the encoded size of a bank of specs with dimension n.
+func BankSize(specs []rls.Spec, n int) int {
+	size := BankHeaderLen
+	for _, s := range specs {
+		size += bankModelSize(n) + len(s.Name)
+	}
+	return size
+}
+
 // AppendBank appends the bank's state to dst. It allocates nothing when dst
 // has room. It panics when the bank is inconsistent (a model whose Dim,
 // len(Theta) or len(P) do not match b.Dim, a name longer than MaxModelName):

@@ -106,7 +106,8 @@ const (
 	ReasonMissingField = "missing-field"  // y or x (or the text format's i, y, x1) missing, or x empty
 	ReasonBadValue     = "bad-value"      // a field of the wrong type, an integer out of range, a bad name
 	ReasonDimMismatch  = "dim-mismatch"   // samples of one batch (or models of one bank) differ in dimension
-	ReasonTooLarge     = "too-large"      // dimension above the limit, or nesting too deep
+	ReasonTooLarge     = "too-large"      // dimension above the limit
+	ReasonTooDeep      = "too-deep"       // JSON nesting deeper than the decoder skips
 	ReasonBadMagic     = "bad-magic"      // state value does not start with its magic byte
 )
 

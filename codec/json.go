@@ -548,7 +548,7 @@ func skipJSONValue(b []byte, i int, depth int) (int, error) {
 	switch c := b[i]; c {
 	case '{', '[':
 		if depth > maxJSONDepth {
-			return i, decodeErr(FormatJSON, ReasonTooLarge, "at byte %d: nesting deeper than %d", i, maxJSONDepth)
+			return i, decodeErr(FormatJSON, ReasonTooDeep, "at byte %d: nesting deeper than %d", i, maxJSONDepth)
 		}
 		closer := byte('}')
 		if c == '[' {

@@ -265,7 +265,7 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"y":1,"x":[1],"s":"\u12G4"}`, FormatJSON, ReasonSyntax},
 		{`{"y":1,"x":[1],"s":[1 2]}`, FormatJSON, ReasonSyntax},
 		{`{"y":1,"x":[1],"s":nul}`, FormatJSON, ReasonSyntax},
-		{`{"y":1,"x":[1],"s":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`, FormatJSON, ReasonTooLarge},
+		{`{"y":1,"x":[1],"s":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`, FormatJSON, ReasonTooDeep},
 		// text
 		{`[`, FormatText, ReasonTruncated},
 		{`[1, 2, 3`, FormatText, ReasonTruncated},

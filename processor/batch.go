@@ -84,6 +84,10 @@ type partBatch struct {
 	// by cut.
 	mu      sync.Mutex
 	dirty   map[string]*Record
+	// inflight holds the states of the batch being written until they are
+	// in the local copy: a sensor that left the cache meanwhile is read
+	// from here.
+	inflight map[string][]byte
 	outs    []outMsg
 	commits []func(error)
 	applied uint64 // samples applied by the batch's messages
@@ -129,9 +133,21 @@ func (pb *partBatch) run(owner context.Context) {
 	}
 }
 
-// lookup returns the sensor's state waiting in the batch; the caller
-// holds mu.
-func (pb *partBatch) lookup(key string) *Record { return pb.dirty[key] }
+// lookup returns the sensor's state waiting in the batch or being written,
+// nil if there is none; the caller holds mu.
+func (pb *partBatch) lookup(key string) (*Record, error) {
+	if rec := pb.dirty[key]; rec != nil {
+		return rec, nil
+	}
+	if b := pb.inflight[key]; b != nil {
+		v, err := pb.w.codec.Decode(b)
+		if err != nil {
+			return nil, err
+		}
+		return v.(*Record), nil
+	}
+	return nil, nil
+}
 
 // set marks rec as written by the message; the caller holds mu.
 func (pb *partBatch) set(key string, rec *Record) {
@@ -178,9 +194,9 @@ func (pb *partBatch) flush(final bool) {
 	pb.write(c)
 }
 
-// cut takes the open batch: each state is encoded once and put into the
-// local table copy now, while the callback cannot change it, so that a
-// later read of the sensor (after it left the cache) sees it.
+// cut takes the open batch: each state is encoded once, now, while the
+// callback cannot change it, and stays readable (inflight) until write has
+// put it into the local table copy.
 func (pb *partBatch) cut(final bool) cutBatch {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
@@ -191,15 +207,16 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	if len(pb.dirty) > 0 {
 		c.table = make([]outMsg, 0, len(pb.dirty))
 	}
+	if pb.inflight == nil {
+		pb.inflight = make(map[string][]byte, len(pb.dirty))
+	}
 	for key, rec := range pb.dirty {
 		b, err := pb.w.codec.Encode(rec)
-		if err == nil {
-			err = pb.store.Set(key, b)
-		}
 		if err != nil {
 			c.err = errors.Join(c.err, fmt.Errorf("state of sensor %q: %w", key, err))
 			continue
 		}
+		pb.inflight[key] = b
 		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: b, headers: pb.pin})
 		c.bytes += len(b)
 	}
@@ -236,16 +253,55 @@ func (pb *partBatch) write(c cutBatch) {
 	}
 }
 
-// produce sends the batch and waits for Kafka's acknowledgements, then
-// stores the newest table offset with the local copy.
+// produce writes a cut batch in two steps. First the dead letters and
+// snapshots, and only once Kafka has acknowledged them the states — into the
+// local copy, then to the changelog — so that a state never says a message
+// was applied while its dead letter may still be lost: a redelivered message
+// that its state already holds is skipped, and would not be dead-lettered
+// again. Last the newest table offset is stored with the local copy.
 func (pb *partBatch) produce(c cutBatch) error {
+	if _, err := pb.send(c.outs); err != nil {
+		return err
+	}
+	err := pb.setLocal(c.table)
+	if err != nil {
+		return err
+	}
+	tableAt, err := pb.send(c.table)
+	if err != nil {
+		return err
+	}
+	if tableAt >= 0 {
+		if err := pb.store.SetOffset(tableAt); err != nil {
+			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
+		}
+	}
+	return nil
+}
+
+// setLocal puts the batch's states into the local table copy.
+func (pb *partBatch) setLocal(states []outMsg) error {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	defer clear(pb.inflight)
+	for _, o := range states {
+		if err := pb.store.Set(o.key, o.value); err != nil {
+			return fmt.Errorf("local copy of %s/%d, sensor %q: %w", pb.w.table, pb.p, o.key, err)
+		}
+	}
+	return nil
+}
+
+// send produces msgs, waits for every acknowledgement and returns the
+// newest offset written (-1 for none).
+func (pb *partBatch) send(msgs []outMsg) (int64, error) {
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		errs    []error
-		tableAt int64 = -1
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		newest int64 = -1
 	)
-	send := func(o outMsg, table bool) {
+	for _, o := range msgs {
 		wg.Add(1)
 		pb.w.producer.EmitWithHeaders(o.topic, o.key, o.value, o.headers).ThenWithMessage(func(m *sarama.ProducerMessage, err error) {
 			mu.Lock()
@@ -255,25 +311,11 @@ func (pb *partBatch) produce(c cutBatch) error {
 				errs = append(errs, fmt.Errorf("write to %s (key %q): %w", o.topic, o.key, err))
 				return
 			}
-			if table && m != nil && m.Offset > tableAt {
-				tableAt = m.Offset
+			if m != nil && m.Offset > newest {
+				newest = m.Offset
 			}
 		})
 	}
-	for _, o := range c.table {
-		send(o, true)
-	}
-	for _, o := range c.outs {
-		send(o, false)
-	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if tableAt >= 0 {
-		if err := pb.store.SetOffset(tableAt); err != nil {
-			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
-		}
-	}
-	return nil
+	return newest, errors.Join(errs...)
 }

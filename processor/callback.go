@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,11 +11,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
-	"github.com/streamrls/streamrls/tablestore"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -25,10 +28,61 @@ const (
 	HeaderSourcePartition = "streamrls-source-partition" // input partition, decimal
 	HeaderSourceOffset    = "streamrls-source-offset"    // input offset, decimal
 	HeaderRejected        = "streamrls-rejected-samples" // indices of rejected samples in the message, comma-separated
+	// A value over MaxDeadLetterValue is cut to it; these give the
+	// original's size and SHA-256 (hex), to fetch and check it on the input.
+	HeaderOriginalSize   = "streamrls-original-size"
+	HeaderOriginalSHA256 = "streamrls-original-sha256"
 )
 
-// DefaultMaxDim bounds a sensor's dimension (--max-dim).
+// MaxDeadLetterValue is the most of a rejected value a dead letter keeps.
+const MaxDeadLetterValue = kafkaconf.MaxMessageBytes - recordOverhead
+
+// maxHeader bounds the text headers of a dead letter (the details of a
+// micro-batch with thousands of bad samples would not fit).
+const maxHeader = 4 << 10
+
+// clip cuts s to maxHeader bytes at a rune boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxHeader {
+		return s
+	}
+	const more = " …(cut)"
+	cut := maxHeader - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
+}
+
+// DefaultMaxDim is the largest --max-dim: the decoder refuses larger
+// samples before it allocates for them.
 const DefaultMaxDim = codec.DefaultMaxDim
+
+// MaxStateBytes is the largest state the table holds: one record under
+// the producer's message limit (kafkaconf.MaxMessageBytes), less what the
+// record needs besides its value.
+const MaxStateBytes = kafkaconf.MaxMessageBytes - recordOverhead - codec.EnvelopeHeaderLen
+
+// recordOverhead is what a table or dead-letter record needs besides its
+// value: record batch and record headers, the key (at most MaxKeyBytes)
+// and streamrls's headers (bounded, see deadLetter).
+const recordOverhead = 16 << 10
+
+// MaxDimFor is the default --max-dim of a model: the largest dimension
+// whose state fits in one table record (MaxStateBytes), at most
+// DefaultMaxDim. For the default bank (two models) it is 357.
+func MaxDimFor(m Model) int {
+	lo, hi := 0, DefaultMaxDim // the largest fitting dimension is in [lo, hi]
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if m.StateSize(mid) <= MaxStateBytes {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
 
 // Handler is the goka callback of the processor group.
 type Handler struct {
@@ -44,9 +98,12 @@ type Handler struct {
 	// (see recordCache). 0: DefaultCacheSize; negative: none.
 	CacheSize int
 
-	decoders  sync.Pool
-	snapshots snapshotClock
-	cache     recordCache
+	decoders   sync.Pool
+	rejectLog  sampledLog
+	derivedDim sync.Once
+	derived    int // MaxDimFor(Model)
+	snapshots  snapshotClock
+	cache      recordCache
 	// batches, when set, collects the partitions' outputs into batches;
 	// nil writes every message's state at once.
 	batches *batchWriter
@@ -83,7 +140,7 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	if out.batch != nil {
 		out.batch.mu.Lock()
 	}
-	applied = h.process(ctx, pc, out, msgBytes(msg))
+	applied = h.process(ctx, pc, out, msg)
 	if pb := out.batch; pb != nil {
 		full := pb.done(ctx.DeferCommit(), applied)
 		pb.mu.Unlock()
@@ -95,19 +152,27 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 
 // process handles one message and returns the samples it applied. Its
 // state write and emits go to out.
-func (h *Handler) process(ctx goka.Context, pc *partCache, out output, value []byte) (applied int) {
+func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) (applied int) {
 	key, partition, offset := ctx.Key(), ctx.Partition(), ctx.Offset()
-	if key == ReservedKey {
-		// goka keeps its table offset under this key: a state written here
-		// would corrupt the table, so this one message writes no state.
-		rejects := []rejection{{index: -1, reason: ReasonBadKey, detail: fmt.Sprintf("key %q is reserved by goka's storage", ReservedKey)}}
+	value := msgBytes(msg)
+	// A message that names no valid sensor writes no state: the key must
+	// never reach the table (goka's reserved key would corrupt it).
+	reason, detail := checkKey(key)
+	if reason == "" && msg == nil {
+		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is not deleted by its input"
+	}
+	if reason != "" {
+		rejects := []rejection{{index: -1, reason: reason, detail: detail}}
 		h.count(0, rejects)
 		h.deadLetter(ctx, out, value, rejects)
 		return 0
 	}
 	var rec *Record
 	if out.batch != nil {
-		rec = out.batch.lookup(key)
+		var err error
+		if rec, err = out.batch.lookup(key); err != nil {
+			ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
+		}
 	}
 	if rec == nil {
 		rec = h.cache.get(pc, key)
@@ -132,7 +197,16 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, value []b
 	}
 
 	prev := rec.Samples
-	rejects, applied := h.apply(key, value, rec)
+	rejects, applied := h.apply(value, rec)
+	if rec.State == nil && out.batch != nil {
+		// Nothing valid for a sensor that has no state: no table entry, so
+		// junk keys do not grow the table. Only with batches: without them
+		// every message must write a state to keep its partition's
+		// acknowledgements in order (docs/design.md).
+		h.count(0, rejects)
+		h.deadLetter(ctx, out, value, rejects)
+		return 0
+	}
 
 	now := h.now()
 	rec.Partition, rec.Offset = partition, offset
@@ -205,9 +279,6 @@ func (o output) emit(ctx goka.Context, topic, key string, value []byte, headers 
 	ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
 }
 
-// ReservedKey is goka's own key in every local table.
-const ReservedKey = tablestore.OffsetKey
-
 func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
 
 func (h *Handler) count(applied int, rejects []rejection) {
@@ -236,16 +307,14 @@ func (h *Handler) maxDim() int {
 	if h.MaxDim > 0 {
 		return h.MaxDim
 	}
-	return DefaultMaxDim
+	h.derivedDim.Do(func() { h.derived = MaxDimFor(h.Model) })
+	return h.derived
 }
 
 // apply applies the message's samples in order to rec and returns the
 // rejected ones and the number applied. A bad sample in a micro-batch rejects
 // only itself: the good ones before and after it are applied.
-func (h *Handler) apply(key string, value []byte, rec *Record) (rejects []rejection, applied int) {
-	if key == "" {
-		return []rejection{{index: -1, reason: ReasonEmptyKey, detail: "message has no key (sensor ID)"}}, 0
-	}
+func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied int) {
 	dec, _ := h.decoders.Get().(*codec.Decoder)
 	if dec == nil {
 		// The decoder refuses oversized dimensions before allocating for them.
@@ -267,6 +336,11 @@ func (h *Handler) apply(key string, value []byte, rec *Record) (rejects []reject
 			continue
 		}
 		if rec.State == nil {
+			if size, limit := h.Model.StateSize(len(s.X)), MaxStateBytes; size > limit {
+				rejects = append(rejects, rejection{index: i, reason: ReasonStateTooLarge,
+					detail: fmt.Sprintf("a state of dimension %d is %d bytes, one table record holds at most %d", len(s.X), size, limit)})
+				continue
+			}
 			st, err := h.Model.New(len(s.X))
 			if err != nil {
 				rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
@@ -321,15 +395,23 @@ func (h *Handler) deadLetter(ctx goka.Context, out output, value []byte, rejects
 	}
 	hd := goka.Headers{
 		HeaderReason:          []byte(rejects[0].reason),
-		HeaderError:           []byte(strings.Join(details, "; ")),
+		HeaderError:           []byte(clip(strings.Join(details, "; "))),
 		HeaderSourceTopic:     []byte(ctx.Topic()),
 		HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
 		HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
 	}
 	if len(idx) > 0 {
-		hd[HeaderRejected] = []byte(strings.Join(idx, ","))
+		hd[HeaderRejected] = []byte(clip(strings.Join(idx, ",")))
 	}
-	h.log().Warn("rejected input", "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
+	if len(value) > MaxDeadLetterValue {
+		// The whole value would not fit in one record: keep its head and
+		// say how to find and check the original on the input topic.
+		sum := sha256.Sum256(value)
+		hd[HeaderOriginalSize] = []byte(strconv.Itoa(len(value)))
+		hd[HeaderOriginalSHA256] = []byte(hex.EncodeToString(sum[:]))
+		value = value[:MaxDeadLetterValue]
+	}
+	h.rejectLog.log(h.log(), h.now(), rejects[0].reason, "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
 		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[HeaderError]))
 	out.emit(ctx, h.Names.DeadLetter, ctx.Key(), value, hd)
 }

@@ -141,7 +141,7 @@ func TestBadInput(t *testing.T) {
 	add(sensor, []byte(`{"y": 1, "x": [1, 2, 3, 4, 5, 6, 7, 8, 9]}`), processor.ReasonMaxDim)
 	add("wide", []byte(`{"y": 1, "x": [1, 2, 3, 4, 5, 6, 7, 8, 9]}`), processor.ReasonMaxDim)
 	add(sensor, []byte(`{"y": 1, "x": [1e200, 1e200, 1e200]}`), processor.ReasonNumeric)
-	add(processor.ReservedKey, codec.Encode(codec.FormatJSON, nil, []codec.Sample{next()}), processor.ReasonBadKey)
+	add(processor.ReservedKey, codec.Encode(codec.FormatJSON, nil, []codec.Sample{next()}), processor.ReasonReservedKey)
 	goodMsg(codec.FormatText)
 	// A micro-batch with one bad sample: the good ones are applied in order,
 	// the message is dead-lettered whole with the bad sample's index.

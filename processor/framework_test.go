@@ -31,6 +31,8 @@ type meanState struct {
 
 func (meanModel) New(int) (processor.State, error) { return &meanState{}, nil }
 
+func (meanModel) StateSize(int) int { return 16 }
+
 func (meanModel) Decode(b []byte) (processor.State, error) {
 	if len(b) != 16 {
 		return nil, errors.New("mean state: want 16 bytes")

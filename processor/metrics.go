@@ -10,17 +10,21 @@ import (
 
 // Rejection reasons: stable labels of the dead-letter header and metrics.
 const (
-	ReasonDecode    = "decode"       // the value is not a sample in any format
-	ReasonEmptyKey  = "empty-key"    // no sensor ID
-	ReasonBadKey    = "reserved-key" // a key goka keeps for itself (tablestore.OffsetKey)
-	ReasonDimension = "dimension"    // not the sensor's dimension
-	ReasonNonFinite = "non-finite"   // NaN or ±Inf in x or y
-	ReasonMaxDim    = "max-dim"      // more features than --max-dim
-	ReasonNumeric   = "numeric"      // the update would make θ or P non-finite
+	ReasonDecode        = "decode"          // the value is not a sample in any format
+	ReasonEmptyKey      = "empty-key"       // no sensor ID
+	ReasonReservedKey   = "reserved-key"    // a key goka keeps for itself (ReservedKey)
+	ReasonBadKey        = "bad-key"         // not a valid sensor ID (see MaxKeyBytes)
+	ReasonTombstone     = "tombstone"       // a null value
+	ReasonDimension     = "dimension"       // not the sensor's dimension
+	ReasonNonFinite     = "non-finite"      // NaN or ±Inf in x or y
+	ReasonMaxDim        = "max-dim"         // more features than --max-dim
+	ReasonStateTooLarge = "state-too-large" // the sensor's state would not fit in one table record
+	ReasonNumeric       = "numeric"         // the update would make θ or P non-finite
 )
 
 // Reasons lists every rejection reason.
-var Reasons = []string{ReasonDecode, ReasonEmptyKey, ReasonBadKey, ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonNumeric}
+var Reasons = []string{ReasonDecode, ReasonEmptyKey, ReasonReservedKey, ReasonBadKey, ReasonTombstone,
+	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric}
 
 // Metrics are the processor's Prometheus metrics. Besides the counters
 // below, a Metrics registered on a registry reports, at every scrape, the

@@ -21,6 +21,10 @@ type Model interface {
 	New(dim int) (State, error)
 	// Decode reads a state written by State.Append.
 	Decode(payload []byte) (State, error)
+	// StateSize is the encoded size of a state of dimension dim, so that a
+	// sensor whose state the table cannot hold is refused before its first
+	// write.
+	StateSize(dim int) int
 }
 
 // State is one key's model state.
@@ -93,6 +97,9 @@ func (m RLS) New(dim int) (State, error) {
 	}
 	return &BankState{Bank: rls.NewBank(m.Specs, dim)}, nil
 }
+
+// StateSize is the encoded size of a bank of dimension dim.
+func (m RLS) StateSize(dim int) int { return codec.BankSize(m.Specs, dim) }
 
 // Decode decodes a bank.
 func (m RLS) Decode(payload []byte) (State, error) {

@@ -167,6 +167,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	opts = append(opts,
 		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, tablestore.StorageOptions{Log: log}))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
+		// A null value reaches the callback, which dead-letters it; goka
+		// would drop it silently.
+		goka.WithNilHandling(goka.NilProcess),
 	)
 	opts = append(opts, cfg.Options...)
 	// Last, so that it is not replaced: the state cache must be dropped at
