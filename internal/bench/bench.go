@@ -248,13 +248,13 @@ type Report struct {
 	Settings Settings `json:"settings"`
 	// Single is (a), Batch (b), Counter (c); nil when not run. CounterOwn
 	// is (c'), the counter on streamrls's storage (with --counter-storage both).
-	Single *Throughput `json:"single,omitempty"`
+	Single     *Throughput `json:"single,omitempty"`
+	Batch      *Throughput `json:"batch,omitempty"`
+	Counter    *Throughput `json:"counter,omitempty"`
+	CounterOwn *Throughput `json:"counter_streamrls_storage,omitempty"`
 	// SingleNoBatches is (a0): (a) with --batch-interval 0, run in the same
 	// rounds; nil when (a) itself runs without batches.
 	SingleNoBatches *Throughput `json:"single_no_batches,omitempty"`
-	Batch           *Throughput `json:"batch,omitempty"`
-	Counter         *Throughput `json:"counter,omitempty"`
-	CounterOwn      *Throughput `json:"counter_streamrls_storage,omitempty"`
 	// SingleOverCounterOwn and CPUOverCounterOwn are as below for (c').
 	SingleOverCounterOwn float64 `json:"single_over_counter_streamrls_storage,omitempty"`
 	CPUOverCounterOwn    float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
