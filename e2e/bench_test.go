@@ -40,6 +40,20 @@ func checkThroughput(t *testing.T, name string, tp *bench.Throughput, samples in
 	}
 }
 
+// checkChangelog checks a phase's table writes: at least minWrites and at
+// most the samples, and at most maxBytes, and bytes per sample to match.
+func checkChangelog(t *testing.T, name string, tp *bench.Throughput, minWrites, maxBytes int64) {
+	t.Helper()
+	if tp == nil {
+		return
+	}
+	if tp.StateWrites < minWrites || tp.StateWrites > tp.Samples || tp.ChangelogBytes <= 0 || tp.ChangelogBytes > maxBytes ||
+		tp.ChangelogBytesPerSample != float64(tp.ChangelogBytes)/float64(tp.Samples) {
+		t.Errorf("%s: %d state writes, %d changelog bytes, %v per sample; want %d to %d writes and at most %d bytes",
+			name, tp.StateWrites, tp.ChangelogBytes, tp.ChangelogBytesPerSample, minWrites, tp.Samples, maxBytes)
+	}
+}
+
 // TestBenchSmoke runs every phase of `streamrls bench` with tiny counts: a
 // few seconds, not a measurement. The report must account for every sample
 // (each phase waits for all of them), and the state size is the codec's:
@@ -49,12 +63,31 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	rep := benchJSON(t, "--phases", "abcdr", "--messages", "3000", "--rounds", "2", "--batch-samples", "32768",
-		"--rate", "2000", "--latency-duration", "1500ms", "--warmup", "500ms", "--recovery-sensors", "2000")
+	rep := benchJSON(t, "--phases", "abcdrv", "--messages", "3000", "--rounds", "2", "--batch-samples", "32768",
+		"--rate", "2000", "--latency-duration", "1500ms", "--warmup", "500ms", "--recovery-sensors", "2000",
+		"--serve-messages", "3000", "--batch-interval", "50ms")
 	if rep.StateBytes != 1198 {
 		t.Errorf("state bytes %d, want 1198", rep.StateBytes)
 	}
+	if rep.Settings.BatchInterval != "50ms" {
+		t.Errorf("batch interval %q, want 50ms", rep.Settings.BatchInterval)
+	}
 	checkThroughput(t, "(a)", rep.Single, 3000)
+	checkThroughput(t, "(a0)", rep.SingleNoBatches, 3000)
+	if rep.Single.BatchInterval != "50ms" || rep.SingleNoBatches.BatchInterval != "0" || rep.SingleNoBatches.Phase != "a0" {
+		t.Errorf("(a) at %q, (a0) %q at %q; want 50ms and a0 at 0", rep.Single.BatchInterval, rep.SingleNoBatches.Phase, rep.SingleNoBatches.BatchInterval)
+	}
+	if len(rep.SingleNoBatches.Rounds) != 2 || rep.NoBatchesOverCounter <= 0 || rep.NoBatchesOverCounterOwn <= 0 || rep.SingleOverCounterOwn <= 0 {
+		t.Errorf("(a0) rounds %v, (a0)/(c) %v, (a0)/(c') %v, (a)/(c') %v; want 2 rounds and ratios > 0",
+			rep.SingleNoBatches.Rounds, rep.NoBatchesOverCounter, rep.NoBatchesOverCounterOwn, rep.SingleOverCounterOwn)
+	}
+	// Without batches every message writes its whole state; with them a
+	// sensor writes at most once per batch, and at least once in all.
+	checkChangelog(t, "(a0)", rep.SingleNoBatches, 3000, 3000*1198)
+	checkChangelog(t, "(a)", rep.Single, 64, 3000*1198)
+	// The counter writes one decimal int64 per message.
+	checkChangelog(t, "(c)", rep.Counter, 3000, 3000*4)
+	checkChangelog(t, "(c')", rep.CounterOwn, 3000, 3000*4)
 	checkThroughput(t, "(b)", rep.Batch, 32768)
 	checkThroughput(t, "(c)", rep.Counter, 3000)
 	checkThroughput(t, "(c')", rep.CounterOwn, 3000)
@@ -68,6 +101,24 @@ func TestBenchSmoke(t *testing.T) {
 	if l == nil || l.Samples < 1000 || !(0 < l.P50Ms && l.P50Ms <= l.P99Ms && l.P99Ms <= l.MaxMs) {
 		t.Errorf("latency %+v: want ≥ 1000 samples after the warm-up and 0 < p50 ≤ p99 ≤ max", l)
 	}
+	if l != nil && (l.BatchInterval != "50ms" || l.BatchIntervalMs != 50) {
+		t.Errorf("latency at batch interval %q (%v ms), want 50ms", l.BatchInterval, l.BatchIntervalMs)
+	}
+	v := rep.Serve
+	if v == nil {
+		t.Fatal("(v): not in the report")
+	}
+	checkThroughput(t, "(v0)", v.NoBatches, 3000)
+	checkThroughput(t, "(v)", v.Batches, 3000)
+	if v.NoBatches.MeasuredAt != "serve" || v.NoBatches.BatchInterval != "0" || v.Batches.BatchInterval != "50ms" ||
+		v.BatchesOverNoBatches <= 0 || v.FromStartRatio <= 0 || v.PollMs <= 0 {
+		t.Errorf("(v) %+v; (v0) %+v; (v) %+v: want both runs at serve, at 0 and 50ms, with ratios", v, v.NoBatches, v.Batches)
+	}
+	if v.NoBatches.MessageBytes < 100 {
+		t.Errorf("(v): %d bytes per message, want a JSON sample", v.NoBatches.MessageBytes)
+	}
+	checkChangelog(t, "(v0)", v.NoBatches, 3000, 3000*1198)
+	checkChangelog(t, "(v)", v.Batches, 64, 3000*1198)
 	r := rep.Recovery
 	if r == nil || r.ViewSensorsGot != 2000 || r.ProcessorCold <= 0 || r.ViewCold <= 0 {
 		t.Errorf("recovery %+v: want all 2000 sensors", r)
@@ -82,6 +133,7 @@ func TestBenchSeparateProcesses(t *testing.T) {
 	}
 	rep := benchJSON(t, "--phases", "ab", "--processes", "2", "--messages", "3000", "--rounds", "1", "--batch-samples", "16384")
 	checkThroughput(t, "(a)", rep.Single, 3000)
+	checkThroughput(t, "(a0)", rep.SingleNoBatches, 3000)
 	checkThroughput(t, "(b)", rep.Batch, 16384)
 	if rep.Single.MeasuredAt != "view" || rep.Settings.Processes != 2 {
 		t.Errorf("measured at %q with %d processes, want the view and 2", rep.Single.MeasuredAt, rep.Settings.Processes)

@@ -13,6 +13,7 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/bench"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/processor"
 )
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
@@ -27,16 +28,22 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Long: `Runs, one after another on fresh topics and groups of one broker (an embedded
 one unless --brokers is given):
 
-  (a) --messages single-sample messages through the real processor, topic to state
+  (a) --messages single-sample messages through the real processor, topic to
+      written state, at --batch-interval and (a0) at --batch-interval 0
   (b) --batch-samples samples in binary micro-batches of --batch, topic to view
   (c) a trivial goka counter processor on the input of (a), same Kafka
       configuration, goka's own LevelDB storage: the baseline of this run
   (c') the same counter on streamrls's buffered local storage
   (d) p50/p99 latency from emit to the update seen by a view, at --rate
 
-Input topics are filled before a processor starts. Prints a table, or JSON
-with --json. --phases picks phases; r (not run by default) times the
-recovery of a table of --recovery-sensors sensors by a processor and a view.`,
+Input topics are filled before a processor starts; (a), (b) and (d) run the
+processor at --batch-interval. Prints a table, or JSON with --json. --phases
+picks phases; not run by default: r times the recovery of a table of
+--recovery-sensors sensors by a processor and a view; v starts broker,
+serve and process as separate processes, as a user would, on
+--serve-messages single-sample JSON messages already in the topic, and
+measures the rate seen at serve's HTTP API with --batch-interval 0 and at
+--batch-interval.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			specs, err := mf.parse()
@@ -62,11 +69,21 @@ recovery of a table of --recovery-sensors sensors by a processor and a view.`,
 			if cfg.Rate <= 0 || cfg.LatencyDuration <= 0 {
 				return flagErr("--rate and --latency-duration want > 0")
 			}
+			if cfg.ServeMessages < 1 {
+				return flagErr("--serve-messages %d: want ≥ 1", cfg.ServeMessages)
+			}
+			if cfg.BatchInterval < 0 {
+				return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", cfg.BatchInterval)
+			}
+			if cfg.BatchInterval == 0 {
+				cfg.BatchInterval = processor.NoBatches
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Binary = exe
 			if cfg.Processes > 0 {
-				exe, err := os.Executable()
-				if err != nil {
-					return err
-				}
 				cfg.ProcessorCommand = []string{exe, "process"}
 			}
 			if dir == "" {
@@ -134,7 +151,9 @@ recovery of a table of --recovery-sensors sensors by a processor and a view.`,
 	f.BoolVar(&memBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as `run` does)")
 	f.BoolVar(&keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.StringVar(&cfg.Phases, "phases", "abcd", "phases to run: a single-sample, b micro-batch, c goka counter, d latency, r recovery")
+	f.StringVar(&cfg.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, v broker, process and serve as processes")
+	f.DurationVar(&cfg.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
+	f.Int64Var(&cfg.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
 	f.IntVar(&cfg.Partitions, "partitions", 8, "partitions of every input topic")
 	f.IntVar(&cfg.Sensors, "sensors", 64, "sensors (keys)")
 	f.IntVar(&cfg.Dim, "dim", 10, "features per sample")

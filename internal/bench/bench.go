@@ -5,15 +5,20 @@
 // Phases (each on its own topics and groups, one after another, so they do
 // not compete for the CPU):
 //
-//	a  single-sample messages through the real processor, topic to state
+//	a  single-sample messages through the real processor, topic to written
+//	   state, at BatchInterval and (a0) without batches
 //	b  micro-batches of Batch samples (binary), topic to view
 //	c  a trivial goka counter processor on the input of (a): the baseline
 //	d  emit-to-view latency at a steady Rate of single-sample messages
+//	v  broker, process and serve as three OS processes, measured at serve's
+//	   HTTP API, without batches and at BatchInterval
+//	r  recovery of a large table (not run by default)
 //
 // Throughput phases pre-fill their input topic before any processor starts,
 // so they measure consumption and processing, not the emitter. A rate is
 // samples / (time of the last sample seen − time of the first), observed by
-// polling every millisecond (a, c) or in the view's update callback (b);
+// polling every millisecond (a, c), in the view's update callback (b) or
+// by polling serve's HTTP API (v);
 // the time from the processor's start to the first sample is reported apart
 // as start-up.
 package bench
@@ -45,6 +50,10 @@ const (
 	PhaseCounter  = "c"
 	PhaseLatency  = "d"
 	PhaseRecovery = "r"
+	PhaseServe    = "v"
+	// PhaseSingleNoBatches is (a) without batches (--batch-interval 0): it
+	// runs with (a), in every round, unless (a) itself has no batches.
+	PhaseSingleNoBatches = "a0"
 )
 
 // Config of one bench run. Zero values take the documented defaults.
@@ -56,7 +65,7 @@ type Config struct {
 	Embedded bool
 	// Dir holds the processors' and views' local state. Required.
 	Dir string
-	// Phases to run, any of "abcdr". Default "abcd".
+	// Phases to run, any of "abcdrv". Default "abcd".
 	Phases string
 
 	Partitions int          // partitions of every input topic; default 8
@@ -66,6 +75,10 @@ type Config struct {
 	Seed       uint64       // generator seed; default 1
 	Format     codec.Format // wire format of (a), (c) and (d); default binary
 
+	// BatchInterval is the processor's batch interval in (a), (b) and (d)
+	// (processor.Config.BatchInterval: 0 takes processor.DefaultBatchInterval,
+	// processor.NoBatches writes every message's state at once).
+	BatchInterval time.Duration
 	// Messages of one sample each for (a) and (c). Default 300000.
 	Messages int64
 	// Rounds runs (c) and (a) alternately this many times, each on a new
@@ -89,6 +102,13 @@ type Config struct {
 	// RecoverySensors is the number of sensors of the recovery phase (r).
 	// Default 100000.
 	RecoverySensors int
+
+	// ServeMessages is the number of single-sample JSON messages of (v).
+	// Default 300000.
+	ServeMessages int64
+	// Binary is the streamrls executable that (v) starts as broker, serve
+	// and process.
+	Binary string
 
 	// Processes > 0 runs (a) and (b) in that many separate OS processes
 	// (ProcessorCommand + flags) instead of in this process; both are then
@@ -133,6 +153,12 @@ func (c *Config) defaults() {
 	if c.Rounds == 0 {
 		c.Rounds = 3
 	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = processor.DefaultBatchInterval
+	}
+	if c.ServeMessages == 0 {
+		c.ServeMessages = 300000
+	}
 	if c.CounterStorage == "" {
 		c.CounterStorage = "both"
 	}
@@ -165,8 +191,8 @@ func (c *Config) defaults() {
 // Validate reports a bad setting, naming its flag.
 func (c *Config) Validate() error {
 	for _, p := range c.Phases {
-		if !strings.ContainsRune("abcdr", p) {
-			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r)", c.Phases, p)
+		if !strings.ContainsRune("abcdrv", p) {
+			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r, v)", c.Phases, p)
 		}
 	}
 	switch {
@@ -198,6 +224,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--warmup %v: must be shorter than --latency-duration %v", c.Warmup, c.LatencyDuration)
 	case c.RecoverySensors < 0:
 		return fmt.Errorf("--recovery-sensors %d: want ≥ 1", c.RecoverySensors)
+	case c.BatchInterval < 0 && c.BatchInterval != processor.NoBatches:
+		return fmt.Errorf("--batch-interval %v: want ≥ 0 (0: a state write per message)", c.BatchInterval)
+	case c.ServeMessages < 0:
+		return fmt.Errorf("--serve-messages %d: want ≥ 1", c.ServeMessages)
+	case strings.Contains(c.Phases, PhaseServe) && c.Binary == "":
+		return errors.New("bench: phase v needs the streamrls executable")
 	case c.Processes < 0:
 		return fmt.Errorf("--processes %d: want ≥ 0 (0: in this process)", c.Processes)
 	case c.Processes > 0 && len(c.ProcessorCommand) == 0:
@@ -220,9 +252,16 @@ type Report struct {
 	Batch      *Throughput `json:"batch,omitempty"`
 	Counter    *Throughput `json:"counter,omitempty"`
 	CounterOwn *Throughput `json:"counter_streamrls_storage,omitempty"`
+	// SingleNoBatches is (a0): (a) with --batch-interval 0, run in the same
+	// rounds; nil when (a) itself runs without batches.
+	SingleNoBatches *Throughput `json:"single_no_batches,omitempty"`
 	// SingleOverCounterOwn and CPUOverCounterOwn are as below for (c').
 	SingleOverCounterOwn float64 `json:"single_over_counter_streamrls_storage,omitempty"`
 	CPUOverCounterOwn    float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
+	// NoBatchesOverCounter and NoBatchesOverCounterOwn are (a0)/(c) and
+	// (a0)/(c') in samples per second, of the median rounds.
+	NoBatchesOverCounter    float64 `json:"single_no_batches_over_counter,omitempty"`
+	NoBatchesOverCounterOwn float64 `json:"single_no_batches_over_counter_streamrls_storage,omitempty"`
 	// SingleOverCounter is (a)/(c) in samples (= messages) per second, of
 	// the median rounds; RoundRatios is (a)/(c) of each round.
 	SingleOverCounter float64   `json:"single_over_counter,omitempty"`
@@ -234,6 +273,7 @@ type Report struct {
 	BatchOverCounter float64   `json:"batch_over_counter,omitempty"`
 	Latency          *Latency  `json:"latency,omitempty"`
 	Recovery         *Recovery `json:"recovery,omitempty"`
+	Serve            *Serve    `json:"serve,omitempty"`
 	// StateBytes is the size of one sensor's table value (envelope and bank).
 	StateBytes int `json:"state_bytes"`
 }
@@ -250,6 +290,9 @@ type Settings struct {
 	Processes  int      `json:"processes"`
 	GoMaxProcs int      `json:"gomaxprocs"`
 	FlushEvery string   `json:"producer_flush_frequency"`
+	// BatchInterval is the processor's batch interval in (a), (b) and (d):
+	// a duration, "0" for none.
+	BatchInterval string `json:"batch_interval"`
 }
 
 // Throughput is one throughput phase.
@@ -269,6 +312,16 @@ type Throughput struct {
 	// included) per message from the processor's start to the last sample,
 	// plus the processor processes' with --processes.
 	CPUMicros float64 `json:"cpu_us_per_message"`
+	// BatchInterval is the processor's batch interval ("0": none); empty
+	// for the counter.
+	BatchInterval string `json:"batch_interval,omitempty"`
+	// StateWrites and ChangelogBytes are the writes to the group table and
+	// the bytes of their values (the processor's streamrls_state_writes_total
+	// and streamrls_state_write_bytes_total; for the counter, its encoded
+	// values); ChangelogBytesPerSample is ChangelogBytes / Samples.
+	StateWrites             int64   `json:"state_writes,omitempty"`
+	ChangelogBytes          int64   `json:"changelog_bytes,omitempty"`
+	ChangelogBytesPerSample float64 `json:"changelog_bytes_per_sample,omitempty"`
 	// Rounds are the samples/s of every round; the fields above are the
 	// median round's.
 	Rounds []float64 `json:"rounds_samples_per_second,omitempty"`
@@ -287,6 +340,23 @@ func median(ts []*Throughput) *Throughput {
 		m.Rounds = append(m.Rounds, t.SamplesPerSec)
 	}
 	return &m
+}
+
+// changelog records the table writes of the phase.
+func (t *Throughput) changelog(writes, bytes int64) {
+	t.StateWrites, t.ChangelogBytes = writes, bytes
+	if t.Samples > 0 {
+		t.ChangelogBytesPerSample = float64(bytes) / float64(t.Samples)
+	}
+}
+
+// IntervalName is a batch interval as the --batch-interval flag spells it:
+// "0" for none.
+func IntervalName(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return d.String()
 }
 
 func (t *Throughput) finish(startup, span time.Duration, cpu time.Duration) {
@@ -311,6 +381,10 @@ type Latency struct {
 	P90Ms      float64 `json:"p90_ms"`
 	P99Ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
+	// BatchInterval of the processor ("0": none) and in milliseconds: the
+	// p99 to read against it.
+	BatchInterval   string  `json:"batch_interval"`
+	BatchIntervalMs float64 `json:"batch_interval_ms"`
 }
 
 // Run runs the configured phases.
@@ -324,7 +398,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Settings: Settings{
 		Brokers: cfg.Kafka.Brokers, Embedded: cfg.Embedded, Partitions: cfg.Partitions, Sensors: cfg.Sensors, Dim: cfg.Dim,
 		Format: cfg.Format.String(), Processes: cfg.Processes, GoMaxProcs: gomaxprocs(),
-		FlushEvery: cfg.Kafka.FlushFrequency.String(),
+		FlushEvery: cfg.Kafka.FlushFrequency.String(), BatchInterval: IntervalName(cfg.BatchInterval),
 	}}
 	for _, s := range cfg.Specs {
 		rep.Settings.Models = append(rep.Settings.Models, s.String())
@@ -346,7 +420,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.CounterStorage == "both" {
 		kinds = []string{"goka", "streamrls"}
 	}
-	var counters, owns, singles []*Throughput
+	var counters, owns, singles, nobatches []*Throughput
 	for round := range cfg.Rounds {
 		for _, kind := range kinds {
 			if !cfg.has(PhaseCounter) {
@@ -364,7 +438,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 		if cfg.has(PhaseSingle) {
-			t, err := r.single(ctx, singleTopic, round)
+			t, err := r.single(ctx, singleTopic, round, cfg.BatchInterval)
 			if err != nil {
 				return rep, fmt.Errorf("phase a (single-sample messages), round %d: %w", round+1, err)
 			}
@@ -372,12 +446,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if n := len(counters); n > 0 {
 				rep.RoundRatios = append(rep.RoundRatios, t.SamplesPerSec/counters[n-1].SamplesPerSec)
 			}
+			if cfg.BatchInterval > 0 {
+				t, err := r.single(ctx, singleTopic, round, processor.NoBatches)
+				if err != nil {
+					return rep, fmt.Errorf("phase a0 (single-sample messages, --batch-interval 0), round %d: %w", round+1, err)
+				}
+				nobatches = append(nobatches, t)
+			}
 		}
 	}
 	rep.Counter, rep.CounterOwn, rep.Single = median(counters), median(owns), median(singles)
-	if rep.CounterOwn != nil && rep.Single != nil && rep.CounterOwn.SamplesPerSec > 0 {
-		rep.SingleOverCounterOwn = rep.Single.SamplesPerSec / rep.CounterOwn.SamplesPerSec
-		rep.CPUOverCounterOwn = rep.CounterOwn.CPUMicros / rep.Single.CPUMicros
+	rep.SingleNoBatches = median(nobatches)
+	if rep.CounterOwn != nil && rep.CounterOwn.SamplesPerSec > 0 {
+		if rep.Single != nil {
+			rep.SingleOverCounterOwn = rep.Single.SamplesPerSec / rep.CounterOwn.SamplesPerSec
+			rep.CPUOverCounterOwn = rep.CounterOwn.CPUMicros / rep.Single.CPUMicros
+		}
+		if rep.SingleNoBatches != nil {
+			rep.NoBatchesOverCounterOwn = rep.SingleNoBatches.SamplesPerSec / rep.CounterOwn.SamplesPerSec
+		}
+	}
+	if rep.Counter != nil && rep.Counter.SamplesPerSec > 0 && rep.SingleNoBatches != nil {
+		rep.NoBatchesOverCounter = rep.SingleNoBatches.SamplesPerSec / rep.Counter.SamplesPerSec
 	}
 	var err error
 	if cfg.has(PhaseBatch) {
@@ -399,6 +489,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.has(PhaseLatency) {
 		if rep.Latency, err = r.latency(ctx); err != nil {
 			return rep, fmt.Errorf("phase d (latency): %w", err)
+		}
+	}
+	if cfg.has(PhaseServe) {
+		if rep.Serve, err = r.serve(ctx); err != nil {
+			return rep, fmt.Errorf("phase v (broker, process and serve as processes): %w", err)
 		}
 	}
 	if cfg.has(PhaseRecovery) {

@@ -14,7 +14,8 @@ import (
 	"github.com/streamrls/streamrls/emitter"
 )
 
-// latency is phase (d): single-sample messages at a steady rate; for every
+// latency is phase (d): single-sample messages at a steady rate, processed
+// at the batch interval; for every
 // sample, the time from handing it to the producer (goka Emitter.Emit) to
 // the view's update callback receiving the sensor state that includes it.
 // The processor and the view are running and caught up before the first
@@ -64,7 +65,7 @@ func (r *runner) latency(ctx context.Context) (*Latency, error) {
 	defer vstop()
 
 	ready := make(chan *goka.Processor, 4)
-	stop, failed := r.runProcessor(ctx, names, r.dir("latency"), nil, func(p *goka.Processor) { ready <- p })
+	stop, failed := r.runProcessor(ctx, names, r.dir("latency"), r.cfg.BatchInterval, nil, func(p *goka.Processor) { ready <- p })
 	defer stop()
 	select {
 	case p := <-ready:
@@ -144,5 +145,6 @@ func (r *runner) latency(ctx context.Context) (*Latency, error) {
 	return &Latency{
 		Rate: r.cfg.Rate, Achieved: float64(n) / emitted.Seconds(), Samples: len(lat), WarmupSecs: warm.Seconds(),
 		P50Ms: q(0.50), P90Ms: q(0.90), P99Ms: q(0.99), MaxMs: q(1),
+		BatchInterval: IntervalName(r.cfg.BatchInterval), BatchIntervalMs: max(r.cfg.BatchInterval, 0).Seconds() * 1000,
 	}, nil
 }

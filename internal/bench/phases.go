@@ -82,7 +82,7 @@ func sampleMessage(f codec.Format, dim, batch int) []byte {
 // per key in its group table, on the input of (a).
 func (r *runner) counter(ctx context.Context, topic string, round int, kind string) (*Throughput, error) {
 	names := r.names("counter-"+kind+strconv.Itoa(round), topic)
-	var seen atomic.Int64
+	var seen, writes, bytes atomic.Int64
 	cb := func(ctx goka.Context, _ any) {
 		n, _ := ctx.Value().(int64)
 		ctx.SetValue(n + 1)
@@ -90,7 +90,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 	}
 	graph := goka.DefineGroup(goka.Group(names.Group),
 		goka.Input(goka.Stream(topic), new(codec.Bytes), cb),
-		goka.Persist(new(gokacodec.Int64)),
+		goka.Persist(countingCodec{Codec: new(gokacodec.Int64), writes: &writes, bytes: &bytes}),
 	)
 	opts, err := r.cfg.Kafka.ProcessorOptions()
 	if err != nil {
@@ -124,7 +124,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 			failed <- err
 		}
 	}()
-	first, last, err := poll(ctx, r.cfg.Messages, seen.Load, failed, r.cfg.Timeout)
+	first, last, err := poll(ctx, r.cfg.Messages, seen.Load, nil, failed, r.cfg.Timeout)
 	cpu := cpuTime() - cpu0
 	cancel()
 	wg.Wait()
@@ -132,21 +132,45 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 		return nil, err
 	}
 	t.finish(first.Sub(start), last.Sub(first), cpu)
+	t.changelog(writes.Load(), bytes.Load())
 	return t, nil
 }
 
-// single is phase (a): single-sample messages through the real processor.
-func (r *runner) single(ctx context.Context, topic string, round int) (*Throughput, error) {
-	names := r.names("single"+strconv.Itoa(round), topic)
-	t := &Throughput{Phase: PhaseSingle, What: "streamrls, 1 sample per message", MeasuredAt: "processor",
-		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds()}
-	r.log.Info("phase a: single-sample messages", "messages", r.cfg.Messages)
+// countingCodec counts the values a goka processor writes to its table
+// (local storage and changelog) and their bytes.
+type countingCodec struct {
+	goka.Codec
+	writes, bytes *atomic.Int64
+}
+
+func (c countingCodec) Encode(v any) ([]byte, error) {
+	b, err := c.Codec.Encode(v)
+	c.writes.Add(1)
+	c.bytes.Add(int64(len(b)))
+	return b, err
+}
+
+// single is phase (a) (or (a0) when interval is processor.NoBatches):
+// single-sample messages through the real processor, done when the state
+// holding every sample is written (acknowledged, with batches), not when
+// it is applied in memory.
+func (r *runner) single(ctx context.Context, topic string, round int, interval time.Duration) (*Throughput, error) {
+	what, phase := "single", PhaseSingle
+	t := &Throughput{Phase: PhaseSingle, What: "streamrls, 1 sample per message, batch interval " + IntervalName(interval), MeasuredAt: "processor",
+		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds(),
+		BatchInterval: IntervalName(interval)}
+	if interval != r.cfg.BatchInterval {
+		what, phase = "single-nobatch", PhaseSingleNoBatches
+		t.Phase = phase
+	}
+	names := r.names(what+strconv.Itoa(round), topic)
+	r.log.Info("phase "+phase+": single-sample messages", "messages", r.cfg.Messages, "batch_interval", IntervalName(interval))
 	if r.cfg.Processes > 0 {
 		// Separate processes get a topic of their own, filled while they
 		// are held (see throughViews).
-		topic := r.name("single-processes" + strconv.Itoa(round))
+		topic := r.name(what + "-processes" + strconv.Itoa(round))
 		t.MeasuredAt = "view"
-		return t, r.throughViews(ctx, r.names("single"+strconv.Itoa(round), topic), t, func() error {
+		return t, r.throughViews(ctx, r.names(what+strconv.Itoa(round), topic), interval, t, func() error {
 			took, _, err := r.prefill(ctx, topic, r.cfg.Messages, 1)
 			t.PrefillSeconds = took.Seconds()
 			return err
@@ -154,14 +178,18 @@ func (r *runner) single(ctx context.Context, topic string, round int) (*Throughp
 	}
 	metrics := processor.NewMetrics(nil)
 	start, cpu0 := time.Now(), cpuTime()
-	stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), metrics, nil)
-	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return counterValue(metrics.Applied) }, failed, r.cfg.Timeout)
+	stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), interval, metrics, nil)
+	// From the first sample applied, so that the first batch's work counts,
+	// to the last one written.
+	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return counterValue(metrics.Written) },
+		func() int64 { return counterValue(metrics.Applied) }, failed, r.cfg.Timeout)
 	cpu := cpuTime() - cpu0
 	stop()
 	if err != nil {
 		return nil, err
 	}
 	t.finish(first.Sub(start), last.Sub(first), cpu)
+	t.changelog(counterValue(metrics.StateWrites), counterValue(metrics.StateBytes))
 	return t, nil
 }
 
@@ -170,7 +198,7 @@ func (r *runner) batch(ctx context.Context) (*Throughput, error) {
 	topic := r.name("batch")
 	msgs := (r.cfg.BatchSamples/int64(r.cfg.Sensors) + int64(r.cfg.Batch) - 1) / int64(r.cfg.Batch) * int64(r.cfg.Sensors)
 	t := &Throughput{Phase: PhaseBatch, What: fmt.Sprintf("streamrls, %d-sample binary micro-batches", r.cfg.Batch), MeasuredAt: "view",
-		Messages: msgs, Samples: r.cfg.BatchSamples}
+		Messages: msgs, Samples: r.cfg.BatchSamples, BatchInterval: IntervalName(r.cfg.BatchInterval)}
 	prefill := func() error {
 		took, size, err := r.prefill(ctx, topic, r.cfg.BatchSamples, r.cfg.Batch)
 		t.PrefillSeconds, t.MessageBytes = took.Seconds(), size
@@ -183,18 +211,18 @@ func (r *runner) batch(ctx context.Context) (*Throughput, error) {
 		prefill = nil
 	}
 	r.log.Info("phase b: micro-batches", "samples", r.cfg.BatchSamples, "batch", r.cfg.Batch)
-	return t, r.throughViews(ctx, r.names("batch", topic), t, prefill)
+	return t, r.throughViews(ctx, r.names("batch", topic), r.cfg.BatchInterval, t, prefill)
 }
 
-// throughViews runs the processor(s) on names and measures at a view until
-// it has seen t.Samples samples.
+// throughViews runs the processor(s) on names at the batch interval and
+// measures at a view until it has seen t.Samples samples.
 //
 // With separate processes (cfg.Processes > 0), prefill fills the empty
 // input topic: the processes are started first and stopped (SIGSTOP) once
 // the group is stable with all of them, the input is filled, and they are
 // continued (SIGCONT). Otherwise the first process to join would work alone
 // on the filled input until the others join and a rebalance pauses it.
-func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Throughput, prefill func() error) error {
+func (r *runner) throughViews(ctx context.Context, names topology.Names, interval time.Duration, t *Throughput, prefill func() error) error {
 	if err := r.ensureTable(names); err != nil {
 		return err
 	}
@@ -206,7 +234,8 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 	defer vstop()
 	if r.cfg.Processes == 0 {
 		start, cpu0 := time.Now(), cpuTime()
-		stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), nil, nil)
+		metrics := processor.NewMetrics(nil)
+		stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), interval, metrics, nil)
 		first, last, err := w.wait(ctx, failed, r.cfg.Timeout)
 		cpu := cpuTime() - cpu0
 		stop()
@@ -214,10 +243,11 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, t *Thro
 			return err
 		}
 		t.finish(first.Sub(start), last.Sub(first), cpu)
+		t.changelog(counterValue(metrics.StateWrites), counterValue(metrics.StateBytes))
 		return nil
 	}
 	child0 := childCPUTime()
-	stop, failed, hold, err := r.spawn(ctx, names, r.cfg.Processes)
+	stop, failed, hold, err := r.spawn(ctx, names, r.cfg.Processes, interval)
 	if err != nil {
 		return err
 	}
@@ -273,9 +303,9 @@ func (r *runner) waitGroupStable(ctx context.Context, group string, members int)
 	return fmt.Errorf("group %s not stable with %d members after %v (%s)", group, members, r.cfg.Timeout, state)
 }
 
-// runProcessor runs processor.Run in this process until stop is called.
-// onStart, if set, gets every goka processor built.
-func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir string, metrics *processor.Metrics, onStart func(*goka.Processor)) (stop func(), failed <-chan error) {
+// runProcessor runs processor.Run in this process, at the batch interval,
+// until stop is called. onStart, if set, gets every goka processor built.
+func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir string, interval time.Duration, metrics *processor.Metrics, onStart func(*goka.Processor)) (stop func(), failed <-chan error) {
 	pctx, cancel := context.WithCancel(ctx)
 	fail := make(chan error, 1)
 	done := make(chan struct{})
@@ -283,7 +313,7 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 		defer close(done)
 		err := processor.Run(pctx, processor.Config{
 			Names: names, Kafka: r.cfg.Kafka, Model: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
-			Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart,
+			Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
 		})
 		if err != nil {
 			fail <- err
@@ -351,8 +381,12 @@ func (r *runner) startView(ctx context.Context, group, dir string, w *tableWatch
 }
 
 // poll calls get every millisecond until it reaches target and returns when
-// it first saw a non-zero value and when it saw target.
-func poll(ctx context.Context, target int64, get func() int64, failed <-chan error, timeout time.Duration) (first, last time.Time, err error) {
+// it first saw a non-zero value of started (nil: of get) and when it saw
+// target.
+func poll(ctx context.Context, target int64, get, started func() int64, failed <-chan error, timeout time.Duration) (first, last time.Time, err error) {
+	if started == nil {
+		started = get
+	}
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	deadline := time.Now().Add(timeout)
@@ -367,7 +401,7 @@ func poll(ctx context.Context, target int64, get func() int64, failed <-chan err
 		}
 		now := time.Now()
 		v := get()
-		if v > 0 && first.IsZero() {
+		if first.IsZero() && (v > 0 || started() > 0) {
 			first = now
 		}
 		if v >= target {

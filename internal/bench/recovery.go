@@ -46,8 +46,8 @@ func (r *runner) recovery(ctx context.Context) (*Recovery, error) {
 	}
 	metrics := processor.NewMetrics(nil)
 	warmDir := r.dir("recovery")
-	stop, failed := r.runProcessor(ctx, names, warmDir, metrics, nil)
-	_, _, err = poll(ctx, int64(n), func() int64 { return counterValue(metrics.Applied) }, failed, r.cfg.Timeout)
+	stop, failed := r.runProcessor(ctx, names, warmDir, r.cfg.BatchInterval, metrics, nil)
+	_, _, err = poll(ctx, int64(n), func() int64 { return counterValue(metrics.Written) }, nil, failed, r.cfg.Timeout)
 	stop()
 	if err != nil {
 		return nil, fmt.Errorf("fill: %w", err)
@@ -78,7 +78,7 @@ func (r *runner) recovery(ctx context.Context) (*Recovery, error) {
 func (r *runner) timeProcessorReady(ctx context.Context, names topology.Names, dir string) (float64, error) {
 	ready := make(chan *goka.Processor, 4)
 	start := time.Now()
-	stop, failed := r.runProcessor(ctx, names, dir, nil, func(p *goka.Processor) { ready <- p })
+	stop, failed := r.runProcessor(ctx, names, dir, r.cfg.BatchInterval, nil, func(p *goka.Processor) { ready <- p })
 	defer stop()
 	select {
 	case p := <-ready:

@@ -18,18 +18,22 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	if s.Processes > 0 {
 		procs = fmt.Sprintf("%d separate processes (a, b)", s.Processes)
 	}
-	fmt.Fprintf(out, "streamrls bench: broker %s; %d partitions, %d sensors, n=%d, models %s; processors %s; GOMAXPROCS %d; producer flush %s\n",
-		broker, s.Partitions, s.Sensors, s.Dim, strings.Join(s.Models, " "), procs, s.GoMaxProcs, s.FlushEvery)
-	fmt.Fprintf(out, "state value per sensor: %d bytes (written to LevelDB and the changelog on every message)\n\n", rep.StateBytes)
+	fmt.Fprintf(out, "streamrls bench: broker %s; %d partitions, %d sensors, n=%d, models %s; processors %s; GOMAXPROCS %d; producer flush %s; batch interval %s\n",
+		broker, s.Partitions, s.Sensors, s.Dim, strings.Join(s.Models, " "), procs, s.GoMaxProcs, s.FlushEvery, s.BatchInterval)
+	fmt.Fprintf(out, "state value per sensor: %d bytes (written to LevelDB and the changelog once per message without batches, once per batch with them)\n\n", rep.StateBytes)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\t")
-	for _, t := range []*Throughput{rep.Single, rep.Batch, rep.Counter, rep.CounterOwn} {
+	fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\tchangelog B/sample\t")
+	var serve []*Throughput
+	if rep.Serve != nil {
+		serve = []*Throughput{rep.Serve.NoBatches, rep.Serve.Batches}
+	}
+	for _, t := range append([]*Throughput{rep.Single, rep.SingleNoBatches, rep.Batch, rep.Counter, rep.CounterOwn}, serve...) {
 		if t == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.1f\t\n",
-			t.Phase, t.What, t.MeasuredAt, t.Messages, t.Samples, t.MessageBytes, t.StartupSeconds, t.Seconds, t.MessagesPerSec, t.SamplesPerSec, t.CPUMicros)
+		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t\n",
+			t.Phase, t.What, t.MeasuredAt, t.Messages, t.Samples, t.MessageBytes, t.StartupSeconds, t.Seconds, t.MessagesPerSec, t.SamplesPerSec, t.CPUMicros, t.ChangelogBytesPerSample)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -38,6 +42,9 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		fmt.Fprintf(out, "\nmedian of %d rounds; samples/s of every round:", max(len(rep.Single.roundsOrNil()), len(rep.Counter.roundsOrNil())))
 		if rep.Single != nil {
 			fmt.Fprintf(out, " (a) %s", rates(rep.Single.Rounds))
+		}
+		if rep.SingleNoBatches != nil {
+			fmt.Fprintf(out, "  (a0) %s", rates(rep.SingleNoBatches.Rounds))
 		}
 		if rep.Counter != nil {
 			fmt.Fprintf(out, "  (c) %s", rates(rep.Counter.Rounds))
@@ -55,13 +62,22 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		fmt.Fprintf(out, "(a)/(c') over the goka counter on streamrls's storage: %.2f; CPU per message (c')/(a): %.2f\n",
 			rep.SingleOverCounterOwn, rep.CPUOverCounterOwn)
 	}
+	if rep.NoBatchesOverCounter > 0 || rep.NoBatchesOverCounterOwn > 0 {
+		fmt.Fprintf(out, "(a0) without batches: (a0)/(c) %.2f, (a0)/(c') %.2f\n", rep.NoBatchesOverCounter, rep.NoBatchesOverCounterOwn)
+	}
 	if rep.BatchOverCounter > 0 {
 		fmt.Fprintf(out, "(b)/(c) micro-batch samples/s over the goka counter's messages/s: %.1f\n", rep.BatchOverCounter)
 	}
 	if l := rep.Latency; l != nil {
-		fmt.Fprintf(out, "\n(d) emit to view at %.0f samples/s (achieved %.0f), %d samples after a %.1fs warm-up:\n",
-			l.Rate, l.Achieved, l.Samples, l.WarmupSecs)
+		fmt.Fprintf(out, "\n(d) emit to view at %.0f samples/s (achieved %.0f), batch interval %s, %d samples after a %.1fs warm-up:\n",
+			l.Rate, l.Achieved, l.BatchInterval, l.Samples, l.WarmupSecs)
 		fmt.Fprintf(out, "    p50 %.2f ms   p90 %.2f ms   p99 %.2f ms   max %.2f ms\n", l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs)
+	}
+	if v := rep.Serve; v != nil {
+		fmt.Fprintf(out, "\n(v) broker, process and serve as processes, %d single-sample JSON messages in the topic, rate at serve (polled every %.0f ms):\n",
+			v.Batches.Messages, v.PollMs+servePause.Seconds()*1000)
+		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; ratio %.2f (%.2f from the process's start)\n",
+			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.FromStartRatio)
 	}
 	if rc := rep.Recovery; rc != nil {
 		fmt.Fprintf(out, "\n(r) recovery of a table of %d sensors (%d bytes each, %.1f MB; filled in %.1fs):\n",

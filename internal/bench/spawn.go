@@ -14,12 +14,12 @@ import (
 	"github.com/streamrls/streamrls/topology"
 )
 
-// spawn starts n processor processes on names, each with its own state
-// directory. stop sends them SIGTERM and waits (SIGKILL after 20s); it may
+// spawn starts n processor processes on names at the batch interval, each
+// with its own state directory. stop sends them SIGTERM and waits (SIGKILL after 20s); it may
 // be called more than once. hold(true) stops them (SIGSTOP), hold(false)
 // continues them. Their session timeout is at least 30s, so that the group
 // keeps them while they are held.
-func (r *runner) spawn(ctx context.Context, names topology.Names, n int) (stop func(), failed <-chan error, hold func(bool) error, err error) {
+func (r *runner) spawn(ctx context.Context, names topology.Names, n int, interval time.Duration) (stop func(), failed <-chan error, hold func(bool) error, err error) {
 	fail := make(chan error, n)
 	var cmds []*exec.Cmd
 	var waits []chan struct{}
@@ -59,6 +59,7 @@ func (r *runner) spawn(ctx context.Context, names topology.Names, n int) (stop f
 			"--topic", names.Input, "--group", names.Group, "--deadletter", names.DeadLetter,
 			"--state-dir", r.dir(names.Group+"-p"+strconv.Itoa(i)),
 			"--partitions", strconv.Itoa(r.cfg.Partitions),
+			"--batch-interval", IntervalName(interval),
 			"--session-timeout", max(r.cfg.Kafka.SessionTimeout, 30*time.Second).String(),
 			"--log-level", "warn",
 		)
