@@ -82,17 +82,17 @@ type partBatch struct {
 
 	// mu is held by the callback while it reads and updates a sensor, and
 	// by cut.
-	mu      sync.Mutex
-	dirty   map[string]*Record
+	mu    sync.Mutex
+	dirty map[string]*Record
 	// inflight holds the states of the batch being written until they are
 	// in the local copy: a sensor that left the cache meanwhile is read
 	// from here.
 	inflight map[string][]byte
-	outs    []outMsg
-	commits []func(error)
-	applied uint64 // samples applied by the batch's messages
-	bytes   int
-	closed  bool // the partition processor stopped: the callback writes at once
+	outs     []outMsg
+	commits  []func(error)
+	applied  uint64 // samples applied by the batch's messages
+	bytes    int
+	closed   bool // the partition processor stopped: the callback writes at once
 
 	// writeMu orders the writes: a batch is cut and written under it, so
 	// batches reach Kafka and commit in the order of their messages.

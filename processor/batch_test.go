@@ -128,7 +128,7 @@ type batchRig struct {
 	commits []commitRec
 }
 
-func newBatchRig(t *testing.T, interval time.Duration, maxBytes int) *batchRig {
+func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 	t.Helper()
 	r := &batchRig{prod: &fakeProducer{}}
 	stores := new(tablestore.Stores)
@@ -327,5 +327,25 @@ func TestBatchInterval(t *testing.T) {
 	}
 	if s := fmt.Sprint(r.committed()); s != fmt.Sprint([]commitRec{{0, nil}, {1, nil}, {2, nil}, {3, nil}}) {
 		t.Errorf("commits %s", s)
+	}
+}
+
+// BenchmarkProcessBatched is BenchmarkProcess's single-sample case with
+// batches: the callback, plus one batch write (encode, local copy, a fake
+// producer that acknowledges at once) every 1,000 messages.
+func BenchmarkProcessBatched(b *testing.B) {
+	keys, values := messages(64, 640, 1)
+	r := newBatchRig(b, time.Hour, DefaultBatchMaxBytes)
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		r.process(keys[k%len(keys)], int64(k), values[k%len(values)])
+		k++
+		if k%1000 == 0 {
+			r.h.cache.parts[0].batch.flush(false)
+			r.mu.Lock()
+			r.commits = r.commits[:0]
+			r.mu.Unlock()
+		}
 	}
 }
