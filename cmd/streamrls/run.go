@@ -13,6 +13,7 @@ import (
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/pipeline"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
@@ -123,7 +124,7 @@ sequences again, so the curves' θ* no longer match).`,
 				return err
 			})
 			eg.Go(func() error {
-				liveTable(ctx, os.Stdout, v, truth, interval)
+				pipeline.LiveTable(ctx, os.Stdout, v, truth, interval)
 				return nil
 			})
 			err = eg.Wait()
