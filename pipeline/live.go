@@ -33,11 +33,11 @@ type liveModel struct {
 	RecentMSE     float64
 }
 
-// LiveTable refreshes the live table every interval until ctx ends: on a
+// liveTable refreshes the live table every interval until ctx ends: on a
 // terminal redrawn in place, otherwise one line per interval.
 // θ* is the truth's for the sensor's current sample count (it moves under
 // --drift).
-func LiveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Truth, interval time.Duration) {
+func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Truth, interval time.Duration) {
 	live := progress.NewLive(w, progress.IsTerminal(w))
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -95,14 +95,26 @@ func (n *namesFlags) register(fs *pflag.FlagSet) {
 }
 
 func (n *namesFlags) names() (topology.Names, error) {
-	if n.partitions < 1 {
-		return topology.Names{}, flagErr("--partitions %d: want ≥ 1", n.partitions)
+	if err := checkPartitions(n.partitions); err != nil {
+		return topology.Names{}, err
 	}
-	names := topology.Names{Input: n.topic, Group: n.group, DeadLetter: n.deadletter}.WithDefaults()
-	if err := names.Validate(); err != nil {
-		return names, usageError{err}
+	return validNames(topology.Names{Input: n.topic, Group: n.group, DeadLetter: n.deadletter})
+}
+
+// validNames is n with its defaults, if it is valid.
+func validNames(n topology.Names) (topology.Names, error) {
+	n = n.WithDefaults()
+	if err := n.Validate(); err != nil {
+		return n, usageError{err}
 	}
-	return names, nil
+	return n, nil
+}
+
+func checkPartitions(n int) error {
+	if n < 1 {
+		return flagErr("--partitions %d: want ≥ 1", n)
+	}
+	return nil
 }
 
 // emitFlags are the synthetic generator's flags.
@@ -177,6 +189,71 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
 	if b.interval == 0 {
 		cfg.BatchInterval = processor.NoBatches
+	}
+	return nil
+}
+
+// processorFlags are the flags of a processor's own settings (process,
+// replay): its models, batches, largest dimension and state directory.
+type processorFlags struct {
+	models   modelFlags
+	batch    batchFlags
+	maxDim   int
+	stateDir string
+}
+
+func (p *processorFlags) register(fs *pflag.FlagSet) {
+	p.models.register(fs)
+	p.batch.register(fs)
+	fs.IntVar(&p.maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
+}
+
+// config is the processor of these flags (names, Kafka and the rest left to
+// the caller).
+func (p *processorFlags) config() (processor.Config, error) {
+	specs, err := p.models.parse()
+	if err != nil {
+		return processor.Config{}, err
+	}
+	if p.maxDim < 1 {
+		return processor.Config{}, flagErr("--max-dim %d: want ≥ 1", p.maxDim)
+	}
+	if err := requireStateDir(p.stateDir, "processor"); err != nil {
+		return processor.Config{}, err
+	}
+	cfg := processor.Config{Model: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim}
+	return cfg, p.batch.apply(&cfg)
+}
+
+// requireStateDir checks a role's required --state-dir.
+func requireStateDir(dir, role string) error {
+	if dir == "" {
+		return flagErr("--state-dir is required: each %s needs its own directory", role)
+	}
+	return nil
+}
+
+// checkSensorMetrics checks --sensor-metrics.
+func checkSensorMetrics(n int) error {
+	if n < 0 {
+		return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", n)
+	}
+	return nil
+}
+
+// checkProgress checks --progress.
+func checkProgress(d time.Duration) error {
+	if d <= 0 {
+		return flagErr("--progress %v: want > 0", d)
+	}
+	return nil
+}
+
+// checkHistoryPoints checks --history-points.
+func checkHistoryPoints(n int) error {
+	if n < 2 {
+		return flagErr("--history-points %d: want ≥ 2", n)
 	}
 	return nil
 }

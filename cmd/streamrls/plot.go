@@ -49,8 +49,8 @@ func (h *historyFlags) register(fs *pflag.FlagSet) {
 }
 
 func (h *historyFlags) truth() (history.Truth, error) {
-	if h.points < 2 {
-		return nil, flagErr("--history-points %d: want ≥ 2", h.points)
+	if err := checkHistoryPoints(h.points); err != nil {
+		return nil, err
 	}
 	if h.thetaStar == "" {
 		return nil, nil
