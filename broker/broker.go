@@ -4,6 +4,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,10 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
+// DefaultListen is Config.Listen's default, Kafka's usual port.
+const DefaultListen = "127.0.0.1:9092"
+
 // Config says how to run the embedded broker.
 type Config struct {
 	// Listen is the host:port to accept Kafka clients on. Port 0 picks a free
-	// port (tests). Default "127.0.0.1:9092".
+	// port (tests). Default DefaultListen.
 	Listen string
 	// DataDir keeps the log across restarts. Empty keeps everything in memory,
 	// which loses all topics at exit; `streamrls broker` and `run` always set it.
@@ -31,6 +35,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Serve runs the broker until ctx ends.
+func Serve(ctx context.Context, cfg Config) error {
+	b, err := Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	b.Close()
+	return nil
+}
+
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
@@ -41,7 +56,7 @@ type Broker struct {
 // Start starts the broker and returns once it accepts connections.
 func Start(cfg Config) (*Broker, error) {
 	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:9092"
+		cfg.Listen = DefaultListen
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -66,22 +66,29 @@ type Security struct {
 	Apply func(*sarama.Config) error
 }
 
+// Defaults of Kafka.
+const (
+	DefaultBroker         = "127.0.0.1:9092" // the embedded broker's usual address
+	DefaultSessionTimeout = 6 * time.Second  // Kafka's minimum by default
+	DefaultReplication    = 1
+)
+
 // WithDefaults fills unset fields.
 func (k Kafka) WithDefaults() Kafka {
 	if len(k.Brokers) == 0 {
-		k.Brokers = []string{"127.0.0.1:9092"}
+		k.Brokers = []string{DefaultBroker}
 	}
 	if k.Version == (sarama.KafkaVersion{}) {
 		k.Version = sarama.V2_8_0_0
 	}
 	if k.SessionTimeout == 0 {
-		k.SessionTimeout = 6 * time.Second
+		k.SessionTimeout = DefaultSessionTimeout
 	}
 	if k.Heartbeat == 0 {
 		k.Heartbeat = k.SessionTimeout / 3
 	}
 	if k.Replication == 0 {
-		k.Replication = 1
+		k.Replication = DefaultReplication
 	}
 	if k.FlushFrequency == 0 {
 		k.FlushFrequency = time.Millisecond

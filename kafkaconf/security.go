@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -407,4 +408,19 @@ func isTLS(err error) bool {
 	return errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &cve) ||
 		errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) ||
 		strings.Contains(err.Error(), "tls: ")
+}
+
+// CheckAuthOrWarn is CheckAuth for a role about to start: it returns the
+// error only when the brokers refuse the credentials (so the role stops at
+// once instead of retrying forever) and logs any other failure, leaving a
+// broker that cannot be reached yet to the role, which waits for it.
+func (k Kafka) CheckAuthOrWarn(ctx context.Context, log *slog.Logger) error {
+	err := k.CheckAuth(ctx)
+	if IsAuthError(err) {
+		return err
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("kafka not reachable yet", "brokers", strings.Join(k.Brokers, ","), "err", err)
+	}
+	return nil
 }

@@ -1,23 +1,53 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/streamrls/streamrls/export"
 	"github.com/streamrls/streamrls/topology"
-	"github.com/streamrls/streamrls/view"
 )
 
+// exportFlags are the flags of `export`.
+type exportFlags struct {
+	kafka                        kafkaFlags
+	group, format, out, stateDir string
+	timeout                      time.Duration
+}
+
+func (f *exportFlags) register(fs *pflag.FlagSet) {
+	f.kafka.register(fs)
+	fs.StringVar(&f.group, "group", topology.DefaultGroup, "group whose table to export")
+	fs.StringVar(&f.format, "format", string(export.NPY), "npy, json or csv")
+	fs.StringVar(&f.out, "out", "", "directory to write to (created if missing; files in it are overwritten)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the view's local copy of the table (default: a temporary one, removed after; a kept one makes the next export faster)")
+	fs.DurationVar(&f.timeout, "timeout", export.DefaultTimeout, "give up if the view has not caught up with the table by then")
+}
+
+func (f *exportFlags) config(g *globalFlags) (export.Config, error) {
+	kc, err := f.kafka.config()
+	if err != nil {
+		return export.Config{}, err
+	}
+	format, err := export.ParseFormat(f.format)
+	if err != nil {
+		return export.Config{}, flagErr("--format: %v", err)
+	}
+	switch {
+	case f.out == "":
+		return export.Config{}, flagErr("--out is required: the directory to write to")
+	case f.group == "":
+		return export.Config{}, flagErr("--group: empty")
+	case f.timeout <= 0:
+		return export.Config{}, flagErr("--timeout %v: want > 0", f.timeout)
+	}
+	return export.Config{Kafka: kc, Group: f.group, Format: format, Out: f.out, StateDir: f.stateDir, Timeout: f.timeout, Log: g.log}, nil
+}
+
 func newExportCmd(g *globalFlags) *cobra.Command {
-	var kf kafkaFlags
-	var group, format, out, stateDir string
-	var timeout time.Duration
+	var f exportFlags
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write every sensor's θ per model of a group to .npy, JSON or CSV files",
@@ -34,73 +64,13 @@ ASCII letters, digits, '-', '_' and a '.' not in first place written as %XX
 they read back to the same float64 bits the HTTP API serves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kc, err := kf.config()
+			cfg, err := f.config(g)
 			if err != nil {
 				return err
 			}
-			f, err := export.ParseFormat(format)
-			if err != nil {
-				return flagErr("--format: %v", err)
-			}
-			if out == "" {
-				return flagErr("--out is required: the directory to write to")
-			}
-			if group == "" {
-				return flagErr("--group: empty")
-			}
-			if timeout <= 0 {
-				return flagErr("--timeout %v: want > 0", timeout)
-			}
-			if err := checkAuth(cmd.Context(), kc, g.log); err != nil {
-				return err
-			}
-			// A mistyped group would otherwise wait for its table until --timeout.
-			table := topology.Names{Group: group}.Table()
-			tm, err := kc.TopicManager()
-			if err != nil {
-				return err
-			}
-			ps, err := tm.Partitions(table)
-			tm.Close()
-			if err != nil || len(ps) == 0 {
-				return fmt.Errorf("group %q has no table: topic %s not found on %s (%v)", group, table, strings.Join(kc.Brokers, ","), err)
-			}
-			dir := stateDir
-			if dir == "" {
-				tmp, err := os.MkdirTemp("", "streamrls-export-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-				dir = tmp
-			}
-			v, err := view.New(view.Config{Group: group, Kafka: kc, StateDir: dir, Log: g.log})
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			runErr := make(chan error, 1)
-			go func() { runErr <- v.Run(ctx) }()
-			defer func() { cancel(); <-runErr }()
-			wctx, wcancel := context.WithTimeout(ctx, timeout)
-			defer wcancel()
-			sensors, err := export.Collect(wctx, v)
-			if err != nil {
-				return err
-			}
-			files, err := export.Write(out, f, sensors)
-			if err != nil {
-				return err
-			}
-			g.log.Info("exported", "group", group, "sensors", len(sensors), "format", string(f), "files", len(files), "out", out)
-			return nil
+			return export.Run(cmd.Context(), cfg)
 		},
 	}
-	kf.register(cmd.Flags())
-	cmd.Flags().StringVar(&group, "group", "rls", "group whose table to export")
-	cmd.Flags().StringVar(&format, "format", "npy", "npy, json or csv")
-	cmd.Flags().StringVar(&out, "out", "", "directory to write to (created if missing; files in it are overwritten)")
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "directory for the view's local copy of the table (default: a temporary one, removed after; a kept one makes the next export faster)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up if the view has not caught up with the table by then")
+	f.register(cmd.Flags())
 	return cmd
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
@@ -26,9 +29,9 @@ type kafkaFlags struct {
 }
 
 func (k *kafkaFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&k.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated host:port")
-	fs.DurationVar(&k.sessionTimeout, "session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
-	fs.IntVar(&k.replication, "replication", 1, "replication factor of the topics streamrls creates")
+	fs.StringVar(&k.brokers, "brokers", kafkaconf.DefaultBroker, "Kafka bootstrap brokers, comma-separated host:port")
+	fs.DurationVar(&k.sessionTimeout, "session-timeout", kafkaconf.DefaultSessionTimeout, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
+	fs.IntVar(&k.replication, "replication", kafkaconf.DefaultReplication, "replication factor of the topics streamrls creates")
 	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0 keeps them forever so replay can rebuild every model")
 	k.security.register(fs, false)
 }
@@ -95,14 +98,26 @@ func (n *namesFlags) register(fs *pflag.FlagSet) {
 }
 
 func (n *namesFlags) names() (topology.Names, error) {
-	if n.partitions < 1 {
-		return topology.Names{}, flagErr("--partitions %d: want ≥ 1", n.partitions)
+	if err := checkPartitions(n.partitions); err != nil {
+		return topology.Names{}, err
 	}
-	names := topology.Names{Input: n.topic, Group: n.group, DeadLetter: n.deadletter}.WithDefaults()
-	if err := names.Validate(); err != nil {
-		return names, usageError{err}
+	return validNames(topology.Names{Input: n.topic, Group: n.group, DeadLetter: n.deadletter})
+}
+
+// validNames is n with its defaults, if it is valid.
+func validNames(n topology.Names) (topology.Names, error) {
+	n = n.WithDefaults()
+	if err := n.Validate(); err != nil {
+		return n, usageError{err}
 	}
-	return names, nil
+	return n, nil
+}
+
+func checkPartitions(n int) error {
+	if n < 1 {
+		return flagErr("--partitions %d: want ≥ 1", n)
+	}
+	return nil
 }
 
 // emitFlags are the synthetic generator's flags.
@@ -180,3 +195,133 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 	}
 	return nil
 }
+
+// processorFlags are the flags of a processor's own settings (process,
+// replay): its models, batches, largest dimension and state directory.
+type processorFlags struct {
+	models   modelFlags
+	batch    batchFlags
+	maxDim   int
+	stateDir string
+}
+
+func (p *processorFlags) register(fs *pflag.FlagSet) {
+	p.models.register(fs)
+	p.batch.register(fs)
+	fs.IntVar(&p.maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
+}
+
+// config is the processor of these flags (names, Kafka and the rest left to
+// the caller).
+func (p *processorFlags) config() (processor.Config, error) {
+	specs, err := p.models.parse()
+	if err != nil {
+		return processor.Config{}, err
+	}
+	if p.maxDim < 1 {
+		return processor.Config{}, flagErr("--max-dim %d: want ≥ 1", p.maxDim)
+	}
+	if err := requireStateDir(p.stateDir, "processor"); err != nil {
+		return processor.Config{}, err
+	}
+	cfg := processor.Config{Model: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim}
+	return cfg, p.batch.apply(&cfg)
+}
+
+// requireStateDir checks a role's required --state-dir.
+func requireStateDir(dir, role string) error {
+	if dir == "" {
+		return flagErr("--state-dir is required: each %s needs its own directory", role)
+	}
+	return nil
+}
+
+// checkSensorMetrics checks --sensor-metrics.
+func checkSensorMetrics(n int) error {
+	if n < 0 {
+		return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", n)
+	}
+	return nil
+}
+
+// checkProgress checks --progress.
+func checkProgress(d time.Duration) error {
+	if d <= 0 {
+		return flagErr("--progress %v: want > 0", d)
+	}
+	return nil
+}
+
+// checkHistoryPoints checks --history-points.
+func checkHistoryPoints(n int) error {
+	if n < 2 {
+		return flagErr("--history-points %d: want ≥ 2", n)
+	}
+	return nil
+}
+
+// snapshotFlags say when a processor publishes snapshots (process, run).
+type snapshotFlags struct {
+	every    uint64
+	interval time.Duration
+}
+
+func (s *snapshotFlags) register(fs *pflag.FlagSet) {
+	fs.Uint64Var(&s.every, "snapshot-every", 100, "publish a sensor's models to GROUP-snapshots each time its sample count crosses a multiple of this (0: not by count)")
+	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "… or when this long has passed since its last snapshot and it was updated since (0: not by time); both 0: no snapshots")
+}
+
+func (s *snapshotFlags) policy() (processor.Snapshots, error) {
+	if s.interval < 0 {
+		return processor.Snapshots{}, flagErr("--snapshot-interval %v: want ≥ 0 (0: not by time)", s.interval)
+	}
+	return processor.Snapshots{Every: s.every, Interval: s.interval}, nil
+}
+
+// historyFlags are the view's history settings (serve).
+type historyFlags struct {
+	points    int
+	thetaStar string
+}
+
+func (h *historyFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&h.points, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves; when full, every second one is dropped")
+	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
+}
+
+func (h *historyFlags) truth() (history.Truth, error) {
+	if err := checkHistoryPoints(h.points); err != nil {
+		return nil, err
+	}
+	if h.thetaStar == "" {
+		return nil, nil
+	}
+	th, err := parseVector(h.thetaStar)
+	if err != nil {
+		return nil, flagErr("--theta-star %q: %v", h.thetaStar, err)
+	}
+	return history.ConstTruth(th), nil
+}
+
+func parseVector(s string) ([]float64, error) {
+	var out []float64
+	for i, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("value %d %q is not a finite number", i+1, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (e *emitFlags) parseDrift() (emitter.Drift, error) {
+	d, err := emitter.ParseDrift(e.drift)
+	if err != nil {
+		return d, flagErr("--drift: %v", err)
+	}
+	return d, nil
+}
+
+const driftHelp = `how θ* moves, per sensor: none; jump:N (θ* becomes −θ* after N samples); wander:SIGMA[:N] (after N samples, default 0, θ* takes a Gaussian random-walk step of standard deviation SIGMA per coefficient per sample)`

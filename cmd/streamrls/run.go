@@ -1,33 +1,75 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
+	"github.com/spf13/pflag"
 
-	"github.com/streamrls/streamrls/api"
-	"github.com/streamrls/streamrls/broker"
-	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
-	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/pipeline"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
-	"github.com/streamrls/streamrls/view"
 )
 
+// runFlags are the flags of `run`.
+type runFlags struct {
+	emit          emitFlags
+	models        modelFlags
+	snapshots     snapshotFlags
+	batch         batchFlags
+	http          httpFlags
+	historyPoints int
+	dataDir       string
+	listen        string
+	partitions    int
+	sensorMetrics int
+	progress      time.Duration
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	f.emit.register(fs, 0, 5000)
+	f.models.register(fs)
+	f.snapshots.register(fs)
+	f.batch.register(fs)
+	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
+	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
+	fs.StringVar(&f.dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
+	fs.StringVar(&f.listen, "listen", pipeline.DefaultListen, "address of the embedded broker (port 0: any free port)")
+	fs.IntVar(&f.partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
+	fs.DurationVar(&f.progress, "progress", pipeline.DefaultProgress, "how often to refresh the live table")
+	fs.IntVar(&f.sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
+}
+
+// config checks the flags; the HTTP listener is left to the caller.
+func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
+	cfg := pipeline.Config{DataDir: f.dataDir, Listen: f.listen, Partitions: f.partitions, HistoryPoints: f.historyPoints,
+		SensorMetrics: f.sensorMetrics, Progress: f.progress, Log: g.log}
+	var err error
+	if cfg.Emitter, err = f.emit.config(); err != nil {
+		return cfg, err
+	}
+	specs, err := f.models.parse()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Processor.Model = processor.RLS{Specs: specs}
+	for _, check := range []error{checkPartitions(f.partitions), checkSensorMetrics(f.sensorMetrics), checkProgress(f.progress)} {
+		if check != nil {
+			return cfg, check
+		}
+	}
+	if cfg.Processor.Snapshots, err = f.snapshots.policy(); err != nil {
+		return cfg, err
+	}
+	if err := checkHistoryPoints(f.historyPoints); err != nil {
+		return cfg, err
+	}
+	return cfg, f.batch.apply(&cfg.Processor)
+}
+
 func newRunCmd(g *globalFlags) *cobra.Command {
-	var ef emitFlags
-	var mf modelFlags
-	var sf snapshotFlags
-	var bf batchFlags
-	var historyPoints int
-	var dataDir, listen, httpAddr string
-	var partitions, sensorMetrics int
-	var interval time.Duration
-	var hf httpAuthFlags
+	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run everything in one process: embedded broker, processor, view, emitter",
@@ -44,104 +86,16 @@ from the first run's first sample: after a restart the emitter starts its
 sequences again, so the curves' θ* no longer match).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ecfg, err := ef.config()
+			cfg, err := f.config(g)
 			if err != nil {
 				return err
 			}
-			specs, err := mf.parse()
-			if err != nil {
+			if cfg.HTTP, err = f.http.listen(g.log); err != nil {
 				return err
 			}
-			if partitions < 1 {
-				return flagErr("--partitions %d: want ≥ 1", partitions)
-			}
-			if sensorMetrics < 0 {
-				return flagErr("--sensor-metrics %d: want ≥ 0 (0: off)", sensorMetrics)
-			}
-			if interval <= 0 {
-				return flagErr("--progress %v: want > 0", interval)
-			}
-			snaps, err := sf.policy()
-			if err != nil {
-				return err
-			}
-			if historyPoints < 2 {
-				return flagErr("--history-points %d: want ≥ 2", historyPoints)
-			}
-			truth := emitter.NewTruth(ecfg)
-			gokaUI := api.NewGokaUI(g.log)
-			b, err := broker.Start(broker.Config{Listen: listen, DataDir: filepath.Join(dataDir, "broker"), Logger: g.log})
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			kc := kafkaconf.Kafka{Brokers: []string{b.Addr()}}.WithDefaults()
-			names := topology.Names{}.WithDefaults()
-
-			ctx := cmd.Context()
-			eg, ctx := errgroup.WithContext(ctx)
-			reg := newRegistry()
-			metrics := processor.NewMetrics(reg)
-			metrics.SensorLimit = sensorMetrics
-			// Topics first, so that the view finds the table.
-			if err := processor.EnsureTopics(kc, names, partitions); err != nil {
-				return err
-			}
-			pcfg := processor.Config{
-				Names: names, Kafka: kc, Model: processor.RLS{Specs: specs}, StateDir: filepath.Join(dataDir, "processor"),
-				Partitions: partitions, Metrics: metrics, Log: g.log, Snapshots: snaps,
-				OnStart: gokaUI.AttachProcessor,
-			}
-			if err := bf.apply(&pcfg); err != nil {
-				return err
-			}
-			eg.Go(func() error { return processor.Run(ctx, pcfg) })
-			v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(dataDir, "view"), Log: g.log})
-			if err != nil {
-				return err
-			}
-			eg.Go(func() error { return v.Run(ctx) })
-			if httpAddr != "" {
-				hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: historyPoints, Log: g.log})
-				if err != nil {
-					return err
-				}
-				eg.Go(func() error { return hist.Run(ctx) })
-				srv := &api.Server{Views: []*view.View{v}, Registry: reg, Metrics: api.NewMetrics(reg, v), Log: g.log,
-					Histories: []*history.Follower{hist}, Truth: truth, Goka: gokaUI}
-				h, err := hf.wrap(httpAddr, srv.Handler(), g.log)
-				if err != nil {
-					return err
-				}
-				if err := serveHTTP(ctx, eg, httpAddr, h, g.log); err != nil {
-					return err
-				}
-			}
-			eg.Go(func() error {
-				ecfg.Kafka, ecfg.Topic, ecfg.Partitions, ecfg.Log = kc, names.Input, partitions, g.log
-				_, err := emitter.Run(ctx, ecfg)
-				return err
-			})
-			eg.Go(func() error {
-				liveTable(ctx, os.Stdout, v, truth, interval)
-				return nil
-			})
-			err = eg.Wait()
-			g.log.Info("stopped")
-			return err
+			return pipeline.Run(cmd.Context(), cfg)
 		},
 	}
-	ef.register(cmd.Flags(), 0, 5000)
-	mf.register(cmd.Flags())
-	sf.register(cmd.Flags())
-	bf.register(cmd.Flags())
-	cmd.Flags().IntVar(&historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address of the embedded broker (port 0: any free port)")
-	cmd.Flags().StringVar(&httpAddr, "http", "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
-	cmd.Flags().IntVar(&partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
-	cmd.Flags().DurationVar(&interval, "progress", time.Second, "how often to refresh the live table")
-	cmd.Flags().IntVar(&sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
-	hf.register(cmd.Flags())
+	f.register(cmd.Flags())
 	return cmd
 }

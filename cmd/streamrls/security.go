@@ -1,18 +1,16 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/pipeline"
 )
 
 // securityFlags are the SASL and TLS flags: a client's credentials in every
@@ -113,20 +111,6 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 	return opts, nil
 }
 
-// checkAuth stops a role at once when the brokers refuse its credentials,
-// instead of retrying forever. A broker that cannot be reached is left to
-// the role, which waits for it.
-func checkAuth(ctx context.Context, kc kafkaconf.Kafka, log *slog.Logger) error {
-	err := kc.CheckAuth(ctx)
-	if kafkaconf.IsAuthError(err) {
-		return err
-	}
-	if err != nil && ctx.Err() == nil {
-		log.Warn("kafka not reachable yet", "brokers", strings.Join(kc.Brokers, ","), "err", err)
-	}
-	return nil
-}
-
 // httpAuthFlags are --http-token and --http-token-file.
 type httpAuthFlags struct{ token, tokenFile string }
 
@@ -135,30 +119,59 @@ func (h *httpAuthFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.tokenFile, "http-token-file", "", "file holding the HTTP bearer token (one trailing newline is ignored)")
 }
 
-// wrap returns h behind the bearer token, if one is set, and warns about an
-// API open to the network without one.
-func (h *httpAuthFlags) wrap(addr string, next http.Handler, log *slog.Logger) (http.Handler, error) {
+// httpFlags are --http and its bearer token.
+type httpFlags struct {
+	addr     string
+	auth     httpAuthFlags
+	optional bool // an empty --http serves nothing
+}
+
+// register registers the flags; a role whose default address is empty
+// serves HTTP only when --http is given.
+func (h *httpFlags) register(fs *pflag.FlagSet, def, usage string) {
+	fs.StringVar(&h.addr, "http", def, usage)
+	h.auth.register(fs)
+	h.optional = def == ""
+}
+
+// listen reads the token and listens on --http (no listener when it is
+// optional and empty), so that a bad address fails at once, as a usage
+// error. It warns about an API open to the network without a token.
+func (h *httpFlags) listen(log *slog.Logger) (pipeline.HTTP, error) {
+	if h.optional && h.addr == "" {
+		return pipeline.HTTP{}, nil
+	}
+	token, err := h.auth.read()
+	if err != nil {
+		return pipeline.HTTP{}, err
+	}
+	if token == "" && !loopback(h.addr) {
+		log.Warn("the HTTP API is reachable from the network without a token; set --http-token-file", "addr", h.addr)
+	}
+	ln, err := net.Listen("tcp", h.addr)
+	if err != nil {
+		return pipeline.HTTP{}, flagErr("--http %q: %v", h.addr, err)
+	}
+	return pipeline.HTTP{Listener: ln, Token: token}, nil
+}
+
+// read is the token of the flags ("": none).
+func (h *httpAuthFlags) read() (string, error) {
 	token := h.token
 	if h.tokenFile != "" {
 		if token != "" {
-			return nil, flagErr("--http-token-file %s: a token is also given by --http-token or STREAMRLS_HTTP_TOKEN; give one", h.tokenFile)
+			return "", flagErr("--http-token-file %s: a token is also given by --http-token or STREAMRLS_HTTP_TOKEN; give one", h.tokenFile)
 		}
 		b, err := os.ReadFile(h.tokenFile)
 		if err != nil {
-			return nil, flagErr("--http-token-file: %v", err)
+			return "", flagErr("--http-token-file: %v", err)
 		}
 		token = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 		if token == "" {
-			return nil, flagErr("--http-token-file %s is empty", h.tokenFile)
+			return "", flagErr("--http-token-file %s is empty", h.tokenFile)
 		}
 	}
-	if token == "" {
-		if !loopback(addr) {
-			log.Warn("the HTTP API is reachable from the network without a token; set --http-token-file", "addr", addr)
-		}
-		return next, nil
-	}
-	return api.RequireToken(token, next), nil
+	return token, nil
 }
 
 // loopback says whether addr binds to a loopback address only.

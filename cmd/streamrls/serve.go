@@ -1,0 +1,73 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/streamrls/streamrls/pipeline"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// serveFlags are the flags of `serve`.
+type serveFlags struct {
+	kafka    kafkaFlags
+	groups   []string
+	stateDir string
+	http     httpFlags
+	history  historyFlags
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	f.kafka.register(fs)
+	fs.StringArrayVar(&f.groups, "group", []string{topology.DefaultGroup}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
+	f.http.register(fs, "127.0.0.1:8080", "address of the HTTP API")
+	f.history.register(fs)
+}
+
+// config checks the flags; the HTTP listener is left to the caller.
+func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
+	kc, err := f.kafka.config()
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
+	if err := requireStateDir(f.stateDir, "view"); err != nil {
+		return pipeline.ServeConfig{}, err
+	}
+	if len(f.groups) == 0 {
+		return pipeline.ServeConfig{}, flagErr("--group: at least one group is needed")
+	}
+	truth, err := f.history.truth()
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
+	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
+		Truth: truth, Log: g.log}, nil
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the latest state of every sensor over HTTP (a goka view)",
+		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
+GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
+/v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
+every view has caught up) and /metrics; the learning curves
+GET /v1/sensors/{id}/history and /plot.svg (from GROUP-snapshots), the HTML
+dashboard at / and goka's own monitor and query UI under /goka/.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config(g)
+			if err != nil {
+				return err
+			}
+			if cfg.HTTP, err = f.http.listen(g.log); err != nil {
+				return err
+			}
+			return pipeline.Serve(cmd.Context(), cfg)
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,177 @@
+// Package pipeline assembles streamrls's roles out of its packages: the
+// whole pipeline in one process (Run), a processor with its metrics
+// endpoint (Process), a replay into a new group (Replay), the HTTP API over
+// views and snapshot followers (Serve) and the emitter with its progress
+// (Emit). The command line only turns flags into these configurations.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/broker"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/topology"
+	"github.com/streamrls/streamrls/view"
+)
+
+// Defaults of Config.
+const (
+	DefaultListen   = "127.0.0.1:0"
+	DefaultProgress = time.Second
+)
+
+// Config is the whole pipeline in one process: the embedded broker, a
+// processor, a view, the synthetic emitter, a live table and, with an HTTP
+// listener, the API with the snapshots' curves.
+type Config struct {
+	// DataDir keeps the broker's log (DataDir/broker) and the processor's
+	// and view's state (DataDir/processor, DataDir/view); a second run on
+	// it continues from the stored state. Required.
+	DataDir string
+	// Listen is the embedded broker's address. Default DefaultListen (any
+	// free port).
+	Listen string
+	// Partitions of the input topic. Default topology.DefaultPartitions.
+	Partitions int
+	// Processor is the processor's model, snapshots and batches; Run sets
+	// its names, Kafka, state directory, partitions, metrics and logger.
+	Processor processor.Config
+	// Emitter is the synthetic samples; Run sets its Kafka, topic,
+	// partitions and logger.
+	Emitter emitter.Config
+	// HTTP serves the API, the dashboard and goka's monitor (no listener:
+	// none).
+	HTTP HTTP
+	// HistoryPoints is how many snapshots per sensor the curves of HTTP
+	// keep. Default history.DefaultPoints.
+	HistoryPoints int
+	// SensorMetrics exports per-sensor MSE gauges for at most this many
+	// sensors (0: off).
+	SensorMetrics int
+	// Progress is how often the live table is refreshed. Default
+	// DefaultProgress.
+	Progress time.Duration
+	// Out receives the live table. Default os.Stdout.
+	Out io.Writer
+	// Log receives the roles' logs. Default slog.Default().
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Partitions == 0 {
+		c.Partitions = topology.DefaultPartitions
+	}
+	if c.HistoryPoints == 0 {
+		c.HistoryPoints = history.DefaultPoints
+	}
+	if c.Progress == 0 {
+		c.Progress = DefaultProgress
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first field of c (defaults applied) that Run cannot
+// use.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.DataDir == "":
+		return errors.New("pipeline: DataDir is required")
+	case c.Partitions < 1:
+		return fmt.Errorf("pipeline: Partitions %d: want ≥ 1", c.Partitions)
+	case c.Progress < 0:
+		return fmt.Errorf("pipeline: Progress %v: want > 0", c.Progress)
+	case c.HistoryPoints < 2:
+		return fmt.Errorf("pipeline: HistoryPoints %d: want ≥ 2", c.HistoryPoints)
+	case c.SensorMetrics < 0:
+		return fmt.Errorf("pipeline: SensorMetrics %d: want ≥ 0", c.SensorMetrics)
+	}
+	return nil
+}
+
+// Run runs the pipeline until ctx ends or a role fails.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Log
+	b, err := broker.Start(broker.Config{Listen: cfg.Listen, DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	kc := kafkaconf.Kafka{Brokers: []string{b.Addr()}}.WithDefaults()
+	names := topology.Names{}.WithDefaults()
+	// Topics first, so that the view finds the table.
+	if err := processor.EnsureTopics(kc, names, cfg.Partitions); err != nil {
+		return err
+	}
+	eg, ctx := errgroup.WithContext(ctx)
+	err = cfg.start(ctx, eg, kc, names)
+	if err == nil {
+		err = eg.Wait()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// start starts every role of the pipeline on kc.
+func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Kafka, names topology.Names) error {
+	truth := emitter.NewTruth(cfg.Emitter)
+	gokaUI := api.NewGokaUI(cfg.Log)
+	reg := newRegistry()
+	pcfg := cfg.Processor
+	pcfg.Names, pcfg.Kafka, pcfg.StateDir, pcfg.Partitions = names, kc, filepath.Join(cfg.DataDir, "processor"), cfg.Partitions
+	pcfg.Metrics, pcfg.Log, pcfg.OnStart = processor.NewMetrics(reg), cfg.Log, gokaUI.AttachProcessor
+	pcfg.Metrics.SensorLimit = cfg.SensorMetrics
+	eg.Go(func() error { return processor.Run(ctx, pcfg) })
+	v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(cfg.DataDir, "view"), Log: cfg.Log})
+	if err != nil {
+		return err
+	}
+	eg.Go(func() error { return v.Run(ctx) })
+	if cfg.HTTP.Listener != nil {
+		hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: cfg.HistoryPoints, Log: cfg.Log})
+		if err != nil {
+			return err
+		}
+		eg.Go(func() error { return hist.Run(ctx) })
+		srv := &api.Server{Views: []*view.View{v}, Registry: reg, Metrics: api.NewMetrics(reg, v), Log: cfg.Log,
+			Histories: []*history.Follower{hist}, Truth: truth, Goka: gokaUI}
+		serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), cfg.Log)
+	}
+	eg.Go(func() error {
+		ecfg := cfg.Emitter
+		ecfg.Kafka, ecfg.Topic, ecfg.Partitions, ecfg.Log = kc, names.Input, cfg.Partitions, cfg.Log
+		_, err := emitter.Run(ctx, ecfg)
+		return err
+	})
+	eg.Go(func() error {
+		liveTable(ctx, cfg.Out, v, truth, cfg.Progress)
+		return nil
+	})
+	return nil
+}

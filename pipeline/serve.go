@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/view"
+)
+
+// ServeConfig is the HTTP API over a view and a snapshots follower per
+// group.
+type ServeConfig struct {
+	// Kafka is where the groups' tables and snapshots are.
+	Kafka kafkaconf.Kafka
+	// Groups are the groups served; the first is the default of
+	// /v1/sensors. At least one.
+	Groups []string
+	// StateDir keeps the views' local table copies. Required.
+	StateDir string
+	// HistoryPoints is how many snapshots per sensor the curves keep.
+	// Default history.DefaultPoints.
+	HistoryPoints int
+	// Truth, if set, is θ* for the plots and the dashboard.
+	Truth history.Truth
+	// HTTP serves the API. Its listener is required.
+	HTTP HTTP
+	// Log receives the logs. Default slog.Default().
+	Log *slog.Logger
+}
+
+// Serve serves the API until ctx ends or a view fails. It stops at once
+// when the brokers refuse the credentials.
+func Serve(ctx context.Context, cfg ServeConfig) error {
+	log := logger(cfg.Log)
+	if err := cfg.Kafka.CheckAuthOrWarn(ctx, log); err != nil {
+		return err
+	}
+	eg, ctx := errgroup.WithContext(ctx)
+	var views []*view.View
+	var histories []*history.Follower
+	for _, grp := range cfg.Groups {
+		v, err := view.New(view.Config{Group: grp, Kafka: cfg.Kafka, StateDir: cfg.StateDir, Log: log})
+		if err != nil {
+			return err
+		}
+		views = append(views, v)
+		eg.Go(func() error { return v.Run(ctx) })
+		h, err := history.NewFollower(history.FollowerConfig{Group: grp, Kafka: cfg.Kafka, Points: cfg.HistoryPoints, Log: log})
+		if err != nil {
+			return err
+		}
+		histories = append(histories, h)
+		eg.Go(func() error { return h.Run(ctx) })
+	}
+	reg := newRegistry()
+	srv := &api.Server{Views: views, Registry: reg, Metrics: api.NewMetrics(reg, views...), Log: log,
+		Histories: histories, Truth: cfg.Truth}
+	serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), log)
+	return eg.Wait()
+}
