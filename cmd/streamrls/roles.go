@@ -298,7 +298,7 @@ func serveHTTP(ctx context.Context, eg interface{ Go(func() error) }, addr strin
 	if err != nil {
 		return flagErr("--http %q: %v", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := api.NewHTTPServer(h)
 	log.Info("http listening", "addr", ln.Addr().String())
 	eg.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
