@@ -8,3 +8,6 @@ func Patterns(s *Server) []string {
 	}
 	return out
 }
+
+// WriteJSON is writeJSON.
+var WriteJSON = writeJSON

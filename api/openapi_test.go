@@ -99,6 +99,10 @@ func TestOpenAPI(t *testing.T) {
 		{"data", "POST", "/v1/sensors/1/predict", x, 200, false, js},
 		{"data", "POST", "/v1/sensors/1/predict", `{"x": [1, 2`, 400, true, js},
 		{"data", "POST", "/v1/sensors/1/predict", `{"x": [1]}`, 400, false, js},
+		{"data", "POST", "/v1/sensors/1/predict", `{"x": [1e308, 1e308, 1e308, 1e308]}`, 400, false, js},
+		{"data", "POST", "/v1/sensors/1/predict", `{"X": [0.5, -1, 2, 0.25]}`, 400, true, js},
+		{"data", "POST", "/v1/sensors/1/predict", x + `x`, 400, false, js}, // kin-openapi reads the first value only
+		{"data", "POST", "/v1/sensors/1/predict", x, 415, true, js},
 		{"data", "POST", "/v1/sensors/nope/predict", x, 404, false, js},
 		{"data", "GET", "/v1/sensors/1/history", "", 200, false, js},
 		{"data", "GET", "/v1/sensors/nope/history", "", 404, false, js},
@@ -157,7 +161,11 @@ func TestOpenAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.body != "" {
-				req.Header.Set("Content-Type", "application/json")
+				ct := "application/json"
+				if c.want == http.StatusUnsupportedMediaType {
+					ct = "text/plain"
+				}
+				req.Header.Set("Content-Type", ct)
 			}
 			return req
 		}

@@ -8,11 +8,18 @@ package api
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"math"
+	"mime"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -192,12 +199,14 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 	writeJSON(w, http.StatusOK, sensor.JSON(v.Group()))
 }
 
+// MaxPredictBody bounds the body of a predict request.
+const MaxPredictBody = 1 << 20
+
 func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 	id := r.PathValue("id")
-	var req apitypes.PredictRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("body: want {\"x\": [numbers]}: %v", err))
+	req, status, err := decodePredict(w, r)
+	if err != nil {
+		writeError(w, status, err.Error())
 		return
 	}
 	sensor, ok, err := v.Get(id)
@@ -224,15 +233,72 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 	s.Metrics.lookup(v.Group(), LookupFound)
 	out := apitypes.PredictJSON{Sensor: id}
 	for _, m := range sensor.Bank.Models {
-		out.Predictions = append(out.Predictions, apitypes.PredictionJSON{Model: m.Name, Y: m.Predict(req.X)})
+		y := m.Predict(req.X)
+		if math.IsNaN(y) || math.IsInf(y, 0) {
+			// Finite x can still overflow xᵀθ; JSON has no number for it.
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, y))
+			return
+		}
+		out.Predictions = append(out.Predictions, apitypes.PredictionJSON{Model: m.Name, Y: y})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// decodePredict reads a predict body strictly: Content-Type
+// application/json (charset, if given, utf-8), one JSON object whose only
+// key is "x" (spelled exactly so: encoding/json would match "X" too), and
+// nothing after it. It returns the status to answer with when the body is
+// refused: 415 for the content type, 408 for a body not read within
+// ReadTimeout, else 400.
+func decodePredict(w http.ResponseWriter, r *http.Request) (apitypes.PredictRequest, int, error) {
+	var req apitypes.PredictRequest
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	charset, hasCharset := params["charset"]
+	if err != nil || mt != "application/json" || len(params) > 1 || (len(params) == 1 && !hasCharset) ||
+		(hasCharset && !strings.EqualFold(charset, "utf-8")) {
+		return req, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: want application/json", ct)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxPredictBody))
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return req, http.StatusRequestTimeout, fmt.Errorf("body not read within %v", ReadTimeout)
+		}
+		return req, http.StatusBadRequest, fmt.Errorf("body: want {\"x\": [numbers]}: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, http.StatusBadRequest, errors.New(`body: want {"x": [numbers]} and nothing after it`)
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if k != "x" {
+			return req, http.StatusBadRequest, fmt.Errorf(`body: unknown field %q: want {"x": [numbers]}`, k)
+		}
+	}
+	raw, ok := fields["x"]
+	if !ok {
+		return req, http.StatusBadRequest, errors.New(`body: no field "x": want {"x": [numbers]}`)
+	}
+	if err := json.Unmarshal(raw, &req.X); err != nil {
+		return req, http.StatusBadRequest, fmt.Errorf(`body: want {"x": [numbers]}: x: %v`, err)
+	}
+	return req, 0, nil
+}
+
+// writeJSON encodes v, then sends status and the body: a value that cannot
+// be encoded (a NaN or ±Inf in it) is a 500 with a JSON error, never a
+// status with an empty or cut body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(apitypes.ErrorJSON{Error: fmt.Sprintf("encoding the response: %v", err)})
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // the status is sent: a failed write has no one to tell
+	_, _ = w.Write(b) // the status is sent: a failed write has no one to tell
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -53,7 +53,7 @@ func serveHTTP(ctx context.Context, eg group, hc HTTP, h http.Handler, log *slog
 	if hc.Token != "" {
 		h = api.RequireToken(hc.Token, h)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := api.NewHTTPServer(h)
 	log.Info("http listening", "addr", hc.Listener.Addr().String())
 	eg.Go(func() error {
 		if err := srv.Serve(hc.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

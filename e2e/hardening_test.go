@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/topology"
+)
+
+// postRaw posts body with content type ct and returns the status and the
+// decoded JSON error body (failing the test when the body is no JSON
+// error).
+func postRaw(t *testing.T, url, ct, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, string(b)
+	}
+	var e apitypes.ErrorJSON
+	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" {
+		t.Errorf("POST %s %q: %s with body %q: want a JSON error", url, body, resp.Status, b)
+	}
+	if got := resp.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("POST %s %q: Content-Type %q", url, body, got)
+	}
+	return resp.StatusCode, e.Error
+}
+
+// TestHTTPHardening sends a real `serve` what a clumsy or hostile client
+// would: a predict whose xᵀθ overflows for finite x, bodies that are not
+// exactly {"x": [...]}, a wrong content type and a body dribbled slower
+// than the read timeout.
+func TestHTTPHardening(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	b, kc := testkit.Broker(t)
+	ctx := testkit.Context(t, 2*time.Minute)
+	const dim, count = 4, 300
+	n, err := emitter.Run(ctx, emitter.Config{Kafka: kc, Topic: topology.DefaultInput, Partitions: 2,
+		Sensors: 1, Dim: dim, Count: count, Format: codec.FormatJSON, Seed: 7})
+	if err != nil || n != count {
+		t.Fatalf("emit: %d of %d: %v", n, count, err)
+	}
+	startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir())
+	var serve *testkit.Proc
+	var sURL string
+	var s *apitypes.SensorJSON
+	testkit.Eventually(t, 60*time.Second, func() error {
+		if serve == nil || serve.Exited() {
+			serve = startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+			sURL = serve.HTTPURL(t)
+		}
+		var code int
+		s, code, err = sensorAPI(sURL, "1")
+		if err != nil || code != 200 || s.Samples != count {
+			return fmt.Errorf("sensor 1: %d %v", code, err)
+		}
+		return nil
+	})
+	predict := sURL + "/v1/sensors/1/predict"
+
+	// x of finite values, each ±1e308 with the sign of θ of the first
+	// model: xᵀθ ≥ 1e308·Σ|θᵢ| overflows (|θ| ≈ 1 for the default θ*).
+	m := s.Models[0]
+	x := make([]float64, dim)
+	sum := 0.0
+	for i, th := range m.Theta {
+		x[i] = math.Copysign(1e308, th)
+		sum += math.Abs(th)
+	}
+	if sum < 2 {
+		t.Fatalf("Σ|θ| of %s = %v: too small to overflow", m.Name, sum)
+	}
+	xb, _ := json.Marshal(apitypes.PredictRequest{X: x})
+	if code, msg := postRaw(t, predict, "application/json", string(xb)); code != http.StatusBadRequest || !strings.Contains(msg, m.Name) {
+		t.Errorf("overflowing x: %d %q, want 400 naming %s", code, msg, m.Name)
+	}
+
+	zero := `{"x": [0, 0, 0, 0]}`
+	if code, body := postRaw(t, predict, "application/json; charset=utf-8", zero); code != http.StatusOK {
+		t.Errorf("a good body: %d %s", code, body)
+	}
+	for _, c := range []struct {
+		ct, body string
+		want     int
+		says     string
+	}{
+		{"application/json", `{"X": [0, 0, 0, 0]}`, 400, `"X"`},
+		{"application/json", `{"x": [0, 0, 0, 0], "y": 1}`, 400, `"y"`},
+		{"application/json", zero + ` trailing`, 400, "after"},
+		{"application/json", zero + zero, 400, "after"},
+		{"text/plain", zero, 415, "Content-Type"},
+		{"application/x-www-form-urlencoded", zero, 415, "Content-Type"},
+		{"", zero, 415, "Content-Type"},
+		{"application/json; charset=latin1", zero, 415, "Content-Type"},
+	} {
+		if code, msg := postRaw(t, predict, c.ct, c.body); code != c.want || !strings.Contains(msg, c.says) {
+			t.Errorf("%q as %q: %d %q, want %d saying %s", c.body, c.ct, code, msg, c.want, c.says)
+		}
+	}
+
+	// A body dribbled slower than the read timeout: cut off with a 408
+	// once api.ReadTimeout has passed, long before the body is complete.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(sURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v1/sensors/1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"x\": [")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte("0,")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	limit := api.ReadTimeout + 10*time.Second
+	_ = conn.SetReadDeadline(start.Add(limit))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("slow body: no answer within %v: %v", limit, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusRequestTimeout || took < api.ReadTimeout-time.Second {
+		t.Errorf("slow body: %s after %v: %s (want 408 after about %v)", resp.Status, took, body, api.ReadTimeout)
+	}
+	var e apitypes.ErrorJSON
+	if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+		t.Errorf("slow body: %q is no JSON error", body)
+	}
+}
