@@ -2,6 +2,8 @@ package processor
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"maps"
 	"testing"
 	"time"
@@ -35,6 +37,7 @@ func (c *fakeCtx) Partition() int32         { return c.part }
 func (c *fakeCtx) Offset() int64            { return c.off }
 func (c *fakeCtx) Topic() goka.Stream       { return "in" }
 func (c *fakeCtx) Context() context.Context { return c.owner }
+func (c *fakeCtx) Timestamp() time.Time     { return time.Time{} }
 func (c *fakeCtx) Value() any {
 	b := c.table[c.key]
 	if b == nil {
@@ -80,6 +83,7 @@ func newTestHandler(cache int) *Handler {
 	return &Handler{
 		Names: topology.Names{}.WithDefaults(), Model: RLS{Specs: rls.DefaultSpecs()}, CacheSize: cache,
 		Now: func() time.Time { return time.UnixMilli(1e12) },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

@@ -1,27 +1,82 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
+	"log/slog"
 	"os"
-	"path/filepath"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/bench"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 )
 
+// benchFlags are the flags of `streamrls bench`; internal/bench runs it.
+type benchFlags struct {
+	models  modelFlags
+	cmd     bench.Command
+	brokers string
+	format  string
+}
+
+func (b *benchFlags) register(f *pflag.FlagSet) {
+	b.models.register(f)
+	f.StringVar(&b.brokers, "brokers", "", "Kafka brokers to use, comma-separated host:port (default: an embedded broker)")
+	f.StringVar(&b.cmd.Dir, "dir", "", "directory for the embedded broker's log and the local state (default: a temporary one, removed at the end)")
+	f.BoolVar(&b.cmd.MemoryBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as streamrls run does)")
+	f.BoolVar(&b.cmd.Keep, "keep", false, "keep the temporary directory")
+	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
+	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, v broker, process and serve as processes")
+	f.DurationVar(&b.cmd.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
+	f.Int64Var(&b.cmd.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
+	f.IntVar(&b.cmd.Partitions, "partitions", 8, "partitions of every input topic")
+	f.IntVar(&b.cmd.Sensors, "sensors", 64, "sensors (keys)")
+	f.IntVar(&b.cmd.Dim, "dim", 10, "features per sample")
+	f.StringVar(&b.format, "format", "binary", "wire format of the single-sample messages of (a), (c) and (d): json, text or binary")
+	f.Int64Var(&b.cmd.Messages, "messages", 300000, "single-sample messages of (a) and (c)")
+	f.IntVar(&b.cmd.Rounds, "rounds", 3, "run (c) and (a) alternately this many times and report the median")
+	f.StringVar(&b.cmd.CounterStorage, "counter-storage", "both", "local storage of the goka counter: goka (goka's default LevelDB storage: (c)), streamrls (the processor's: (c')) or both")
+	f.IntVar(&b.cmd.Batch, "batch", 256, "samples per micro-batch in (b)")
+	f.Int64Var(&b.cmd.BatchSamples, "batch-samples", 1<<21, "samples of (b)")
+	f.Float64Var(&b.cmd.Rate, "rate", 10000, "steady rate of (d), samples/s")
+	f.DurationVar(&b.cmd.LatencyDuration, "latency-duration", 6*time.Second, "how long (d) emits")
+	f.DurationVar(&b.cmd.Warmup, "warmup", time.Second, "the first part of (d) that is not counted")
+	f.IntVar(&b.cmd.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
+	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
+	f.DurationVar(&b.cmd.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")
+	f.StringVar(&b.cmd.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (broker included when embedded) to this file")
+	f.Uint64Var(&b.cmd.Seed, "seed", 1, "random seed of the samples")
+}
+
+// command is the bench to run, after the flags' own checks (the ranges are
+// bench.Config's to check).
+func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
+	c := b.cmd
+	var err error
+	if c.Specs, err = b.models.parse(); err != nil {
+		return c, err
+	}
+	if c.Format, err = codec.ParseFormat(b.format); err != nil {
+		return c, flagErr("--format: %v", err)
+	}
+	if b.brokers != "" {
+		if c.Brokers, err = kafkaconf.ParseBrokers(b.brokers); err != nil {
+			return c, flagErr("--brokers: %v", err)
+		}
+	}
+	if c.BatchInterval == 0 {
+		c.BatchInterval = processor.NoBatches
+	}
+	c.Log = log
+	return c, nil
+}
+
 func newBenchCmd(g *globalFlags) *cobra.Command {
-	var mf modelFlags
-	var cfg bench.Config
-	var brokers, dir, format string
-	var asJSON, keep, memBroker bool
-	var cpuProfile string
+	var bf benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and latency against a trivial goka processor on the same broker",
@@ -46,130 +101,17 @@ measures the rate seen at serve's HTTP API with --batch-interval 0 and at
 --batch-interval.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			specs, err := mf.parse()
+			c, err := bf.command(g.log)
 			if err != nil {
 				return err
 			}
-			cfg.Specs = specs
-			if cfg.Format, err = codec.ParseFormat(format); err != nil {
-				return flagErr("--format: %v", err)
-			}
-			if cfg.Partitions < 1 {
-				return flagErr("--partitions %d: want ≥ 1", cfg.Partitions)
-			}
-			if cfg.Sensors < 1 {
-				return flagErr("--sensors %d: want ≥ 1", cfg.Sensors)
-			}
-			if cfg.Rounds < 1 {
-				return flagErr("--rounds %d: want ≥ 1", cfg.Rounds)
-			}
-			if cfg.Messages < 1 || cfg.BatchSamples < 1 || cfg.Batch < 1 || cfg.RecoverySensors < 1 {
-				return flagErr("--messages, --batch, --batch-samples and --recovery-sensors want ≥ 1")
-			}
-			if cfg.Rate <= 0 || cfg.LatencyDuration <= 0 {
-				return flagErr("--rate and --latency-duration want > 0")
-			}
-			if cfg.ServeMessages < 1 {
-				return flagErr("--serve-messages %d: want ≥ 1", cfg.ServeMessages)
-			}
-			if cfg.BatchInterval < 0 {
-				return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", cfg.BatchInterval)
-			}
-			if cfg.BatchInterval == 0 {
-				cfg.BatchInterval = processor.NoBatches
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary = exe
-			if cfg.Processes > 0 {
-				cfg.ProcessorCommand = []string{exe, "process"}
-			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "streamrls-bench-"); err != nil {
-					return err
-				}
-				if !keep {
-					defer os.RemoveAll(dir)
-				}
-			}
-			cfg.Dir = filepath.Join(dir, "state")
-			if brokers == "" {
-				bdir := filepath.Join(dir, "broker")
-				if memBroker {
-					bdir = ""
-				}
-				b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: bdir, Logger: g.log})
-				if err != nil {
-					return err
-				}
-				defer b.Close()
-				cfg.Kafka = kafkaconf.Kafka{Brokers: []string{b.Addr()}}
-				cfg.Embedded = true
-			} else {
-				bs, err := kafkaconf.ParseBrokers(brokers)
-				if err != nil {
-					return flagErr("--brokers: %v", err)
-				}
-				cfg.Kafka = kafkaconf.Kafka{Brokers: bs}
-			}
-			cfg.Log = g.log
-			if err := (&cfg).Validate(); err != nil {
-				return usageError{err}
-			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return flagErr("--cpuprofile: %v", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			rep, err := bench.Run(cmd.Context(), cfg)
-			if rep != nil {
-				if asJSON {
-					enc := json.NewEncoder(os.Stdout)
-					enc.SetIndent("", "  ")
-					if e := enc.Encode(rep); e != nil && err == nil {
-						err = e
-					}
-				} else if e := rep.WriteTable(os.Stdout); e != nil && err == nil {
-					err = e
-				}
+			err = bench.RunCommand(cmd.Context(), c, os.Stdout)
+			if ce := (*bench.ConfigError)(nil); errors.As(err, &ce) {
+				return usageError{ce}
 			}
 			return err
 		},
 	}
-	f := cmd.Flags()
-	mf.register(f)
-	f.StringVar(&brokers, "brokers", "", "Kafka brokers to use, comma-separated host:port (default: an embedded broker)")
-	f.StringVar(&dir, "dir", "", "directory for the embedded broker's log and the local state (default: a temporary one, removed at the end)")
-	f.BoolVar(&memBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as `run` does)")
-	f.BoolVar(&keep, "keep", false, "keep the temporary directory")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.StringVar(&cfg.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, v broker, process and serve as processes")
-	f.DurationVar(&cfg.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
-	f.Int64Var(&cfg.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
-	f.IntVar(&cfg.Partitions, "partitions", 8, "partitions of every input topic")
-	f.IntVar(&cfg.Sensors, "sensors", 64, "sensors (keys)")
-	f.IntVar(&cfg.Dim, "dim", 10, "features per sample")
-	f.StringVar(&format, "format", "binary", "wire format of the single-sample messages of (a), (c) and (d): json, text or binary")
-	f.Int64Var(&cfg.Messages, "messages", 300000, "single-sample messages of (a) and (c)")
-	f.IntVar(&cfg.Rounds, "rounds", 3, "run (c) and (a) alternately this many times and report the median")
-	f.StringVar(&cfg.CounterStorage, "counter-storage", "both", "local storage of the goka counter: goka (goka's default LevelDB storage: (c)), streamrls (the processor's: (c')) or both")
-	f.IntVar(&cfg.Batch, "batch", 256, "samples per micro-batch in (b)")
-	f.Int64Var(&cfg.BatchSamples, "batch-samples", 1<<21, "samples of (b)")
-	f.Float64Var(&cfg.Rate, "rate", 10000, "steady rate of (d), samples/s")
-	f.DurationVar(&cfg.LatencyDuration, "latency-duration", 6*time.Second, "how long (d) emits")
-	f.DurationVar(&cfg.Warmup, "warmup", time.Second, "the first part of (d) that is not counted")
-	f.IntVar(&cfg.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
-	f.IntVar(&cfg.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
-	f.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (broker included when embedded) to this file")
-	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the samples")
+	bf.register(cmd.Flags())
 	return cmd
 }
