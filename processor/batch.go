@@ -57,7 +57,8 @@ type batchWriter struct {
 	codec    TableCodec
 	interval time.Duration
 	maxBytes int
-	metrics  *Metrics
+	counts   *Counts
+	metrics  *Metrics // nil: none
 	log      *slog.Logger
 	running  sync.WaitGroup // the partitions' batch goroutines
 }
@@ -249,7 +250,10 @@ func (pb *partBatch) write(c cutBatch) {
 		commit(err)
 	}
 	if err == nil {
-		pb.w.metrics.observeBatch(len(c.commits), len(c.table), c.bytes, c.applied)
+		pb.w.counts.StateWrites.Add(uint64(len(c.table)))
+		pb.w.counts.StateBytes.Add(uint64(c.bytes))
+		pb.w.counts.Written.Add(c.applied)
+		pb.w.metrics.observeBatch(len(c.commits), len(c.table))
 	}
 }
 

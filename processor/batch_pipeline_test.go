@@ -111,12 +111,6 @@ func (s *sent) check(t *testing.T, v *view.View, specs []rls.Spec) {
 	}
 }
 
-func counter(c prometheus.Counter) float64 {
-	var m dto.Metric
-	_ = c.Write(&m)
-	return m.GetCounter().GetValue()
-}
-
 func histCount(h prometheus.Histogram) uint64 {
 	var m dto.Metric
 	_ = h.Write(&m)
@@ -158,19 +152,19 @@ func TestBatchOneAndTenThousand(t *testing.T) {
 	stop := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
 		StateDir: t.TempDir(), Metrics: metrics, BatchInterval: time.Hour})
 	testkit.Eventually(t, time.Minute, func() error {
-		if n := counter(metrics.Applied); n != 10001 {
+		if n := float64(metrics.Applied.Load()); n != 10001 {
 			return fmt.Errorf("%v of 10001 samples applied", n)
 		}
 		return nil
 	})
-	if n := counter(metrics.Written); n != 0 {
+	if n := float64(metrics.Written.Load()); n != 0 {
 		t.Fatalf("%v samples written before the batch ended", n)
 	}
 	stop()
-	if n := counter(metrics.Written); n != 10001 {
+	if n := float64(metrics.Written.Load()); n != 10001 {
 		t.Fatalf("%v of 10001 samples written when the processor stopped", n)
 	}
-	if w, b := counter(metrics.StateWrites), histCount(metrics.BatchMessages); w != 2 || b != 1 {
+	if w, b := float64(metrics.StateWrites.Load()), histCount(metrics.BatchMessages); w != 2 || b != 1 {
 		t.Fatalf("%v state writes in %d batches, want 2 in 1", w, b)
 	}
 	s.check(t, testkit.StartView(t, ctx, kc, names.Group), specs)
@@ -203,12 +197,12 @@ func TestBatchSpansRebalance(t *testing.T) {
 	stopA := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
 		StateDir: t.TempDir(), Metrics: ma, BatchInterval: interval})
 	testkit.Eventually(t, time.Minute, func() error {
-		if n := counter(ma.Applied); n != 2400 {
+		if n := float64(ma.Applied.Load()); n != 2400 {
 			return fmt.Errorf("A applied %v of 2400", n)
 		}
 		return nil
 	})
-	if n := counter(ma.Written); n != 0 {
+	if n := float64(ma.Written.Load()); n != 0 {
 		t.Fatalf("A wrote %v samples before its batch ended", n)
 	}
 	joined := time.Now()
@@ -217,7 +211,7 @@ func TestBatchSpansRebalance(t *testing.T) {
 		OnStart: func(p *goka.Processor) { bStarted.Do(func() { close(assigned) }) }})
 	<-assigned
 	testkit.Eventually(t, 30*time.Second, func() error {
-		if n := counter(ma.Written); n != 2400 {
+		if n := float64(ma.Written.Load()); n != 2400 {
 			return fmt.Errorf("A wrote %v of its 2400 samples", n)
 		}
 		return nil
@@ -227,14 +221,14 @@ func TestBatchSpansRebalance(t *testing.T) {
 	// The second half goes to whichever processor owns each partition now.
 	s.send(t, kc, names.Input, keys, counts, 2)
 	testkit.Eventually(t, time.Minute, func() error {
-		if n := counter(ma.Applied) + counter(mb.Applied); n < 4800 {
+		if n := float64(ma.Applied.Load()) + float64(mb.Applied.Load()); n < 4800 {
 			return fmt.Errorf("A and B applied %v of 4800", n)
 		}
 		return nil
 	})
 	stopB()
 	stopA()
-	if a, b := counter(ma.Applied), counter(mb.Applied); a+b != 4800 || a <= 2400 && b == 0 {
+	if a, b := float64(ma.Applied.Load()), float64(mb.Applied.Load()); a+b != 4800 || a <= 2400 && b == 0 {
 		t.Errorf("A applied %v and B %v: want 4800 in all, shared", a, b)
 	}
 	s.check(t, testkit.StartView(t, ctx, kc, names.Group), specs)

@@ -140,7 +140,7 @@ func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 	r.store = st
 	r.h = newTestHandler(0)
 	codec := TableCodec{Model: r.h.Model}
-	r.h.batches = &batchWriter{table: names.Table(), producer: r.prod, stores: stores, codec: codec,
+	r.h.batches = &batchWriter{table: names.Table(), producer: r.prod, stores: stores, codec: codec, counts: r.h.counts(),
 		interval: interval, maxBytes: maxBytes, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	owner, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

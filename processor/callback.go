@@ -89,7 +89,7 @@ type Handler struct {
 	Names   topology.Names
 	Model   Model
 	MaxDim  int              // 0: DefaultMaxDim
-	Metrics *Metrics         // nil: not counted
+	Metrics *Metrics         // nil: counted in Counts only
 	Log     *slog.Logger     // nil: slog.Default()
 	Now     func() time.Time // nil: time.Now
 	// Snapshots says when to publish a sensor's snapshot to Names.Snapshots.
@@ -98,6 +98,7 @@ type Handler struct {
 	// (see recordCache). 0: DefaultCacheSize; negative: none.
 	CacheSize int
 
+	own        Counts // without Metrics
 	decoders   sync.Pool
 	rejectLog  sampledLog
 	derivedDim sync.Once
@@ -130,8 +131,8 @@ type rejection struct {
 // Process is the goka.ProcessCallback.
 func (h *Handler) Process(ctx goka.Context, msg any) {
 	applied := 0
+	h.counts().Messages.Add(1)
 	if h.Metrics != nil {
-		h.Metrics.Messages.Inc()
 		start := time.Now()
 		defer func() { h.Metrics.observe(start, ctx.Timestamp(), applied) }()
 	}
@@ -185,9 +186,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		// state again: the local table may be ahead of the changelog (the
 		// local copy is written before the changelog acknowledges), and
 		// this is what brings the changelog up to date.
-		if h.Metrics != nil {
-			h.Metrics.Duplicates.Inc()
-		}
+		h.counts().Duplicates.Add(1)
 		out.set(ctx, key, rec)
 		h.cache.put(pc, key, rec, h.cacheLimit())
 		return 0
@@ -225,9 +224,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	}
 
 	h.count(applied, rejects)
-	if h.Metrics != nil {
-		h.Metrics.observeSensor(key, rec)
-	}
+	h.Metrics.observeSensor(key, rec)
 	if len(rejects) > 0 {
 		h.deadLetter(ctx, out, value, rejects)
 	}
@@ -237,14 +234,14 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 // output is where a message's state write and emits go: straight to goka
 // (no batching), or into the partition's open batch.
 type output struct {
-	pin   []goka.ContextOption // pins a direct table write to the input partition
-	batch *partBatch
-	m     *Metrics
+	pin    []goka.ContextOption // pins a direct table write to the input partition
+	batch  *partBatch
+	counts *Counts
 }
 
 func (h *Handler) output(ctx goka.Context, pc *partCache) output {
 	if h.batches == nil {
-		return output{pin: pc.pin, m: h.Metrics}
+		return output{pin: pc.pin, counts: h.counts()}
 	}
 	if pc.batch == nil {
 		pb, err := h.batches.newPartBatch(ctx.Context(), pc.p, pc.pinHeaders)
@@ -253,7 +250,7 @@ func (h *Handler) output(ctx goka.Context, pc *partCache) output {
 		}
 		pc.batch = pb
 	}
-	return output{batch: pc.batch, m: h.Metrics}
+	return output{batch: pc.batch, counts: h.counts()}
 }
 
 // set writes rec as key's state.
@@ -263,7 +260,8 @@ func (o output) set(ctx goka.Context, key string, rec *Record) {
 		return
 	}
 	ctx.SetValue(rec, o.pin...)
-	o.m.observeWrite(rec.size)
+	o.counts.StateWrites.Add(1)
+	o.counts.StateBytes.Add(uint64(rec.size))
 }
 
 // emit sends value to topic under key.
@@ -282,18 +280,22 @@ func (o output) emit(ctx goka.Context, topic, key string, value []byte, headers 
 func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
 
 func (h *Handler) count(applied int, rejects []rejection) {
-	if h.Metrics == nil {
-		return
-	}
-	if applied > 0 {
-		h.Metrics.Applied.Add(float64(applied))
-		if h.batches == nil {
-			h.Metrics.Written.Add(float64(applied))
-		}
+	c := h.counts()
+	c.Applied.Add(uint64(applied))
+	if h.batches == nil {
+		c.Written.Add(uint64(applied))
 	}
 	for _, r := range rejects {
-		h.Metrics.Rejected.WithLabelValues(r.reason).Inc()
+		c.reject(r.reason)
 	}
+}
+
+// counts are the handler's running totals: its Metrics' when it has them.
+func (h *Handler) counts() *Counts {
+	if h.Metrics != nil {
+		return &h.Metrics.Counts
+	}
+	return &h.own
 }
 
 func (h *Handler) now() time.Time {
@@ -347,9 +349,7 @@ func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied
 				continue
 			}
 			rec.State, rec.Dim = st, int32(len(s.X))
-			if h.Metrics != nil {
-				h.Metrics.Sensors.Inc()
-			}
+			h.counts().Sensors.Add(1)
 		}
 		if err := rec.State.Apply(s.X, s.Y); err != nil {
 			rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})

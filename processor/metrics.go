@@ -22,21 +22,20 @@ const (
 	ReasonNumeric       = "numeric"         // the update would make θ or P non-finite
 )
 
-// Reasons lists every rejection reason.
-var Reasons = []string{ReasonDecode, ReasonEmptyKey, ReasonReservedKey, ReasonBadKey, ReasonTombstone,
+// reasonList is every rejection reason; Reasons is a copy for callers.
+var reasonList = [...]string{ReasonDecode, ReasonEmptyKey, ReasonReservedKey, ReasonBadKey, ReasonTombstone,
 	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric}
 
-// Metrics are the processor's Prometheus metrics. Besides the counters
-// below, a Metrics registered on a registry reports, at every scrape, the
-// consumer lag and table recovery state of the goka processor that Run is
-// currently running (see lag.go).
+// Reasons lists every rejection reason.
+var Reasons = reasonList[:]
+
+// Metrics are the processor's Prometheus metrics: its Counts, the
+// histograms and per-sensor gauges below, and, at every scrape, the consumer
+// lag and table recovery state of the goka processor that Run is currently
+// running (see lag.go). Its methods do nothing on a nil *Metrics.
 type Metrics struct {
-	Applied    prometheus.Counter
-	Rejected   *prometheus.CounterVec
-	Messages   prometheus.Counter
-	Duplicates prometheus.Counter
-	Sensors    prometheus.Counter
-	Restarts   prometheus.Counter
+	// Counts are the running totals, exported as counters.
+	Counts
 	// Duration is the time spent in the callback per message.
 	Duration prometheus.Histogram
 	// Delay is from the input message's timestamp (set by its producer) to
@@ -47,14 +46,6 @@ type Metrics struct {
 	SensorMSE       *prometheus.GaugeVec
 	SensorRecentMSE *prometheus.GaugeVec
 	SensorSamples   *prometheus.GaugeVec
-	// StateWrites and StateBytes count the sensor states written to the
-	// table (local copy and changelog): once per message without batches,
-	// once per updated sensor per batch with them.
-	StateWrites prometheus.Counter
-	StateBytes  prometheus.Counter
-	// Written counts the samples whose state write has been handed to
-	// Kafka (without batches) or acknowledged by it (with batches).
-	Written prometheus.Counter
 	// BatchMessages and BatchSensors are the input messages and the
 	// sensors (state writes) of each batch written.
 	BatchMessages prometheus.Histogram
@@ -83,24 +74,6 @@ var (
 // NewMetrics registers the processor metrics on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Applied: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_samples_applied_total", Help: "Samples applied to every model of their sensor.",
-		}),
-		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "streamrls_samples_rejected_total", Help: "Samples (or whole messages, when undecodable) rejected, by reason.",
-		}, []string{"reason"}),
-		Messages: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_messages_total", Help: "Input messages processed (including duplicates and rejections).",
-		}),
-		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_messages_duplicate_total", Help: "Redelivered messages skipped because their sensor's state already holds them.",
-		}),
-		Sensors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_sensors_created_total", Help: "Sensor states created by this process.",
-		}),
-		Restarts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_processor_restarts_total", Help: "Times the goka processor stopped on an error and was rebuilt.",
-		}),
 		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrls_update_duration_seconds", Help: "Time spent in the update callback per input message (decode, validate, update every model, write the state).",
 			Buckets: DurationBuckets,
@@ -118,15 +91,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SensorSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first --sensor-metrics sensors).",
 		}, []string{"sensor"}),
-		StateWrites: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_state_writes_total", Help: "Sensor states written to the group table (once per message with --batch-interval 0, once per updated sensor per batch otherwise).",
-		}),
-		StateBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_state_write_bytes_total", Help: "Bytes of the sensor states written to the group table's changelog.",
-		}),
-		Written: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamrls_samples_written_total", Help: "Samples whose sensor state has been written to the table (with batches: acknowledged by Kafka).",
-		}),
 		BatchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrls_batch_messages", Help: "Input messages per batch written.",
 			Buckets: BatchBuckets,
@@ -137,14 +101,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		tracked: map[string]struct{}{},
 	}
-	for _, r := range Reasons {
-		m.Rejected.WithLabelValues(r)
-	}
 	m.lag = newLagCollector(m)
 	if reg != nil {
-		reg.MustRegister(m.Applied, m.Rejected, m.Messages, m.Duplicates, m.Sensors, m.Restarts,
+		reg.MustRegister(newCountsCollector(&m.Counts),
 			m.Duration, m.Delay, m.SensorMSE, m.SensorRecentMSE, m.SensorSamples,
-			m.StateWrites, m.StateBytes, m.Written, m.BatchMessages, m.BatchSensors, m.lag)
+			m.BatchMessages, m.BatchSensors, m.lag)
 	}
 	return m
 }
@@ -157,6 +118,9 @@ type Reporter interface {
 
 // observe records one message's callback duration and delay.
 func (m *Metrics) observe(start time.Time, ts time.Time, applied int) {
+	if m == nil {
+		return
+	}
 	end := time.Now()
 	m.Duration.Observe(end.Sub(start).Seconds())
 	if applied > 0 && !ts.IsZero() {
@@ -169,7 +133,7 @@ func (m *Metrics) observe(start time.Time, ts time.Time, applied int) {
 // observeSensor updates the per-sensor gauges of a tracked sensor, and
 // starts tracking it while fewer than SensorLimit are.
 func (m *Metrics) observeSensor(sensor string, rec *Record) {
-	if m.SensorLimit <= 0 || rec == nil || rec.State == nil {
+	if m == nil || m.SensorLimit <= 0 || rec == nil || rec.State == nil {
 		return
 	}
 	r, ok := rec.State.(Reporter)
@@ -193,23 +157,11 @@ func (m *Metrics) observeSensor(sensor string, rec *Record) {
 	})
 }
 
-// observeWrite counts one state write of size bytes outside a batch.
-func (m *Metrics) observeWrite(size int) {
-	if m == nil {
-		return
-	}
-	m.StateWrites.Inc()
-	m.StateBytes.Add(float64(size))
-}
-
-// observeBatch counts a batch acknowledged by Kafka.
-func (m *Metrics) observeBatch(messages, sensors, bytes int, samples uint64) {
+// observeBatch records the size of a batch written.
+func (m *Metrics) observeBatch(messages, sensors int) {
 	if m == nil {
 		return
 	}
 	m.BatchMessages.Observe(float64(messages))
 	m.BatchSensors.Observe(float64(sensors))
-	m.StateWrites.Add(float64(sensors))
-	m.StateBytes.Add(float64(bytes))
-	m.Written.Add(float64(samples))
 }

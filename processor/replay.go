@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
@@ -121,18 +119,15 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 	defer stop()
 	runErr := make(chan error, 1)
 	began := time.Now()
-	messages0 := int64(counterValue(cfg.Metrics.Messages))
+	counts := &cfg.Metrics.Counts
+	messages0 := int64(counts.Messages.Load())
 	go func() { runErr <- Run(pctx, cfg) }()
 
 	finish := func() {
 		sum.Elapsed = time.Since(began)
-		sum.Samples = uint64(counterValue(cfg.Metrics.Applied))
-		sum.Sensors = uint64(counterValue(cfg.Metrics.Sensors))
-		var rej float64
-		for _, r := range Reasons {
-			rej += counterValue(cfg.Metrics.Rejected.WithLabelValues(r))
-		}
-		sum.Rejected = uint64(rej)
+		sum.Samples = counts.Applied.Load()
+		sum.Sensors = counts.Sensors.Load()
+		sum.Rejected = counts.RejectedAll()
 	}
 	tick := time.NewTicker(rc.Poll)
 	defer tick.Stop()
@@ -174,8 +169,8 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 		if rc.Progress != nil {
 			// Offsets are committed about once a second; the messages this
 			// process handled move smoothly in between.
-			shown := max(done, min(int64(counterValue(cfg.Metrics.Messages))-messages0, total))
-			rc.Progress(ReplayProgress{Done: shown, Total: total, Samples: uint64(counterValue(cfg.Metrics.Applied)), Elapsed: time.Since(began)})
+			shown := max(done, min(int64(counts.Messages.Load())-messages0, total))
+			rc.Progress(ReplayProgress{Done: shown, Total: total, Samples: counts.Applied.Load(), Elapsed: time.Since(began)})
 		}
 		if !all || caughtUp {
 			continue
@@ -270,16 +265,4 @@ func (o *offsets) committed() (map[int32]int64, error) {
 		}
 	}
 	return out, nil
-}
-
-func counterValue(c prometheus.Collector) float64 {
-	m, ok := c.(prometheus.Metric)
-	if !ok {
-		return 0
-	}
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
-		return 0
-	}
-	return d.GetCounter().GetValue()
 }

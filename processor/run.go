@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Error("processor stopped; restarting", "attempt", attempt, "in", backoff, "err", err)
 		if cfg.Metrics != nil {
-			cfg.Metrics.Restarts.Inc()
+			cfg.Metrics.Restarts.Add(1)
 		}
 		select {
 		case <-ctx.Done():
@@ -149,7 +149,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores,
+		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
 			codec: TableCodec{Model: cfg.Model}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			metrics: cfg.Metrics, log: log}
 		defer func() {

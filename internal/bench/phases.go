@@ -13,8 +13,6 @@ import (
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
@@ -181,15 +179,15 @@ func (r *runner) single(ctx context.Context, topic string, round int, interval t
 	stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), interval, metrics, nil)
 	// From the first sample applied, so that the first batch's work counts,
 	// to the last one written.
-	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return counterValue(metrics.Written) },
-		func() int64 { return counterValue(metrics.Applied) }, failed, r.cfg.Timeout)
+	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return int64(metrics.Written.Load()) },
+		func() int64 { return int64(metrics.Applied.Load()) }, failed, r.cfg.Timeout)
 	cpu := cpuTime() - cpu0
 	stop()
 	if err != nil {
 		return nil, err
 	}
 	t.finish(first.Sub(start), last.Sub(first), cpu)
-	t.changelog(counterValue(metrics.StateWrites), counterValue(metrics.StateBytes))
+	t.changelog(int64(metrics.StateWrites.Load()), int64(metrics.StateBytes.Load()))
 	return t, nil
 }
 
@@ -243,7 +241,7 @@ func (r *runner) throughViews(ctx context.Context, names topology.Names, interva
 			return err
 		}
 		t.finish(first.Sub(start), last.Sub(first), cpu)
-		t.changelog(counterValue(metrics.StateWrites), counterValue(metrics.StateBytes))
+		t.changelog(int64(metrics.StateWrites.Load()), int64(metrics.StateBytes.Load()))
 		return nil
 	}
 	child0 := childCPUTime()
@@ -414,14 +412,6 @@ func poll(ctx context.Context, target int64, get, started func() int64, failed <
 			return first, last, fmt.Errorf("stuck at %d of %d samples", v, target)
 		}
 	}
-}
-
-func counterValue(c prometheus.Counter) int64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return 0
-	}
-	return int64(m.GetCounter().GetValue())
 }
 
 // tableWatch follows a group table in a view's update callback: the samples

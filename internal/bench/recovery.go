@@ -47,7 +47,7 @@ func (r *runner) recovery(ctx context.Context) (*Recovery, error) {
 	metrics := processor.NewMetrics(nil)
 	warmDir := r.dir("recovery")
 	stop, failed := r.runProcessor(ctx, names, warmDir, r.cfg.BatchInterval, metrics, nil)
-	_, _, err = poll(ctx, int64(n), func() int64 { return counterValue(metrics.Written) }, nil, failed, r.cfg.Timeout)
+	_, _, err = poll(ctx, int64(n), func() int64 { return int64(metrics.Written.Load()) }, nil, failed, r.cfg.Timeout)
 	stop()
 	if err != nil {
 		return nil, fmt.Errorf("fill: %w", err)
