@@ -88,7 +88,7 @@ func startPipeline(t *testing.T) *pipeline {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := processor.Run(ctx, processor.Config{Names: p.names, Kafka: kc, Model: processor.RLS{Specs: p.specs},
+		if err := processor.Run(ctx, processor.Config{Names: p.names, Kafka: kc, Learner: processor.RLS{Specs: p.specs},
 			StateDir: t.TempDir(), Snapshots: processor.Snapshots{Every: p.every}}); err != nil {
 			t.Errorf("processor: %v", err)
 		}

@@ -60,7 +60,7 @@ func TestBrokerDownAtStartAndRestart(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: rls.DefaultSpecs()},
+		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: rls.DefaultSpecs()},
 			StateDir: t.TempDir(), MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second})
 	}()
 	time.Sleep(2 * time.Second)

@@ -69,7 +69,7 @@ func TestRun(t *testing.T) {
 	cfg := Config{
 		DataDir:    t.TempDir(),
 		Partitions: 2,
-		Processor:  processor.Config{Model: processor.RLS{Specs: rls.DefaultSpecs()}},
+		Processor:  processor.Config{Learner: processor.RLS{Specs: rls.DefaultSpecs()}},
 		Emitter:    emitter.Config{Sensors: sensors, Dim: 3, Count: sensors * perSensor, Seed: 1},
 		HTTP:       HTTP{Listener: ln},
 		Progress:   100 * time.Millisecond,

@@ -149,7 +149,7 @@ func TestBatchOneAndTenThousand(t *testing.T) {
 	specs := rls.DefaultSpecs()
 	metrics := processor.NewMetrics(nil)
 	// An interval longer than the test: the batch ends when the processor stops.
-	stop := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
+	stop := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
 		StateDir: t.TempDir(), Metrics: metrics, BatchInterval: time.Hour})
 	testkit.Eventually(t, time.Minute, func() error {
 		if n := float64(metrics.Applied.Load()); n != 10001 {
@@ -194,7 +194,7 @@ func TestBatchSpansRebalance(t *testing.T) {
 	ma, mb := processor.NewMetrics(nil), processor.NewMetrics(nil)
 	var bStarted sync.Once
 	assigned := make(chan struct{})
-	stopA := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
+	stopA := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
 		StateDir: t.TempDir(), Metrics: ma, BatchInterval: interval})
 	testkit.Eventually(t, time.Minute, func() error {
 		if n := float64(ma.Applied.Load()); n != 2400 {
@@ -206,7 +206,7 @@ func TestBatchSpansRebalance(t *testing.T) {
 		t.Fatalf("A wrote %v samples before its batch ended", n)
 	}
 	joined := time.Now()
-	stopB := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
+	stopB := runProc(t, ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
 		StateDir: t.TempDir(), Metrics: mb, BatchInterval: interval,
 		OnStart: func(p *goka.Processor) { bStarted.Do(func() { close(assigned) }) }})
 	<-assigned

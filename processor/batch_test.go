@@ -139,7 +139,7 @@ func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 	}
 	r.store = st
 	r.h = newTestHandler(0)
-	codec := TableCodec{Model: r.h.Model}
+	codec := TableCodec{Learner: r.h.Learner}
 	r.h.batches = &batchWriter{table: names.Table(), producer: r.prod, stores: stores, codec: codec, counts: r.h.counts(),
 		interval: interval, maxBytes: maxBytes, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	owner, cancel := context.WithCancel(context.Background())
@@ -170,7 +170,7 @@ func (r *batchRig) committed() []commitRec {
 // every message is committed once, in offset order, without error.
 func TestBatchEqualsPerMessage(t *testing.T) {
 	keys, values := messages(16, 800, 1)
-	ref := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: RLS{Specs: rls.DefaultSpecs()}}}
+	ref := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
 	hr := newTestHandler(0)
 	for k := range keys {
 		ref.key, ref.off = keys[k], int64(k)

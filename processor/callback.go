@@ -71,7 +71,7 @@ const recordOverhead = 16 << 10
 // MaxDimFor is the default --max-dim of a model: the largest dimension
 // whose state fits in one table record (MaxStateBytes), at most
 // DefaultMaxDim. For the default bank (two models) it is 357.
-func MaxDimFor(m Model) int {
+func MaxDimFor(m Learner) int {
 	lo, hi := 0, DefaultMaxDim // the largest fitting dimension is in [lo, hi]
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
@@ -87,7 +87,7 @@ func MaxDimFor(m Model) int {
 // Handler is the goka callback of the processor group.
 type Handler struct {
 	Names   topology.Names
-	Model   Model
+	Learner Learner
 	MaxDim  int              // 0: DefaultMaxDim
 	Metrics *Metrics         // nil: counted in Counts only
 	Log     *slog.Logger     // nil: slog.Default()
@@ -102,7 +102,7 @@ type Handler struct {
 	decoders   sync.Pool
 	rejectLog  sampledLog
 	derivedDim sync.Once
-	derived    int // MaxDimFor(Model)
+	derived    int // MaxDimFor(Learner)
 	snapshots  snapshotClock
 	cache      recordCache
 	// batches, when set, collects the partitions' outputs into batches;
@@ -309,7 +309,7 @@ func (h *Handler) maxDim() int {
 	if h.MaxDim > 0 {
 		return h.MaxDim
 	}
-	h.derivedDim.Do(func() { h.derived = MaxDimFor(h.Model) })
+	h.derivedDim.Do(func() { h.derived = MaxDimFor(h.Learner) })
 	return h.derived
 }
 
@@ -338,12 +338,12 @@ func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied
 			continue
 		}
 		if rec.State == nil {
-			if size, limit := h.Model.StateSize(len(s.X)), MaxStateBytes; size > limit {
+			if size, limit := h.Learner.StateSize(len(s.X)), MaxStateBytes; size > limit {
 				rejects = append(rejects, rejection{index: i, reason: ReasonStateTooLarge,
 					detail: fmt.Sprintf("a state of dimension %d is %d bytes, one table record holds at most %d", len(s.X), size, limit)})
 				continue
 			}
-			st, err := h.Model.New(len(s.X))
+			st, err := h.Learner.New(len(s.X))
 			if err != nil {
 				rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
 				continue

@@ -169,7 +169,7 @@ func TestBadInput(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
+		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
 			StateDir: t.TempDir(), MaxDim: 8, Metrics: metrics})
 	}()
 	v := testkit.StartView(t, ctx, kc, names.Group)

@@ -20,20 +20,20 @@ import (
 	"github.com/streamrls/streamrls/topology"
 )
 
-// meanModel is a second, trivial per-key model: the running mean of y. It
+// meanLearner is a second, trivial per-key learner: the running mean of y. It
 // goes through exactly the path the RLS bank does.
-type meanModel struct{}
+type meanLearner struct{}
 
 type meanState struct {
 	n   uint64
 	sum float64
 }
 
-func (meanModel) New(int) (processor.State, error) { return &meanState{}, nil }
+func (meanLearner) New(int) (processor.State, error) { return &meanState{}, nil }
 
-func (meanModel) StateSize(int) int { return 16 }
+func (meanLearner) StateSize(int) int { return 16 }
 
-func (meanModel) Decode(b []byte) (processor.State, error) {
+func (meanLearner) Decode(b []byte) (processor.State, error) {
 	if len(b) != 16 {
 		return nil, errors.New("mean state: want 16 bytes")
 	}
@@ -47,7 +47,7 @@ func (s *meanState) Append(dst []byte) []byte {
 	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.sum))
 }
 
-func TestPluggableModel(t *testing.T) {
+func TestPluggableLearner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
@@ -69,7 +69,7 @@ func TestPluggableModel(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Model: meanModel{}, StateDir: t.TempDir()})
+		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Learner: meanLearner{}, StateDir: t.TempDir()})
 	}()
 
 	opts, err := kc.ViewOptions()
@@ -78,7 +78,7 @@ func TestPluggableModel(t *testing.T) {
 	}
 	var v *goka.View
 	testkit.Eventually(t, 30*time.Second, func() (err error) {
-		v, err = goka.NewView(kc.Brokers, goka.Table(names.Table()), processor.TableCodec{Model: meanModel{}},
+		v, err = goka.NewView(kc.Brokers, goka.Table(names.Table()), processor.TableCodec{Learner: meanLearner{}},
 			append(opts, goka.WithViewStorageBuilder(storage.DefaultBuilder(t.TempDir())))...)
 		return err
 	})

@@ -49,7 +49,7 @@ func FuzzProcess(f *testing.F) {
 func fuzzDirect(t *testing.T, key string, msg any, good []byte) {
 	h := newTestHandler(0)
 	h.Metrics = NewMetrics(nil)
-	c := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: h.Model}}
+	c := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: h.Learner}}
 	off := int64(0)
 	send := func(k string, m any) (applied, rejected float64, emits int) {
 		a0, r0, e0 := float64(h.Metrics.Applied.Load()), rejectedTotal(h.Metrics), c.emits

@@ -81,7 +81,7 @@ func messages(sensors, n, batch int) (keys []string, values [][]byte) {
 
 func newTestHandler(cache int) *Handler {
 	return &Handler{
-		Names: topology.Names{}.WithDefaults(), Model: RLS{Specs: rls.DefaultSpecs()}, CacheSize: cache,
+		Names: topology.Names{}.WithDefaults(), Learner: RLS{Specs: rls.DefaultSpecs()}, CacheSize: cache,
 		Now: func() time.Time { return time.UnixMilli(1e12) },
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -111,7 +111,7 @@ func TestCacheFollowsPartitionProcessor(t *testing.T) {
 		}
 	}
 	// want: the state after messages 0..29 applied in order, uncached.
-	ref := &fakeCtx{part: 0, owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: RLS{Specs: specs}}}
+	ref := &fakeCtx{part: 0, owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: specs}}}
 	run(newTestHandler(-1), ref, 0, 30)
 	want := stored(t, ref, "1")
 	if want.Samples != 30 {
@@ -166,7 +166,7 @@ func TestCacheFollowsPartitionProcessor(t *testing.T) {
 func TestCacheBound(t *testing.T) {
 	const sensors, limit = 10, 4
 	keys, values := messages(sensors, 200, 3)
-	cached := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: RLS{Specs: rls.DefaultSpecs()}}}
+	cached := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
 	plain := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: cached.codec}
 	hc, hp := newTestHandler(limit), newTestHandler(-1)
 	for k := range keys {
@@ -207,7 +207,7 @@ func BenchmarkProcess(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			keys, values := messages(64, 640, bc.batch)
 			h := newTestHandler(bc.cache)
-			c := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Model: RLS{Specs: rls.DefaultSpecs()}}}
+			c := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
 			b.ReportAllocs()
 			k := 0
 			for b.Loop() {

@@ -13,10 +13,10 @@ import (
 	"github.com/streamrls/streamrls/rls"
 )
 
-// Model is one kind of per-key model the processor learns. The RLS bank is
-// one; anything with a state codec and a per-sample update plugs in the same
+// Learner is what the processor learns per key: it makes, decodes and
+// sizes a key's State. The RLS bank (a bank of rls.Model) is one; anything with a state codec and a per-sample update plugs in the same
 // way (the tests plug a running mean).
-type Model interface {
+type Learner interface {
 	// New returns the state of a key whose first sample has dim features.
 	New(dim int) (State, error)
 	// Decode reads a state written by State.Append.
@@ -27,7 +27,7 @@ type Model interface {
 	StateSize(dim int) int
 }
 
-// State is one key's model state.
+// State is one key's learned state.
 type State interface {
 	// Apply applies one sample. An error leaves the state as it was and
 	// becomes the sample's rejection reason.
@@ -45,8 +45,8 @@ type Record struct {
 	size int // bytes of its last encoding: the buffer size of the next
 }
 
-// TableCodec is the goka codec of the group table for a Model.
-type TableCodec struct{ Model Model }
+// TableCodec is the goka codec of the group table for a Learner.
+type TableCodec struct{ Learner Learner }
 
 // Encode encodes a *Record.
 func (c TableCodec) Encode(v any) ([]byte, error) {
@@ -77,14 +77,14 @@ func (c TableCodec) Decode(b []byte) (any, error) {
 	}
 	r := &Record{Meta: meta, size: len(b)}
 	if len(payload) > 0 {
-		if r.State, err = c.Model.Decode(payload); err != nil {
+		if r.State, err = c.Learner.Decode(payload); err != nil {
 			return nil, fmt.Errorf("table codec: model state: %w", err)
 		}
 	}
 	return r, nil
 }
 
-// RLS is the bank of RLS models (package rls) as a Model.
+// RLS is the bank of RLS models (package rls) as a Learner.
 type RLS struct{ Specs []rls.Spec }
 
 // BankState is the RLS bank of one sensor.

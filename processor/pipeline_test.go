@@ -70,7 +70,7 @@ func TestPipelineMatchesOracle(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: specs},
+		if err := processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
 			StateDir: t.TempDir(), Metrics: metrics}); err != nil {
 			t.Errorf("processor: %v", err)
 		}

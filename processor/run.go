@@ -19,8 +19,8 @@ import (
 type Config struct {
 	Names topology.Names
 	Kafka kafkaconf.Kafka
-	// Model learned per key. Required.
-	Model Model
+	// Learner is what is learned per key. Required.
+	Learner Learner
 	// StateDir holds the local LevelDB copy of the group table. Each process
 	// needs its own: Run refuses a dir another process holds.
 	StateDir string
@@ -89,8 +89,8 @@ func (cfg Config) withDefaults() Config {
 // any error: goka stops a processor on every Kafka error by design, and a
 // broker that is down at start is waited for. It returns nil when ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Model == nil {
-		return fmt.Errorf("processor: no model")
+	if cfg.Learner == nil {
+		return fmt.Errorf("processor: no learner (Config.Learner)")
 	}
 	if cfg.StateDir == "" {
 		return fmt.Errorf("processor: no state dir (--state-dir)")
@@ -141,7 +141,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
-	h := &Handler{Names: cfg.Names, Model: cfg.Model, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
+	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize}
 	stores := new(tablestore.Stores)
 	if cfg.BatchInterval > 0 {
@@ -150,7 +150,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
-			codec: TableCodec{Model: cfg.Model}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			codec: TableCodec{Learner: cfg.Learner}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			metrics: cfg.Metrics, log: log}
 		defer func() {
 			// Every partition's last batch is written before goka's
@@ -159,7 +159,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 			prod.Close()
 		}()
 	}
-	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Model: cfg.Model}, new(codec.Bytes), h.Process)
+	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Learner: cfg.Learner}, new(codec.Bytes), h.Process)
 	opts, err := cfg.Kafka.ProcessorOptions()
 	if err != nil {
 		return err

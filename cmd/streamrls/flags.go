@@ -225,7 +225,7 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err := requireStateDir(p.stateDir, "processor"); err != nil {
 		return processor.Config{}, err
 	}
-	cfg := processor.Config{Model: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim}
+	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim}
 	return cfg, p.batch.apply(&cfg)
 }
 

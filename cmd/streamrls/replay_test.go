@@ -51,7 +51,7 @@ func TestReplayNewGroup(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := processor.Run(pctx, processor.Config{Names: names, Kafka: kc, Model: processor.RLS{Specs: rls.DefaultSpecs()}, StateDir: t.TempDir()}); err != nil {
+		if err := processor.Run(pctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: rls.DefaultSpecs()}, StateDir: t.TempDir()}); err != nil {
 			t.Errorf("processor rls: %v", err)
 		}
 	}()

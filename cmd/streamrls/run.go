@@ -53,7 +53,7 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Processor.Model = processor.RLS{Specs: specs}
+	cfg.Processor.Learner = processor.RLS{Specs: specs}
 	for _, check := range []error{checkPartitions(f.partitions), checkSensorMetrics(f.sensorMetrics), checkProgress(f.progress)} {
 		if check != nil {
 			return cfg, check

@@ -508,7 +508,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func StateBytes(specs []rls.Spec, dim int) int {
 	st := &processor.BankState{Bank: rls.NewBank(specs, dim)}
 	rec := &processor.Record{Meta: codec.Meta{Dim: int32(dim)}, State: st}
-	b, err := processor.TableCodec{Model: processor.RLS{Specs: specs}}.Encode(rec)
+	b, err := processor.TableCodec{Learner: processor.RLS{Specs: specs}}.Encode(rec)
 	if err != nil {
 		return 0
 	}

@@ -310,7 +310,7 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 	go func() {
 		defer close(done)
 		err := processor.Run(pctx, processor.Config{
-			Names: names, Kafka: r.cfg.Kafka, Model: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
+			Names: names, Kafka: r.cfg.Kafka, Learner: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
 			Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
 		})
 		if err != nil {
