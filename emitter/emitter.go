@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = kafkaconf.EnsureStream(tm, cfg.Topic, cfg.Partitions)
+	_, err = cfg.Kafka.EnsureStream(tm, cfg.Topic, cfg.Partitions)
 	tm.Close()
 	if err != nil {
 		return 0, err

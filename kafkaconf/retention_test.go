@@ -1,12 +1,17 @@
 package kafkaconf_test
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
 
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 )
@@ -48,5 +53,48 @@ func TestRetention(t *testing.T) {
 		if got["retention.ms"] != want || got["cleanup.policy"] != "delete" {
 			t.Errorf("topic %s: retention.ms=%q cleanup.policy=%q, want %q and delete", topic, got["retention.ms"], got["cleanup.policy"], want)
 		}
+	}
+}
+
+// TestTopicsHoldTheLargestRecord: every topic streamrls creates — the
+// streams and the compacted table — carries a max.message.bytes that holds
+// a record batch of the producer's MaxMessageBytes, read back through
+// DescribeConfigs; and a state of MaxStateBytes goes through the real
+// producer into the table.
+func TestTopicsHoldTheLargestRecord(t *testing.T) {
+	_, kc := testkit.Broker(t)
+	names := topology.Names{}.WithDefaults()
+	if err := processor.EnsureTopics(kc, names, 2); err != nil {
+		t.Fatal(err)
+	}
+	_, admin, err := kc.Admin("streamrls-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for topic, policy := range map[string]string{names.Input: "delete", names.DeadLetter: "delete", names.Snapshots: "delete", names.Table(): "compact"} {
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"max.message.bytes", "cleanup.policy"}})
+		if err != nil {
+			t.Fatalf("describe %s: %v", topic, err)
+		}
+		got := map[string]string{}
+		for _, e := range entries {
+			got[e.Name] = e.Value
+		}
+		if got["max.message.bytes"] != strconv.Itoa(kafkaconf.TopicMaxMessageBytes) || got["cleanup.policy"] != policy {
+			t.Errorf("topic %s: max.message.bytes=%q cleanup.policy=%q, want %d and %s", topic, got["max.message.bytes"], got["cleanup.policy"], kafkaconf.TopicMaxMessageBytes, policy)
+		}
+	}
+	prod, err := kc.Producer("streamrls-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	value := make([]byte, processor.MaxStateBytes+codec.EnvelopeHeaderLen)
+	key := strings.Repeat("k", processor.MaxKeyBytes)
+	done := make(chan error, 1)
+	prod.EmitWithHeaders(names.Table(), key, value, goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(1)}).Then(func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatalf("a state of %d bytes under a %d-byte key: %v", len(value), len(key), err)
 	}
 }

@@ -47,18 +47,46 @@ func (k Kafka) TopicManager() (goka.TopicManager, error) {
 // EnsureStream creates the stream topic with partitions partitions unless it
 // exists, and returns its partition count. An existing topic is accepted as
 // it is (e.g. RLSTrain made by kafka-python with 4 partitions).
-func EnsureStream(tm goka.TopicManager, topic string, partitions int) (int, error) {
+func (k Kafka) EnsureStream(tm goka.TopicManager, topic string, partitions int) (int, error) {
+	k = k.WithDefaults()
 	if ps, err := tm.Partitions(topic); err == nil && len(ps) > 0 {
 		return len(ps), nil
 	}
 	if partitions <= 0 {
 		return 0, fmt.Errorf("topic %q: partitions must be > 0, got %d", topic, partitions)
 	}
-	if err := tm.EnsureStreamExists(topic, partitions); err != nil {
+	if err := tm.EnsureTopicExists(topic, partitions, k.Replication, map[string]string{
+		"cleanup.policy":    "delete",
+		"retention.ms":      fmt.Sprint(k.retention().Milliseconds()),
+		"max.message.bytes": fmt.Sprint(TopicMaxMessageBytes),
+	}); err != nil {
 		return 0, fmt.Errorf("create topic %q with %d partitions: %w", topic, partitions, err)
 	}
 	return partitions, nil
 }
+
+// EnsureTable creates a group's table topic (compacted) with partitions
+// partitions unless it exists; goka would create it without
+// max.message.bytes, and a broker whose default is lower than the
+// producer's MaxMessageBytes would refuse a large state.
+func (k Kafka) EnsureTable(tm goka.TopicManager, topic string, partitions int) error {
+	k = k.WithDefaults()
+	if ps, err := tm.Partitions(topic); err == nil && len(ps) > 0 {
+		return nil
+	}
+	if err := tm.EnsureTopicExists(topic, partitions, k.Replication, map[string]string{
+		"cleanup.policy":    "compact",
+		"max.message.bytes": fmt.Sprint(TopicMaxMessageBytes),
+	}); err != nil {
+		return fmt.Errorf("create table topic %q with %d partitions: %w", topic, partitions, err)
+	}
+	return nil
+}
+
+// TopicMaxMessageBytes is the max.message.bytes of the topics streamrls
+// creates: a record batch of MaxMessageBytes and its framing fit (Kafka's
+// broker default is 1 MiB + 12 bytes).
+const TopicMaxMessageBytes = MaxMessageBytes + 1<<10
 
 // topicManagerBuilder is goka's topic manager on a copy of cfg with
 // streamrls's topic settings (TopicManagerConfig).

@@ -193,26 +193,27 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return explain(p.Run(ctx), cfg)
 }
 
-// EnsureTopics creates the input, dead-letter and snapshots streams if they
-// are missing. The table is goka's to create, with the input's partition
-// count.
+// EnsureTopics creates the input, dead-letter and snapshots streams and the
+// group table if they are missing, the table with the input's partition
+// count (as goka would), all with a max.message.bytes that holds the
+// largest state and dead letter (kafkaconf.TopicMaxMessageBytes).
 func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error {
+	names = names.WithDefaults()
 	tm, err := k.TopicManager()
 	if err != nil {
 		return err
 	}
 	defer tm.Close()
-	n, err := kafkaconf.EnsureStream(tm, names.Input, partitions)
+	n, err := k.EnsureStream(tm, names.Input, partitions)
 	if err != nil {
 		return err
 	}
-	if _, err := kafkaconf.EnsureStream(tm, names.DeadLetter, n); err != nil {
-		return err
+	for _, topic := range []string{names.DeadLetter, names.Snapshots} {
+		if _, err := k.EnsureStream(tm, topic, n); err != nil {
+			return err
+		}
 	}
-	if _, err := kafkaconf.EnsureStream(tm, names.WithDefaults().Snapshots, n); err != nil {
-		return err
-	}
-	return nil
+	return k.EnsureTable(tm, names.Table(), n)
 }
 
 // explain adds what to do to errors a user can fix.

@@ -157,7 +157,7 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return emitter.Config{}, err
 	}
 	if e.dim > processor.DefaultMaxDim {
-		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's default --max-dim)", e.dim, processor.DefaultMaxDim)
+		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's largest --max-dim)", e.dim, processor.DefaultMaxDim)
 	}
 	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
 		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift}
@@ -208,7 +208,8 @@ type processorFlags struct {
 func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
-	fs.IntVar(&p.maxDim, "max-dim", processor.DefaultMaxDim, "largest dimension a sensor may have; larger samples are dead-lettered")
+	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension a sensor may have, at most %d; larger samples are dead-lettered (max-dim); 0: the largest whose state fits in one table record of %d bytes (%d for the default bank; a larger state is dead-lettered as state-too-large)",
+		processor.DefaultMaxDim, processor.MaxStateBytes, processor.MaxDimFor(processor.RLS{Specs: rls.DefaultSpecs()})))
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 }
 
@@ -219,8 +220,8 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err != nil {
 		return processor.Config{}, err
 	}
-	if p.maxDim < 1 {
-		return processor.Config{}, flagErr("--max-dim %d: want ≥ 1", p.maxDim)
+	if p.maxDim < 0 || p.maxDim > processor.DefaultMaxDim {
+		return processor.Config{}, flagErr("--max-dim %d: want 1..%d, or 0 for the largest that fits", p.maxDim, processor.DefaultMaxDim)
 	}
 	if err := requireStateDir(p.stateDir, "processor"); err != nil {
 		return processor.Config{}, err
