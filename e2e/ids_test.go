@@ -392,4 +392,3 @@ func followLinks(t *testing.T, page string, doc *html.Node, id string) {
 		t.Errorf("sensor page of %q: %d links, want the dashboard, JSON, history and plot", id, n)
 	}
 }
-
