@@ -71,6 +71,19 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	// A forged snapshot on every partition before the real ones: keyed
+	// "1", it names sensor "ghost", which must get no history from it.
+	forged, err := json.Marshal(map[string]any{"sensor": "ghost", "group": names.Group, "samples": 999, "dim": 2,
+		"models": []any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(3) {
+		r := &kgo.Record{Topic: names.Snapshots, Partition: p, Key: []byte("1"), Value: forged}
+		if err := snapProducer(t, b.Addr()).ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("forged snapshot on partition %d: %v", p, err)
+		}
+	}
 
 	start(t, "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--snapshot-every", "10")
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
@@ -98,6 +111,9 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 		return nil
 	})
 
+	if code, err := getJSON(base+"/v1/sensors/ghost/history", nil); err != nil || code != http.StatusNotFound {
+		t.Errorf("history of the forged snapshot's sensor: %d %v, want 404", code, err)
+	}
 	for _, id := range walkIDs {
 		seg := url.PathEscape(id)
 		// JSON, by hand and through the client.
@@ -218,6 +234,17 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 	if health["status"] != "ok" {
 		t.Errorf("/healthz: %v", health)
 	}
+}
+
+// snapProducer is a producer that writes to the partition each record names.
+func snapProducer(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 // getBody GETs u, wants 200 and the media type, and decodes JSON into out
