@@ -45,6 +45,16 @@ func (c *Client) path(parts ...string) string {
 	return p
 }
 
+// sensorPath is the URL of a sensor's resource (suffix: more segments). An
+// empty ID, "." or ".." is no sensor ID: as a path segment it would name
+// the list or its parent, so it is refused here instead of asked.
+func (c *Client) sensorPath(id string, suffix ...string) (string, error) {
+	if id == "" || id == "." || id == ".." {
+		return "", fmt.Errorf("sensor ID %q: not a sensor ID (empty, \".\" and \"..\" name no sensor)", id)
+	}
+	return c.path(append([]string{"sensors", url.PathEscape(id)}, suffix...)...), nil
+}
+
 func (c *Client) do(ctx context.Context, method, u string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -87,7 +97,11 @@ func (c *Client) do(ctx context.Context, method, u string, body, out any) error 
 // Sensor returns a sensor's state.
 func (c *Client) Sensor(ctx context.Context, id string) (*apitypes.SensorJSON, error) {
 	var out apitypes.SensorJSON
-	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id)), nil, &out); err != nil {
+	u, err := c.sensorPath(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.do(ctx, http.MethodGet, u, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -107,6 +121,11 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 		if page.Next == "" {
 			return all, nil
 		}
+		// IDs are listed in order: a next that does not advance would
+		// page forever.
+		if page.Next <= after {
+			return nil, fmt.Errorf("GET %s: next %q does not come after %q: the list does not advance", u, page.Next, after)
+		}
 		after = page.Next
 	}
 }
@@ -114,7 +133,11 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 // Predict returns each model's prediction for x.
 func (c *Client) Predict(ctx context.Context, id string, x []float64) (*apitypes.PredictJSON, error) {
 	var out apitypes.PredictJSON
-	if err := c.do(ctx, http.MethodPost, c.path("sensors", url.PathEscape(id), "predict"), apitypes.PredictRequest{X: x}, &out); err != nil {
+	u, err := c.sensorPath(id, "predict")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.do(ctx, http.MethodPost, u, apitypes.PredictRequest{X: x}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -123,7 +146,11 @@ func (c *Client) Predict(ctx context.Context, id string, x []float64) (*apitypes
 // History returns a sensor's learning history (GET /v1/sensors/{id}/history).
 func (c *Client) History(ctx context.Context, id string) (*apitypes.HistoryJSON, error) {
 	var out apitypes.HistoryJSON
-	if err := c.do(ctx, http.MethodGet, c.path("sensors", url.PathEscape(id), "history"), nil, &out); err != nil {
+	u, err := c.sensorPath(id, "history")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.do(ctx, http.MethodGet, u, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -93,6 +94,12 @@ func Run(ctx context.Context, cfg Config) error {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
+	// A kept --state-dir may be a serve's or another export's.
+	release, err := tablestore.LockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	v, err := view.New(view.Config{Group: cfg.Group, Kafka: cfg.Kafka, StateDir: dir, Log: cfg.Log})
 	if err != nil {
 		return err

@@ -61,6 +61,10 @@ func (h *Follower) Store() *Store { return h.store }
 // Messages is the number of snapshot messages read so far.
 func (h *Follower) Messages() int64 { return h.msgs.Load() }
 
+// Dropped is the number of snapshot messages read so far and dropped: not
+// a snapshot, or not one of the sensor its key names (see Decode).
+func (h *Follower) Dropped() int64 { return h.badMsgs.Load() }
+
 // Run reads the snapshots topic until ctx ends, waiting for the topic to be
 // created and reconnecting after errors, each partition from where it was.
 func (h *Follower) Run(ctx context.Context) error {
@@ -163,8 +167,8 @@ func (h *Follower) add(m *sarama.ConsumerMessage) {
 	h.msgs.Add(1)
 	s, err := Decode(m.Key, m.Value)
 	if err != nil {
-		if h.badMsgs.Add(1) <= 10 {
-			h.log.Warn("skipping a snapshot that does not parse", "partition", m.Partition, "offset", m.Offset, "err", err)
+		if n := h.badMsgs.Add(1); n <= 10 || n&(n-1) == 0 {
+			h.log.Warn("dropping a snapshot message", "partition", m.Partition, "offset", m.Offset, "dropped", n, "err", err)
 		}
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/sensorid"
 )
 
 // Snapshot is one message value on the snapshots topic (key = sensor ID):
@@ -67,7 +68,10 @@ func Encode(s *Snapshot) ([]byte, error) {
 }
 
 // Decode parses a snapshot; key is the message key, used when the value has
-// no sensor.
+// no sensor. A snapshot whose sensor differs from its key, or is no valid
+// sensor ID (sensorid.Check), is an error: JSON turns invalid UTF-8 into
+// U+FFFD, so trusting the field would merge distinct keys into one curve
+// and let a forged value file its points under another sensor.
 func Decode(key, value []byte) (Snapshot, error) {
 	var s Snapshot
 	if err := json.Unmarshal(value, &s); err != nil {
@@ -78,6 +82,12 @@ func Decode(key, value []byte) (Snapshot, error) {
 	}
 	if s.Sensor == "" {
 		return s, fmt.Errorf("snapshot without sensor (no key, no \"sensor\")")
+	}
+	if len(key) > 0 && s.Sensor != string(key) {
+		return s, fmt.Errorf("snapshot keyed %q names sensor %q", key, s.Sensor)
+	}
+	if err := sensorid.Check(s.Sensor); err != nil {
+		return s, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
 }

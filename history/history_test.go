@@ -3,7 +3,10 @@ package history
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/IBM/sarama"
 
 	"github.com/streamrls/streamrls/rls"
 )
@@ -131,5 +134,67 @@ func TestSnapshotJSON(t *testing.T) {
 	}
 	if _, err := Decode([]byte("k"), []byte(`[1, 2]`)); err == nil {
 		t.Error("a non-object was accepted")
+	}
+	if got, err := Decode(nil, raw); err != nil || got.Sensor != "24" {
+		t.Errorf("a snapshot without key: sensor %q, %v; want 24 from its field", got.Sensor, err)
+	}
+	if got, err := Decode([]byte("a b/ü"), []byte(`{"samples": 3}`)); err != nil || got.Sensor != "a b/ü" {
+		t.Errorf("a snapshot without sensor field: sensor %q, %v; want its key", got.Sensor, err)
+	}
+	for _, c := range []struct {
+		key  string
+		body string
+	}{
+		{"25", string(raw)},                                   // the field names another sensor than the key
+		{"\xff\xfe", `{"sensor":"\ufffd\ufffd"}`},             // invalid UTF-8 key: JSON cannot hold it
+		{"\xff\xfe", `{"samples": 3}`},                        // invalid key, no field
+		{"a\x00b", `{"sensor":"a\u0000b"}`},                   // control character
+		{"..", `{"sensor":".."}`},                             // names no resource
+		{"", `{"sensor":"` + strings.Repeat("k", 257) + `"}`}, // too long, no key
+	} {
+		if s, err := Decode([]byte(c.key), []byte(c.body)); err == nil {
+			t.Errorf("Decode(%q, %s) = sensor %q, want an error", c.key, c.body, s.Sensor)
+		}
+	}
+}
+
+// TestFollowerDropsForgedSnapshots: the follower files a snapshot under its
+// key only, and counts (not stores) one whose sensor field is another
+// sensor or no sensor ID.
+func TestFollowerDropsForgedSnapshots(t *testing.T) {
+	f, err := NewFollower(FollowerConfig{Group: "rls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := func(sensor string, samples uint64) []byte {
+		b, err := Encode(&Snapshot{Sensor: sensor, Group: "rls", Samples: samples, Dim: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i, m := range []struct {
+		key   string
+		value []byte
+	}{
+		{"a", snap("a", 1)},
+		{"a", snap("b", 2)},           // forged: files nothing under b
+		{"\xff", snap("\xff", 3)},     // the field becomes U+FFFD
+		{"\ufffd", snap("\ufffd", 4)}, // a valid ID of its own
+		{"a", snap("a", 5)},
+	} {
+		f.add(&sarama.ConsumerMessage{Key: []byte(m.key), Value: m.value, Offset: int64(i)})
+	}
+	if got := f.Dropped(); got != 2 {
+		t.Errorf("dropped %d snapshots, want 2", got)
+	}
+	if n := len(f.Store().Points("a")); n != 2 {
+		t.Errorf("sensor a has %d points, want 2", n)
+	}
+	if n := len(f.Store().Points("b")); n != 0 {
+		t.Errorf("sensor b has %d points from a forged snapshot, want 0", n)
+	}
+	if n := len(f.Store().Points("\ufffd")); n != 1 {
+		t.Errorf("sensor U+FFFD has %d points, want 1 (its own only)", n)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -148,11 +149,20 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 	pcfg.Metrics, pcfg.Log, pcfg.OnStart = processor.NewMetrics(reg), cfg.Log, gokaUI.AttachProcessor
 	pcfg.Metrics.SensorLimit = cfg.SensorMetrics
 	eg.Go(func() error { return processor.Run(ctx, pcfg) })
-	v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: filepath.Join(cfg.DataDir, "view"), Log: cfg.Log})
+	viewDir := filepath.Join(cfg.DataDir, "view")
+	release, err := tablestore.LockDir(viewDir)
 	if err != nil {
 		return err
 	}
-	eg.Go(func() error { return v.Run(ctx) })
+	v, err := view.New(view.Config{Group: names.Group, Kafka: kc, StateDir: viewDir, Log: cfg.Log})
+	if err != nil {
+		release()
+		return err
+	}
+	eg.Go(func() error {
+		defer release()
+		return v.Run(ctx)
+	})
 	if cfg.HTTP.Listener != nil {
 		hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: cfg.HistoryPoints, Log: cfg.Log})
 		if err != nil {

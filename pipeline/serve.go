@@ -9,6 +9,7 @@ import (
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -34,12 +35,19 @@ type ServeConfig struct {
 }
 
 // Serve serves the API until ctx ends or a view fails. It stops at once
-// when the brokers refuse the credentials.
+// when the brokers refuse the credentials or another process holds
+// StateDir's lock.
 func Serve(ctx context.Context, cfg ServeConfig) error {
 	log := logger(cfg.Log)
 	if err := cfg.Kafka.CheckAuthOrWarn(ctx, log); err != nil {
 		return err
 	}
+	// One lock for every group's view: they share the directory.
+	release, err := tablestore.LockDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	eg, ctx := errgroup.WithContext(ctx)
 	var views []*view.View
 	var histories []*history.Follower
