@@ -146,7 +146,7 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 		ids[i] = emitter.SensorID(i)
 	}
 	deadline := time.Now().Add(r.cfg.Timeout)
-	var first, last time.Time
+	var first, last, before time.Time // before: the last poll that saw nothing
 	prev, moved := int64(-1), time.Now()
 	for {
 		p0 := time.Now()
@@ -155,6 +155,9 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 		polls, pollTime = polls+1, pollTime+now.Sub(p0)
 		if err != nil {
 			return polls, pollTime, err
+		}
+		if total == 0 {
+			before = now
 		}
 		if total > 0 && first.IsZero() {
 			first = now
@@ -196,6 +199,11 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 	}
 	if err := proc.stop(); err != nil {
 		r.log.Warn("process did not stop cleanly", "err", err)
+	}
+	if last.Equal(first) && !before.IsZero() {
+		// Everything showed up in one poll (a small run): it arrived
+		// after the poll before, the span's resolution.
+		first = before
 	}
 	t.finish(first.Sub(start), last.Sub(first), proc.cpu())
 	t.changelog(int64(writes), int64(size))
