@@ -16,18 +16,23 @@ import (
 // A message that applied at least one sample is followed by a snapshot when
 //   - it applied the sensor's first samples, or
 //   - the sensor's sample count crossed a multiple of Every, or
-//   - Interval has passed since this process last published one for the
-//     sensor.
+//   - with Every 0 only: Interval has passed since this process last
+//     published one for the sensor.
 //
-// The last publishing time is kept in memory only (the table format stays
-// as it is): after a restart or a rebalance a sensor's first message may
-// publish a snapshot earlier than Interval. Snapshots are ordinary emits of
+// So with a count rule a sensor gets at most one snapshot per Every of its
+// own samples (and its first): the snapshots are at most 1/Every of the
+// input samples whatever the number of sensors. A time rule next to it
+// could add more (every message of a sensor updated less often than
+// Interval would publish one: at 100k sensors that was one snapshot per
+// sample), so it only applies without one. Its last publishing time is
+// kept in memory only: after a restart or a rebalance a sensor's first
+// message may publish a snapshot earlier than Interval. Snapshots are ordinary emits of
 // the message, after its state write; after a crash one may be published
 // twice, and readers (history.Follower) drop a snapshot whose sample count they
 // already hold.
 type Snapshots struct {
 	Every    uint64        // samples between snapshots; 0: no count rule
-	Interval time.Duration // most time between snapshots of an updated sensor; 0: no time rule
+	Interval time.Duration // with Every 0: most time between snapshots of an updated sensor; 0: no time rule
 }
 
 // Enabled says whether any snapshot is published.
@@ -57,13 +62,16 @@ func (h *Handler) snapshotDue(sensor string, prev, now uint64, t time.Time) bool
 		return false
 	}
 	due := prev == 0 || (p.Every > 0 && now/p.Every > prev/p.Every)
+	if p.Every > 0 || p.Interval <= 0 {
+		return due
+	}
 	c := &h.snapshots
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil {
 		c.last = map[string]time.Time{}
 	}
-	if !due && p.Interval > 0 {
+	if !due {
 		last, ok := c.last[sensor]
 		due = !ok || t.Sub(last) >= p.Interval
 	}

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -38,11 +39,15 @@ func TestSnapshotDue(t *testing.T) {
 			{5, 5, 3 * time.Second, false}, // not updated: no snapshot
 			{5, 6, 3 * time.Second, true},
 		}},
+		// With a count rule the interval is not used: a sensor updated less
+		// often than the interval would otherwise publish at every message.
 		{"both", Snapshots{Every: 10, Interval: time.Second}, []msg{
 			{0, 1, 0, true},
 			{1, 10, 100 * time.Millisecond, true}, // count
 			{10, 11, 1050 * time.Millisecond, false},
-			{11, 12, 1100 * time.Millisecond, true}, // a second after the count's snapshot
+			{11, 12, 1100 * time.Millisecond, false},
+			{12, 13, time.Hour, false},
+			{13, 20, time.Hour, true}, // count
 		}},
 	}
 	for _, c := range cases {
@@ -55,8 +60,8 @@ func TestSnapshotDue(t *testing.T) {
 	}
 
 	// In memory only: a new handler (a restart) publishes at a sensor's first
-	// message by time even though its count says no.
-	h := &Handler{Snapshots: Snapshots{Every: 100, Interval: time.Minute}}
+	// message by time.
+	h := &Handler{Snapshots: Snapshots{Interval: time.Minute}}
 	if !h.snapshotDue("s", 120, 121, t0) {
 		t.Error("after a restart the first message by time publishes at once")
 	}
@@ -65,5 +70,25 @@ func TestSnapshotDue(t *testing.T) {
 	}
 	if !h.snapshotDue("other", 50, 51, t0.Add(time.Second)) {
 		t.Error("sensors share the clock")
+	}
+}
+
+// TestSnapshotVolume: with the default count rule, 100,000 sensors each
+// updated less often than the interval publish at most one snapshot per
+// --snapshot-every samples (and each its first), not one per sample.
+func TestSnapshotVolume(t *testing.T) {
+	const sensors, perSensor, every = 100000, 30, 10
+	h := &Handler{Snapshots: Snapshots{Every: every, Interval: time.Millisecond}}
+	t0 := time.Unix(1000, 0)
+	n := 0
+	for k := uint64(0); k < perSensor; k++ {
+		for s := range sensors {
+			if h.snapshotDue(strconv.Itoa(s), k, k+1, t0.Add(time.Duration(k)*time.Second)) {
+				n++
+			}
+		}
+	}
+	if limit := sensors * (1 + perSensor/every); n > limit {
+		t.Errorf("%d snapshots for %d samples, want at most %d", n, sensors*perSensor, limit)
 	}
 }

@@ -270,7 +270,7 @@ type snapshotFlags struct {
 
 func (s *snapshotFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&s.every, "snapshot-every", 100, "publish a sensor's models to GROUP-snapshots each time its sample count crosses a multiple of this (0: not by count)")
-	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "… or when this long has passed since its last snapshot and it was updated since (0: not by time); both 0: no snapshots")
+	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models when this long has passed since its last snapshot and it was updated since (0: not by time; both 0: no snapshots); with a count rule it is not used, so that a sensor gets at most one snapshot per --snapshot-every of its samples whatever the number of sensors")
 }
 
 func (s *snapshotFlags) policy() (processor.Snapshots, error) {
