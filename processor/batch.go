@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/tablestore"
 )
 
@@ -60,7 +61,14 @@ type batchWriter struct {
 	counts   *Counts
 	metrics  *Metrics // nil: none
 	log      *slog.Logger
-	running  sync.WaitGroup // the partitions' batch goroutines
+	// idleTTL > 0 deletes a sensor that has had no message for that long
+	// (see sweep); now is the clock of it.
+	idleTTL time.Duration
+	now     func() time.Time
+	// forget drops a deleted sensor from the handler's decoded-state cache.
+	forget    func(p int32, key string)
+	deleteLog sampledLog
+	running   sync.WaitGroup // the partitions' batch goroutines
 }
 
 // wait returns once every partition's last batch is written.
@@ -83,11 +91,12 @@ type partBatch struct {
 
 	// mu is held by the callback while it reads and updates a sensor, and
 	// by cut.
-	mu    sync.Mutex
-	dirty map[string]*Record
+	mu      sync.Mutex
+	dirty   map[string]*Record
+	deletes map[string]struct{} // sensors to delete at the batch's end
 	// inflight holds the states of the batch being written until they are
 	// in the local copy: a sensor that left the cache meanwhile is read
-	// from here.
+	// from here (nil: being deleted).
 	inflight map[string][]byte
 	outs     []outMsg
 	commits  []func(error)
@@ -109,7 +118,7 @@ func (w *batchWriter) newPartBatch(owner context.Context, p int32, pin goka.Head
 	if st == nil {
 		return nil, fmt.Errorf("no local table copy of %s/%d", w.table, p)
 	}
-	pb := &partBatch{w: w, p: p, store: st, pin: pin, dirty: map[string]*Record{}}
+	pb := &partBatch{w: w, p: p, store: st, pin: pin, dirty: map[string]*Record{}, deletes: map[string]struct{}{}}
 	w.running.Add(1)
 	go func() {
 		defer w.running.Done()
@@ -123,6 +132,12 @@ func (w *batchWriter) newPartBatch(owner context.Context, p int32, pin goka.Head
 func (pb *partBatch) run(owner context.Context) {
 	t := time.NewTicker(pb.w.interval)
 	defer t.Stop()
+	var sweep <-chan time.Time
+	if pb.w.idleTTL > 0 {
+		st := time.NewTicker(sweepEvery(pb.w.idleTTL))
+		defer st.Stop()
+		sweep = st.C
+	}
 	for {
 		select {
 		case <-owner.Done():
@@ -130,28 +145,97 @@ func (pb *partBatch) run(owner context.Context) {
 			return
 		case <-t.C:
 			pb.flush(false)
+		case <-sweep:
+			if err := pb.sweep(); err != nil {
+				pb.w.log.Error("idle sensors not swept", "partition", pb.p, "err", err)
+			}
 		}
 	}
 }
 
-// lookup returns the sensor's state waiting in the batch or being written,
-// nil if there is none; the caller holds mu.
-func (pb *partBatch) lookup(key string) (*Record, error) {
-	if rec := pb.dirty[key]; rec != nil {
-		return rec, nil
+// sweepEvery is how often a partition looks for idle sensors: a quarter of
+// the TTL, so a sensor goes at most 1.25 TTL after its last message, but
+// not more often than every second nor less often than every minute.
+func sweepEvery(ttl time.Duration) time.Duration { return min(max(ttl/4, time.Second), time.Minute) }
+
+// sweep marks for deletion every sensor of the partition whose last
+// message is older than the idle TTL. It reads the local copy, one pass in
+// the background; a sensor updated meanwhile is kept.
+func (pb *partBatch) sweep() error {
+	limit := pb.w.now().Add(-pb.w.idleTTL).UnixMilli()
+	it, err := pb.store.Iterator()
+	if err != nil {
+		return err
 	}
-	if b := pb.inflight[key]; b != nil {
-		v, err := pb.w.codec.Decode(b)
+	defer it.Release()
+	var idle []string
+	for it.Next() {
+		v, err := it.Value()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return v.(*Record), nil
+		meta, _, err := codec.SplitEnvelope(v)
+		if err != nil {
+			return fmt.Errorf("sensor %q: %w", it.Key(), err)
+		}
+		if meta.Updated < limit {
+			idle = append(idle, string(it.Key()))
+		}
 	}
-	return nil, nil
+	if err := it.Err(); err != nil {
+		return err
+	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	for _, key := range idle {
+		if _, busy := pb.dirty[key]; busy {
+			continue
+		}
+		if _, busy := pb.inflight[key]; busy {
+			continue
+		}
+		pb.deletes[key] = struct{}{}
+		pb.bytes += len(key)
+		pb.w.counts.Deleted.Add(1)
+		pb.w.deleteLog.log(pb.w.log, slog.LevelInfo, pb.w.now(), "sensor deleted", "idle", "sensor", key, "partition", pb.p, "idle_ttl", pb.w.idleTTL)
+	}
+	return nil
+}
+
+// del marks key for deletion at the batch's end; the caller holds mu.
+func (pb *partBatch) del(key string) {
+	delete(pb.dirty, key)
+	pb.deletes[key] = struct{}{}
+	pb.bytes += len(key)
+}
+
+// lookup returns the sensor's state waiting in the batch or being written;
+// known says the batch knows the sensor (rec nil: deleted), so the cache
+// and the local copy must not be asked. The caller holds mu.
+func (pb *partBatch) lookup(key string) (rec *Record, known bool, err error) {
+	if rec := pb.dirty[key]; rec != nil {
+		return rec, true, nil
+	}
+	if _, ok := pb.deletes[key]; ok {
+		return nil, true, nil
+	}
+	b, ok := pb.inflight[key]
+	if !ok {
+		return nil, false, nil
+	}
+	if b == nil {
+		return nil, true, nil // being deleted
+	}
+	v, err := pb.w.codec.Decode(b)
+	if err != nil {
+		return nil, true, err
+	}
+	return v.(*Record), true, nil
 }
 
 // set marks rec as written by the message; the caller holds mu.
 func (pb *partBatch) set(key string, rec *Record) {
+	delete(pb.deletes, key) // a new state after a delete replaces it
 	if _, ok := pb.dirty[key]; !ok {
 		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
 	}
@@ -221,7 +305,15 @@ func (pb *partBatch) cut(final bool) cutBatch {
 		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: b, headers: pb.pin})
 		c.bytes += len(b)
 	}
+	for key := range pb.deletes {
+		pb.inflight[key] = nil
+		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: nil, headers: pb.pin})
+		if pb.w.forget != nil {
+			pb.w.forget(pb.p, key)
+		}
+	}
 	clear(pb.dirty)
+	clear(pb.deletes)
 	pb.outs, pb.commits, pb.applied, pb.bytes = nil, nil, 0, 0
 	return c
 }
@@ -231,7 +323,7 @@ func (pb *partBatch) cut(final bool) cutBatch {
 // commit of the batch (goka then stops the processor, which is rebuilt, and
 // the messages are redelivered) and every later batch.
 func (pb *partBatch) write(c cutBatch) {
-	if len(c.commits) == 0 && len(c.table) == 0 && len(c.outs) == 0 {
+	if len(c.commits) == 0 && len(c.table) == 0 && len(c.outs) == 0 && c.err == nil {
 		return
 	}
 	err := pb.failed
@@ -289,7 +381,11 @@ func (pb *partBatch) setLocal(states []outMsg) error {
 	defer pb.mu.Unlock()
 	defer clear(pb.inflight)
 	for _, o := range states {
-		if err := pb.store.Set(o.key, o.value); err != nil {
+		set := pb.store.Set
+		if o.value == nil { // a tombstone
+			set = func(key string, _ []byte) error { return pb.store.Delete(key) }
+		}
+		if err := set(o.key, o.value); err != nil {
 			return fmt.Errorf("local copy of %s/%d, sensor %q: %w", pb.w.table, pb.p, o.key, err)
 		}
 	}

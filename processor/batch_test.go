@@ -349,3 +349,72 @@ func BenchmarkProcessBatched(b *testing.B) {
 		}
 	}
 }
+
+// TestBatchTombstoneDeletes: with Tombstones delete a null value deletes
+// the sensor — a tombstone is its last changelog record and the local copy
+// forgets it — and a later sample starts it afresh.
+func TestBatchTombstoneDeletes(t *testing.T) {
+	keys, values := messages(1, 3, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	r.h.Tombstones = TombstonesDelete
+	r.process(keys[0], 0, values[0])
+	r.process(keys[1], 1, values[1])
+	r.h.cache.parts[0].batch.flush(false)
+	r.ctx.key, r.ctx.off = keys[0], 2
+	r.h.Process(r.ctx, nil)
+	pb := r.h.cache.parts[0].batch
+	pb.flush(false)
+	table := r.prod.written[r.h.batches.table]
+	if last := table[len(table)-1]; last.key != keys[0] || last.value != nil {
+		t.Fatalf("last changelog record %q = %d bytes, want a tombstone of %q", last.key, len(last.value), keys[0])
+	}
+	if b, _ := r.store.Get(keys[0]); b != nil {
+		t.Fatal("the local copy still holds the deleted sensor")
+	}
+	r.process(keys[2], 3, values[2])
+	pb.flush(false)
+	b, _ := r.store.Get(keys[0])
+	v, err := r.h.batches.codec.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := v.(*Record); rec.Samples != 1 {
+		t.Errorf("after the delete the sensor has %d samples, want 1 (a fresh start)", rec.Samples)
+	}
+	if n := r.h.counts().Deleted.Load(); n != 1 {
+		t.Errorf("%d deletions counted, want 1", n)
+	}
+}
+
+// TestBatchIdleSweep: a sweep deletes the sensors whose last message is
+// older than the idle TTL and keeps the others, also one updated in the
+// open batch.
+func TestBatchIdleSweep(t *testing.T) {
+	keys, values := messages(3, 3, 1) // sensors 1, 2, 3
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	now := time.UnixMilli(1e12)
+	r.h.Now = func() time.Time { return now }
+	r.h.batches.now, r.h.batches.idleTTL = r.h.now, time.Hour
+	r.process(keys[0], 0, values[0])
+	r.process(keys[1], 1, values[1])
+	now = now.Add(2 * time.Hour)
+	r.process(keys[2], 2, values[2])
+	pb := r.h.cache.parts[0].batch
+	pb.flush(false)
+	r.process(keys[1], 3, values[1]) // sensor 2 again, in the open batch
+	if err := pb.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	pb.flush(false)
+	for _, c := range []struct {
+		key  string
+		kept bool
+	}{{keys[0], false}, {keys[1], true}, {keys[2], true}} {
+		if b, _ := r.store.Get(c.key); (b != nil) != c.kept {
+			t.Errorf("sensor %s: kept %v, want %v", c.key, b != nil, c.kept)
+		}
+	}
+	if n := r.h.counts().Deleted.Load(); n != 1 {
+		t.Errorf("%d deletions, want 1", n)
+	}
+}

@@ -115,3 +115,23 @@ func (c *recordCache) reset() {
 	defer c.mu.Unlock()
 	c.parts, c.n = nil, 0
 }
+
+// drop forgets key's record (a deleted sensor).
+func (c *recordCache) drop(pc *partCache, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := pc.recs[key]; ok {
+		delete(pc.recs, key)
+		c.n--
+	}
+}
+
+// dropPartition forgets key's record in partition p, whoever owns it.
+func (c *recordCache) dropPartition(p int32, key string) {
+	c.mu.Lock()
+	pc := c.parts[p]
+	c.mu.Unlock()
+	if pc != nil {
+		c.drop(pc, key)
+	}
+}

@@ -97,10 +97,13 @@ type Handler struct {
 	// CacheSize bounds the decoded sensor states kept between messages
 	// (see recordCache). 0: DefaultCacheSize; negative: none.
 	CacheSize int
+	// Tombstones says what a null value does (default: dead-lettered).
+	Tombstones Tombstones
 
 	own        Counts // without Metrics
 	decoders   sync.Pool
 	rejectLog  sampledLog
+	deleteLog  sampledLog
 	derivedDim sync.Once
 	derived    int // MaxDimFor(Learner)
 	snapshots  snapshotClock
@@ -160,7 +163,14 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	// never reach the table (goka's reserved key would corrupt it).
 	reason, detail := checkKey(key)
 	if reason == "" && msg == nil {
-		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is not deleted by its input"
+		if h.Tombstones == TombstonesDelete {
+			out.del(ctx, pc, key)
+			h.cache.drop(pc, key)
+			h.counts().Deleted.Add(1)
+			h.deleteLog.log(h.log(), slog.LevelInfo, h.now(), "sensor deleted", "tombstone", "sensor", key, "partition", partition, "offset", offset, "cause", "tombstone")
+			return 0
+		}
+		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is deleted by one only with --tombstones delete"
 	}
 	if reason != "" {
 		rejects := []rejection{{index: -1, reason: reason, detail: detail}}
@@ -169,16 +179,17 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		return 0
 	}
 	var rec *Record
+	known := false
 	if out.batch != nil {
 		var err error
-		if rec, err = out.batch.lookup(key); err != nil {
+		if rec, known, err = out.batch.lookup(key); err != nil {
 			ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
 		}
 	}
-	if rec == nil {
+	if !known {
 		rec = h.cache.get(pc, key)
 	}
-	if rec == nil {
+	if rec == nil && !known {
 		rec, _ = ctx.Value().(*Record)
 	}
 	if rec != nil && rec.Partition == partition && offset <= rec.Offset {
@@ -262,6 +273,15 @@ func (o output) set(ctx goka.Context, key string, rec *Record) {
 	ctx.SetValue(rec, o.pin...)
 	o.counts.StateWrites.Add(1)
 	o.counts.StateBytes.Add(uint64(rec.size))
+}
+
+// del deletes key's state: a tombstone on the table.
+func (o output) del(ctx goka.Context, pc *partCache, key string) {
+	if o.batch != nil {
+		o.batch.del(key)
+		return
+	}
+	ctx.Delete(o.pin...)
 }
 
 // emit sends value to topic under key.
@@ -411,7 +431,7 @@ func (h *Handler) deadLetter(ctx goka.Context, out output, value []byte, rejects
 		hd[HeaderOriginalSHA256] = []byte(hex.EncodeToString(sum[:]))
 		value = value[:MaxDeadLetterValue]
 	}
-	h.rejectLog.log(h.log(), h.now(), rejects[0].reason, "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
+	h.rejectLog.log(h.log(), slog.LevelWarn, h.now(), "rejected input", rejects[0].reason, "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
 		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[HeaderError]))
 	out.emit(ctx, h.Names.DeadLetter, ctx.Key(), value, hd)
 }

@@ -18,6 +18,7 @@ type Counts struct {
 	Restarts    atomic.Uint64 // goka processors rebuilt after an error
 	StateWrites atomic.Uint64 // sensor states written to the table
 	StateBytes  atomic.Uint64 // bytes of those states
+	Deleted     atomic.Uint64 // sensors deleted (a null value with Tombstones delete, or the idle TTL)
 	rejected    [len(reasonList)]atomic.Uint64
 }
 
@@ -76,6 +77,7 @@ func newCountsCollector(c *Counts) *countsCollector {
 		d("streamrls_processor_restarts_total", "Times the goka processor stopped on an error and was rebuilt.", &c.Restarts),
 		d("streamrls_state_writes_total", "Sensor states written to the group table (once per message with --batch-interval 0, once per updated sensor per batch otherwise).", &c.StateWrites),
 		d("streamrls_state_write_bytes_total", "Bytes of the sensor states written to the group table's changelog.", &c.StateBytes),
+		d("streamrls_sensors_deleted_total", "Sensors deleted: by a null value (--tombstones delete) or after --idle-ttl without a message.", &c.Deleted),
 		d("streamrls_samples_written_total", "Samples whose sensor state has been written to the table (with batches: acknowledged by Kafka).", &c.Written),
 	}, rej: prometheus.NewDesc("streamrls_samples_rejected_total", "Samples (or whole messages, when undecodable) rejected, by reason.", []string{"reason"}, nil)}
 }

@@ -29,3 +29,16 @@ func checkKey(key string) (reason, detail string) {
 	}
 	return "", ""
 }
+
+// Tombstones is what an input message with a null value (a tombstone)
+// does.
+type Tombstones string
+
+const (
+	// TombstonesDeadLetter (the default) dead-letters it with reason
+	// tombstone: a sensor is not deleted by its input by accident.
+	TombstonesDeadLetter Tombstones = "deadletter"
+	// TombstonesDelete deletes the sensor's state (a tombstone on the
+	// table: views and exports forget it).
+	TombstonesDelete Tombstones = "delete"
+)

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ const (
 	logInterval = time.Minute
 )
 
+// sampledLog logs lines sampled per reason.
 type sampledLog struct {
 	mu      sync.Mutex
 	reasons map[string]*logWindow
@@ -27,8 +29,8 @@ type logWindow struct {
 	skipped int
 }
 
-// log logs one rejection of reason at time now, or counts it.
-func (l *sampledLog) log(log *slog.Logger, now time.Time, reason string, args ...any) {
+// log logs one line of reason at time now, or counts it.
+func (l *sampledLog) log(log *slog.Logger, level slog.Level, now time.Time, msg, reason string, args ...any) {
 	l.mu.Lock()
 	if l.reasons == nil {
 		l.reasons = map[string]*logWindow{}
@@ -51,9 +53,9 @@ func (l *sampledLog) log(log *slog.Logger, now time.Time, reason string, args ..
 	}
 	l.mu.Unlock()
 	if skipped > 0 {
-		log.Warn("rejected input not logged", "reason", reason, "count", skipped, "since", since.UTC().Format(time.RFC3339))
+		log.Log(context.Background(), level, msg+": more not logged", "reason", reason, "count", skipped, "since", since.UTC().Format(time.RFC3339))
 	}
 	if show {
-		log.Warn("rejected input", args...)
+		log.Log(context.Background(), level, msg, args...)
 	}
 }

@@ -55,6 +55,13 @@ type Config struct {
 	// BatchMaxBytes ends a batch early once the states and outputs waiting
 	// in it reach this size. Default DefaultBatchMaxBytes (64 MiB).
 	BatchMaxBytes int
+	// IdleTTL > 0 deletes a sensor's state (a tombstone on the table, so
+	// views and exports forget it) once it has had no message for that
+	// long (--idle-ttl). Needs batches. Default 0: sensors are kept.
+	IdleTTL time.Duration
+	// Tombstones says what an input message with a null value does
+	// (--tombstones). Default TombstonesDeadLetter.
+	Tombstones Tombstones
 }
 
 // NoBatches as Config.BatchInterval writes every message's state at once.
@@ -99,6 +106,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Names.Validate(); err != nil {
 		return err
 	}
+	switch {
+	case cfg.IdleTTL < 0:
+		return fmt.Errorf("processor: idle TTL %v: want ≥ 0 (0: off)", cfg.IdleTTL)
+	case cfg.IdleTTL > 0 && cfg.BatchInterval < 0:
+		return fmt.Errorf("processor: an idle TTL (--idle-ttl %v) needs batches (--batch-interval > 0)", cfg.IdleTTL)
+	case cfg.Tombstones != "" && cfg.Tombstones != TombstonesDeadLetter && cfg.Tombstones != TombstonesDelete:
+		return fmt.Errorf("processor: tombstones %q: want %s or %s", cfg.Tombstones, TombstonesDeadLetter, TombstonesDelete)
+	}
 	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
 	release, err := tablestore.LockDir(cfg.StateDir)
 	if err != nil {
@@ -142,7 +157,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
-		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize}
+		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones}
 	stores := new(tablestore.Stores)
 	if cfg.BatchInterval > 0 {
 		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
@@ -151,7 +166,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
 			codec: TableCodec{Learner: cfg.Learner}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
-			metrics: cfg.Metrics, log: log}
+			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition}
 		defer func() {
 			// Every partition's last batch is written before goka's
 			// processor returns; the goroutines only remain to be reaped.

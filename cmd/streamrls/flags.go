@@ -199,10 +199,12 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 // processorFlags are the flags of a processor's own settings (process,
 // replay): its models, batches, largest dimension and state directory.
 type processorFlags struct {
-	models   modelFlags
-	batch    batchFlags
-	maxDim   int
-	stateDir string
+	models     modelFlags
+	batch      batchFlags
+	maxDim     int
+	stateDir   string
+	idleTTL    time.Duration
+	tombstones string
 }
 
 func (p *processorFlags) register(fs *pflag.FlagSet) {
@@ -211,6 +213,8 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension a sensor may have, at most %d; larger samples are dead-lettered (max-dim); 0: the largest whose state fits in one table record of %d bytes (%d for the default bank; a larger state is dead-lettered as state-too-large)",
 		processor.DefaultMaxDim, processor.MaxStateBytes, processor.MaxDimFor(processor.RLS{Specs: rls.DefaultSpecs()})))
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
+	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state (a tombstone on the table: views and exports forget it) once it has had no message for this long, checked every quarter of it (1s to 1m); needs --batch-interval > 0; 0: keep every sensor")
+	fs.StringVar(&p.tombstones, "tombstones", string(processor.TombstonesDeadLetter), "what an input message with a null value does: deadletter (reason tombstone) or delete (the sensor's state is deleted)")
 }
 
 // config is the processor of these flags (names, Kafka and the rest left to
@@ -226,8 +230,20 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err := requireStateDir(p.stateDir, "processor"); err != nil {
 		return processor.Config{}, err
 	}
-	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim}
-	return cfg, p.batch.apply(&cfg)
+	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
+		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones)}
+	switch cfg.Tombstones {
+	case processor.TombstonesDeadLetter, processor.TombstonesDelete:
+	default:
+		return cfg, flagErr("--tombstones %q: want %s or %s", p.tombstones, processor.TombstonesDeadLetter, processor.TombstonesDelete)
+	}
+	if err := p.batch.apply(&cfg); err != nil {
+		return cfg, err
+	}
+	if p.idleTTL < 0 || p.idleTTL > 0 && cfg.BatchInterval < 0 {
+		return cfg, flagErr("--idle-ttl %v: want ≥ 0, and > 0 only with --batch-interval > 0", p.idleTTL)
+	}
+	return cfg, nil
 }
 
 // requireStateDir checks a role's required --state-dir.
