@@ -67,7 +67,7 @@ type batchWriter struct {
 	now     func() time.Time
 	// forget drops a deleted sensor from the handler's decoded-state cache.
 	forget    func(p int32, key string)
-	deleteLog sampledLog
+	infoLog sampledLog
 	running   sync.WaitGroup // the partitions' batch goroutines
 }
 
@@ -197,7 +197,7 @@ func (pb *partBatch) sweep() error {
 		pb.deletes[key] = struct{}{}
 		pb.bytes += len(key)
 		pb.w.counts.Deleted.Add(1)
-		pb.w.deleteLog.log(pb.w.log, slog.LevelInfo, pb.w.now(), "sensor deleted", "idle", "sensor", key, "partition", pb.p, "idle_ttl", pb.w.idleTTL)
+		pb.w.infoLog.log(pb.w.log, slog.LevelInfo, pb.w.now(), "sensor deleted", "idle", "sensor", key, "partition", pb.p, "idle_ttl", pb.w.idleTTL)
 	}
 	return nil
 }

@@ -103,7 +103,7 @@ type Handler struct {
 	own        Counts // without Metrics
 	decoders   sync.Pool
 	rejectLog  sampledLog
-	deleteLog  sampledLog
+	infoLog  sampledLog
 	derivedDim sync.Once
 	derived    int // MaxDimFor(Learner)
 	snapshots  snapshotClock
@@ -167,7 +167,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 			out.del(ctx, pc, key)
 			h.cache.drop(pc, key)
 			h.counts().Deleted.Add(1)
-			h.deleteLog.log(h.log(), slog.LevelInfo, h.now(), "sensor deleted", "tombstone", "sensor", key, "partition", partition, "offset", offset, "cause", "tombstone")
+			h.infoLog.log(h.log(), slog.LevelInfo, h.now(), "sensor deleted", "tombstone", "sensor", key, "partition", partition, "offset", offset, "cause", "tombstone")
 			return 0
 		}
 		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is deleted by one only with --tombstones delete"
@@ -207,7 +207,12 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	}
 
 	prev := rec.Samples
-	rejects, applied := h.apply(value, rec)
+	var rejects []rejection
+	if err := h.reconcile(key, rec); err != nil {
+		rejects = []rejection{{index: -1, reason: ReasonModelChanged, detail: err.Error()}}
+	} else {
+		rejects, applied = h.apply(value, rec)
+	}
 	if rec.State == nil && out.batch != nil {
 		// Nothing valid for a sensor that has no state: no table entry, so
 		// junk keys do not grow the table. Only with batches: without them
@@ -240,6 +245,28 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		h.deadLetter(ctx, out, value, rejects)
 	}
 	return applied
+}
+
+// reconcile brings a state read from the table to the learner's current
+// configuration (see Reconciler).
+func (h *Handler) reconcile(key string, rec *Record) error {
+	if rec.current || rec.State == nil {
+		return nil
+	}
+	r, ok := h.Learner.(Reconciler)
+	if !ok {
+		rec.current = true
+		return nil
+	}
+	st, change, err := r.Reconcile(rec.State)
+	if err != nil {
+		return err
+	}
+	if change != nil {
+		h.infoLog.log(h.log(), slog.LevelInfo, h.now(), "model bank changed", "bank", "sensor", key, "change", change.String())
+	}
+	rec.State, rec.current = st, true
+	return nil
 }
 
 // output is where a message's state write and emits go: straight to goka
@@ -368,7 +395,7 @@ func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied
 				rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
 				continue
 			}
-			rec.State, rec.Dim = st, int32(len(s.X))
+			rec.State, rec.Dim, rec.current = st, int32(len(s.X)), true
 			h.counts().Sensors.Add(1)
 		}
 		if err := rec.State.Apply(s.X, s.Y); err != nil {

@@ -20,11 +20,12 @@ const (
 	ReasonMaxDim        = "max-dim"         // more features than --max-dim
 	ReasonStateTooLarge = "state-too-large" // the sensor's state would not fit in one table record
 	ReasonNumeric       = "numeric"         // the update would make θ or P non-finite
+	ReasonModelChanged  = "model-changed"   // the sensor's model under a configured name has another λ or δ
 )
 
 // reasonList is every rejection reason; Reasons is a copy for callers.
 var reasonList = [...]string{ReasonDecode, ReasonEmptyKey, ReasonReservedKey, ReasonBadKey, ReasonTombstone,
-	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric}
+	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric, ReasonModelChanged}
 
 // Reasons lists every rejection reason.
 var Reasons = reasonList[:]

@@ -42,7 +42,8 @@ type Record struct {
 	codec.Meta
 	State State
 
-	size int // bytes of its last encoding: the buffer size of the next
+	size    int  // bytes of its last encoding: the buffer size of the next
+	current bool // State is in the learner's current configuration (see Reconciler)
 }
 
 // TableCodec is the goka codec of the group table for a Learner.

@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer release()
 
+	if err := checkBank(ctx, cfg, log); err != nil {
+		return err
+	}
 	backoff := cfg.MinBackoff
 	for attempt := 1; ; attempt++ {
 		// Refused credentials are not transient: stop instead of retrying
