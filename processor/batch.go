@@ -66,9 +66,9 @@ type batchWriter struct {
 	idleTTL time.Duration
 	now     func() time.Time
 	// forget drops a deleted sensor from the handler's decoded-state cache.
-	forget    func(p int32, key string)
+	forget  func(p int32, key string)
 	infoLog sampledLog
-	running   sync.WaitGroup // the partitions' batch goroutines
+	running sync.WaitGroup // the partitions' batch goroutines
 }
 
 // wait returns once every partition's last batch is written.

@@ -103,7 +103,7 @@ type Handler struct {
 	own        Counts // without Metrics
 	decoders   sync.Pool
 	rejectLog  sampledLog
-	infoLog  sampledLog
+	infoLog    sampledLog
 	derivedDim sync.Once
 	derived    int // MaxDimFor(Learner)
 	snapshots  snapshotClock
