@@ -12,6 +12,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	lstorage "github.com/syndtr/goleveldb/leveldb/storage"
 )
@@ -84,6 +85,10 @@ func (p *partitionDB) openLevelDB() (*leveldb.DB, error) {
 		// Float64 matrices do not compress; snappy only costs CPU.
 		Compression:    opt.NoCompression,
 		ErrorIfMissing: data,
+		// A new sensor (and every junk key) is a read of a missing key:
+		// without a filter that reads a block of every level. Tables
+		// without a filter (goka's own storage) read as before.
+		Filter: filter.NewBloomFilter(10),
 	})
 	if err != nil && data && errors.Is(err, fs.ErrNotExist) {
 		return nil, &lerrors.ErrCorrupted{Err: fmt.Errorf("data files but no valid CURRENT file naming a manifest: %w", err)}
