@@ -73,7 +73,8 @@ func TestHTTPHardening(t *testing.T) {
 	var s *apitypes.SensorJSON
 	testkit.Eventually(t, 60*time.Second, func() error {
 		if serve == nil || serve.Exited() {
-			serve = startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+			serve = startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0",
+				"--http-idle-timeout", "1s")
 			sURL = serve.HTTPURL(t)
 		}
 		var code int
@@ -84,6 +85,28 @@ func TestHTTPHardening(t *testing.T) {
 		return nil
 	})
 	predict := sURL + "/v1/sensors/1/predict"
+
+	// An idle keep-alive connection is closed after --http-idle-timeout.
+	idle, err := net.Dial("tcp", strings.TrimPrefix(sURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprintf(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(idle)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("keep-alive /healthz: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	idleStart := time.Now()
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("an idle keep-alive connection: read %v after %v, want EOF (closed by the server)", err, time.Since(idleStart))
+	} else if d := time.Since(idleStart); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("idle connection closed after %v, want about 1s", d)
+	}
 
 	// x of finite values, each ±1e308 with the sign of θ of the first
 	// model: xᵀθ ≥ 1e308·Σ|θᵢ| overflows (|θ| ≈ 1 for the default θ*).

@@ -24,6 +24,8 @@ type HTTP struct {
 	// Token, if set, is required as "Authorization: Bearer TOKEN" on every
 	// route but /healthz.
 	Token string
+	// IdleTimeout of keep-alive connections. Default api.IdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // group is the part of errgroup.Group the servers use.
@@ -54,6 +56,9 @@ func serveHTTP(ctx context.Context, eg group, hc HTTP, h http.Handler, log *slog
 		h = api.RequireToken(hc.Token, h)
 	}
 	srv := api.NewHTTPServer(h)
+	if hc.IdleTimeout > 0 {
+		srv.IdleTimeout = hc.IdleTimeout
+	}
 	log.Info("http listening", "addr", hc.Listener.Addr().String())
 	eg.Go(func() error {
 		if err := srv.Serve(hc.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

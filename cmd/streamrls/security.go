@@ -5,10 +5,12 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/pipeline"
 )
@@ -123,6 +125,7 @@ func (h *httpAuthFlags) register(fs *pflag.FlagSet) {
 type httpFlags struct {
 	addr     string
 	auth     httpAuthFlags
+	idle     time.Duration
 	optional bool // an empty --http serves nothing
 }
 
@@ -130,6 +133,7 @@ type httpFlags struct {
 // serves HTTP only when --http is given.
 func (h *httpFlags) register(fs *pflag.FlagSet, def, usage string) {
 	fs.StringVar(&h.addr, "http", def, usage)
+	fs.DurationVar(&h.idle, "http-idle-timeout", api.IdleTimeout, "how long an idle keep-alive connection of the HTTP server is kept")
 	h.auth.register(fs)
 	h.optional = def == ""
 }
@@ -145,6 +149,9 @@ func (h *httpFlags) listen(log *slog.Logger) (pipeline.HTTP, error) {
 	if err != nil {
 		return pipeline.HTTP{}, err
 	}
+	if h.idle <= 0 {
+		return pipeline.HTTP{}, flagErr("--http-idle-timeout %v: want > 0", h.idle)
+	}
 	if token == "" && !loopback(h.addr) {
 		log.Warn("the HTTP API is reachable from the network without a token; set --http-token-file", "addr", h.addr)
 	}
@@ -152,7 +159,7 @@ func (h *httpFlags) listen(log *slog.Logger) (pipeline.HTTP, error) {
 	if err != nil {
 		return pipeline.HTTP{}, flagErr("--http %q: %v", h.addr, err)
 	}
-	return pipeline.HTTP{Listener: ln, Token: token}, nil
+	return pipeline.HTTP{Listener: ln, Token: token, IdleTimeout: h.idle}, nil
 }
 
 // read is the token of the flags ("": none).
