@@ -180,4 +180,3 @@ func equalTrees(a, b map[string]string) bool {
 	}
 	return true
 }
-
