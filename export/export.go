@@ -1,5 +1,5 @@
 // Package export writes every sensor's models of a group to files the
-// Python side loads directly: .npy vectors (numpy.load), one JSON document,
+// Python side loads directly: .npy vectors or one .npz (numpy.load), one JSON document,
 // or one CSV table. The values are the API's (apitypes.SensorJSON), float64 for
 // float64: what export writes equals what GET /v1/sensors/{id} answers, to
 // the last bit.
