@@ -114,7 +114,7 @@ func TestExport(t *testing.T) {
 	})
 
 	out := t.TempDir()
-	for _, f := range []string{"npy", "json", "csv"} {
+	for _, f := range []string{"npy", "npz", "json", "csv"} {
 		runCLI(t, "export", "--brokers", b.Addr(), "--group", "rls", "--format", f, "--out", out)
 	}
 
@@ -276,6 +276,60 @@ func TestExport(t *testing.T) {
 					t.Errorf("numpy: sensor %q %s: %v", id, name, err)
 				}
 			}
+		}
+	})
+
+	t.Run("npz", func(t *testing.T) {
+		requirePython(t, "numpy")
+		raw, err := exec.Command(python, filepath.Join("testdata", "load_npz.py"), filepath.Join(out, export.NPZFile)).Output()
+		if err != nil {
+			t.Fatalf("load_npz.py: %v\n%s", err, stderrOf(err))
+		}
+		var got map[string][3]json.RawMessage
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("%v: %s", err, raw)
+		}
+		// Plain sensors have dimension 4, odd ones 3: one ID array and one
+		// θ array per model for each dimension.
+		rows, arrays := 0, 0
+		for _, n := range []int{3, 4} {
+			suffix := fmt.Sprintf("_n%d", n)
+			var dtype string
+			var ids []string
+			json.Unmarshal(got[export.SensorsKey+suffix][0], &dtype)
+			json.Unmarshal(got[export.SensorsKey+suffix][2], &ids)
+			if !strings.HasPrefix(dtype, "<U") || !sort.StringsAreSorted(ids) {
+				t.Errorf("%s: %s %q, want unicode IDs in byte order", export.SensorsKey+suffix, dtype, ids)
+			}
+			for _, name := range []string{"mod1", "mod2"} {
+				key := name + suffix
+				var shape []int
+				var hex []string
+				json.Unmarshal(got[key][0], &dtype)
+				json.Unmarshal(got[key][1], &shape)
+				json.Unmarshal(got[key][2], &hex)
+				if dtype != "<f8" || !reflect.DeepEqual(shape, []int{len(ids), n}) {
+					t.Fatalf("%s: %s %v, want <f8 [%d %d]", key, dtype, shape, len(ids), n)
+				}
+				arrays++
+				for i, id := range ids {
+					m := findModel(api[id], name)
+					if m == nil {
+						t.Fatalf("%s row %d: sensor %q has no %s in the API", key, i, id, name)
+					}
+					var vals []float64
+					for _, h := range hex[i*n : (i+1)*n] {
+						vals = append(vals, parse(t, h))
+					}
+					if err := sameBits(vals, m.Theta); err != nil {
+						t.Errorf("%s row %d (sensor %q): %v", key, i, id, err)
+					}
+					rows++
+				}
+			}
+		}
+		if len(got) != 2+arrays || rows != 2*len(npyWant) {
+			t.Errorf("theta.npz holds %d arrays (want %d) and %d rows (want %d): %v", len(got), 2+arrays, rows, 2*len(npyWant), keys(got))
 		}
 	})
 }

@@ -1,5 +1,5 @@
 // Package export writes every sensor's models of a group to files the
-// Python side loads directly: .npy vectors (numpy.load), one JSON document,
+// Python side loads directly: .npy vectors or one .npz (numpy.load), one JSON document,
 // or one CSV table. The values are the API's (apitypes.SensorJSON), float64 for
 // float64: what export writes equals what GET /v1/sensors/{id} answers, to
 // the last bit.
@@ -7,14 +7,19 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,70 +35,186 @@ type Format string
 // Formats.
 const (
 	NPY  Format = "npy"  // DIR/<sensor>/<model>.npy: θ as a 1-D float64 array
+	NPZ  Format = "npz"  // DIR/theta.npz: per model an S × n float64 array, plus the sensor IDs
 	JSON Format = "json" // DIR/sensors.json: an array of GET /v1/sensors/{id} objects
 	CSV  Format = "csv"  // DIR/theta.csv: sensor,model,lambda,delta,samples,mse,theta_0..theta_{n-1}
 )
 
-// File names of the JSON and CSV formats.
+// File names of the NPZ, JSON and CSV formats.
 const (
+	NPZFile  = "theta.npz"
 	JSONFile = "sensors.json"
 	CSVFile  = "theta.csv"
 )
 
-// ParseFormat parses npy, json or csv.
+// ParseFormat parses npy, npz, json or csv.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(s)); f {
-	case NPY, JSON, CSV:
+	case NPY, NPZ, JSON, CSV:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q: want npy, json or csv", s)
+	return "", fmt.Errorf("unknown format %q: want npy, npz, json or csv", s)
 }
 
-// Collect waits until v has caught up with its table, then returns every
-// sensor as the API renders it, in byte order of IDs.
-func Collect(ctx context.Context, v *view.View) ([]apitypes.SensorJSON, error) {
-	if err := v.WaitRecovered(ctx); err != nil {
-		return nil, fmt.Errorf("waiting for the view of group %q to catch up: %w", v.Group(), err)
+// Sensors is a stream of sensors as the API renders them, in byte order of
+// IDs. An error ends it.
+type Sensors = iter.Seq2[apitypes.SensorJSON, error]
+
+// Slice streams a slice of sensors.
+func Slice(sensors []apitypes.SensorJSON) Sensors {
+	return func(yield func(apitypes.SensorJSON, error) bool) {
+		for _, s := range sensors {
+			if !yield(s, nil) {
+				return
+			}
+		}
 	}
-	var out []apitypes.SensorJSON
-	err := v.Each(func(s *view.Sensor) error {
-		out = append(out, s.JSON(v.Group()))
-		return nil
-	})
-	return out, err
 }
 
-// Write writes sensors to dir (created if missing) in format f and returns
-// the files written.
-func Write(dir string, f Format, sensors []apitypes.SensorJSON) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+// Stream renders every sensor of v as the API does, in one ordered pass over
+// v's local table (view.All), one sensor at a time; it ends with ctx's error
+// once ctx ends.
+func Stream(ctx context.Context, v *view.View) Sensors {
+	return func(yield func(apitypes.SensorJSON, error) bool) {
+		for s, err := range v.All("") {
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(apitypes.SensorJSON{}, err)
+				return
+			}
+			if !yield(s.JSON(v.Group()), nil) {
+				return
+			}
+		}
 	}
+}
+
+// Result counts what Write wrote.
+type Result struct {
+	Sensors int // sensors read (with or without models)
+	Files   int // files written
+}
+
+// Write writes sensors to dir in format f, streaming: memory stays that of
+// one sensor whatever their number. Everything is written to a temporary
+// directory next to dir first and moved into dir only once complete, so a
+// failed or interrupted Write leaves dir as it was; see publish.
+func Write(dir string, f Format, sensors Sensors) (Result, error) {
+	if _, err := ParseFormat(string(f)); err != nil {
+		return Result{}, err
+	}
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return Result{}, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return Result{}, err
+	}
+	res, err := write(tmp, f, sensors)
+	if err != nil {
+		return Result{}, err
+	}
+	return res, publish(tmp, dir)
+}
+
+// write writes sensors to the empty directory dir.
+func write(dir string, f Format, sensors Sensors) (Result, error) {
+	var res Result
+	counted := func(yield func(apitypes.SensorJSON, error) bool) {
+		for s, err := range sensors {
+			if err == nil {
+				res.Sensors++
+			}
+			if !yield(s, err) {
+				return
+			}
+		}
+	}
+	var err error
 	switch f {
 	case NPY:
-		return writeNPY(dir, sensors)
+		res.Files, err = writeNPY(dir, counted)
+	case NPZ:
+		res.Files, err = 1, writeNPZ(dir, counted)
 	case JSON:
-		p := filepath.Join(dir, JSONFile)
-		if sensors == nil {
-			sensors = []apitypes.SensorJSON{}
-		}
-		return []string{p}, writeFile(p, func(w *bufio.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", " ")
-			return enc.Encode(sensors)
-		})
+		res.Files, err = 1, writeFile(filepath.Join(dir, JSONFile), func(w *bufio.Writer) error { return writeJSON(w, counted) })
 	case CSV:
-		p := filepath.Join(dir, CSVFile)
-		return []string{p}, writeFile(p, func(w *bufio.Writer) error { return writeCSV(w, sensors) })
+		res.Files, err = 1, writeCSV(dir, counted)
 	}
-	return nil, fmt.Errorf("unknown format %q", f)
+	return res, err
+}
+
+// publish moves the complete export in tmp to dir: a missing dir is tmp
+// renamed, at once; into an existing one every file is renamed, replacing
+// one of the same name and leaving others alone. Every file in dir is thus
+// either the old one or the complete new one, never part of one.
+func publish(tmp, dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return os.Rename(tmp, dir)
+	}
+	return filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(tmp, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		return os.Rename(p, dst)
+	})
+}
+
+// writeJSON writes sensors as one indented JSON array, the bytes
+// json.Encoder with SetIndent("", " ") writes for the whole slice, one
+// element at a time.
+func writeJSON(w *bufio.Writer, sensors Sensors) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent(" ", " ")
+	n := 0
+	for s, err := range sensors {
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+		sep := ",\n "
+		if n == 0 {
+			sep = "[\n "
+		}
+		w.WriteString(sep)
+		w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		n++
+	}
+	if n == 0 {
+		_, err := w.WriteString("[]\n")
+		return err
+	}
+	_, err := w.WriteString("\n]\n")
+	return err
 }
 
 // writeNPY writes one .npy file per sensor and model. A sensor without
 // models (it never had a valid sample) gets no directory.
-func writeNPY(dir string, sensors []apitypes.SensorJSON) ([]string, error) {
-	var files []string
-	for _, s := range sensors {
+func writeNPY(dir string, sensors Sensors) (files int, err error) {
+	for s, err := range sensors {
+		if err != nil {
+			return files, err
+		}
 		if len(s.Models) == 0 {
 			continue
 		}
@@ -114,7 +235,7 @@ func writeNPY(dir string, sensors []apitypes.SensorJSON) ([]string, error) {
 			if err := writeFile(p, func(w *bufio.Writer) error { return writeTheta(w, m.Theta) }); err != nil {
 				return files, fmt.Errorf("sensor %q model %q: %w", s.Sensor, m.Name, err)
 			}
-			files = append(files, p)
+			files++
 		}
 	}
 	return files, nil
@@ -145,37 +266,93 @@ func CSVHeader(dim int) []string {
 	return h
 }
 
-// writeCSV writes one row per sensor and model. Sensors of a smaller
-// dimension than the largest leave their last theta cells empty.
-func writeCSV(w *bufio.Writer, sensors []apitypes.SensorJSON) error {
-	dim := 0
-	for _, s := range sensors {
-		for _, m := range s.Models {
-			dim = max(dim, len(m.Theta))
-		}
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader(dim)); err != nil {
+// writeCSV writes DIR/theta.csv: one row per sensor and model. Sensors of
+// a smaller dimension than the largest leave their last theta cells empty;
+// the largest is known only at the end, so the rows go to a scratch file
+// first, each with its number of θ cells, and are copied after the header.
+func writeCSV(dir string, sensors Sensors) error {
+	scratch, err := os.CreateTemp(dir, ".rows-")
+	if err != nil {
 		return err
 	}
-	row := make([]string, 0, 6+dim)
-	for _, s := range sensors {
+	defer os.Remove(scratch.Name())
+	defer scratch.Close()
+	rows := bufio.NewWriter(scratch)
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	dim := 0
+	var row []string
+	var pre [2 * binary.MaxVarintLen64]byte
+	for s, err := range sensors {
+		if err != nil {
+			return err
+		}
 		for _, m := range s.Models {
+			dim = max(dim, len(m.Theta))
 			row = append(row[:0], s.Sensor, m.Name, ff(m.Lambda), ff(m.Delta), strconv.FormatUint(m.Samples, 10), ff(m.MSE))
-			for i := 0; i < dim; i++ {
-				if i < len(m.Theta) {
-					row = append(row, ff(m.Theta[i]))
-				} else {
-					row = append(row, "")
-				}
+			for _, v := range m.Theta {
+				row = append(row, ff(v))
 			}
+			buf.Reset()
 			if err := cw.Write(row); err != nil {
+				return err
+			}
+			cw.Flush()
+			line := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+			n := binary.PutUvarint(pre[:], uint64(len(m.Theta)))
+			n += binary.PutUvarint(pre[n:], uint64(len(line)))
+			rows.Write(pre[:n])
+			if _, err := rows.Write(line); err != nil {
 				return err
 			}
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	if err := rows.Flush(); err != nil {
+		return err
+	}
+	if _, err := scratch.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, CSVFile), func(w *bufio.Writer) error {
+		hw := csv.NewWriter(w)
+		if err := hw.Write(CSVHeader(dim)); err != nil {
+			return err
+		}
+		if hw.Flush(); hw.Error() != nil {
+			return hw.Error()
+		}
+		return padRows(w, bufio.NewReader(scratch), dim)
+	})
+}
+
+// padRows copies the scratch rows of writeCSV to w, each padded with empty
+// cells to dim θ cells: the bytes csv.Writer writes for the padded row.
+func padRows(w *bufio.Writer, r *bufio.Reader, dim int) error {
+	var line []byte
+	for {
+		cells, err := binary.ReadUvarint(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return err
+		}
+		line = slices.Grow(line[:0], int(n))[:n]
+		if _, err := io.ReadFull(r, line); err != nil {
+			return err
+		}
+		w.Write(line)
+		for range dim - int(cells) {
+			w.WriteByte(',')
+		}
+		if err := w.WriteByte('\n'); err != nil {
+			return err
+		}
+	}
 }
 
 // ff formats a float64 so that parsing it gives the same bits back.

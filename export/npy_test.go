@@ -31,15 +31,17 @@ func TestNPYLayout(t *testing.T) {
 		s.Models = append(s.Models, apitypes.ModelJSON{Name: name, Theta: th})
 	}
 	dir := t.TempDir()
-	files, err := export.Write(dir, export.NPY, []apitypes.SensorJSON{s})
+	res, err := export.Write(dir, export.NPY, export.Slice([]apitypes.SensorJSON{s}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != len(thetas) {
-		t.Fatalf("%d files, want %d", len(files), len(thetas))
+	if res.Files != len(thetas) || res.Sensors != 1 {
+		t.Fatalf("%+v, want %d files of 1 sensor", res, len(thetas))
 	}
+	var files []string
 	for name, th := range thetas {
-		b, err := os.ReadFile(filepath.Join(dir, "s", name+".npy"))
+		files = append(files, filepath.Join(dir, "s", name+".npy"))
+		b, err := os.ReadFile(files[len(files)-1])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,8 @@ type Config struct {
 	// Format of the files. Default NPY.
 	Format Format
 	// Out is the directory to write to (created if missing; files in it are
-	// overwritten). Required.
+	// overwritten). The export is written to a temporary directory next to
+	// it and moved in once complete. Required.
 	Out string
 	// StateDir keeps the view's local copy of the table; empty: a temporary
 	// one, removed after (a kept one makes the next export faster).
@@ -72,7 +73,7 @@ func (c Config) Validate() error {
 }
 
 // Run follows the group's table with a view until it has caught up (at
-// most Timeout) and writes every sensor to Out. It stops at once when the
+// most Timeout) and writes every sensor to Out, in one streaming pass. It stops at once when the
 // brokers refuse the credentials or the group has no table.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
@@ -110,15 +111,15 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { cancel(); <-runErr }()
 	wctx, wcancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer wcancel()
-	sensors, err := Collect(wctx, v)
+	if err := v.WaitRecovered(wctx); err != nil {
+		return fmt.Errorf("waiting for the view of group %q to catch up: %w", v.Group(), err)
+	}
+	start := time.Now()
+	res, err := Write(cfg.Out, cfg.Format, Stream(ctx, v))
 	if err != nil {
 		return err
 	}
-	files, err := Write(cfg.Out, cfg.Format, sensors)
-	if err != nil {
-		return err
-	}
-	cfg.Log.Info("exported", "group", cfg.Group, "sensors", len(sensors), "format", string(cfg.Format), "files", len(files), "out", cfg.Out)
+	cfg.Log.Info("exported", "group", cfg.Group, "sensors", res.Sensors, "format", string(cfg.Format), "files", res.Files, "out", cfg.Out, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

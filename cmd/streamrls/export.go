@@ -20,8 +20,8 @@ type exportFlags struct {
 func (f *exportFlags) register(fs *pflag.FlagSet) {
 	f.kafka.register(fs)
 	fs.StringVar(&f.group, "group", topology.DefaultGroup, "group whose table to export")
-	fs.StringVar(&f.format, "format", string(export.NPY), "npy, json or csv")
-	fs.StringVar(&f.out, "out", "", "directory to write to (created if missing; files in it are overwritten)")
+	fs.StringVar(&f.format, "format", string(export.NPY), "npy, npz, json or csv")
+	fs.StringVar(&f.out, "out", "", "directory to write to (created if missing; files in it are overwritten; written to a temporary directory next to it first and moved in when complete)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the view's local copy of the table (default: a temporary one, removed after; a kept one makes the next export faster)")
 	fs.DurationVar(&f.timeout, "timeout", export.DefaultTimeout, "give up if the view has not caught up with the table by then")
 }
@@ -50,18 +50,27 @@ func newExportCmd(g *globalFlags) *cobra.Command {
 	var f exportFlags
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write every sensor's θ per model of a group to .npy, JSON or CSV files",
+		Short: "Write every sensor's θ per model of a group to .npy, .npz, JSON or CSV files",
 		Long: `Reads the table of --group with a goka view, waits until it has caught up,
 and writes every sensor's models to --out:
 
   npy   OUT/<sensor>/<model>.npy   θ as a 1-D float64 array (numpy.load)
+  npz   OUT/theta.npz              per model an S × n float64 array, one row per
+                                   sensor, and the IDs in "sensors" (numpy.load;
+                                   sensors of several dimensions: mod1_n3,
+                                   sensors_n3, … per dimension)
   json  OUT/sensors.json           an array of GET /v1/sensors/{id} objects
   csv   OUT/theta.csv              sensor,model,lambda,delta,samples,mse,theta_0..theta_{n-1}
 
 Sensor IDs and model names become path elements with every byte other than
 ASCII letters, digits, '-', '_' and a '.' not in first place written as %XX
 (Python: urllib.parse.unquote gives the ID back). Values are written so that
-they read back to the same float64 bits the HTTP API serves.`,
+they read back to the same float64 bits the HTTP API serves.
+
+The export streams: one ordered pass over the table, memory independent of
+the number of sensors. It is written to a temporary directory next to --out
+and moved into --out only when complete, so a failed or interrupted export
+leaves --out as it was.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)
