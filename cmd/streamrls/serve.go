@@ -20,7 +20,7 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *pflag.FlagSet) {
 	f.kafka.register(fs)
 	fs.StringArrayVar(&f.groups, "group", []string{topology.DefaultGroup}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
-	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy and of the learning curves (required; one per process)")
 	f.http.register(fs, "127.0.0.1:8080", "address of the HTTP API")
 	f.history.register(fs)
 }
@@ -41,8 +41,12 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	if err != nil {
 		return pipeline.ServeConfig{}, err
 	}
+	maxBytes, err := parseHistoryMaxBytes(f.history.maxBytes)
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
 	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
-		Truth: truth, Log: g.log}, nil
+		HistoryMaxBytes: maxBytes, Truth: truth, Log: g.log}, nil
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
