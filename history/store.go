@@ -48,6 +48,7 @@ type Store struct {
 	max      int
 	maxBytes int64
 	db       *leveldb.DB
+	stor     storage.Storage // closed with db (leveldb.Open leaves it open)
 
 	mu      sync.Mutex
 	batch   leveldb.Batch
@@ -112,7 +113,7 @@ func openStore(stor storage.Storage, points int, maxBytes int64) (*Store, error)
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{max: points, maxBytes: maxBytes, db: db, dirty: map[string]*meta{}, offsets: map[int32]int64{}}
+	st := &Store{max: points, maxBytes: maxBytes, db: db, stor: stor, dirty: map[string]*meta{}, offsets: map[int32]int64{}}
 	if v, err := db.Get([]byte{'t'}, nil); err == nil {
 		t, n := binary.Uvarint(v)
 		b, m := binary.Uvarint(v[max(n, 0):])
@@ -145,7 +146,7 @@ func (st *Store) Close() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	err := st.flushLocked()
-	return errors.Join(err, st.db.Close())
+	return errors.Join(err, st.db.Close(), st.stor.Close())
 }
 
 // Max is the most points kept per sensor (the newest snapshot comes on top).
