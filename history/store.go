@@ -270,6 +270,9 @@ func (st *Store) halve(sensor string, m *meta) error {
 	for k := uint64(1); k < m.np; k += 2 {
 		key := pointKey(sensor, k*m.stride)
 		v, err := st.db.Get(key, nil)
+		if errors.Is(err, leveldb.ErrNotFound) {
+			continue // nothing to delete
+		}
 		if err != nil {
 			return fmt.Errorf("point %d of sensor %q: %w", k*m.stride, sensor, err)
 		}
