@@ -66,7 +66,7 @@ type meta struct {
 	stride, seq, np uint64
 	touch           uint64 // Store.touch at its newest snapshot
 	pointBytes      int64  // bytes of its point keys and values
-	last            []byte // newest snapshot, encoded
+	last            []byte // newest snapshot, encoded; nil: it is the newest point
 	lastSamples     uint64
 
 	storedTouch uint64 // touch of its 'u' key in the database (0: none)
@@ -256,6 +256,7 @@ func (st *Store) add(s Snapshot) (bool, error) {
 		size := int64(len(k) + len(m.last))
 		m.pointBytes += size
 		st.total += size
+		m.last = nil // kept once, as the newest point
 	}
 	st.dirty[s.Sensor] = m
 	st.pending++
@@ -275,6 +276,9 @@ func (st *Store) halve(sensor string, m *meta) error {
 		}
 		if err != nil {
 			return fmt.Errorf("point %d of sensor %q: %w", k*m.stride, sensor, err)
+		}
+		if k == m.np-1 && m.last == nil {
+			m.last = v // the newest snapshot outlives its point
 		}
 		st.batch.Delete(key)
 		m.pointBytes -= int64(len(key) + len(v))
@@ -397,7 +401,7 @@ func (st *Store) Points(sensor string) []Snapshot {
 		}
 	}
 	it.Release()
-	if len(out) == 0 || out[len(out)-1].Samples < m.lastSamples {
+	if m.last != nil && (len(out) == 0 || out[len(out)-1].Samples < m.lastSamples) {
 		if s, err := decodePoint(sensor, m.last); err == nil {
 			out = append(out, s)
 		}
@@ -409,11 +413,20 @@ func (st *Store) Points(sensor string) []Snapshot {
 func (st *Store) Latest(sensor string) (Snapshot, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.flushLocked() != nil {
+		return Snapshot{}, false
+	}
 	m, err := st.meta(sensor)
 	if err != nil || m == nil {
 		return Snapshot{}, false
 	}
-	s, err := decodePoint(sensor, m.last)
+	last := m.last
+	if last == nil && m.np > 0 {
+		if last, err = st.db.Get(pointKey(sensor, (m.np-1)*m.stride), nil); err != nil {
+			return Snapshot{}, false
+		}
+	}
+	s, err := decodePoint(sensor, last)
 	return s, err == nil
 }
 
@@ -464,8 +477,11 @@ func decodeMeta(b []byte) (*meta, error) {
 		}
 		vs[i], b = v, b[n:]
 	}
-	return &meta{stride: vs[0], seq: vs[1], np: vs[2], touch: vs[3], pointBytes: int64(vs[4]), lastSamples: vs[5],
-		last: append([]byte(nil), b...)}, nil
+	m := &meta{stride: vs[0], seq: vs[1], np: vs[2], touch: vs[3], pointBytes: int64(vs[4]), lastSamples: vs[5]}
+	if len(b) > 0 {
+		m.last = append([]byte(nil), b...)
+	}
+	return m, nil
 }
 
 // encodePoint is the compact form of what a curve shows of a snapshot:
