@@ -57,9 +57,10 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
 GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
 /v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
-every view has caught up) and /metrics; the learning curves
-GET /v1/sensors/{id}/history and /plot.svg (from GROUP-snapshots), the HTML
-dashboard at / and goka's own monitor and query UI under /goka/.`,
+every view has caught up and the curves are loaded) and /metrics; the
+learning curves GET /v1/sensors/{id}/history and /plot.svg (from
+GROUP-snapshots, kept under --state-dir and resumed from where they were),
+the HTML dashboard at / and goka's own monitor and query UI under /goka/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)
