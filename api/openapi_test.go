@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/view"
 )
@@ -23,7 +24,7 @@ import (
 // apiCase is one request and the status it must get; every response is
 // validated against the OpenAPI document.
 type apiCase struct {
-	server      string // "data", "token", "none" or "unready"
+	server      string // "data", "token", "none", "unready" or "unhist"
 	method      string
 	path        string
 	body        string
@@ -53,7 +54,13 @@ func TestOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A snapshots follower that never ran: the curves are not loaded.
+	unloaded, err := history.NewFollower(history.FollowerConfig{Group: "idle", Kafka: kafkaconf.Kafka{Brokers: []string{"127.0.0.1:1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	servers := map[string]http.Handler{
+		"unhist":  (&api.Server{Histories: []*history.Follower{unloaded}}).Handler(),
 		"data":    data.Handler(),
 		"token":   api.RequireToken("s3cret", data.Handler()),
 		"none":    (&api.Server{}).Handler(),
@@ -83,6 +90,7 @@ func TestOpenAPI(t *testing.T) {
 		{"data", "GET", "/healthz", "", 200, false, js},
 		{"data", "GET", "/readyz", "", 200, false, js},
 		{"unready", "GET", "/readyz", "", 503, false, js},
+		{"unhist", "GET", "/readyz", "", 503, false, js},
 		{"none", "GET", "/readyz", "", 200, false, js},
 		{"data", "GET", "/metrics", "", 200, false, "text/plain"},
 		{"data", "GET", "/openapi.json", "", 200, false, js},

@@ -120,7 +120,15 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		}
 		groups[v.Group()] = st
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups})
+	hist := map[string]string{}
+	for _, h := range s.Histories {
+		st := h.State()
+		if st != "ready" {
+			status = http.StatusServiceUnavailable
+		}
+		hist[h.Group()] = st
+	}
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups, "history": hist})
 }
 
 func (s *Server) groups(w http.ResponseWriter, _ *http.Request) {

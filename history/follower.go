@@ -23,21 +23,34 @@ type FollowerConfig struct {
 	// Points kept per sensor (default DefaultPoints); older points
 	// are thinned out by halving, so the whole curve stays visible.
 	Points int
-	Log    *slog.Logger
+	// Dir keeps the curves and the offsets read (a LevelDB); empty: in
+	// memory, and the topic is read from its start.
+	Dir string
+	// MaxBytes bounds the curves kept in total (default DefaultMaxBytes);
+	// the sensors updated least recently lose theirs first.
+	MaxBytes int64
+	Log      *slog.Logger
 }
 
-// Follower follows a group's snapshots topic from its oldest message with a
-// plain sarama consumer of every partition (goka views read tables, not
-// streams) and keeps each sensor's learning curve in a Store.
+// Follower follows a group's snapshots topic with a plain sarama consumer of
+// every partition (goka views read tables, not streams), from the offsets
+// its Store recorded (the oldest message the first time), and keeps each
+// sensor's learning curve in the Store. It is ready once it has read every
+// partition up to its end offset as of its start.
 type Follower struct {
 	cfg     FollowerConfig
 	store   *Store
 	log     *slog.Logger
 	msgs    atomic.Int64
 	badMsgs atomic.Int64
+
+	mu    sync.Mutex
+	ends  map[int32]int64 // end offsets at start; nil: not known yet
+	ready bool
 }
 
-// NewFollower returns a follower; Run fills its store.
+// NewFollower returns a follower, opening its store; Run fills it and
+// closes it.
 func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	if cfg.Group == "" {
 		return nil, errors.New("history: empty group (--group)")
@@ -49,7 +62,72 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 		cfg.Log = slog.Default()
 	}
 	cfg.Kafka = cfg.Kafka.WithDefaults()
-	return &Follower{cfg: cfg, store: NewStore(cfg.Points), log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+	var st *Store
+	if cfg.Dir == "" {
+		st = NewStore(cfg.Points)
+		st.maxBytes = DefaultMaxBytes
+		if cfg.MaxBytes > 0 {
+			st.maxBytes = cfg.MaxBytes
+		}
+	} else {
+		var err error
+		if st, err = OpenStore(cfg.Dir, cfg.Points, cfg.MaxBytes); err != nil {
+			return nil, err
+		}
+	}
+	return &Follower{cfg: cfg, store: st, log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+}
+
+// Ready says whether the follower has read the snapshots topic up to its
+// end offsets as of its start (or found no such topic).
+func (h *Follower) Ready() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.readyLocked()
+}
+
+func (h *Follower) readyLocked() bool {
+	if h.ready || h.ends == nil {
+		return h.ready
+	}
+	next := h.store.Offsets()
+	for p, end := range h.ends {
+		if next[p] < end {
+			return false
+		}
+	}
+	h.ready = true
+	return true
+}
+
+// State is "ready", "catching-up" (reading up to the end offsets as of its
+// start) or "connecting" (end offsets not known yet), for /readyz.
+func (h *Follower) State() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.readyLocked():
+		return "ready"
+	case h.ends != nil:
+		return "catching-up"
+	}
+	return "connecting"
+}
+
+// setEnds records the end offsets at start (the first time only); oldest
+// is each partition's oldest offset, so that an empty one is caught up.
+func (h *Follower) setEnds(ends, oldest map[int32]int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ends != nil {
+		return
+	}
+	for p, end := range ends {
+		if oldest[p] >= end {
+			delete(ends, p)
+		}
+	}
+	h.ends = ends
 }
 
 // Group is the group whose snapshots this follower follows.
@@ -66,14 +144,33 @@ func (h *Follower) Messages() int64 { return h.msgs.Load() }
 func (h *Follower) Dropped() int64 { return h.badMsgs.Load() }
 
 // Run reads the snapshots topic until ctx ends, waiting for the topic to be
-// created and reconnecting after errors, each partition from where it was.
-func (h *Follower) Run(ctx context.Context) error {
-	next := map[int32]int64{}
+// created and reconnecting after errors, each partition from where it was;
+// then it closes the store.
+func (h *Follower) Run(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, h.store.Close()) }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flushed := make(chan error, 1)
+	go func() {
+		err := h.flushEvery(ctx, 100*time.Millisecond)
+		if err != nil {
+			cancel()
+		}
+		flushed <- err
+	}()
+	defer func() {
+		cancel()
+		err = <-flushed
+	}()
 	backoff := 250 * time.Millisecond
 	for {
-		err := h.consume(ctx, next)
+		err := h.consume(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			// No topic: no curves to load.
+			h.setEnds(map[int32]int64{}, nil)
 		}
 		h.log.Debug("snapshots consumer stopped; retrying", "in", backoff, "err", err)
 		select {
@@ -85,7 +182,39 @@ func (h *Follower) Run(ctx context.Context) error {
 	}
 }
 
-func (h *Follower) consume(ctx context.Context, next map[int32]int64) error {
+// flushEvery writes the store's pending snapshots every d, so that the
+// offsets stored stay close to those read; it ends with ctx or the store's
+// first error.
+func (h *Follower) flushEvery(ctx context.Context, d time.Duration) error {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := h.store.Flush(); err != nil {
+				return fmt.Errorf("history of group %s: %w", h.cfg.Group, err)
+			}
+		}
+	}
+}
+
+// endOffsets returns each partition's next and oldest offsets.
+func endOffsets(client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
+	ends, oldest = map[int32]int64{}, map[int32]int64{}
+	for _, p := range parts {
+		if ends[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+			return nil, nil, err
+		}
+		if oldest[p], err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+			return nil, nil, err
+		}
+	}
+	return ends, oldest, nil
+}
+
+func (h *Follower) consume(ctx context.Context) error {
 	cfg, err := h.cfg.Kafka.Sarama()
 	if err != nil {
 		return err
@@ -104,6 +233,11 @@ func (h *Follower) consume(ctx context.Context, next map[int32]int64) error {
 	if len(parts) == 0 {
 		return fmt.Errorf("snapshots %s: no partitions", h.cfg.Topic)
 	}
+	ends, oldest, err := endOffsets(client, h.cfg.Topic, parts)
+	if err != nil {
+		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
+	}
+	h.setEnds(ends, oldest)
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
@@ -112,12 +246,13 @@ func (h *Follower) consume(ctx context.Context, next map[int32]int64) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	stopped := make(chan error, len(parts))
+	next := h.store.Offsets()
 	for _, p := range parts {
 		off, ok := next[p]
-		if !ok {
+		if !ok || off < oldest[p] || off > ends[p] {
+			// Never read, deleted by retention, or a topic made again.
 			off = sarama.OffsetOldest
 		}
 		pc, err := consumer.ConsumePartition(h.cfg.Topic, p, off)
@@ -145,14 +280,12 @@ func (h *Follower) consume(ctx context.Context, next map[int32]int64) error {
 						return
 					}
 					h.add(m)
-					mu.Lock()
-					next[p] = m.Offset + 1
-					mu.Unlock()
+					h.store.Record(p, m.Offset+1)
 				}
 			}
 		}()
 	}
-	h.log.Debug("following snapshots", "partitions", len(parts))
+	h.log.Debug("following snapshots", "partitions", len(parts), "from", next)
 	select {
 	case <-ctx.Done():
 		err = nil

@@ -1,15 +1,14 @@
 // Package history is the learning history of each sensor: the JSON snapshot
 // of a sensor's models that the processor publishes to the GROUP-snapshots
-// topic, the Follower that consumes that topic into a bounded, downsampled
-// in-memory Store per sensor, and the curves (HistoryOf) the HTTP API
-// serves from it.
+// topic, the Follower that consumes that topic into a Store (a LevelDB of
+// downsampled curves, bounded per sensor and in total, that remembers how far
+// the topic was read), and the curves (HistoryOf) the HTTP API serves from
+// it.
 package history
 
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/streamrls/streamrls/api/apitypes"
@@ -90,125 +89,4 @@ func Decode(key, value []byte) (Snapshot, error) {
 		return s, fmt.Errorf("snapshot: %w", err)
 	}
 	return s, nil
-}
-
-// DefaultPoints bounds the points a Store keeps per sensor.
-const DefaultPoints = 2000
-
-// Store keeps each sensor's snapshots, at most Points of them: when a
-// sensor's series is full every second point is dropped and from then on
-// only every second snapshot is kept (then every fourth, …), so the whole
-// learning curve stays visible at an even spacing. The newest snapshot is
-// always kept as well. A snapshot whose sample count is not above the
-// newest one's is a duplicate (redelivered after a crash) and is ignored.
-// Safe for concurrent use.
-type Store struct {
-	max int
-
-	mu      sync.RWMutex
-	sensors map[string]*series
-}
-
-type series struct {
-	points []point // kept, oldest first; seq multiple of stride
-	stride uint64
-	seq    uint64 // number of distinct snapshots seen
-	last   Snapshot
-}
-
-type point struct {
-	seq uint64
-	Snapshot
-}
-
-// NewStore returns a store of at most points points per sensor (< 2:
-// DefaultPoints).
-func NewStore(points int) *Store {
-	if points < 2 {
-		points = DefaultPoints
-	}
-	if points%2 == 1 {
-		points++
-	}
-	return &Store{max: points, sensors: map[string]*series{}}
-}
-
-// Max is the most points kept per sensor (the newest snapshot comes on top).
-func (st *Store) Max() int { return st.max }
-
-// Add adds a snapshot and says whether it was new.
-func (st *Store) Add(s Snapshot) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	ser := st.sensors[s.Sensor]
-	if ser == nil {
-		ser = &series{stride: 1}
-		st.sensors[s.Sensor] = ser
-	} else if s.Samples <= ser.last.Samples {
-		return false
-	}
-	ser.last = s
-	n := ser.seq
-	ser.seq++
-	if n%ser.stride != 0 {
-		return true
-	}
-	if len(ser.points) == st.max {
-		kept := ser.points[:0]
-		for _, p := range ser.points {
-			if p.seq%(2*ser.stride) == 0 {
-				kept = append(kept, p)
-			}
-		}
-		clear(ser.points[len(kept):])
-		ser.points = kept
-		ser.stride *= 2
-		if n%ser.stride != 0 {
-			return true
-		}
-	}
-	ser.points = append(ser.points, point{seq: n, Snapshot: s})
-	return true
-}
-
-// Points returns a sensor's kept snapshots, oldest first, ending with the
-// newest one; nil for a sensor without any.
-func (st *Store) Points(sensor string) []Snapshot {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	ser := st.sensors[sensor]
-	if ser == nil {
-		return nil
-	}
-	out := make([]Snapshot, 0, len(ser.points)+1)
-	for _, p := range ser.points {
-		out = append(out, p.Snapshot)
-	}
-	if len(out) == 0 || out[len(out)-1].Samples < ser.last.Samples {
-		out = append(out, ser.last)
-	}
-	return out
-}
-
-// Latest returns a sensor's newest snapshot.
-func (st *Store) Latest(sensor string) (Snapshot, bool) {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	ser := st.sensors[sensor]
-	if ser == nil {
-		return Snapshot{}, false
-	}
-	return ser.last, true
-}
-
-// Sensors lists the sensors with a history, sorted.
-func (st *Store) Sensors() []string {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	out := make([]string, 0, len(st.sensors))
-	for id := range st.sensors {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -49,6 +49,12 @@ type Kafka struct {
 	// rebuild every model; goka's default of one hour makes replay
 	// impossible after that hour. The table is compacted, not retained.
 	Retention time.Duration
+	// SnapshotRetention is the retention of the snapshots topic (see
+	// ForSnapshots). Default DefaultSnapshotRetention: `serve` keeps the
+	// learning curves in its state directory and resumes the topic from
+	// where it was, so the topic only has to outlive a stopped `serve`.
+	// Negative: forever.
+	SnapshotRetention time.Duration
 	// FlushFrequency is how long the producer lingers to batch messages
 	// (Producer.Flush.Frequency, Kafka's linger.ms). Default 1ms: the
 	// emit-to-view latency target is tens of milliseconds and every sample
@@ -71,12 +77,17 @@ const (
 	DefaultBroker         = "127.0.0.1:9092" // the embedded broker's usual address
 	DefaultSessionTimeout = 6 * time.Second  // Kafka's minimum by default
 	DefaultReplication    = 1
+	// DefaultSnapshotRetention is the snapshots topic's retention.ms.
+	DefaultSnapshotRetention = 7 * 24 * time.Hour
 )
 
 // WithDefaults fills unset fields.
 func (k Kafka) WithDefaults() Kafka {
 	if len(k.Brokers) == 0 {
 		k.Brokers = []string{DefaultBroker}
+	}
+	if k.SnapshotRetention == 0 {
+		k.SnapshotRetention = DefaultSnapshotRetention
 	}
 	if k.Version == (sarama.KafkaVersion{}) {
 		k.Version = sarama.V2_8_0_0

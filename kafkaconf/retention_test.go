@@ -19,7 +19,8 @@ import (
 // TestRetention reads back, through Kafka's DescribeConfigs, the retention
 // of the topics streamrls creates on the embedded broker: forever
 // (retention.ms=-1) by default so that replay can rebuild every model, and
-// --retention when it is set.
+// --retention when it is set; the snapshots topic's is
+// DefaultSnapshotRetention (7 days) unless SnapshotRetention says otherwise.
 func TestRetention(t *testing.T) {
 	_, kc := testkit.Broker(t)
 	names := topology.Names{}.WithDefaults()
@@ -38,9 +39,18 @@ func TestRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
+	forever := kc
+	forever.SnapshotRetention = -1
+	kept := topology.Names{Group: "g3"}.WithDefaults()
+	if err := processor.EnsureTopics(forever, kept, 1); err != nil {
+		t.Fatal(err)
+	}
 	for topic, want := range map[string]string{
 		names.Input: "-1", names.DeadLetter: "-1",
 		other.Input: "129600000", other.DeadLetter: "129600000",
+		// The snapshots topic: 7 days by default, whatever --retention.
+		names.Snapshots: "604800000", other.Snapshots: "604800000",
+		kept.Snapshots: "-1",
 	} {
 		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms", "cleanup.policy"}})
 		if err != nil {

@@ -44,6 +44,18 @@ func (k Kafka) TopicManager() (goka.TopicManager, error) {
 	return tm, nil
 }
 
+// ForSnapshots is k with the snapshots topic's retention
+// (SnapshotRetention) as the Retention of the streams it creates when
+// snapshots is true, else k.
+func (k Kafka) ForSnapshots(snapshots bool) Kafka {
+	if !snapshots {
+		return k
+	}
+	k = k.WithDefaults()
+	k.Retention = k.SnapshotRetention
+	return k
+}
+
 // EnsureStream creates the stream topic with partitions partitions unless it
 // exists, and returns its partition count. An existing topic is accepted as
 // it is (e.g. RLSTrain made by kafka-python with 4 partitions).

@@ -59,6 +59,9 @@ type Config struct {
 	// HistoryPoints is how many snapshots per sensor the curves of HTTP
 	// keep. Default history.DefaultPoints.
 	HistoryPoints int
+	// HistoryMaxBytes bounds the curves of HTTP, kept in DataDir/history.
+	// Default history.DefaultMaxBytes.
+	HistoryMaxBytes int64
 	// SensorMetrics exports per-sensor MSE gauges for at most this many
 	// sensors (0: off).
 	SensorMetrics int
@@ -164,7 +167,8 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 		return v.Run(ctx)
 	})
 	if cfg.HTTP.Listener != nil {
-		hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: cfg.HistoryPoints, Log: cfg.Log})
+		hist, err := history.NewFollower(history.FollowerConfig{Group: names.Group, Kafka: kc, Points: cfg.HistoryPoints,
+			Dir: HistoryDir(cfg.DataDir, names.Group), MaxBytes: cfg.HistoryMaxBytes, Log: cfg.Log})
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	"golang.org/x/sync/errgroup"
 
@@ -21,11 +22,15 @@ type ServeConfig struct {
 	// Groups are the groups served; the first is the default of
 	// /v1/sensors. At least one.
 	Groups []string
-	// StateDir keeps the views' local table copies. Required.
+	// StateDir keeps the views' local table copies and, under history/,
+	// each group's learning curves. Required.
 	StateDir string
 	// HistoryPoints is how many snapshots per sensor the curves keep.
 	// Default history.DefaultPoints.
 	HistoryPoints int
+	// HistoryMaxBytes bounds the curves kept per group in StateDir/history.
+	// Default history.DefaultMaxBytes.
+	HistoryMaxBytes int64
 	// Truth, if set, is θ* for the plots and the dashboard.
 	Truth history.Truth
 	// HTTP serves the API. Its listener is required.
@@ -33,6 +38,10 @@ type ServeConfig struct {
 	// Log receives the logs. Default slog.Default().
 	Log *slog.Logger
 }
+
+// HistoryDir is where a group's learning curves are kept under a state
+// directory.
+func HistoryDir(stateDir, group string) string { return filepath.Join(stateDir, "history", group) }
 
 // Serve serves the API until ctx ends or a view fails. It stops at once
 // when the brokers refuse the credentials or another process holds
@@ -58,7 +67,8 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		views = append(views, v)
 		eg.Go(func() error { return v.Run(ctx) })
-		h, err := history.NewFollower(history.FollowerConfig{Group: grp, Kafka: cfg.Kafka, Points: cfg.HistoryPoints, Log: log})
+		h, err := history.NewFollower(history.FollowerConfig{Group: grp, Kafka: cfg.Kafka, Points: cfg.HistoryPoints,
+			Dir: HistoryDir(cfg.StateDir, grp), MaxBytes: cfg.HistoryMaxBytes, Log: log})
 		if err != nil {
 			return err
 		}

@@ -227,7 +227,7 @@ func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error
 		return err
 	}
 	for _, topic := range []string{names.DeadLetter, names.Snapshots} {
-		if _, err := k.EnsureStream(tm, topic, n); err != nil {
+		if _, err := k.ForSnapshots(topic == names.Snapshots).EnsureStream(tm, topic, n); err != nil {
 			return err
 		}
 	}

@@ -299,12 +299,29 @@ func (s *snapshotFlags) policy() (processor.Snapshots, error) {
 // historyFlags are the view's history settings (serve).
 type historyFlags struct {
 	points    int
+	maxBytes  string
 	thetaStar string
 }
 
 func (h *historyFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&h.points, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves; when full, every second one is dropped")
+	registerHistoryMaxBytes(fs, &h.maxBytes)
 	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
+}
+
+// registerHistoryMaxBytes registers --history-max-bytes (serve, run).
+func registerHistoryMaxBytes(fs *pflag.FlagSet, v *string) {
+	fs.StringVar(v, "history-max-bytes", strings.ReplaceAll(humanize.IBytes(history.DefaultMaxBytes), " ", ""),
+		"bound of the curves kept on disk (under the state directory's history/) in total; over it the sensors updated least recently lose their curves first (e.g. 512MiB, 2GB)")
+}
+
+// parseHistoryMaxBytes checks --history-max-bytes.
+func parseHistoryMaxBytes(s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, flagErr("--history-max-bytes %q: want a size of at least 1 byte, e.g. 512MiB", s)
+	}
+	return int64(n), nil
 }
 
 func (h *historyFlags) truth() (history.Truth, error) {

@@ -97,6 +97,9 @@ func TestPlotCommand(t *testing.T) {
 		{"process", "--state-dir", dir, "--snapshot-interval", "-1s"},
 		{"serve", "--state-dir", dir, "--theta-star", "1,x"},
 		{"serve", "--state-dir", dir, "--history-points", "1"},
+		{"serve", "--state-dir", dir, "--history-max-bytes", "0"},
+		{"serve", "--state-dir", dir, "--history-max-bytes", "lots"},
+		{"run", "--history-max-bytes", "-1MiB"},
 	} {
 		err := runCLI(t, args...)
 		if exitCode(err) != 2 {

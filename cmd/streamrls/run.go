@@ -20,6 +20,7 @@ type runFlags struct {
 	batch         batchFlags
 	http          httpFlags
 	historyPoints int
+	historyBytes  string
 	dataDir       string
 	listen        string
 	partitions    int
@@ -34,6 +35,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	f.batch.register(fs)
 	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
+	registerHistoryMaxBytes(fs, &f.historyBytes)
 	fs.StringVar(&f.dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")
 	fs.StringVar(&f.listen, "listen", pipeline.DefaultListen, "address of the embedded broker (port 0: any free port)")
 	fs.IntVar(&f.partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
@@ -63,6 +65,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 		return cfg, err
 	}
 	if err := checkHistoryPoints(f.historyPoints); err != nil {
+		return cfg, err
+	}
+	if cfg.HistoryMaxBytes, err = parseHistoryMaxBytes(f.historyBytes); err != nil {
 		return cfg, err
 	}
 	return cfg, f.batch.apply(&cfg.Processor)

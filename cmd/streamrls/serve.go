@@ -20,7 +20,7 @@ type serveFlags struct {
 func (f *serveFlags) register(fs *pflag.FlagSet) {
 	f.kafka.register(fs)
 	fs.StringArrayVar(&f.groups, "group", []string{topology.DefaultGroup}, "group whose table to serve; repeatable, the first is the default of /v1/sensors")
-	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy (required; one per process)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy and of the learning curves (required; one per process)")
 	f.http.register(fs, "127.0.0.1:8080", "address of the HTTP API")
 	f.history.register(fs)
 }
@@ -41,8 +41,12 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	if err != nil {
 		return pipeline.ServeConfig{}, err
 	}
+	maxBytes, err := parseHistoryMaxBytes(f.history.maxBytes)
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
 	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
-		Truth: truth, Log: g.log}, nil
+		HistoryMaxBytes: maxBytes, Truth: truth, Log: g.log}, nil
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -53,9 +57,10 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		Long: `Follows the table of each --group with a goka view and serves the HTTP API:
 GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
 /v1/groups/{group}/sensors/... for each group, /healthz, /readyz (200 once
-every view has caught up) and /metrics; the learning curves
-GET /v1/sensors/{id}/history and /plot.svg (from GROUP-snapshots), the HTML
-dashboard at / and goka's own monitor and query UI under /goka/.`,
+every view has caught up and the curves are loaded) and /metrics; the
+learning curves GET /v1/sensors/{id}/history and /plot.svg (from
+GROUP-snapshots, kept under --state-dir and resumed from where they were),
+the HTML dashboard at / and goka's own monitor and query UI under /goka/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)
