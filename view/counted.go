@@ -2,6 +2,7 @@ package view
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/lovoo/goka/storage"
@@ -10,43 +11,60 @@ import (
 )
 
 // counted is a partition's local table copy that keeps its number of
-// sensors and their samples' sum as values are written, so that Count and
-// Totals cost nothing per call. goka writes every table message, in
-// recovery and while running, through Set or Delete (a tombstone); each
-// reads the key's value first to tell a new sensor from an update.
+// sensors and their samples' sum, so that Count and Totals cost nothing
+// per call. It counts once, in one pass, when goka has recovered the
+// partition (recovery writes pass straight through: a lookup per write
+// would double the time a cold view takes to load), and from then on
+// keeps the sums on every write goka makes (Set, or Delete for a
+// tombstone), looking the key up first to tell a new sensor from an
+// update. goka writes a partition from one goroutine, MarkRecovered
+// included.
 type counted struct {
 	storage.Storage
+	live    atomic.Bool // the sums are valid and kept
+	once    sync.Once
 	sensors atomic.Int64
 	samples atomic.Int64
 }
 
-// newCounted counts what st already holds (a local copy kept from an
-// earlier run): one pass when the partition is opened.
-func newCounted(st storage.Storage) (*counted, error) {
-	c := &counted{Storage: st}
-	it, err := st.Iterator()
+// MarkRecovered counts what the recovered copy holds.
+func (c *counted) MarkRecovered() error {
+	if err := c.Storage.MarkRecovered(); err != nil {
+		return err
+	}
+	var err error
+	c.once.Do(func() {
+		var n, s int64
+		if n, s, err = c.count(); err == nil {
+			c.sensors.Store(n)
+			c.samples.Store(s)
+			c.live.Store(true)
+		}
+	})
+	return err
+}
+
+func (c *counted) count() (sensors, samples int64, err error) {
+	it, err := c.Storage.Iterator()
 	if err != nil {
-		return nil, fmt.Errorf("count local table: %w", err)
+		return 0, 0, fmt.Errorf("count local table: %w", err)
 	}
 	defer it.Release()
-	var n, s int64
 	for it.Next() {
 		if !isSensor(it.Key()) {
 			continue
 		}
 		b, err := it.Value()
 		if err != nil {
-			return nil, fmt.Errorf("count local table: %w", err)
+			return 0, 0, fmt.Errorf("count local table: %w", err)
 		}
-		n++
-		s += samplesOf(b)
+		sensors++
+		samples += samplesOf(b)
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("count local table: %w", err)
+		return 0, 0, fmt.Errorf("count local table: %w", err)
 	}
-	c.sensors.Store(n)
-	c.samples.Store(s)
-	return c, nil
+	return sensors, samples, nil
 }
 
 // samplesOf is a table value's sample count, 0 for none or one that does
@@ -63,7 +81,7 @@ func samplesOf(b []byte) int64 {
 }
 
 func (c *counted) Set(key string, value []byte) error {
-	if !isSensor([]byte(key)) {
+	if !c.live.Load() || !isSensor([]byte(key)) {
 		return c.Storage.Set(key, value)
 	}
 	old, err := c.Storage.Get(key)
@@ -82,7 +100,7 @@ func (c *counted) Set(key string, value []byte) error {
 }
 
 func (c *counted) Delete(key string) error {
-	if !isSensor([]byte(key)) {
+	if !c.live.Load() || !isSensor([]byte(key)) {
 		return c.Storage.Delete(key)
 	}
 	old, err := c.Storage.Get(key)

@@ -96,11 +96,7 @@ func New(cfg Config) (*View, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w (is another process using --state-dir %s?)", err, cfg.StateDir)
 			}
-			c, err := newCounted(st)
-			if err != nil {
-				_ = st.Close()
-				return nil, fmt.Errorf("view of %s, partition %d: %w", v.table, partition, err)
-			}
+			c := &counted{Storage: st}
 			v.mu.Lock()
 			v.stores[partition] = c
 			v.mu.Unlock()
@@ -460,11 +456,11 @@ func (v *View) Each(fn func(*Sensor) error) error {
 // Count returns the number of sensors in the view's local table: the keys
 // of every partition, counted without merging them (a sensor with a state
 // in several partitions, see Get, is counted once per partition). It reads
-// the running counts: no scan.
+// the running counts, no scan; a partition still recovering counts 0.
 func (v *View) Count() (int, error) { return v.Totals().Sensors, nil }
 
 // Totals are running sums over the view's local table, summed over
-// partitions like Count.
+// partitions like Count; a partition still recovering counts 0.
 type Totals struct {
 	Sensors int    // keys
 	Samples uint64 // Meta.Samples summed over the keys' states
