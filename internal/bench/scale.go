@@ -118,6 +118,7 @@ func (r *runner) measureServe(ctx context.Context, client *http.Client, base str
 			if err != nil {
 				return 0, err
 			}
+			r.log.Info("phase s: GET", "path", p, "ms", d.Seconds()*1000)
 			worst = max(worst, d)
 		}
 		return worst.Seconds() * 1000, nil
