@@ -30,6 +30,7 @@ type Scale struct {
 	PageMs           float64 `json:"page_ms"`          // slowest of a few /v1/sensors pages (default limit)
 	PageAllSeconds   float64 `json:"page_all_seconds"` // every sensor at limit=10000
 	PagedSensors     int     `json:"paged_sensors"`
+	PageAllMaxMs     float64 `json:"page_all_max_ms"` // slowest page of those`
 	DashboardMs      float64 `json:"dashboard_ms"` // slowest of a few GET /
 	MetricsMs        float64 `json:"metrics_ms"`   // slowest of a few GET /metrics
 	Lookups          int     `json:"lookups"`
@@ -130,10 +131,11 @@ func (r *runner) measureServe(ctx context.Context, client *http.Client, base str
 	}
 	t := time.Now()
 	for after := ""; ; {
-		b, _, err := get("/v1/sensors?limit=10000&after=" + url.QueryEscape(after))
+		b, d, err := get("/v1/sensors?limit=10000&after=" + url.QueryEscape(after))
 		if err != nil {
 			return err
 		}
+		res.PageAllMaxMs = max(res.PageAllMaxMs, d.Seconds()*1000)
 		var page struct {
 			Sensors []string `json:"sensors"`
 			Next    string   `json:"next"`
