@@ -31,8 +31,8 @@ type Scale struct {
 	PageAllSeconds   float64 `json:"page_all_seconds"` // every sensor at limit=10000
 	PagedSensors     int     `json:"paged_sensors"`
 	PageAllMaxMs     float64 `json:"page_all_max_ms"` // slowest page of those`
-	DashboardMs      float64 `json:"dashboard_ms"` // slowest of a few GET /
-	MetricsMs        float64 `json:"metrics_ms"`   // slowest of a few GET /metrics
+	DashboardMs      float64 `json:"dashboard_ms"`    // slowest of a few GET /
+	MetricsMs        float64 `json:"metrics_ms"`      // slowest of a few GET /metrics
 	Lookups          int     `json:"lookups"`
 	LookupP50Ms      float64 `json:"lookup_p50_ms"`
 	LookupP99Ms      float64 `json:"lookup_p99_ms"`
