@@ -30,7 +30,7 @@ type Scale struct {
 	PageMs           float64 `json:"page_ms"`          // slowest of a few /v1/sensors pages (default limit)
 	PageAllSeconds   float64 `json:"page_all_seconds"` // every sensor at limit=10000
 	PagedSensors     int     `json:"paged_sensors"`
-	PageAllMaxMs     float64 `json:"page_all_max_ms"` // slowest page of those`
+	PageAllMaxMs     float64 `json:"page_all_max_ms"` // slowest page of those
 	DashboardMs      float64 `json:"dashboard_ms"`    // slowest of a few GET /
 	MetricsMs        float64 `json:"metrics_ms"`      // slowest of a few GET /metrics
 	Lookups          int     `json:"lookups"`
