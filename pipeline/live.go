@@ -74,11 +74,12 @@ func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Tru
 }
 
 // liveRate is the samples per second between two readings of the totals,
-// over the time between them; 0 when the sum went down (a sensor deleted)
-// or no time passed.
+// over the time between them; 0 when the first reading was taken before
+// the view had caught up (its sums were partial), the sum went down (a
+// sensor deleted) or no time passed.
 func liveRate(prev, cur view.Totals) float64 {
 	dt := cur.At.Sub(prev.At).Seconds()
-	if dt <= 0 || cur.Samples < prev.Samples {
+	if !prev.Recovered || dt <= 0 || cur.Samples < prev.Samples {
 		return 0
 	}
 	return float64(cur.Samples-prev.Samples) / dt

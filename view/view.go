@@ -462,14 +462,15 @@ func (v *View) Count() (int, error) { return v.Totals().Sensors, nil }
 // Totals are running sums over the view's local table, summed over
 // partitions like Count; a partition still recovering counts 0.
 type Totals struct {
-	Sensors int    // keys
-	Samples uint64 // Meta.Samples summed over the keys' states
-	At      time.Time
+	Sensors   int    // keys
+	Samples   uint64 // Meta.Samples summed over the keys' states
+	At        time.Time
+	Recovered bool // the view had caught up: every partition is counted
 }
 
 // Totals reads the running sums; At is when they were read.
 func (v *View) Totals() Totals {
-	var t Totals
+	t := Totals{Recovered: v.Recovered()}
 	var samples int64
 	for _, c := range v.snapshot() {
 		t.Sensors += int(c.sensors.Load())
