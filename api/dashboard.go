@@ -89,6 +89,9 @@ type dashData struct {
 	Models   []string
 	HasTruth bool
 	Rows     []dashRow
+	After    string // the page starts after this ID ("": the first page)
+	Total    int    // sensors in the view, from its running count
+	Samples  uint64 // their samples, likewise
 	Next     string
 	Now      string
 }
@@ -110,13 +113,15 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	d := dashData{Group: v.Group(), Ready: v.Recovered(), Now: time.Now().UTC().Format(time.RFC3339)}
+	tot := v.Totals()
+	d := dashData{Group: v.Group(), Ready: v.Recovered(), Now: time.Now().UTC().Format(time.RFC3339),
+		After: r.URL.Query().Get("after"), Total: tot.Sensors, Samples: tot.Samples}
 	for _, o := range s.Views {
 		d.Groups = append(d.Groups, o.Group())
 	}
 	col := map[string]int{}
 	more := false
-	for sensor, err := range v.All(r.URL.Query().Get("after")) {
+	for sensor, err := range v.All(d.After) {
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

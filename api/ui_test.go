@@ -330,7 +330,8 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		if rows != p.sensors+1 {
 			t.Errorf("%d table rows, want a header and %d sensors", rows, p.sensors)
 		}
-		for _, want := range []string{"mod1 MSE", "mod2 recent MSE", "mod2 ‖θ−θ*‖", "<td>3000</td>"} {
+		totals := fmt.Sprintf("%d sensors, %d samples", p.sensors, p.sensors*p.perSensor)
+		for _, want := range []string{"mod1 MSE", "mod2 recent MSE", "mod2 ‖θ−θ*‖", "<td>3000</td>", totals} {
 			if !strings.Contains(dom, want) {
 				t.Errorf("the dashboard does not show %q", want)
 			}

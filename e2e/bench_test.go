@@ -63,7 +63,7 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	rep := benchJSON(t, "--phases", "abcdrv", "--messages", "3000", "--rounds", "2", "--batch-samples", "32768",
+	rep := benchJSON(t, "--phases", "abcdrsv", "--scale-samples", "3", "--messages", "3000", "--rounds", "2", "--batch-samples", "32768",
 		"--rate", "2000", "--latency-duration", "1500ms", "--warmup", "500ms", "--recovery-sensors", "2000",
 		"--serve-messages", "3000", "--batch-interval", "50ms")
 	if rep.StateBytes != 1198 {
@@ -119,6 +119,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	checkChangelog(t, "(v0)", v.NoBatches, 3000, 3000*1198)
 	checkChangelog(t, "(v)", v.Batches, 64, 3000*1198)
+	sc := rep.Scale
+	if sc == nil || sc.Sensors != 64 || sc.SamplesPerSensor != 3 || sc.PagedSensors != 64 || sc.Lookups == 0 ||
+		!(0 < sc.LookupP50Ms && sc.LookupP50Ms <= sc.LookupP99Ms) || sc.PageMs <= 0 || sc.DashboardMs <= 0 || sc.MetricsMs <= 0 || sc.ServeRSSMiB <= 0 {
+		t.Errorf("(s) %+v: want all 64 sensors paged and every figure measured", sc)
+	}
 	r := rep.Recovery
 	if r == nil || r.ViewSensorsGot != 2000 || r.ProcessorCold <= 0 || r.ViewCold <= 0 {
 		t.Errorf("recovery %+v: want all 2000 sensors", r)

@@ -34,7 +34,10 @@ type liveModel struct {
 }
 
 // liveTable refreshes the live table every interval until ctx ends: on a
-// terminal redrawn in place, otherwise one line per interval.
+// terminal redrawn in place, otherwise one line per interval. The sums are
+// the view's running totals (no pass over the sensors), and the rate is
+// measured between the times those totals were read. Nothing is printed
+// once ctx has ended.
 // θ* is the truth's for the sensor's current sample count (it moves under
 // --drift).
 func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Truth, interval time.Duration) {
@@ -42,21 +45,16 @@ func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Tru
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	start := time.Now()
-	var last uint64
-	lastT := start
+	last := v.Totals()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			snap := liveSnap{Elapsed: now.Sub(start), Sensor: emitter.SensorID(0)}
-			_ = v.Each(func(s *view.Sensor) error {
-				snap.Samples += s.Meta.Samples
-				snap.Sensors++
-				return nil
-			})
-			snap.Rate = float64(snap.Samples-min(last, snap.Samples)) / now.Sub(lastT).Seconds()
-			last, lastT = snap.Samples, now
+		case <-t.C:
+			cur := v.Totals()
+			snap := liveSnap{Elapsed: cur.At.Sub(start), Samples: cur.Samples, Rate: liveRate(last, cur),
+				Sensors: cur.Sensors, Sensor: emitter.SensorID(0)}
+			last = cur
 			if s, ok, _ := v.Get(snap.Sensor); ok && s.Bank != nil {
 				var theta []float64
 				if ts := truth.ThetaStar(s.ID, []uint64{s.Meta.Samples}); len(ts) == 1 {
@@ -67,9 +65,24 @@ func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Tru
 						Samples: m.Samples, Dist: distance(m.Theta, theta), RecentMSE: m.RecentMSE})
 				}
 			}
+			if ctx.Err() != nil {
+				return
+			}
 			_ = live.Show(renderLive(snap, live.Terminal()))
 		}
 	}
+}
+
+// liveRate is the samples per second between two readings of the totals,
+// over the time between them; 0 when the first reading was taken before
+// the view had caught up (its sums were partial), the sum went down (a
+// sensor deleted) or no time passed.
+func liveRate(prev, cur view.Totals) float64 {
+	dt := cur.At.Sub(prev.At).Seconds()
+	if !prev.Recovered || dt <= 0 || cur.Samples < prev.Samples {
+		return 0
+	}
+	return float64(cur.Samples-prev.Samples) / dt
 }
 
 // renderLive formats a snapshot: a small table for a terminal, one line

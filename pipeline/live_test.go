@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamrls/streamrls/view"
 )
 
 func TestRenderLive(t *testing.T) {
@@ -39,5 +41,25 @@ func TestRenderLive(t *testing.T) {
 	empty := renderLive(liveSnap{Sensor: "1"}, true)
 	if !strings.Contains(empty, "sensor 1: no samples yet") {
 		t.Errorf("empty table: %q", empty)
+	}
+}
+
+func TestLiveRate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, c := range []struct {
+		prev, cur view.Totals
+		want      float64
+	}{
+		// 10,000 samples over the 1.25 s between the readings, whatever the tick.
+		{view.Totals{Samples: 5000, At: t0, Recovered: true}, view.Totals{Samples: 15000, At: t0.Add(1250 * time.Millisecond)}, 8000},
+		{view.Totals{Samples: 7, At: t0, Recovered: true}, view.Totals{Samples: 7, At: t0.Add(time.Second)}, 0},
+		{view.Totals{Samples: 9, At: t0, Recovered: true}, view.Totals{Samples: 3, At: t0.Add(time.Second)}, 0},
+		{view.Totals{Samples: 0, At: t0, Recovered: true}, view.Totals{Samples: 3, At: t0}, 0},
+		// A restart: the view's sums jump from 0 to what the table holds when it has caught up.
+		{view.Totals{Samples: 0, At: t0}, view.Totals{Samples: 900000, At: t0.Add(time.Second), Recovered: true}, 0},
+	} {
+		if got := liveRate(c.prev, c.cur); got != c.want {
+			t.Errorf("liveRate(%+v, %+v) = %v, want %v", c.prev, c.cur, got, c.want)
+		}
 	}
 }

@@ -50,7 +50,7 @@ type View struct {
 	opts    []goka.ViewOption
 
 	mu     sync.RWMutex
-	stores map[int32]storage.Storage
+	stores map[int32]*counted
 	hooks  []func(*goka.View)
 }
 
@@ -81,7 +81,7 @@ func New(cfg Config) (*View, error) {
 		group:  cfg.Group,
 		table:  topology.Names{Group: cfg.Group}.Table(),
 		log:    cfg.Log.With("group", cfg.Group),
-		stores: map[int32]storage.Storage{},
+		stores: map[int32]*counted{},
 	}
 	opts, err := cfg.Kafka.ViewOptions()
 	if err != nil {
@@ -96,10 +96,11 @@ func New(cfg Config) (*View, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w (is another process using --state-dir %s?)", err, cfg.StateDir)
 			}
+			c := &counted{Storage: st}
 			v.mu.Lock()
-			v.stores[partition] = st
+			v.stores[partition] = c
 			v.mu.Unlock()
-			return st, nil
+			return c, nil
 		}),
 	)
 	v.brokers, v.opts = cfg.Kafka.WithDefaults().Brokers, opts
@@ -194,7 +195,7 @@ func (v *View) WaitRecovered(ctx context.Context) error {
 	return nil
 }
 
-func (v *View) snapshot() []storage.Storage {
+func (v *View) snapshot() []*counted {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	ps := make([]int32, 0, len(v.stores))
@@ -202,7 +203,7 @@ func (v *View) snapshot() []storage.Storage {
 		ps = append(ps, p)
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	out := make([]storage.Storage, len(ps))
+	out := make([]*counted, len(ps))
 	for i, p := range ps {
 		out[i] = v.stores[p]
 	}
@@ -454,23 +455,27 @@ func (v *View) Each(fn func(*Sensor) error) error {
 
 // Count returns the number of sensors in the view's local table: the keys
 // of every partition, counted without merging them (a sensor with a state
-// in several partitions, see Get, is counted once per partition).
-func (v *View) Count() (int, error) {
-	n := 0
-	for _, st := range v.snapshot() {
-		it, err := st.Iterator()
-		if err != nil {
-			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
-		}
-		for it.Next() {
-			if isSensor(it.Key()) {
-				n++
-			}
-		}
-		it.Release()
-		if err := it.Err(); err != nil {
-			return 0, fmt.Errorf("view of %s: iterate: %w", v.table, err)
-		}
+// in several partitions, see Get, is counted once per partition). It reads
+// the running counts, no scan; a partition still recovering counts 0.
+func (v *View) Count() (int, error) { return v.Totals().Sensors, nil }
+
+// Totals are running sums over the view's local table, summed over
+// partitions like Count; a partition still recovering counts 0.
+type Totals struct {
+	Sensors   int    // keys
+	Samples   uint64 // Meta.Samples summed over the keys' states
+	At        time.Time
+	Recovered bool // the view had caught up: every partition is counted
+}
+
+// Totals reads the running sums; At is when they were read.
+func (v *View) Totals() Totals {
+	t := Totals{Recovered: v.Recovered()}
+	var samples int64
+	for _, c := range v.snapshot() {
+		t.Sensors += int(c.sensors.Load())
+		samples += c.samples.Load()
 	}
-	return n, nil
+	t.Samples, t.At = uint64(max(samples, 0)), time.Now()
+	return t
 }

@@ -13,6 +13,9 @@
 //	v  broker, process and serve as three OS processes, measured at serve's
 //	   HTTP API, without batches and at BatchInterval
 //	r  recovery of a large table (not run by default)
+//	s  serve's HTTP API over a table of Sensors sensors: a page, paging
+//	   through all, the dashboard, /metrics, lookups, RSS (not run by
+//	   default)
 //
 // Throughput phases pre-fill their input topic before any processor starts,
 // so they measure consumption and processing, not the emitter. A rate is
@@ -51,6 +54,7 @@ const (
 	PhaseLatency  = "d"
 	PhaseRecovery = "r"
 	PhaseServe    = "v"
+	PhaseScale    = "s"
 	// PhaseSingleNoBatches is (a) without batches (--batch-interval 0): it
 	// runs with (a), in every round, unless (a) itself has no batches.
 	PhaseSingleNoBatches = "a0"
@@ -65,7 +69,7 @@ type Config struct {
 	Embedded bool
 	// Dir holds the processors' and views' local state. Required.
 	Dir string
-	// Phases to run, any of "abcdrv". Default "abcd".
+	// Phases to run, any of "abcdrsv". Default "abcd".
 	Phases string
 
 	Partitions int          // partitions of every input topic; default 8
@@ -106,8 +110,10 @@ type Config struct {
 	// ServeMessages is the number of single-sample JSON messages of (v).
 	// Default 300000.
 	ServeMessages int64
+	// ScaleSamples is the samples per sensor of (s). Default 20.
+	ScaleSamples int
 	// Binary is the streamrls executable that (v) starts as broker, serve
-	// and process.
+	// and process, and (s) as serve.
 	Binary string
 
 	// Processes > 0 runs (a) and (b) in that many separate OS processes
@@ -156,6 +162,9 @@ func (c *Config) defaults() {
 	if c.BatchInterval == 0 {
 		c.BatchInterval = processor.DefaultBatchInterval
 	}
+	if c.ScaleSamples == 0 {
+		c.ScaleSamples = 20
+	}
 	if c.ServeMessages == 0 {
 		c.ServeMessages = 300000
 	}
@@ -191,8 +200,8 @@ func (c *Config) defaults() {
 // Validate reports a bad setting, naming its flag.
 func (c *Config) Validate() error {
 	for _, p := range c.Phases {
-		if !strings.ContainsRune("abcdrv", p) {
-			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r, v)", c.Phases, p)
+		if !strings.ContainsRune("abcdrsv", p) {
+			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r, s, v)", c.Phases, p)
 		}
 	}
 	switch {
@@ -228,8 +237,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--batch-interval %v: want ≥ 0 (0: a state write per message)", c.BatchInterval)
 	case c.ServeMessages < 0:
 		return fmt.Errorf("--serve-messages %d: want ≥ 1", c.ServeMessages)
+	case c.ScaleSamples < 0:
+		return fmt.Errorf("--scale-samples %d: want ≥ 1", c.ScaleSamples)
 	case strings.Contains(c.Phases, PhaseServe) && c.Binary == "":
 		return errors.New("bench: phase v needs the streamrls executable")
+	case strings.Contains(c.Phases, PhaseScale) && c.Binary == "":
+		return errors.New("bench: phase s needs the streamrls executable")
 	case c.Processes < 0:
 		return fmt.Errorf("--processes %d: want ≥ 0 (0: in this process)", c.Processes)
 	case c.Processes > 0 && len(c.ProcessorCommand) == 0:
@@ -274,6 +287,7 @@ type Report struct {
 	Latency          *Latency  `json:"latency,omitempty"`
 	Recovery         *Recovery `json:"recovery,omitempty"`
 	Serve            *Serve    `json:"serve,omitempty"`
+	Scale            *Scale    `json:"scale,omitempty"`
 	// StateBytes is the size of one sensor's table value (envelope and bank).
 	StateBytes int `json:"state_bytes"`
 }
@@ -494,6 +508,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.has(PhaseServe) {
 		if rep.Serve, err = r.serve(ctx); err != nil {
 			return rep, fmt.Errorf("phase v (broker, process and serve as processes): %w", err)
+		}
+	}
+	if cfg.has(PhaseScale) {
+		if rep.Scale, err = r.scale(ctx); err != nil {
+			return rep, fmt.Errorf("phase s (serve at scale): %w", err)
 		}
 	}
 	if cfg.has(PhaseRecovery) {

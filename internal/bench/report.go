@@ -79,6 +79,14 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; ratio %.2f (%.2f from the process's start)\n",
 			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.FromStartRatio)
 	}
+	if sc := rep.Scale; sc != nil {
+		fmt.Fprintf(out, "\n(s) serve over %d sensors (%d single-sample binary messages each; table filled in %.1fs, serve ready in %.1fs):\n",
+			sc.Sensors, sc.SamplesPerSensor, sc.FillSeconds, sc.ReadySeconds)
+		fmt.Fprintf(out, "    /v1/sensors page %.1f ms; all %d at limit=10000 %.2fs (slowest page %.1f ms); GET / %.1f ms; /metrics %.1f ms\n",
+			sc.PageMs, sc.PagedSensors, sc.PageAllSeconds, sc.PageAllMaxMs, sc.DashboardMs, sc.MetricsMs)
+		fmt.Fprintf(out, "    GET /v1/sensors/{id} over %d random IDs: p50 %.2f ms, p99 %.2f ms; serve RSS %.0f MiB\n",
+			sc.Lookups, sc.LookupP50Ms, sc.LookupP99Ms, sc.ServeRSSMiB)
+	}
 	if rc := rep.Recovery; rc != nil {
 		fmt.Fprintf(out, "\n(r) recovery of a table of %d sensors (%d bytes each, %.1f MB; filled in %.1fs):\n",
 			rc.Sensors, rc.StateBytes, float64(rc.TableBytes)/1e6, rc.FillSeconds)
