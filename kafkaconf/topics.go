@@ -72,9 +72,24 @@ func (k Kafka) EnsureStream(tm goka.TopicManager, topic string, partitions int) 
 		"retention.ms":      fmt.Sprint(k.retention().Milliseconds()),
 		"max.message.bytes": fmt.Sprint(TopicMaxMessageBytes),
 	}); err != nil {
+		if n := createdMeanwhile(tm, topic); n > 0 {
+			return n, nil
+		}
 		return 0, fmt.Errorf("create topic %q with %d partitions: %w", topic, partitions, err)
 	}
 	return partitions, nil
+}
+
+// createdMeanwhile is the partition count of a topic that another client
+// (another processor, the emitter) created between our check and our
+// create, 0 if it still does not exist: goka reports "already exists" as
+// text only.
+func createdMeanwhile(tm goka.TopicManager, topic string) int {
+	ps, err := tm.Partitions(topic)
+	if err != nil {
+		return 0
+	}
+	return len(ps)
 }
 
 // EnsureTable creates a group's table topic (compacted) with partitions
@@ -90,6 +105,9 @@ func (k Kafka) EnsureTable(tm goka.TopicManager, topic string, partitions int) e
 		"cleanup.policy":    "compact",
 		"max.message.bytes": fmt.Sprint(TopicMaxMessageBytes),
 	}); err != nil {
+		if createdMeanwhile(tm, topic) > 0 {
+			return nil
+		}
 		return fmt.Errorf("create table topic %q with %d partitions: %w", topic, partitions, err)
 	}
 	return nil
