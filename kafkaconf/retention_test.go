@@ -108,3 +108,19 @@ func TestTopicsHoldTheLargestRecord(t *testing.T) {
 		t.Fatalf("a state of %d bytes under a %d-byte key: %v", len(value), len(key), err)
 	}
 }
+
+// TestEnsureTopicsConcurrently: processors, emitters and tests create the
+// same topics at once; none of them may fail because another won the race.
+func TestEnsureTopicsConcurrently(t *testing.T) {
+	_, kc := testkit.Broker(t)
+	names := topology.Names{Group: "race"}.WithDefaults()
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() { errs <- processor.EnsureTopics(kc, names, 4) }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
