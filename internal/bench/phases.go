@@ -389,6 +389,7 @@ func poll(ctx context.Context, target int64, get, started func() int64, failed <
 	defer t.Stop()
 	deadline := time.Now().Add(timeout)
 	prev, moved := int64(0), time.Now()
+	before := time.Now() // the last poll that saw nothing
 	for {
 		select {
 		case <-ctx.Done():
@@ -403,7 +404,15 @@ func poll(ctx context.Context, target int64, get, started func() int64, failed <
 			first = now
 		}
 		if v >= target {
+			if first.Equal(now) {
+				// All of it between two polls (a small run on a
+				// loaded machine): it began after the poll before.
+				first = before
+			}
 			return first, now, nil
+		}
+		if first.IsZero() {
+			before = now
 		}
 		if v != prev {
 			prev, moved = v, now
