@@ -91,9 +91,11 @@ type partBatch struct {
 
 	// mu is held by the callback while it reads and updates a sensor, and
 	// by cut.
-	mu      sync.Mutex
-	dirty   map[string]*Record
-	deletes map[string]struct{} // sensors to delete at the batch's end
+	mu    sync.Mutex
+	dirty map[string]*Record
+	// deletes are the sensors to delete at the batch's end: true for a
+	// tombstone, false for an idle sensor (a message before the end keeps it).
+	deletes map[string]bool
 	// inflight holds the states of the batch being written until they are
 	// in the local copy: a sensor that left the cache meanwhile is read
 	// from here (nil: being deleted).
@@ -118,7 +120,7 @@ func (w *batchWriter) newPartBatch(owner context.Context, p int32, pin goka.Head
 	if st == nil {
 		return nil, fmt.Errorf("no local table copy of %s/%d", w.table, p)
 	}
-	pb := &partBatch{w: w, p: p, store: st, pin: pin, dirty: map[string]*Record{}, deletes: map[string]struct{}{}}
+	pb := &partBatch{w: w, p: p, store: st, pin: pin, dirty: map[string]*Record{}, deletes: map[string]bool{}}
 	w.running.Add(1)
 	go func() {
 		defer w.running.Done()
@@ -194,10 +196,10 @@ func (pb *partBatch) sweep() error {
 		if _, busy := pb.inflight[key]; busy {
 			continue
 		}
-		pb.deletes[key] = struct{}{}
-		pb.bytes += len(key)
-		pb.w.counts.Deleted.Add(1)
-		pb.w.infoLog.log(pb.w.log, slog.LevelInfo, pb.w.now(), "sensor deleted", "idle", "sensor", key, "partition", pb.p, "idle_ttl", pb.w.idleTTL)
+		if _, marked := pb.deletes[key]; !marked {
+			pb.deletes[key] = false
+			pb.bytes += len(key)
+		}
 	}
 	return nil
 }
@@ -205,7 +207,7 @@ func (pb *partBatch) sweep() error {
 // del marks key for deletion at the batch's end; the caller holds mu.
 func (pb *partBatch) del(key string) {
 	delete(pb.dirty, key)
-	pb.deletes[key] = struct{}{}
+	pb.deletes[key] = true
 	pb.bytes += len(key)
 }
 
@@ -216,7 +218,7 @@ func (pb *partBatch) lookup(key string) (rec *Record, known bool, err error) {
 	if rec := pb.dirty[key]; rec != nil {
 		return rec, true, nil
 	}
-	if _, ok := pb.deletes[key]; ok {
+	if pb.deletes[key] {
 		return nil, true, nil
 	}
 	b, ok := pb.inflight[key]
@@ -305,7 +307,11 @@ func (pb *partBatch) cut(final bool) cutBatch {
 		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: b, headers: pb.pin})
 		c.bytes += len(b)
 	}
-	for key := range pb.deletes {
+	for key, tombstone := range pb.deletes {
+		if !tombstone {
+			pb.w.counts.Deleted.Add(1)
+			pb.w.infoLog.log(pb.w.log, slog.LevelInfo, pb.w.now(), "sensor deleted", "idle", "sensor", key, "partition", pb.p, "idle_ttl", pb.w.idleTTL)
+		}
 		pb.inflight[key] = nil
 		c.table = append(c.table, outMsg{topic: pb.w.table, key: key, value: nil, headers: pb.pin})
 		if pb.w.forget != nil {

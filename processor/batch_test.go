@@ -418,3 +418,33 @@ func TestBatchIdleSweep(t *testing.T) {
 		t.Errorf("%d deletions, want 1", n)
 	}
 }
+
+// TestBatchIdleSensorWakesUp: a message for a sensor marked idle before
+// the batch ends keeps the sensor and its state.
+func TestBatchIdleSensorWakesUp(t *testing.T) {
+	keys, values := messages(1, 2, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	now := time.UnixMilli(1e12)
+	r.h.Now = func() time.Time { return now }
+	r.h.batches.now, r.h.batches.idleTTL = r.h.now, time.Hour
+	r.process(keys[0], 0, values[0])
+	pb := r.h.cache.parts[0].batch
+	pb.flush(false)
+	now = now.Add(2 * time.Hour)
+	if err := pb.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	r.process(keys[1], 1, values[1])
+	pb.flush(false)
+	b, _ := r.store.Get(keys[0])
+	if b == nil {
+		t.Fatal("a sensor that sent a message before its batch ended was deleted")
+	}
+	v, _ := r.h.batches.codec.Decode(b)
+	if rec := v.(*Record); rec.Samples != 2 {
+		t.Errorf("%d samples, want 2 (its state kept)", rec.Samples)
+	}
+	if n := r.h.counts().Deleted.Load(); n != 0 {
+		t.Errorf("%d deletions counted, want 0", n)
+	}
+}
