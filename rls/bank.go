@@ -31,7 +31,8 @@ func (b *Bank) Update(x []float64, y float64) error {
 // UpdateScored is Update with the scoring configuration sc for every model
 // (nil: the defaults).
 func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
-	r := sc.resolved()
+	var buf Scoring
+	r := sc.resolve(&buf)
 	if len(x) != b.Dim {
 		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), b.Dim)
 	}
@@ -39,7 +40,7 @@ func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
 		if m.Dim != b.Dim {
 			return fmt.Errorf("%w: model %q has dimension %d, bank %d", ErrState, m.Name, m.Dim, b.Dim)
 		}
-		if err := m.prepare(x, y, &r); err != nil {
+		if err := m.prepare(x, y, r); err != nil {
 			return fmt.Errorf("model %q: %w", m.Name, err)
 		}
 	}

@@ -137,8 +137,9 @@ func (m *Model) Update(x []float64, y float64) (e float64, err error) {
 // defaults). With sc.OnDrift = DriftReset a detector alarm resets P after
 // the update (ResetCovariance).
 func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, err error) {
-	r := sc.resolved()
-	if err := m.prepare(x, y, &r); err != nil {
+	var buf Scoring
+	r := sc.resolve(&buf)
+	if err := m.prepare(x, y, r); err != nil {
 		return math.NaN(), err
 	}
 	m.commit()

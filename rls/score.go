@@ -109,6 +109,8 @@ type Scoring struct {
 	DriftOff bool
 	// OnDrift is the action on an alarm.
 	OnDrift OnDrift
+
+	invH, invHScale float64 // 1/H, 1/HScale, set by resolved
 }
 
 // DefaultScoring returns anomalies at |z| > 4, DefaultCUSUM, action none.
@@ -130,21 +132,27 @@ func (s Scoring) Validate() error {
 	return s.Drift.Validate()
 }
 
-var defaultScoring = DefaultScoring()
+var defaultScoring = func() Scoring {
+	s := DefaultScoring()
+	s.invH, s.invHScale = 1/s.Drift.H, 1/s.Drift.HScale
+	return s
+}()
 
-// resolved returns s with zero fields replaced by defaults.
-func (s *Scoring) resolved() Scoring {
+// resolve returns s with zero fields replaced by defaults: the shared
+// defaults for nil, else s completed in *buf.
+func (s *Scoring) resolve(buf *Scoring) *Scoring {
 	if s == nil {
-		return defaultScoring
+		return &defaultScoring
 	}
-	r := *s
-	if r.AnomalyZ == 0 {
-		r.AnomalyZ = DefaultAnomalyZ
+	*buf = *s
+	if buf.AnomalyZ == 0 {
+		buf.AnomalyZ = DefaultAnomalyZ
 	}
-	if r.Drift == (CUSUM{}) {
-		r.Drift = defaultScoring.Drift
+	if buf.Drift == (CUSUM{}) {
+		buf.Drift = DefaultCUSUM()
 	}
-	return r
+	buf.invH, buf.invHScale = 1/buf.Drift.H, 1/buf.Drift.HScale
+	return buf
 }
 
 // Detector is a model's change-detector state (persisted).
@@ -288,9 +296,9 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
 	u := e * e / kol
 	cnt := m.Sigma2N + 1
 	if m.Sigma2N >= m.warmup() && m.Sigma2 > 0 {
-		u = min(u, Sigma2Clip*Sigma2Clip*m.Sigma2) / sigma2Winsor
+		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) / sigma2Winsor
 	}
-	wt := max(1/float64(cnt), 1-m.Lambda)
+	wt := fmax(1/float64(cnt), 1-m.Lambda)
 	s2 := m.Sigma2 + wt*(u-m.Sigma2)
 	if cnt == 1 {
 		s2 = u
@@ -309,11 +317,11 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
 		}
 		if !sc.DriftOff {
 			c := &sc.Drift
-			z := max(-c.Clip, min(c.Clip, s.Z))
-			det.Pos = max(0, det.Pos+z-c.K)
-			det.Neg = max(0, det.Neg-z-c.K)
-			det.Scale = max(0, det.Scale+z*z-c.KScale)
-			s.Statistic = max(det.Pos/c.H, det.Neg/c.H, det.Scale/c.HScale)
+			z := fmax(-c.Clip, fmin(c.Clip, s.Z))
+			det.Pos = fmax(0, det.Pos+z-c.K)
+			det.Neg = fmax(0, det.Neg-z-c.K)
+			det.Scale = fmax(0, det.Scale+z*z-c.KScale)
+			s.Statistic = fmax(fmax(det.Pos, det.Neg)*sc.invH, det.Scale*sc.invHScale)
 			if s.Statistic > 1 {
 				s.Drift = true
 				drifts = 1
@@ -356,3 +364,19 @@ func (m *Model) ResetCovariance() {
 }
 
 func abs(v float64) float64 { return math.Abs(v) }
+
+// fmax and fmin are max and min for numbers known not to be NaN, without
+// the builtins' NaN and signed-zero handling (hot path).
+func fmax(a, b float64) float64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func fmin(a, b float64) float64 {
+	if a < b {
+		return a
+	}
+	return b
+}
