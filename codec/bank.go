@@ -12,19 +12,36 @@ import (
 
 // The RLS bank state (see the package documentation).
 const (
-	BankMagic     byte = 0xBA
-	BankVersion   byte = 1
+	BankMagic byte = 0xBA
+	// BankVersion is the version AppendBank writes. DecodeBank also reads
+	// version 1, which has no scoring state: its models decode with σ̂²
+	// unknown (0), the detector at its start and zero counts.
+	BankVersion   byte = 2
 	BankHeaderLen      = 10 // magic, version, dim, count
 	// MaxBankDim is the largest bank dimension DecodeBank accepts.
 	MaxBankDim = 1 << 16
 	// MaxModelName is the longest model name, in bytes, the bank codec carries.
 	MaxModelName = 255
 
-	bankModelFixed = 6 * 8 // lambda, delta, maxTrace, samples, mse, recentMSE
+	// lambda, delta, maxTrace, samples, mse, recentMSE (version 1), then
+	// sigma2, sigma2N, the detector's pos, neg, scale and n, anomalies,
+	// drifts (version 2)
+	bankModelFixedV1 = 6 * 8
+	bankModelFixed   = bankModelFixedV1 + 8*8
 )
 
-// bankModelSize is the encoded size of one model of dimension n, name excluded.
-func bankModelSize(n int) int { return 1 + bankModelFixed + 8*n + 8*(n*(n+1)/2) }
+// bankModelSize is the encoded size of one model of dimension n, name
+// excluded, in the current version.
+func bankModelSize(n int) int { return bankModelSizeV(BankVersion, n) }
+
+// bankModelSizeV is bankModelSize in the given version.
+func bankModelSizeV(version byte, n int) int {
+	fixed := bankModelFixed
+	if version == 1 {
+		fixed = bankModelFixedV1
+	}
+	return 1 + fixed + 8*n + 8*(n*(n+1)/2)
+}
 
 // BankSize is the encoded size of a bank of specs with dimension n.
 func BankSize(specs []rls.Spec, n int) int {
@@ -74,6 +91,14 @@ func AppendBank(dst []byte, b *rls.Bank) []byte {
 		binary.LittleEndian.PutUint64(p[24:], m.Samples)
 		binary.LittleEndian.PutUint64(p[32:], math.Float64bits(m.MSE))
 		binary.LittleEndian.PutUint64(p[40:], math.Float64bits(m.RecentMSE))
+		binary.LittleEndian.PutUint64(p[48:], math.Float64bits(m.Sigma2))
+		binary.LittleEndian.PutUint64(p[56:], m.Sigma2N)
+		binary.LittleEndian.PutUint64(p[64:], math.Float64bits(m.Detector.Pos))
+		binary.LittleEndian.PutUint64(p[72:], math.Float64bits(m.Detector.Neg))
+		binary.LittleEndian.PutUint64(p[80:], math.Float64bits(m.Detector.Scale))
+		binary.LittleEndian.PutUint64(p[88:], m.Detector.N)
+		binary.LittleEndian.PutUint64(p[96:], m.Anomalies)
+		binary.LittleEndian.PutUint64(p[104:], m.Drifts)
 		p = p[bankModelFixed:]
 		for j, v := range m.Theta {
 			binary.LittleEndian.PutUint64(p[8*j:], math.Float64bits(v))
@@ -104,9 +129,10 @@ func DecodeBank(b []byte) (*rls.Bank, error) {
 // DecodeBankInto decodes a bank state into dst, reusing dst's models and
 // their slices when their dimension matches (then it allocates nothing).
 // The bytes are treated as untrusted: everything is checked before dst is
-// touched, so on error dst is unchanged. The error is a *StateError.
+// touched, so on error dst is unchanged. The error is a *StateError. A
+// version-1 state gives models with fresh scoring state (BankVersion).
 func DecodeBankInto(dst *rls.Bank, b []byte) error {
-	n, count, err := checkBank(b)
+	version, n, count, err := checkBank(b)
 	if err != nil {
 		return err
 	}
@@ -134,7 +160,20 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 		m.Samples = binary.LittleEndian.Uint64(p[24:])
 		m.MSE = math.Float64frombits(binary.LittleEndian.Uint64(p[32:]))
 		m.RecentMSE = math.Float64frombits(binary.LittleEndian.Uint64(p[40:]))
-		p = p[bankModelFixed:]
+		if version == 1 {
+			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
+			p = p[bankModelFixedV1:]
+		} else {
+			m.Sigma2 = math.Float64frombits(binary.LittleEndian.Uint64(p[48:]))
+			m.Sigma2N = binary.LittleEndian.Uint64(p[56:])
+			m.Detector.Pos = math.Float64frombits(binary.LittleEndian.Uint64(p[64:]))
+			m.Detector.Neg = math.Float64frombits(binary.LittleEndian.Uint64(p[72:]))
+			m.Detector.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[80:]))
+			m.Detector.N = binary.LittleEndian.Uint64(p[88:])
+			m.Anomalies = binary.LittleEndian.Uint64(p[96:])
+			m.Drifts = binary.LittleEndian.Uint64(p[104:])
+			p = p[bankModelFixed:]
+		}
 		for j := range m.Theta {
 			m.Theta[j] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*j:]))
 		}
@@ -154,39 +193,40 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 
 func finite(bits uint64) bool { return bits>>52&0x7ff != 0x7ff }
 
-// checkBank validates a bank state completely and returns its dimension and
-// model count.
-func checkBank(b []byte) (n, count int, err error) {
+// checkBank validates a bank state completely and returns its version,
+// dimension and model count.
+func checkBank(b []byte) (version byte, n, count int, err error) {
 	const c = "bank"
 	if len(b) == 0 {
-		return 0, 0, stateErr(c, ReasonEmpty, "value has no bytes")
+		return 0, 0, 0, stateErr(c, ReasonEmpty, "value has no bytes")
 	}
 	if b[0] != BankMagic {
-		return 0, 0, stateErr(c, ReasonBadMagic, "byte 0 is 0x%02x, want 0x%02x", b[0], BankMagic)
+		return 0, 0, 0, stateErr(c, ReasonBadMagic, "byte 0 is 0x%02x, want 0x%02x", b[0], BankMagic)
 	}
 	if len(b) < 2 {
-		return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte 1: no version byte")
+		return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte 1: no version byte")
 	}
-	if b[1] != BankVersion {
-		return 0, 0, stateErr(c, ReasonVersion, "version %d unsupported (this build reads version %d)", b[1], BankVersion)
+	version = b[1]
+	if version != 1 && version != BankVersion {
+		return 0, 0, 0, stateErr(c, ReasonVersion, "version %d unsupported (this build reads versions 1 and %d)", version, BankVersion)
 	}
 	if len(b) < BankHeaderLen {
-		return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: the header has %d bytes", len(b), BankHeaderLen)
+		return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: the header has %d bytes", len(b), BankHeaderLen)
 	}
 	dim := binary.LittleEndian.Uint32(b[2:])
 	cnt := binary.LittleEndian.Uint32(b[6:])
 	if dim > MaxBankDim {
-		return 0, 0, stateErr(c, ReasonTooLarge, "bytes 2-5: dim %d above the limit %d", dim, MaxBankDim)
+		return 0, 0, 0, stateErr(c, ReasonTooLarge, "bytes 2-5: dim %d above the limit %d", dim, MaxBankDim)
 	}
 	n = int(dim)
-	per := bankModelSize(n) + 1 // with a name of at least one byte
+	per := bankModelSizeV(version, n) + 1 // with a name of at least one byte
 	rest := len(b) - BankHeaderLen
 	if uint64(cnt) > uint64(rest/per) {
-		return 0, 0, stateErr(c, ReasonTruncated, "header says %d models of dim %d (at least %d bytes each), value has %d bytes after the header",
+		return 0, 0, 0, stateErr(c, ReasonTruncated, "header says %d models of dim %d (at least %d bytes each), value has %d bytes after the header",
 			cnt, n, per, rest)
 	}
 	if cnt == 0 {
-		return 0, 0, stateErr(c, ReasonBadValue, "bytes 6-9: bank has no models")
+		return 0, 0, 0, stateErr(c, ReasonBadValue, "bytes 6-9: bank has no models")
 	}
 	count = int(cnt)
 	var namesBuf [8][]byte // for the duplicate-name check
@@ -194,23 +234,23 @@ func checkBank(b []byte) (n, count int, err error) {
 	pos := BankHeaderLen
 	for i := range count {
 		if pos >= len(b) {
-			return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d missing", pos, i)
+			return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d missing", pos, i)
 		}
 		l := int(b[pos])
 		if l == 0 {
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d has an empty name", pos, i)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d has an empty name", pos, i)
 		}
-		need := bankModelSize(n) + l
+		need := bankModelSizeV(version, n) + l
 		if len(b)-pos < need {
-			return 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d needs %d bytes from byte %d", len(b), i, need, pos)
+			return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: model %d needs %d bytes from byte %d", len(b), i, need, pos)
 		}
 		name := b[pos+1 : pos+1+l]
 		if err := checkName(name); err != "" {
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q %s", pos+1, i, name, err)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q %s", pos+1, i, name, err)
 		}
 		for j, o := range names {
 			if string(o) == string(name) {
-				return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q is also model %d's", pos+1, i, name, j)
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d name %q is also model %d's", pos+1, i, name, j)
 			}
 		}
 		names = append(names, name)
@@ -219,20 +259,32 @@ func checkBank(b []byte) (n, count int, err error) {
 		lambda, delta, maxTrace, mse, recent := f(0), f(1), f(2), f(4), f(5)
 		switch {
 		case !(lambda > 0 && lambda <= 1):
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) lambda %v outside (0, 1]", q, i, name, lambda)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) lambda %v outside (0, 1]", q, i, name, lambda)
 		case !(delta > 0 && delta <= math.MaxFloat64):
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) delta %v not a finite number > 0", q+8, i, name, delta)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) delta %v not a finite number > 0", q+8, i, name, delta)
 		case math.IsNaN(maxTrace):
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) maxTrace is NaN", q+16, i, name)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) maxTrace is NaN", q+16, i, name)
 		case !(mse >= 0 && mse <= math.MaxFloat64):
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) mse %v not a finite number >= 0", q+32, i, name, mse)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) mse %v not a finite number >= 0", q+32, i, name, mse)
 		case !(recent >= 0 && recent <= math.MaxFloat64):
-			return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
+			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
 		}
-		q += bankModelFixed
+		if version == 1 {
+			q += bankModelFixedV1
+		} else {
+			for k, field := range [...]string{6: "sigma2", 8: "detector pos", 9: "detector neg", 10: "detector scale"} {
+				if field == "" {
+					continue
+				}
+				if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
+					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
+				}
+			}
+			q += bankModelFixed
+		}
 		for k := 0; k < n; k++ {
 			if v := binary.LittleEndian.Uint64(b[q+8*k:]); !finite(v) {
-				return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) theta[%d] = %v is not finite",
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) theta[%d] = %v is not finite",
 					q+8*k, i, name, k, math.Float64frombits(v))
 			}
 		}
@@ -241,11 +293,11 @@ func checkBank(b []byte) (n, count int, err error) {
 			for col := r; col < n; col++ {
 				v := math.Float64frombits(binary.LittleEndian.Uint64(b[q:]))
 				if col == r && !(v > 0 && v <= math.MaxFloat64) {
-					return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not a finite number > 0",
+					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not a finite number > 0",
 						q, i, name, r, r, v)
 				}
 				if !finite(math.Float64bits(v)) {
-					return 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not finite", q, i, name, r, col, v)
+					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) P[%d][%d] = %v is not finite", q, i, name, r, col, v)
 				}
 				q += 8
 			}
@@ -253,9 +305,9 @@ func checkBank(b []byte) (n, count int, err error) {
 		pos += need
 	}
 	if pos != len(b) {
-		return 0, 0, stateErr(c, ReasonTrailing, "%d extra bytes at byte %d after %d models", len(b)-pos, pos, count)
+		return 0, 0, 0, stateErr(c, ReasonTrailing, "%d extra bytes at byte %d after %d models", len(b)-pos, pos, count)
 	}
-	return n, count, nil
+	return version, n, count, nil
 }
 
 // checkName returns "" for a valid model name, else what is wrong with it.

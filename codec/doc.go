@@ -118,11 +118,11 @@
 //	38      4     dim (int32): the key's dimension, 0 before the first sample; ≥ 0
 //	42      …     payload, to the end of the value (may be empty)
 //
-// # RLS bank state (version 1): the envelope's payload
+// # RLS bank state (version 2): the envelope's payload
 //
 //	offset  size  field
 //	0       1     magic 0xBA
-//	1       1     version, 1
+//	1       1     version, 2 (1 is still read, see below)
 //	2       4     dim n (uint32), ≤ 65536
 //	6       4     model count m (uint32), ≥ 1
 //	10      …     m models, each:
@@ -135,13 +135,28 @@
 //	                samples    uint64
 //	                mse        float64, finite, ≥ 0
 //	                recentMSE  float64, finite, ≥ 0
+//	                sigma2     float64, finite, ≥ 0: σ̂², 0 = unknown
+//	                sigma2N    uint64: samples in σ̂²
+//	                cusumPos   float64, finite, ≥ 0: the drift detector's S⁺
+//	                cusumNeg   float64, finite, ≥ 0: S⁻
+//	                cusumScale float64, finite, ≥ 0: Sᵥ
+//	                cusumN     uint64: samples since the detector (re)started
+//	                anomalies  uint64
+//	                drifts     uint64
 //	                theta      float64 × n, finite
 //	                P          float64 × n(n+1)/2: the upper triangle row by row,
 //	                           P[0][0..n-1], P[1][1..n-1], …, P[n-1][n-1];
 //	                           finite, diagonal > 0
 //
-// Each model is 1 + L + 48 + 8n + 4n(n+1) bytes and the value ends exactly
+// Each model is 1 + L + 112 + 8n + 4n(n+1) bytes and the value ends exactly
 // after the last model. On decode P is rebuilt exactly symmetric
 // (P[j][i] = P[i][j] bit for bit), so a decoded bank passes rls.Bank.Check,
 // and re-encoding a decoded value gives the same bytes.
+//
+// Version 1 is version 2 without the eight scoring fields (sigma2 to
+// drifts): models of 1 + L + 48 + 8n + 4n(n+1) bytes. It decodes with the
+// scoring state fresh: σ̂² unknown (it is set by the next sample, and z is
+// NaN for that one), the detector at its start (tests resume after its
+// warm-up) and zero anomaly and drift counts. AppendBank always writes
+// version 2.
 package codec

@@ -105,7 +105,10 @@ func sameBank(a, b *rls.Bank) string {
 		m, o := a.Models[i], b.Models[i]
 		if m.Name != o.Name || bits(m.Lambda) != bits(o.Lambda) || bits(m.Delta) != bits(o.Delta) ||
 			bits(m.MaxTrace) != bits(o.MaxTrace) || m.Samples != o.Samples || bits(m.MSE) != bits(o.MSE) ||
-			bits(m.RecentMSE) != bits(o.RecentMSE) || m.Dim != o.Dim || len(m.Theta) != len(o.Theta) || len(m.P) != len(o.P) {
+			bits(m.RecentMSE) != bits(o.RecentMSE) || m.Dim != o.Dim || len(m.Theta) != len(o.Theta) || len(m.P) != len(o.P) ||
+			bits(m.Sigma2) != bits(o.Sigma2) || m.Sigma2N != o.Sigma2N || bits(m.Detector.Pos) != bits(o.Detector.Pos) ||
+			bits(m.Detector.Neg) != bits(o.Detector.Neg) || bits(m.Detector.Scale) != bits(o.Detector.Scale) ||
+			m.Detector.N != o.Detector.N || m.Anomalies != o.Anomalies || m.Drifts != o.Drifts {
 			return "model " + m.Name + " scalars differ"
 		}
 		for j := range m.Theta {
@@ -169,15 +172,26 @@ func TestBankLayout(t *testing.T) {
 	b := &rls.Bank{Dim: 2, Models: []*rls.Model{{
 		Spec: rls.Spec{Name: "m", Lambda: 1, Delta: 2}, Dim: 2,
 		Theta: []float64{3, 4}, P: []float64{5, 6, 6, 7}, Samples: 8, MSE: 9, RecentMSE: 10, MaxTrace: 11,
+		Sigma2: 12, Sigma2N: 13, Detector: rls.Detector{Pos: 14, Neg: 15, Scale: 16, N: 17}, Anomalies: 18, Drifts: 19,
 	}}}
 	got := AppendBank(nil, b)
 	f := func(v float64) []byte { return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)) }
-	want := []byte{0xBA, 1, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
+	want := []byte{0xBA, 2, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
 	for _, v := range []float64{1, 2, 11} {
 		want = append(want, f(v)...)
 	}
 	want = binary.LittleEndian.AppendUint64(want, 8)
-	for _, v := range []float64{9, 10, 3, 4, 5, 6, 7} {
+	for _, v := range []float64{9, 10, 12} {
+		want = append(want, f(v)...)
+	}
+	want = binary.LittleEndian.AppendUint64(want, 13)
+	for _, v := range []float64{14, 15, 16} {
+		want = append(want, f(v)...)
+	}
+	for _, v := range []uint64{17, 18, 19} {
+		want = binary.LittleEndian.AppendUint64(want, v)
+	}
+	for _, v := range []float64{3, 4, 5, 6, 7} {
 		want = append(want, f(v)...)
 	}
 	if !bytes.Equal(got, want) {
@@ -233,6 +247,10 @@ func TestBankErrors(t *testing.T) {
 		{"maxTrace NaN", put(m0+16, math.NaN()), ReasonBadValue, "maxTrace"},
 		{"mse -1", put(m0+32, -1), ReasonBadValue, "mse -1"},
 		{"recent inf", put(m0+40, math.Inf(1)), ReasonBadValue, "recentMSE +Inf"},
+		{"sigma2 -1", put(m0+48, -1), ReasonBadValue, "sigma2 -1"},
+		{"detector pos NaN", put(m0+64, math.NaN()), ReasonBadValue, "detector pos NaN"},
+		{"detector neg inf", put(m0+72, math.Inf(1)), ReasonBadValue, "detector neg +Inf"},
+		{"detector scale -1", put(m0+80, -1), ReasonBadValue, "detector scale -1"},
 		{"theta NaN", put(theta+8, math.NaN()), ReasonBadValue, "theta[1]"},
 		{"P diag 0", put(pDiag1, 0), ReasonBadValue, "P[1][1] = 0"},
 		{"P off-diagonal inf", put(pDiag1+8, math.Inf(-1)), ReasonBadValue, "P[1][2] = -Inf"},

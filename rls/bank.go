@@ -22,8 +22,17 @@ func NewBank(specs []Spec, dim int) *Bank {
 // Update applies one sample to every model, all or nothing: if any model
 // rejects the sample, no model changes, and the error names that model
 // (wrapping ErrDim, ErrNonFinite, ErrNumeric or ErrState; test with
-// errors.Is). It does not allocate unless it fails.
+// errors.Is). It scores the sample with DefaultScoring (Model.Update); each
+// model's LastScore returns its score. It does not allocate unless it fails.
 func (b *Bank) Update(x []float64, y float64) error {
+	return b.UpdateScored(x, y, nil)
+}
+
+// UpdateScored is Update with the scoring configuration sc for every model
+// (nil: the defaults).
+func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
+	var buf Scoring
+	r := sc.resolve(&buf)
 	if len(x) != b.Dim {
 		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), b.Dim)
 	}
@@ -31,7 +40,7 @@ func (b *Bank) Update(x []float64, y float64) error {
 		if m.Dim != b.Dim {
 			return fmt.Errorf("%w: model %q has dimension %d, bank %d", ErrState, m.Name, m.Dim, b.Dim)
 		}
-		if err := m.prepare(x, y); err != nil {
+		if err := m.prepare(x, y, r); err != nil {
 			return fmt.Errorf("model %q: %w", m.Name, err)
 		}
 	}

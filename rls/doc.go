@@ -72,6 +72,14 @@
 // trace(P₀)), so there the cap never engages. Once it has engaged, θ and P
 // differ from the closed form above.
 //
+// # Scores
+//
+// Every update also scores its sample: the standardised a-priori error
+// z = e/√(σ̂²κ/λ) against the model's estimate σ̂² of the noise variance, an
+// anomaly test on |z| and a CUSUM change detector on z (optionally
+// resetting P on an alarm); PredictInterval gives prediction intervals for
+// new x. See Scoring and docs/design.md, "Uncertainty, anomalies and drift".
+//
 // # Speed
 //
 // Update does not allocate (scratch is allocated once, on the first Update

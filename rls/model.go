@@ -57,6 +57,14 @@ type Model struct {
 	RecentMSE float64   // exponentially weighted mean of squared a-priori errors (weight RecentAlpha on the newest)
 	MaxTrace  float64   // windup cap on trace(P); 0 (or negative) = DefaultTraceFactor·Delta·Dim; +Inf = no cap
 
+	// Scoring state (see Scoring and docs/design.md, "Uncertainty,
+	// anomalies and drift").
+	Sigma2    float64  // σ̂², the estimate of the noise variance σ²; 0 = unknown
+	Sigma2N   uint64   // samples that went into Sigma2
+	Detector  Detector // the change detector
+	Anomalies uint64   // samples with |z| above the anomaly threshold
+	Drifts    uint64   // detector alarms
+
 	w work // scratch; not persisted
 }
 
@@ -69,6 +77,12 @@ type work struct {
 
 	// Results of the last successful prepare, committed by commit.
 	e, mse, recent float64
+	sigma2         float64
+	det            Detector
+	anomalies      uint64
+	drifts         uint64
+	reset          bool
+	score          Score // after commit: the last applied sample's score
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -110,11 +124,22 @@ func (m *Model) TraceCap() float64 {
 }
 
 // Update applies one sample and returns its a-priori error e = y − xᵀθ
-// (θ before the update). It does not allocate (after the first call on a
-// model built without NewModel). On error (ErrDim, ErrNonFinite,
+// (θ before the update). It also scores the sample with DefaultScoring
+// (whose drift action is none, so θ and P are those of the plain update);
+// LastScore returns the score. It does not allocate (after the first call
+// on a model built without NewModel). On error (ErrDim, ErrNonFinite,
 // ErrNumeric, ErrState) the model is unchanged and e is NaN.
 func (m *Model) Update(x []float64, y float64) (e float64, err error) {
-	if err := m.prepare(x, y); err != nil {
+	return m.UpdateScored(x, y, nil)
+}
+
+// UpdateScored is Update with the scoring configuration sc (nil: the
+// defaults). With sc.OnDrift = DriftReset a detector alarm resets P after
+// the update (ResetCovariance).
+func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, err error) {
+	var buf Scoring
+	r := sc.resolve(&buf)
+	if err := m.prepare(x, y, r); err != nil {
 		return math.NaN(), err
 	}
 	m.commit()
@@ -150,13 +175,18 @@ func (m *Model) Clone() *Model {
 		MSE:       m.MSE,
 		RecentMSE: m.RecentMSE,
 		MaxTrace:  m.MaxTrace,
+		Sigma2:    m.Sigma2,
+		Sigma2N:   m.Sigma2N,
+		Detector:  m.Detector,
+		Anomalies: m.Anomalies,
+		Drifts:    m.Drifts,
 	}
 	return c
 }
 
 // Check reports whether m is a well-formed model: a valid spec, Dim ≥ 0,
-// len(Theta) = Dim, len(P) = Dim², θ, P, MSE and RecentMSE finite, MSE and
-// RecentMSE ≥ 0, P exactly symmetric with a positive diagonal, and MaxTrace
+// len(Theta) = Dim, len(P) = Dim², θ, P, MSE, RecentMSE, Sigma2 and the
+// detector statistics finite, MSE, RecentMSE, Sigma2 and the statistics ≥ 0, P exactly symmetric with a positive diagonal, and MaxTrace
 // not NaN. Decoders can use it on untrusted input.
 func (m *Model) Check() error {
 	if err := m.Spec.Validate(); err != nil {
@@ -179,6 +209,11 @@ func (m *Model) Check() error {
 		return bad("mse %v is not a finite number ≥ 0", m.MSE)
 	case !finite(m.RecentMSE) || m.RecentMSE < 0:
 		return bad("recent mse %v is not a finite number ≥ 0", m.RecentMSE)
+	case !finite(m.Sigma2) || m.Sigma2 < 0:
+		return bad("sigma2 %v is not a finite number ≥ 0", m.Sigma2)
+	case !finite(m.Detector.Pos) || m.Detector.Pos < 0 || !finite(m.Detector.Neg) || m.Detector.Neg < 0 ||
+		!finite(m.Detector.Scale) || m.Detector.Scale < 0:
+		return bad("detector statistics %v, %v, %v are not finite numbers ≥ 0", m.Detector.Pos, m.Detector.Neg, m.Detector.Scale)
 	}
 	for i, v := range m.Theta {
 		if !finite(v) {
@@ -206,7 +241,7 @@ func finite(v float64) bool { return v-v == 0 }
 
 // prepare computes the update for (x, y) into m's scratch buffers without
 // changing any exported field. commit then makes it the model's state.
-func (m *Model) prepare(x []float64, y float64) error {
+func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	n := m.Dim
 	if len(x) != n {
 		return ErrDim
@@ -293,6 +328,9 @@ func (m *Model) prepare(x []float64, y float64) error {
 	if !finite(mse) || !finite(recent) {
 		return ErrNumeric
 	}
+	if !m.scoreNext(xtheta, e, kappa/m.Lambda, sc) {
+		return ErrNumeric
+	}
 	w.e, w.mse, w.recent = e, mse, recent
 	return nil
 }
@@ -305,6 +343,7 @@ func (m *Model) commit() {
 	m.Samples++
 	m.MSE = w.mse
 	m.RecentMSE = w.recent
+	m.commitScore()
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so

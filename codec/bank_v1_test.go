@@ -1,0 +1,160 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamrls/streamrls/rls"
+)
+
+// appendBankV1 is the version-1 encoder (the layout before the scoring
+// state), kept to test that old table values still load.
+func appendBankV1(dst []byte, b *rls.Bank) []byte {
+	n := b.Dim
+	dst = append(dst, BankMagic, 1)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
+	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
+	for _, m := range b.Models {
+		dst = append(dst, byte(len(m.Name)))
+		dst = append(dst, m.Name...)
+		f(m.Lambda)
+		f(m.Delta)
+		f(m.MaxTrace)
+		dst = binary.LittleEndian.AppendUint64(dst, m.Samples)
+		f(m.MSE)
+		f(m.RecentMSE)
+		for _, v := range m.Theta {
+			f(v)
+		}
+		for r := 0; r < n; r++ {
+			for c := r; c < n; c++ {
+				f(m.P[r*n+c])
+			}
+		}
+	}
+	return dst
+}
+
+// TestBankDecodesV1: a version-1 state decodes to the same θ, P and figures,
+// with fresh scoring state (σ̂² unknown, detector at its start, zero
+// counts), even into a bank that had scoring state; the decoded bank then
+// learns, scores and encodes as version 2.
+func TestBankDecodesV1(t *testing.T) {
+	b := testBank(t, 4, 300)
+	if b.Models[0].Sigma2 == 0 || b.Models[0].Sigma2N != 300 {
+		t.Fatalf("test bank has no scoring state: %+v", b.Models[0])
+	}
+	v1 := appendBankV1(nil, b)
+	if len(v1) != len(AppendBank(nil, b))-3*64 {
+		t.Fatalf("v1 state %d bytes, v2 %d: want 64 fewer per model", len(v1), len(AppendBank(nil, b)))
+	}
+	// The fuzz corpus holds version-1 states written by the version-1 code.
+	if !bytes.Equal(appendBankV1(nil, rls.NewBank(rls.DefaultSpecs(), 2)), fuzzSeedV1(t, "valid-default-2")) {
+		t.Fatal("appendBankV1 does not write what the version-1 code wrote (testdata/fuzz/FuzzDecodeBank/valid-default-2)")
+	}
+	want := b.Clone()
+	for _, m := range want.Models {
+		m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
+	}
+	dst := b.Clone() // scoring state that the decode must clear
+	if err := DecodeBankInto(dst, v1); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameBank(dst, want); d != "" {
+		t.Fatalf("decoded v1: %s", d)
+	}
+	if err := dst.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if again := appendBankV1(nil, dst); !bytes.Equal(again, v1) {
+		t.Fatal("a decoded v1 state re-encoded as v1 differs")
+	}
+	x := []float64{1, 2, 3, 4}
+	if err := dst.Update(x, 1); err != nil {
+		t.Fatal(err)
+	}
+	if m := dst.Models[0]; m.Sigma2N != 1 || !(m.Sigma2 > 0) || !math.IsNaN(m.LastScore().Z) {
+		t.Errorf("first sample after a v1 load: σ̂² %v from %d samples, z %v; want σ̂² > 0 from 1, z NaN", m.Sigma2, m.Sigma2N, m.LastScore().Z)
+	}
+	enc := AppendBank(nil, dst)
+	if enc[1] != 2 {
+		t.Fatalf("re-encoded version %d", enc[1])
+	}
+	got, err := DecodeBank(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sameBank(got, dst); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// TestBankRoundTripScoring: the scoring state of a bank that has seen
+// drifts and anomalies survives the codec bit for bit, and the decoded bank
+// goes on scoring exactly like the original.
+func TestBankRoundTripScoring(t *testing.T) {
+	b := testBank(t, 3, 400)
+	m := b.Models[2]
+	m.Anomalies, m.Drifts = 5, 2
+	m.Detector = rls.Detector{Pos: 1.5, Neg: 0.25, Scale: 3, N: 77}
+	got, err := DecodeBank(AppendBank(nil, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := sameBank(got, b); d != "" {
+		t.Fatal(d)
+	}
+	x := []float64{0.5, -1, 2}
+	for k := range 50 {
+		y := 10.0 * float64(k%2) // a change: both learn, score and alarm alike
+		if err := b.Update(x, y); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.Update(x, y); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Models {
+			if b.Models[i].LastScore() != got.Models[i].LastScore() {
+				t.Fatalf("sample %d model %d: scores differ", k, i)
+			}
+		}
+	}
+	if d := sameBank(got, b); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// fuzzSeedV1 reads a []byte seed of the fuzz corpus.
+func fuzzSeedV1(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := readFuzzSeed("testdata/fuzz/FuzzDecodeBank/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// readFuzzSeed reads a corpus file holding one []byte value
+// ("go test fuzz v1" then []byte("…") as a Go string literal).
+func readFuzzSeed(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	head, lit, ok := strings.Cut(strings.TrimSpace(string(raw)), "\n")
+	if !ok || head != "go test fuzz v1" || !strings.HasPrefix(lit, "[]byte(") || !strings.HasSuffix(lit, ")") {
+		return nil, fmt.Errorf("%s: not a one-[]byte fuzz seed", path)
+	}
+	s, err := strconv.Unquote(lit[len("[]byte(") : len(lit)-1])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return []byte(s), nil
+}
