@@ -84,3 +84,54 @@ type ModelHistoryJSON struct {
 	RecentMSE []float64   `json:"recent_mse"`
 	PTrace    []float64   `json:"p_trace"`
 }
+
+// ScoreRecord is one message value on the GROUP-scores topic (key = sensor
+// ID): how every model scored each sample of one input message, before
+// the sample updated it. Consumers drop repeats by (Partition, Offset).
+type ScoreRecord struct {
+	Sensor    string        `json:"sensor"`
+	Partition int32         `json:"partition"` // input partition of the message
+	Offset    int64         `json:"offset"`    // input offset of the message
+	Samples   []ScoreSample `json:"samples"`   // the message's applied samples, in order
+}
+
+// ScoreSample is one sample of a ScoreRecord.
+type ScoreSample struct {
+	Seq    *int64       `json:"seq"` // the producer's sequence number, if it sent one
+	TS     *int64       `json:"ts"`  // the producer's timestamp (unix ms), if it sent one
+	Y      float64      `json:"y"`
+	Models []ModelScore `json:"models"`
+}
+
+// ModelScore is one model's score of one sample: its a-priori prediction
+// YHat, error E = y − YHat, standardised residual Z and prediction interval
+// [Lo, Hi] at the processor's --interval-level. Z, Lo and Hi are null
+// while the model's noise variance is not yet known (its first sample).
+type ModelScore struct {
+	Model string   `json:"model"`
+	YHat  float64  `json:"y_hat"`
+	E     float64  `json:"e"`
+	Z     *float64 `json:"z"`
+	Lo    *float64 `json:"lo"`
+	Hi    *float64 `json:"hi"`
+}
+
+// Event kinds.
+const (
+	EventAnomaly = "anomaly" // |z| above --anomaly-z in the --score-model
+	EventDrift   = "drift"   // a model's change detector fired
+)
+
+// Event is one message value on the GROUP-events topic (key = sensor ID),
+// and one element of GET /v1/sensors/{id}/events.
+type Event struct {
+	Sensor    string   `json:"sensor"`
+	Model     string   `json:"model"`
+	Kind      string   `json:"kind"`                // EventAnomaly or EventDrift
+	Partition int32    `json:"partition"`           // input partition of the message
+	Offset    int64    `json:"offset"`              // input offset of the message
+	Samples   uint64   `json:"samples"`             // the model's samples when it happened
+	Z         *float64 `json:"z,omitempty"`         // anomaly: the standardised residual
+	Statistic *float64 `json:"statistic,omitempty"` // drift: the detector's statistic (over 1 fires)
+	Time      string   `json:"time"`                // RFC 3339, when the message was processed
+}
