@@ -99,7 +99,7 @@ func (m RLS) Reconcile(st State) (State, *BankChange, error) {
 			change.Dropped = append(change.Dropped, old.Name)
 		}
 	}
-	return &BankState{Bank: &rls.Bank{Dim: b.Dim, Models: models}}, change, nil
+	return &BankState{Bank: &rls.Bank{Dim: b.Dim, Models: models}, Scoring: m.Scoring}, change, nil
 }
 
 func hasSpec(specs []rls.Spec, name string) bool {

@@ -99,6 +99,9 @@ type Handler struct {
 	CacheSize int
 	// Tombstones says what a null value does (default: dead-lettered).
 	Tombstones Tombstones
+	// Scoring says what is published of the samples' scores (a State that
+	// is a Scorer): events always, score records with Scoring.Publish.
+	Scoring Scoring
 
 	own        Counts // without Metrics
 	decoders   sync.Pool
@@ -208,10 +211,11 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 
 	prev := rec.Samples
 	var rejects []rejection
+	var ms msgScores
 	if err := h.reconcile(key, rec); err != nil {
 		rejects = []rejection{{index: -1, reason: ReasonModelChanged, detail: err.Error()}}
 	} else {
-		rejects, applied = h.apply(value, rec)
+		rejects, applied = h.apply(value, rec, &ms)
 	}
 	if rec.State == nil && out.batch != nil {
 		// Nothing valid for a sensor that has no state: no table entry, so
@@ -237,6 +241,9 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	h.cache.put(pc, key, rec, h.cacheLimit())
 	if h.snapshotDue(key, prev, rec.Samples, now) {
 		h.snapshot(ctx, out, rec)
+	}
+	if ms.record != nil || len(ms.events) > 0 {
+		h.publishScores(ctx, out, &ms, now)
 	}
 
 	h.count(applied, rejects)
@@ -362,8 +369,9 @@ func (h *Handler) maxDim() int {
 
 // apply applies the message's samples in order to rec and returns the
 // rejected ones and the number applied. A bad sample in a micro-batch rejects
-// only itself: the good ones before and after it are applied.
-func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied int) {
+// only itself: the good ones before and after it are applied. The applied
+// samples' scores go to ms.
+func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rejection, applied int) {
 	dec, _ := h.decoders.Get().(*codec.Decoder)
 	if dec == nil {
 		// The decoder refuses oversized dimensions before allocating for them.
@@ -379,7 +387,8 @@ func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied
 		}
 		return []rejection{{index: -1, reason: reason, detail: err.Error()}}, 0
 	}
-	for i, s := range samples {
+	for i := range samples {
+		s := &samples[i]
 		if reason, detail := h.check(s, rec); reason != "" {
 			rejects = append(rejects, rejection{index: i, reason: reason, detail: detail})
 			continue
@@ -402,13 +411,16 @@ func (h *Handler) apply(value []byte, rec *Record) (rejects []rejection, applied
 			rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
 			continue
 		}
+		if h.beginScores(ms, rec.State) {
+			h.scoreSample(ms, s)
+		}
 		applied++
 	}
 	return rejects, applied
 }
 
 // check validates one sample against the sensor's state.
-func (h *Handler) check(s codec.Sample, rec *Record) (reason, detail string) {
+func (h *Handler) check(s *codec.Sample, rec *Record) (reason, detail string) {
 	n := len(s.X)
 	switch {
 	case n == 0:

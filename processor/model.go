@@ -86,17 +86,26 @@ func (c TableCodec) Decode(b []byte) (any, error) {
 }
 
 // RLS is the bank of RLS models (package rls) as a Learner.
-type RLS struct{ Specs []rls.Spec }
+type RLS struct {
+	Specs []rls.Spec
+	// Scoring is the tests every sample goes through (anomaly threshold,
+	// drift detector and action); nil: rls.DefaultScoring. Shared by every
+	// state, read-only.
+	Scoring *rls.Scoring
+}
 
-// BankState is the RLS bank of one sensor.
-type BankState struct{ Bank *rls.Bank }
+// BankState is the RLS bank of one sensor. It is a Scorer.
+type BankState struct {
+	Bank    *rls.Bank
+	Scoring *rls.Scoring // nil: rls.DefaultScoring
+}
 
 // New makes a bank of every spec with dimension dim.
 func (m RLS) New(dim int) (State, error) {
 	if len(m.Specs) == 0 {
 		return nil, errors.New("rls: no models configured")
 	}
-	return &BankState{Bank: rls.NewBank(m.Specs, dim)}, nil
+	return &BankState{Bank: rls.NewBank(m.Specs, dim), Scoring: m.Scoring}, nil
 }
 
 // StateSize is the encoded size of a bank of dimension dim.
@@ -108,11 +117,20 @@ func (m RLS) Decode(payload []byte) (State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BankState{Bank: b}, nil
+	return &BankState{Bank: b, Scoring: m.Scoring}, nil
 }
 
-// Apply updates every model of the bank, or none.
-func (s *BankState) Apply(x []float64, y float64) error { return s.Bank.Update(x, y) }
+// Apply updates and scores every model of the bank, or none.
+func (s *BankState) Apply(x []float64, y float64) error { return s.Bank.UpdateScored(x, y, s.Scoring) }
+
+// Scores is the number of models.
+func (s *BankState) Scores() int { return len(s.Bank.Models) }
+
+// Score is model i's name, samples and score of the last sample.
+func (s *BankState) Score(i int) (string, uint64, rls.Score) {
+	m := s.Bank.Models[i]
+	return m.Name, m.Samples, m.LastScore()
+}
 
 // Append encodes the bank.
 func (s *BankState) Append(dst []byte) []byte { return codec.AppendBank(dst, s.Bank) }

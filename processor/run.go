@@ -62,6 +62,10 @@ type Config struct {
 	// Tombstones says what an input message with a null value does
 	// (--tombstones). Default TombstonesDeadLetter.
 	Tombstones Tombstones
+	// Scoring is what is published of every sample's scores: events on
+	// Names.Events always, score records on Names.Scores with
+	// Scoring.Publish (--scores). The tests are the Learner's.
+	Scoring Scoring
 }
 
 // NoBatches as Config.BatchInterval writes every message's state at once.
@@ -160,7 +164,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
-		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones}
+		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
 	stores := new(tablestore.Stores)
 	if cfg.BatchInterval > 0 {
 		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
@@ -211,8 +215,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return explain(p.Run(ctx), cfg)
 }
 
-// EnsureTopics creates the input, dead-letter and snapshots streams and the
-// group table if they are missing, the table with the input's partition
+// EnsureTopics creates the input, dead-letter, snapshots, scores and events
+// streams and the group table if they are missing (the scores topic too,
+// although only --scores writes to it: a consumer can subscribe before), the table with the input's partition
 // count (as goka would), all with a max.message.bytes that holds the
 // largest state and dead letter (kafkaconf.TopicMaxMessageBytes).
 func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error {
@@ -226,7 +231,7 @@ func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error
 	if err != nil {
 		return err
 	}
-	for _, topic := range []string{names.DeadLetter, names.Snapshots} {
+	for _, topic := range []string{names.DeadLetter, names.Snapshots, names.Scores, names.Events} {
 		if _, err := k.ForSnapshots(topic == names.Snapshots).EnsureStream(tm, topic, n); err != nil {
 			return err
 		}

@@ -23,6 +23,8 @@ type Names struct {
 	Group      string // goka group; its table is Group+"-table"
 	DeadLetter string // rejected messages; default Group+"-deadletter"
 	Snapshots  string // periodic JSON snapshots of each sensor's models; default Group+"-snapshots"
+	Scores     string // JSON scores of every sample (with --scores); default Group+"-scores"
+	Events     string // JSON anomaly and drift events; default Group+"-events"
 }
 
 // WithDefaults fills empty names with the defaults.
@@ -38,6 +40,12 @@ func (n Names) WithDefaults() Names {
 	}
 	if n.Snapshots == "" {
 		n.Snapshots = n.Group + "-snapshots"
+	}
+	if n.Scores == "" {
+		n.Scores = n.Group + "-scores"
+	}
+	if n.Events == "" {
+		n.Events = n.Group + "-events"
 	}
 	return n
 }
@@ -56,22 +64,41 @@ func (n Names) Validate() error {
 	case n.Snapshots != "" && (n.Snapshots == n.Input || n.Snapshots == n.DeadLetter || n.Snapshots == n.Table()):
 		return fmt.Errorf("snapshots topic %q is also the input, dead-letter or table topic", n.Snapshots)
 	}
+	return n.validateScores()
+}
+
+// validateScores reports a scores or events topic that is another topic
+// of the group.
+func (n Names) validateScores() error {
+	others := []string{n.Input, n.DeadLetter, n.Table(), n.Snapshots}
+	for _, t := range []struct{ what, name string }{{"scores", n.Scores}, {"events", n.Events}} {
+		for _, o := range others {
+			if t.name != "" && t.name == o {
+				return fmt.Errorf("%s topic %q is also the input, dead-letter, snapshots or table topic", t.what, t.name)
+			}
+		}
+	}
+	if n.Scores != "" && n.Scores == n.Events {
+		return fmt.Errorf("scores and events topics are both %q", n.Scores)
+	}
 	return nil
 }
 
 // Table is the compacted changelog topic of the group's state.
 func (n Names) Table() string { return string(goka.GroupTable(goka.Group(n.Group))) }
 
-// Graph declares the processor group: one input stream, the dead-letter
-// and snapshot outputs and the persisted per-sensor state. samples and state
+// Graph declares the processor group: one input stream, the dead-letter,
+// snapshot, scores and events outputs and the persisted per-sensor state. samples and state
 // are the codecs of the input values and of the table values; out is the
-// codec of both outputs (raw bytes).
+// codec of the outputs (raw bytes).
 func (n Names) Graph(samples, state, out goka.Codec, cb goka.ProcessCallback) *goka.GroupGraph {
 	n = n.WithDefaults()
 	return goka.DefineGroup(goka.Group(n.Group),
 		goka.Input(goka.Stream(n.Input), samples, cb),
 		goka.Output(goka.Stream(n.DeadLetter), out),
 		goka.Output(goka.Stream(n.Snapshots), out),
+		goka.Output(goka.Stream(n.Scores), out),
+		goka.Output(goka.Stream(n.Events), out),
 		goka.Persist(state),
 	)
 }

@@ -9,7 +9,7 @@ import (
 
 func TestNames(t *testing.T) {
 	n := topology.Names{Group: "g"}.WithDefaults()
-	want := topology.Names{Input: "rls-samples", Group: "g", DeadLetter: "g-deadletter", Snapshots: "g-snapshots"}
+	want := topology.Names{Input: "rls-samples", Group: "g", DeadLetter: "g-deadletter", Snapshots: "g-snapshots", Scores: "g-scores", Events: "g-events"}
 	if n != want {
 		t.Errorf("WithDefaults = %+v, want %+v", n, want)
 	}
@@ -29,6 +29,10 @@ func TestNames(t *testing.T) {
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "g-table"}, "is the group table"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "dl"}, "snapshots topic"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "g-table"}, "snapshots topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Scores: "in"}, "scores topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "s", Events: "s"}, "events topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Events: "g-table"}, "events topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Scores: "x", Events: "x"}, "both"},
 	} {
 		if err := c.n.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error containing %q", c.n, err, c.want)

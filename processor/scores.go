@@ -1,0 +1,160 @@
+package processor
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/rls"
+)
+
+// Scorer is a State that scores the samples it applies: after a successful
+// Apply it tells how each of its models scored that sample. The handler
+// turns those scores into the scores topic and into events; a State that is
+// not a Scorer has neither.
+type Scorer interface {
+	// Scores is the number of models.
+	Scores() int
+	// Score is model i's name, its sample count and its score of the sample
+	// applied last. It must not allocate.
+	Score(i int) (model string, samples uint64, s rls.Score)
+}
+
+// Scoring is what the processor publishes from the scores (see
+// docs/operations.md, "Scores, anomalies and drift"). The tests themselves
+// (threshold, detector, action) are the learner's (RLS.Scoring).
+type Scoring struct {
+	// Publish writes one apitypes.ScoreRecord per input message that
+	// applied samples to Names.Scores (--scores). Off by default: it costs
+	// a JSON record per message.
+	Publish bool
+	// Model names the model whose anomalies are events (--score-model);
+	// "" is the first model of the bank.
+	Model string
+	// IntervalLevel is the coverage of the intervals of the scores topic
+	// (--interval-level). 0: rls.DefaultIntervalLevel.
+	IntervalLevel float64
+}
+
+// msgScores collects one message's scores and events while it is applied.
+type msgScores struct {
+	scorer Scorer
+	model  int // index of the score model, -1 if the bank has none by that name
+	q      float64
+	record *apitypes.ScoreRecord // nil unless Publish
+	events []apitypes.Event
+}
+
+// beginScores prepares the scoring of samples applied to st: false when
+// st is no Scorer.
+func (h *Handler) beginScores(ms *msgScores, st State) bool {
+	sc, ok := st.(Scorer)
+	if !ok {
+		ms.scorer = nil
+		return false
+	}
+	if ms.scorer == sc {
+		return true
+	}
+	ms.scorer, ms.model = sc, -1
+	if h.Scoring.Model == "" {
+		ms.model = 0
+	} else {
+		for i := range sc.Scores() {
+			if name, _, _ := sc.Score(i); name == h.Scoring.Model {
+				ms.model = i
+				break
+			}
+		}
+	}
+	if h.Scoring.Publish && ms.q == 0 {
+		level := h.Scoring.IntervalLevel
+		if level == 0 {
+			level = rls.DefaultIntervalLevel
+		}
+		ms.q = rls.IntervalQuantile(level)
+	}
+	return true
+}
+
+// scoreSample records the scores of sample s, just applied to ms.scorer. Only
+// an event or the scores topic allocates.
+func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
+	sc := ms.scorer
+	n := sc.Scores()
+	for i := range n {
+		name, samples, score := sc.Score(i)
+		if score.Anomaly && i == ms.model {
+			z := score.Z
+			ms.events = append(ms.events, apitypes.Event{Model: name, Kind: apitypes.EventAnomaly, Samples: samples, Z: &z})
+		}
+		if score.Drift {
+			st := score.Statistic
+			ms.events = append(ms.events, apitypes.Event{Model: name, Kind: apitypes.EventDrift, Samples: samples, Statistic: &st})
+		}
+	}
+	if !h.Scoring.Publish {
+		return
+	}
+	if ms.record == nil {
+		ms.record = &apitypes.ScoreRecord{}
+	}
+	ss := apitypes.ScoreSample{Y: s.Y, Models: make([]apitypes.ModelScore, n)}
+	if s.HasSeq {
+		seq := s.Seq
+		ss.Seq = &seq
+	}
+	if s.TS != 0 {
+		ts := s.TS
+		ss.TS = &ts
+	}
+	for i := range n {
+		name, _, score := sc.Score(i)
+		m := apitypes.ModelScore{Model: name, YHat: score.YHat, E: score.E}
+		if !math.IsNaN(score.Z) && !math.IsInf(score.Z, 0) {
+			z := score.Z
+			lo, hi := score.Interval(ms.q)
+			m.Z, m.Lo, m.Hi = &z, &lo, &hi
+		}
+		ss.Models[i] = m
+	}
+	ms.record.Samples = append(ms.record.Samples, ss)
+}
+
+// publishScores emits the message's score record and events with its
+// other outputs, and counts the events.
+func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now time.Time) {
+	key, partition, offset := ctx.Key(), ctx.Partition(), ctx.Offset()
+	if r := ms.record; r != nil && len(r.Samples) > 0 {
+		r.Sensor, r.Partition, r.Offset = key, partition, offset
+		if b, err := json.Marshal(r); err == nil {
+			out.emit(ctx, h.Names.Scores, key, b, nil)
+		} else {
+			h.log().Error("score record not encoded", "sensor", key, "err", err)
+		}
+	}
+	if len(ms.events) == 0 {
+		return
+	}
+	t := now.UTC().Format(time.RFC3339Nano)
+	c := h.counts()
+	for i := range ms.events {
+		ev := &ms.events[i]
+		ev.Sensor, ev.Partition, ev.Offset, ev.Time = key, partition, offset, t
+		if ev.Kind == apitypes.EventAnomaly {
+			c.Anomalies.Add(1)
+		} else {
+			c.Drifts.Add(1)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			h.log().Error("event not encoded", "sensor", key, "err", err)
+			continue
+		}
+		out.emit(ctx, h.Names.Events, key, b, nil)
+	}
+}
