@@ -1,0 +1,158 @@
+package processor
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/rls"
+)
+
+// TestScoresAndEvents: the scores topic carries, per message, each applied
+// sample's scores as an rls.Bank fed the same samples computes them, and
+// the events topic every anomaly of the score model and every drift alarm
+// of any model, at the sample where the bank saw it.
+func TestScoresAndEvents(t *testing.T) {
+	const dim, n, per = 3, 1200, 2
+	sc := rls.DefaultScoring()
+	sc.OnDrift = rls.DriftReset
+	r := rand.New(rand.NewPCG(1, 2))
+	var samples []codec.Sample
+	oracle := rls.NewBank(rls.DefaultSpecs(), dim)
+	var want [][]rls.Score
+	for k := range n {
+		x := []float64{r.NormFloat64(), r.NormFloat64(), r.NormFloat64()}
+		sign := 1.0
+		if k >= 800 {
+			sign = -1 // a jump of θ*: the detectors fire
+		}
+		y := sign*(x[0]+x[2]) + 0.1*r.NormFloat64()
+		if k == 400 || k == 600 {
+			y += 2 // 20σ: an anomaly
+		}
+		samples = append(samples, codec.Sample{X: x, Y: y, Seq: int64(k), HasSeq: true, TS: 1000 + int64(k)})
+		if err := oracle.UpdateScored(x, y, &sc); err != nil {
+			t.Fatal(err)
+		}
+		var s []rls.Score
+		for _, m := range oracle.Models {
+			s = append(s, m.LastScore())
+		}
+		want = append(want, s)
+	}
+	for _, publish := range []bool{true, false} {
+		rig := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+		rig.h.Learner = RLS{Specs: rls.DefaultSpecs(), Scoring: &sc}
+		rig.h.Scoring = Scoring{Publish: publish, Model: "mod2", IntervalLevel: 0.9}
+		for k := 0; k < n; k += per {
+			rig.process("s", int64(k/per), codec.Encode(codec.FormatJSON, nil, samples[k:k+per]))
+		}
+		rig.h.cache.parts[0].batch.flush(false)
+		records := rig.prod.written[rig.h.Names.Scores]
+		if !publish {
+			if len(records) != 0 {
+				t.Errorf("without Publish: %d score records", len(records))
+			}
+		} else {
+			checkScores(t, records, samples, want, per)
+		}
+		checkEvents(t, rig.prod.written[rig.h.Names.Events], want, per, rig.h.counts())
+	}
+}
+
+func checkScores(t *testing.T, records []outMsg, samples []codec.Sample, want [][]rls.Score, per int) {
+	t.Helper()
+	if len(records) != len(samples)/per {
+		t.Fatalf("%d score records, want one per message (%d)", len(records), len(samples)/per)
+	}
+	q := rls.IntervalQuantile(0.9)
+	recs := make([]apitypes.ScoreRecord, len(records))
+	for i, m := range records {
+		if err := json.Unmarshal(m.value, &recs[i]); err != nil || m.key != "s" {
+			t.Fatalf("record %d: key %q: %v", i, m.key, err)
+		}
+	}
+	// The fake producer acknowledges in any order.
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Offset < recs[j].Offset })
+	for i, rec := range recs {
+		if rec.Sensor != "s" || rec.Partition != 0 || rec.Offset != int64(i) || len(rec.Samples) != per {
+			t.Fatalf("record %d: %+v", i, rec)
+		}
+		for j, ss := range rec.Samples {
+			k := i*per + j
+			if ss.Seq == nil || *ss.Seq != int64(k) || ss.TS == nil || *ss.TS != 1000+int64(k) || ss.Y != samples[k].Y {
+				t.Fatalf("sample %d: seq %v ts %v y %v", k, ss.Seq, ss.TS, ss.Y)
+			}
+			for mi, ms := range ss.Models {
+				w := want[k][mi]
+				if ms.Model != rls.DefaultSpecs()[mi].Name || ms.YHat != w.YHat || ms.E != w.E {
+					t.Fatalf("sample %d model %d: %+v, want %+v", k, mi, ms, w)
+				}
+				if math.IsNaN(w.Z) {
+					if ms.Z != nil || ms.Lo != nil || ms.Hi != nil {
+						t.Fatalf("sample %d model %d: z, lo, hi while σ̂² is unknown", k, mi)
+					}
+					continue
+				}
+				lo, hi := w.Interval(q)
+				if ms.Z == nil || *ms.Z != w.Z || *ms.Lo != lo || *ms.Hi != hi {
+					t.Fatalf("sample %d model %d: z/lo/hi %v %v %v, want %v %v %v", k, mi, ms.Z, ms.Lo, ms.Hi, w.Z, lo, hi)
+				}
+			}
+		}
+	}
+}
+
+func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *Counts) {
+	t.Helper()
+	type ev struct {
+		model, kind string
+		samples     uint64
+	}
+	exp := map[ev]int{}
+	anomalies, drifts := 0, 0
+	for k, s := range want {
+		for mi, w := range s {
+			name := rls.DefaultSpecs()[mi].Name
+			if w.Anomaly && name == "mod2" {
+				exp[ev{name, apitypes.EventAnomaly, uint64(k + 1)}]++
+				anomalies++
+			}
+			if w.Drift {
+				exp[ev{name, apitypes.EventDrift, uint64(k + 1)}]++
+				drifts++
+			}
+		}
+	}
+	if anomalies < 2 || drifts < 2 {
+		t.Fatalf("the oracle saw %d anomalies and %d drifts: the test data should have both", anomalies, drifts)
+	}
+	if len(events) != anomalies+drifts {
+		t.Fatalf("%d events, want %d", len(events), anomalies+drifts)
+	}
+	for i, m := range events {
+		var e apitypes.Event
+		if err := json.Unmarshal(m.value, &e); err != nil {
+			t.Fatal(err)
+		}
+		got := ev{e.Model, e.Kind, e.Samples}
+		if exp[got] == 0 || e.Sensor != "s" || e.Offset != int64(e.Samples-1)/int64(per) || e.Time != "2001-09-09T01:46:40Z" {
+			t.Errorf("event %d: %+v, not expected", i, e)
+		}
+		if (e.Kind == apitypes.EventAnomaly) != (e.Z != nil) || (e.Kind == apitypes.EventDrift) != (e.Statistic != nil) {
+			t.Errorf("event %d: z %v statistic %v", i, e.Z, e.Statistic)
+		}
+		exp[got]--
+		if e.Statistic != nil && !(*e.Statistic > 1) {
+			t.Errorf("drift event %d: statistic %v, want > 1", i, *e.Statistic)
+		}
+	}
+	if c.Anomalies.Load() != uint64(anomalies) || c.Drifts.Load() != uint64(drifts) {
+		t.Errorf("counts: %d anomalies, %d drifts; want %d, %d", c.Anomalies.Load(), c.Drifts.Load(), anomalies, drifts)
+	}
+}
