@@ -205,11 +205,13 @@ type processorFlags struct {
 	stateDir   string
 	idleTTL    time.Duration
 	tombstones string
+	scores     scoreFlags
 }
 
 func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
+	p.scores.register(fs)
 	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension a sensor may have, at most %d; larger samples are dead-lettered (max-dim); 0: the largest whose state fits in one table record of %d bytes (%d for the default bank; a larger state is dead-lettered as state-too-large)",
 		processor.DefaultMaxDim, processor.MaxStateBytes, processor.MaxDimFor(processor.RLS{Specs: rls.DefaultSpecs()})))
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
@@ -238,6 +240,9 @@ func (p *processorFlags) config() (processor.Config, error) {
 		return cfg, flagErr("--tombstones %q: want %s or %s", p.tombstones, processor.TombstonesDeadLetter, processor.TombstonesDelete)
 	}
 	if err := p.batch.apply(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := p.scores.apply(&cfg, specs); err != nil {
 		return cfg, err
 	}
 	if p.idleTTL < 0 || p.idleTTL > 0 && cfg.BatchInterval < 0 {

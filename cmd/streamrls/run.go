@@ -8,7 +8,6 @@ import (
 
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/pipeline"
-	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -18,6 +17,7 @@ type runFlags struct {
 	models        modelFlags
 	snapshots     snapshotFlags
 	batch         batchFlags
+	scores        scoreFlags
 	http          httpFlags
 	historyPoints int
 	historyBytes  string
@@ -33,6 +33,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	f.models.register(fs)
 	f.snapshots.register(fs)
 	f.batch.register(fs)
+	f.scores.register(fs)
 	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	registerHistoryMaxBytes(fs, &f.historyBytes)
@@ -55,7 +56,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Processor.Learner = processor.RLS{Specs: specs}
+	if err := f.scores.apply(&cfg.Processor, specs); err != nil {
+		return cfg, err
+	}
 	for _, check := range []error{checkPartitions(f.partitions), checkSensorMetrics(f.sensorMetrics), checkProgress(f.progress)} {
 		if check != nil {
 			return cfg, check
