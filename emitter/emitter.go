@@ -44,6 +44,10 @@ type Generator struct {
 	seqs  []int64
 	walks []*walk // θ* per sensor under drift (nil: Theta throughout)
 	seed  uint64
+
+	outliers  Outliers
+	orngs     []*rand.Rand // per sensor, nil without outliers
+	isOutlier []bool       // per sensor: its latest sample got one
 }
 
 // NewGenerator returns a generator for sensors sensors.
@@ -89,6 +93,7 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 		y += dst[j] * theta[j]
 	}
 	y += g.Noise * r.NormFloat64()
+	y += g.outlier(i)
 	s := codec.Sample{X: dst[:g.Dim], Y: y, Seq: g.seqs[i], HasSeq: true}
 	g.seqs[i]++
 	return s
@@ -111,6 +116,7 @@ type Config struct {
 	Theta      []float64 // default DefaultTheta(Dim)
 	Noise      float64   // default 0.1; negative means none
 	Drift      Drift     // how θ* moves (zero: it stays)
+	Outliers   Outliers  // gross errors on a fraction of the samples (zero: none)
 	Log        *slog.Logger
 	// Sent, if set, counts samples acknowledged by the broker (for progress).
 	Sent *atomic.Int64
@@ -139,6 +145,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("θ* has %d coefficients but --dim is %d", len(c.Theta), c.Dim)
 	case c.Drift.Kind == DriftWander && !(c.Drift.Sigma > 0):
 		return fmt.Errorf("--drift %s: SIGMA must be > 0", c.Drift)
+	}
+	if err := c.Outliers.Validate(); err != nil {
+		return fmt.Errorf("--%v", err)
 	}
 	return nil
 }
@@ -236,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (int64, error) {
 // them into per-sensor batches and hands each message to emit, pacing to
 // cfg.Rate.
 func generate(ctx context.Context, cfg Config, emit func(key string, value []byte, n int) error, failed *atomic.Pointer[error]) error {
-	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed).WithDrift(cfg.Drift)
+	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed).WithDrift(cfg.Drift).WithOutliers(cfg.Outliers)
 	type pending struct {
 		xs      []float64 // flat backing of the batch's x
 		samples []codec.Sample

@@ -130,6 +130,7 @@ type emitFlags struct {
 	seed                uint64
 	noise               float64
 	drift               string
+	outliers            string
 }
 
 func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64) {
@@ -143,6 +144,7 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 	fs.Uint64Var(&e.seed, "seed", 1, "random seed; the same seed sends the same samples")
 	fs.Float64Var(&e.noise, "noise", 0.1, "standard deviation of the Gaussian noise on y (negative: none)")
 	fs.StringVar(&e.drift, "drift", "none", driftHelp)
+	fs.StringVar(&e.outliers, "outliers", "none", "gross errors: P:SIZE adds ±SIZE·σ (σ = --noise, sign at random) to each sample with probability P (P in [0, 1], SIZE ≥ 0; its own random stream per sensor from --seed); none: no outliers")
 }
 
 // config is the emitter configuration the flags give (Kafka, topic and
@@ -156,11 +158,15 @@ func (e *emitFlags) config() (emitter.Config, error) {
 	if err != nil {
 		return emitter.Config{}, err
 	}
+	outliers, err := emitter.ParseOutliers(e.outliers)
+	if err != nil {
+		return emitter.Config{}, flagErr("--outliers: %v", err)
+	}
 	if e.dim > processor.DefaultMaxDim {
 		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's largest --max-dim)", e.dim, processor.DefaultMaxDim)
 	}
 	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
-		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift}
+		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift, Outliers: outliers}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

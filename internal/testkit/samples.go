@@ -10,16 +10,24 @@ import (
 // DefaultTheta and noise 0.1: the emitter's per-sensor random streams do not
 // depend on interleaving, so sensor i's samples are xs[i], ys[i] in order.
 func SensorSamples(sensors, dim int, count int64, seed uint64) (xs [][][]float64, ys [][]float64) {
-	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed)
-	xs, ys = make([][][]float64, sensors), make([][]float64, sensors)
+	xs, ys, _ = Emitted(sensors, dim, count, seed, emitter.Drift{}, emitter.Outliers{})
+	return xs, ys
+}
+
+// Emitted is SensorSamples with --drift and --outliers: outlier[i][k] says
+// whether sensor i's k-th sample got an outlier.
+func Emitted(sensors, dim int, count int64, seed uint64, drift emitter.Drift, out emitter.Outliers) (xs [][][]float64, ys [][]float64, outlier [][]bool) {
+	gen := emitter.NewGenerator(sensors, dim, emitter.DefaultTheta(dim), 0.1, seed).WithDrift(drift).WithOutliers(out)
+	xs, ys, outlier = make([][][]float64, sensors), make([][]float64, sensors), make([][]bool, sensors)
 	for k := int64(0); k < count; k++ {
 		i := int(k % int64(sensors))
 		x := make([]float64, dim)
 		s := gen.Next(i, x)
 		xs[i] = append(xs[i], x)
 		ys[i] = append(ys[i], s.Y)
+		outlier[i] = append(outlier[i], gen.Outlier(i))
 	}
-	return xs, ys
+	return xs, ys, outlier
 }
 
 // RelErr is max|got−want| / max|want|: the relative error of a vector.
