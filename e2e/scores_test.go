@@ -1,0 +1,285 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/view"
+)
+
+// readTopic reads topic from its start until it has been quiet for 2 s
+// (the writers are done before it is called).
+func readTopic(t *testing.T, ctx context.Context, addr, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
+		if n == 0 {
+			if ctx.Err() != nil {
+				t.Fatalf("reading %s: %v", topic, ctx.Err())
+			}
+			return out
+		}
+	}
+}
+
+// events decodes the events of a topic's records.
+func events(t *testing.T, recs []*kgo.Record) []apitypes.Event {
+	t.Helper()
+	out := make([]apitypes.Event, len(recs))
+	for i, r := range recs {
+		if err := json.Unmarshal(r.Value, &out[i]); err != nil {
+			t.Fatalf("event %d: %v: %s", i, err, r.Value)
+		}
+		if out[i].Sensor != string(r.Key) {
+			t.Fatalf("event %d: sensor %q under key %q", i, out[i].Sensor, r.Key)
+		}
+	}
+	return out
+}
+
+// waitApplied waits until the view shows want samples for every sensor.
+func waitApplied(t *testing.T, v *view.View, sensors int, want uint64, timeout time.Duration) {
+	t.Helper()
+	testkit.Eventually(t, timeout, func() error {
+		for i := range sensors {
+			s, ok, err := v.Get(emitter.SensorID(i))
+			if err != nil || !ok || s.Meta.Samples != want {
+				var n uint64
+				if ok {
+					n = s.Meta.Samples
+				}
+				return fmt.Errorf("sensor %s: %d of %d samples (%v)", emitter.SensorID(i), n, want, err)
+			}
+		}
+		return nil
+	})
+}
+
+// emitArgs are the arguments of a `streamrls emit` of the test streams.
+func emitArgs(addr string, sensors int, count int64, seed uint64, more ...string) []string {
+	return append([]string{"emit", "--brokers", addr, "--sensors", strconv.Itoa(sensors), "--dim", "10",
+		"--count", strconv.FormatInt(count, 10), "--rate", "0", "--format", "binary", "--batch", "20",
+		"--seed", strconv.FormatUint(seed, 10)}, more...)
+}
+
+// runToEnd runs a command of the binary and waits for it to succeed.
+func runToEnd(t *testing.T, timeout time.Duration, args ...string) {
+	t.Helper()
+	p := start(t, args...)
+	select {
+	case <-p.Done():
+	case <-time.After(timeout):
+		t.Fatalf("%s did not end within %v", args[0], timeout)
+	}
+	if p.ExitCode() != 0 {
+		t.Fatalf("%s: %v\n%s", args[0], p.Err(), testkit.Tail(p.Output(), 20))
+	}
+}
+
+// TestAnomalyEvents: `emit --outliers 0.001:10` into a real broker and
+// `streamrls process` (default --anomaly-z 4, --score-model the λ = 1
+// model): at least 99 % of the injected outliers after the warm-up are
+// anomaly events, at the sample they were injected into, and at most
+// 0.01 % of the other samples are; each sensor's state counts its events.
+func TestAnomalyEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	b, kc := testkit.Broker(t)
+	ctx := testkit.Context(t, 3*time.Minute)
+	const sensors, perSensor, seed, warm = 16, 9000, 11, 200
+	const count = sensors * perSensor
+	out := emitter.Outliers{P: 0.001, Size: 10}
+	runToEnd(t, 2*time.Minute, emitArgs(b.Addr(), sensors, count, seed, "--outliers", out.String())...)
+	start(t, "process", "--brokers", b.Addr(), "--state-dir", t.TempDir())
+	v := testkit.StartView(t, ctx, kc, "rls")
+	waitApplied(t, v, sensors, perSensor, 2*time.Minute)
+
+	_, _, outlier := testkit.Emitted(sensors, 10, count, seed, emitter.Drift{}, out)
+	flagged := map[string]map[uint64]bool{}
+	perSensorEvents := map[string]uint64{}
+	for _, e := range events(t, readTopic(t, ctx, b.Addr(), "rls-events")) {
+		if e.Kind != apitypes.EventAnomaly {
+			continue
+		}
+		if e.Model != "mod1" || e.Z == nil || !(math.Abs(*e.Z) > 4) {
+			t.Errorf("anomaly event %+v: want model mod1 and |z| > 4", e)
+		}
+		if flagged[e.Sensor] == nil {
+			flagged[e.Sensor] = map[uint64]bool{}
+		}
+		flagged[e.Sensor][e.Samples-1] = true // Samples counts the flagged one
+		perSensorEvents[e.Sensor]++
+	}
+	injected, hit, others, false_ := 0, 0, 0, 0
+	for i := range sensors {
+		id := emitter.SensorID(i)
+		for k, o := range outlier[i] {
+			if k < warm {
+				continue
+			}
+			switch f := flagged[id][uint64(k)]; {
+			case o:
+				injected++
+				if f {
+					hit++
+				}
+			default:
+				others++
+				if f {
+					false_++
+				}
+			}
+		}
+		s, _, _ := v.Get(id)
+		if got := s.Bank.Models[0].Anomalies; got != perSensorEvents[id] {
+			t.Errorf("sensor %s: state counts %d anomalies, %d events", id, got, perSensorEvents[id])
+		}
+	}
+	t.Logf("outliers after the warm-up: %d injected, %d flagged (%.2f%%); other samples: %d flagged of %d (%.4f%%)",
+		injected, hit, 100*float64(hit)/float64(injected), false_, others, 100*float64(false_)/float64(others))
+	if injected < 100 {
+		t.Fatalf("only %d outliers injected: the test needs more samples", injected)
+	}
+	if float64(hit) < 0.99*float64(injected) {
+		t.Errorf("%d of %d outliers flagged, want ≥ 99%%", hit, injected)
+	}
+	if float64(false_) > 1e-4*float64(others) {
+		t.Errorf("%d of %d other samples flagged, want ≤ 0.01%%", false_, others)
+	}
+}
+
+// TestDriftEvents: `emit --drift jump:N` (θ* becomes −θ* after N samples)
+// into two processor groups, --on-drift none and reset, with --scores. The
+// λ = 1 model's detector fires for every sensor within 200 samples of the
+// jump (median ≤ 100) and not before it; with reset its recent MSE is back
+// within 20 % of σ² = 0.01 1,000 samples after the jump, while without it
+// stays far above. kafka-python reads both topics (see
+// testdata/read_scores.py) and finds what franz-go finds.
+func TestDriftEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	b, kc := testkit.Broker(t)
+	ctx := testkit.Context(t, 3*time.Minute)
+	const sensors, jump, after, seed = 16, 2000, 1000, 5
+	const perSensor = jump + after
+	runToEnd(t, 2*time.Minute, emitArgs(b.Addr(), sensors, sensors*perSensor, seed, "--drift", "jump:"+strconv.Itoa(jump))...)
+	for _, g := range []string{"none", "reset"} {
+		start(t, "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--group", g, "--on-drift", g, "--scores")
+	}
+	for _, g := range []string{"none", "reset"} {
+		v := testkit.StartView(t, ctx, kc, g)
+		waitApplied(t, v, sensors, perSensor, 2*time.Minute)
+		first := map[string]uint64{}
+		before := 0
+		for _, e := range events(t, readTopic(t, ctx, b.Addr(), g+"-events")) {
+			if e.Kind != apitypes.EventDrift || e.Model != "mod1" {
+				continue
+			}
+			if e.Samples <= jump {
+				before++
+				continue
+			}
+			if _, ok := first[e.Sensor]; !ok {
+				first[e.Sensor] = e.Samples - jump
+			}
+		}
+		var delays []int
+		for i := range sensors {
+			d, ok := first[emitter.SensorID(i)]
+			if !ok || d > 200 {
+				t.Errorf("group %s sensor %s: λ = 1 drift detected %d samples after the jump (detected: %v), want ≤ 200", g, emitter.SensorID(i), d, ok)
+			}
+			delays = append(delays, int(d))
+		}
+		sort.Ints(delays)
+		median := float64(delays[sensors/2-1]+delays[sensors/2]) / 2
+		t.Logf("group %s: λ = 1 detection delays %v (median %v), %d alarms before the jump", g, delays, median, before)
+		if median > 100 || before > 0 {
+			t.Errorf("group %s: median delay %v, want ≤ 100; %d false alarms before the jump, want 0", g, median, before)
+		}
+		worst, sum := 0.0, 0.0
+		for i := range sensors {
+			s, _, _ := v.Get(emitter.SensorID(i))
+			m := s.Bank.Models[0].RecentMSE
+			worst, sum = math.Max(worst, math.Abs(m/0.01-1)), sum+m
+		}
+		mean := sum / sensors
+		t.Logf("group %s: λ = 1 recent MSE %d samples after the jump: mean over sensors %.4g (σ² = 0.01), worst sensor off by %.0f%%", g, after, mean, 100*worst)
+		switch {
+		case g == "reset" && math.Abs(mean/0.01-1) > 0.2:
+			t.Errorf("with reset: recent MSE %.4g, want within 20%% of σ² = 0.01", mean)
+		case g == "none" && mean < 0.1:
+			t.Errorf("without reset: recent MSE %.4g, want far above σ² (old and new θ* averaged)", mean)
+		}
+	}
+	interopScores(t, ctx, b.Addr(), "reset", sensors*perSensor)
+}
+
+// pyScores is what testdata/read_scores.py prints.
+type pyScores struct {
+	Records, Samples, Events int
+	Kinds                    map[string]int
+}
+
+// interopScores: kafka-python reads GROUP-scores and GROUP-events and
+// counts what franz-go counts.
+func interopScores(t *testing.T, ctx context.Context, addr, group string, samples int) {
+	t.Helper()
+	requirePython(t, "kafka")
+	want := pyScores{Kinds: map[string]int{}}
+	for _, r := range readTopic(t, ctx, addr, group+"-scores") {
+		var rec apitypes.ScoreRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		want.Records++
+		want.Samples += len(rec.Samples)
+	}
+	for _, e := range events(t, readTopic(t, ctx, addr, group+"-events")) {
+		want.Events++
+		want.Kinds[e.Kind+"/"+e.Model]++
+	}
+	if want.Samples != samples {
+		t.Errorf("franz-go: %d samples in the scores, want %d", want.Samples, samples)
+	}
+	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "read_scores.py"),
+		"--bootstrap", addr, "--scores", group+"-scores", "--events", group+"-events")
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read_scores.py: %v\n%s", err, stderrOf(err))
+	}
+	var got pyScores
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%v: %.300s", err, raw)
+	}
+	t.Logf("kafka-python read %d score records (%d samples) and %d events %v", got.Records, got.Samples, got.Events, got.Kinds)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("kafka-python read %+v, franz-go %+v", got, want)
+	}
+}
