@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -15,8 +16,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -281,5 +286,126 @@ func interopScores(t *testing.T, ctx context.Context, addr, group string, sample
 	t.Logf("kafka-python read %d score records (%d samples) and %d events %v", got.Records, got.Samples, got.Events, got.Kinds)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("kafka-python read %+v, franz-go %+v", got, want)
+	}
+}
+
+// TestCrashScores is TestCrashRecovery with --scores: SIGKILLs of `streamrls
+// process` while samples stream in. The state still equals the oracle;
+// every input message has its score record on GROUP-scores at least once,
+// its repeats (a batch produced but not committed before a kill) are the
+// same bytes, and after dropping repeats by (partition, offset) each
+// sensor's scores are its samples in order, as an rls.Bank fed them scores
+// them.
+func TestCrashScores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	b, kc := testkit.Broker(t)
+	ctx := testkit.Context(t, 3*time.Minute)
+	const sensors, dim, partitions = 16, 10, 8
+	const count, rate, seed = 12000, 1500, 43
+	names := topology.Names{}.WithDefaults()
+	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
+		t.Fatal(err)
+	}
+	emitted := make(chan error, 1)
+	go func() {
+		n, err := emitter.Run(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
+			Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
+		if err == nil && n != count {
+			err = fmt.Errorf("sent %d of %d", n, count)
+		}
+		emitted <- err
+	}()
+	args := []string{"process", "--brokers", kc.Brokers[0], "--state-dir", filepath.Join(t.TempDir(), "state"),
+		"--session-timeout", "2s", "--scores"}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	p := start(t, args...)
+	v := testkit.StartView(t, ctx, kc, names.Group)
+	for k := range 3 {
+		before := applied(v)
+		if before < count {
+			waitProgress(t, v, before)
+		}
+		time.Sleep(time.Duration(rng.IntN(700)) * time.Millisecond)
+		p.Kill()
+		t.Logf("kill %d at about %d samples", k+1, applied(v))
+		p = start(t, args...)
+	}
+	if err := <-emitted; err != nil {
+		t.Fatalf("emitter: %v", err)
+	}
+	xs, ys := testkit.SensorSamples(sensors, dim, count, seed)
+	checkAgainstOracle(t, v, xs, ys, rls.DefaultSpecs(), 1e-8)
+
+	type at struct {
+		p int32
+		o int64
+	}
+	inputs := map[at]string{}
+	for _, r := range readTopic(t, ctx, b.Addr(), names.Input) {
+		inputs[at{r.Partition, r.Offset}] = string(r.Key)
+	}
+	seen := map[at][]byte{}
+	repeats := 0
+	for _, r := range readTopic(t, ctx, b.Addr(), names.Scores) {
+		var rec apitypes.ScoreRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			t.Fatal(err)
+		}
+		k := at{rec.Partition, rec.Offset}
+		if inputs[k] != rec.Sensor || string(r.Key) != rec.Sensor {
+			t.Fatalf("score record of %s under key %q: input there is %q", rec.Sensor, r.Key, inputs[k])
+		}
+		if prev, ok := seen[k]; ok {
+			repeats++
+			if string(prev) != string(r.Value) {
+				t.Errorf("scores of input %d/%d repeated with other values:\n%s\n%s", k.p, k.o, prev, r.Value)
+			}
+			continue
+		}
+		seen[k] = r.Value
+	}
+	t.Logf("%d score records for %d input messages, %d repeats dropped", len(seen)+repeats, len(inputs), repeats)
+	if len(seen) != len(inputs) || len(inputs) != count {
+		t.Fatalf("scores of %d input messages, %d on the input, want %d", len(seen), len(inputs), count)
+	}
+	// Per sensor, in input order (one partition per sensor).
+	keys := make([]at, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].p < keys[j].p || keys[i].p == keys[j].p && keys[i].o < keys[j].o })
+	banks := map[string]*rls.Bank{}
+	next := map[string]int{}
+	for _, k := range keys {
+		var rec apitypes.ScoreRecord
+		_ = json.Unmarshal(seen[k], &rec)
+		bank := banks[rec.Sensor]
+		if bank == nil {
+			bank = rls.NewBank(rls.DefaultSpecs(), dim)
+			banks[rec.Sensor] = bank
+		}
+		i, _ := strconv.Atoi(rec.Sensor)
+		for _, s := range rec.Samples {
+			j := next[rec.Sensor]
+			next[rec.Sensor]++
+			if s.Seq == nil || *s.Seq != int64(j) || s.Y != ys[i-1][j] {
+				t.Fatalf("sensor %s: score %d has seq %v y %v, want %d %v", rec.Sensor, j, s.Seq, s.Y, j, ys[i-1][j])
+			}
+			if err := bank.Update(xs[i-1][j], ys[i-1][j]); err != nil {
+				t.Fatal(err)
+			}
+			for mi, m := range bank.Models {
+				if w := m.LastScore(); s.Models[mi].YHat != w.YHat || s.Models[mi].E != w.E {
+					t.Fatalf("sensor %s sample %d %s: y_hat %v e %v, want %v %v", rec.Sensor, j, m.Name, s.Models[mi].YHat, s.Models[mi].E, w.YHat, w.E)
+				}
+			}
+		}
+	}
+	for i := range sensors {
+		if n := next[emitter.SensorID(i)]; n != len(ys[i]) {
+			t.Errorf("sensor %s: %d scored samples, want %d", emitter.SensorID(i), n, len(ys[i]))
+		}
 	}
 }
