@@ -94,6 +94,8 @@ func TestPlotCommand(t *testing.T) {
 		{"plot", "--url", srv.URL, "--out", pngFile},
 		{"emit", "--drift", "wobble:3"},
 		{"emit", "--drift", "jump:0"},
+		{"emit", "--outliers", "2:1"},
+		{"emit", "--outliers", "0.1"},
 		{"process", "--state-dir", dir, "--snapshot-interval", "-1s"},
 		{"serve", "--state-dir", dir, "--theta-star", "1,x"},
 		{"serve", "--state-dir", dir, "--history-points", "1"},
