@@ -26,6 +26,7 @@ import (
 
 	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -42,6 +43,12 @@ type Server struct {
 	Histories []*history.Follower
 	// Truth gives θ*, when known: plots, history and the dashboard's ‖θ−θ*‖.
 	Truth history.Truth
+	// IntervalLevel is the coverage of predict's [lo, hi] (0:
+	// rls.DefaultIntervalLevel).
+	IntervalLevel float64
+	// Events follow each group's events (GET …/events and the dashboard's
+	// badges); a group without one has none.
+	Events []*history.EventFollower
 	// Goka is goka's monitor and query UI under /goka/ (nil: one is made
 	// showing Views).
 	Goka *GokaUI
@@ -239,17 +246,36 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 		}
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
-	out := apitypes.PredictJSON{Sensor: id}
+	out := apitypes.PredictJSON{Sensor: id, Level: s.level()}
 	for _, m := range sensor.Bank.Models {
-		y := m.Predict(req.X)
-		if math.IsNaN(y) || math.IsInf(y, 0) {
-			// Finite x can still overflow xᵀθ; JSON has no number for it.
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, y))
+		p, err := m.PredictInterval(req.X, out.Level)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		out.Predictions = append(out.Predictions, apitypes.PredictionJSON{Model: m.Name, Y: y})
+		if math.IsNaN(p.Y) || math.IsInf(p.Y, 0) {
+			// Finite x can still overflow xᵀθ; JSON has no number for it.
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, p.Y))
+			return
+		}
+		pj := apitypes.PredictionJSON{Model: m.Name, Y: p.Y}
+		// σ̂² unknown, or xᵀPx overflowing for a huge x: no interval.
+		if isFinite(p.SD) && isFinite(p.Lo) && isFinite(p.Hi) {
+			pj.SD, pj.Lo, pj.Hi = &p.SD, &p.Lo, &p.Hi
+		}
+		out.Predictions = append(out.Predictions, pj)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// level is the coverage of predict's intervals.
+func (s *Server) level() float64 {
+	if s.IntervalLevel == 0 {
+		return rls.DefaultIntervalLevel
+	}
+	return s.IntervalLevel
 }
 
 // decodePredict reads a predict body strictly: Content-Type
