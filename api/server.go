@@ -87,12 +87,14 @@ func (s *Server) routes() []route {
 		fn("POST /v1/sensors/{id}/predict", s.withGroup(s.predict)),
 		fn("GET /v1/sensors/{id}/history", s.withGroup(s.history)),
 		fn("GET /v1/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /v1/sensors/{id}/events", s.withGroup(s.events)),
 		fn("GET /v1/groups", s.groups),
 		fn("GET /v1/groups/{group}/sensors", s.withGroup(s.list)),
 		fn("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get)),
 		fn("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict)),
 		fn("GET /v1/groups/{group}/sensors/{id}/history", s.withGroup(s.history)),
 		fn("GET /v1/groups/{group}/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /v1/groups/{group}/sensors/{id}/events", s.withGroup(s.events)),
 		fn("GET /{$}", s.dashboard),
 		fn("GET /sensors/{id}", s.sensorPage),
 		{GokaBase + "/", ui},
@@ -135,7 +137,15 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		}
 		hist[h.Group()] = st
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups, "history": hist})
+	events := map[string]string{}
+	for _, e := range s.Events {
+		st := e.State()
+		if st != "ready" {
+			status = http.StatusServiceUnavailable
+		}
+		events[e.Group()] = st
+	}
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups, "history": hist, "events": events})
 }
 
 func (s *Server) groups(w http.ResponseWriter, _ *http.Request) {
@@ -368,4 +378,44 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if out, ok := s.sensorHistory(w, r, v); ok {
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// eventsOf finds the events follower of v's group.
+func (s *Server) eventsOf(v *view.View) *history.EventFollower {
+	for _, e := range s.Events {
+		if e.Group() == v.Group() {
+			return e
+		}
+	}
+	return nil
+}
+
+// DefaultEventsLimit is ?limit= of the events when not given.
+const DefaultEventsLimit = 20
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view.View) {
+	id := r.PathValue("id")
+	f := s.eventsOf(v)
+	if f == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no events are kept for group %q (serve follows GROUP-events)", v.Group()))
+		return
+	}
+	limit, most := DefaultEventsLimit, f.Store().PerSensor()
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > most {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, most))
+			return
+		}
+		limit = n
+	}
+	evs := f.Store().Events(id, limit)
+	if len(evs) == 0 {
+		// No events: a sensor of the view has had none yet.
+		if _, ok, err := v.Get(id); err != nil || !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, apitypes.EventsJSON{Sensor: id, Group: v.Group(), Events: evs})
 }
