@@ -93,11 +93,11 @@ type dashData struct {
 	// HasEvents: the group's events are followed (a column of badges).
 	HasEvents bool
 	Rows      []dashRow
-	After    string // the page starts after this ID ("": the first page)
-	Total    int    // sensors in the view, from its running count
-	Samples  uint64 // their samples, likewise
-	Next     string
-	Now      string
+	After     string // the page starts after this ID ("": the first page)
+	Total     int    // sensors in the view, from its running count
+	Samples   uint64 // their samples, likewise
+	Next      string
+	Now       string
 }
 
 // RecentEvents is how far back the dashboard's badges count events.

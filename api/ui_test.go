@@ -24,6 +24,7 @@ import (
 
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -247,6 +248,11 @@ func TestDriftHistoryDashboard(t *testing.T) {
 			if !reflect.DeepEqual(got.Events, want) || got.Group != "rls" {
 				t.Errorf("GET %s: %+v, want %+v", path, got, want)
 			}
+		}
+		// The client asks the same.
+		got, err := (&client.Client{BaseURL: p.url, Group: "rls"}).Events(context.Background(), "2", 1)
+		if err != nil || !reflect.DeepEqual(got.Events, []apitypes.Event{p.events[3]}) {
+			t.Errorf("client Events: %+v, %v", got, err)
 		}
 		getJSON(t, p.url+"/v1/sensors/1/events?limit=101", 400, nil)
 		getJSON(t, p.url+"/v1/sensors/nope/events", 404, nil)
