@@ -33,6 +33,9 @@ type ModelJSON struct {
 	Sigma2    *float64 `json:"sigma2"`
 	Anomalies uint64   `json:"anomalies"` // samples scored an anomaly
 	Drifts    uint64   `json:"drifts"`    // alarms of the model's change detector
+	// P is the n×n matrix P, row-major: in `export --format json` only
+	// (the API and the snapshots leave it out).
+	P []float64 `json:"p,omitempty"`
 }
 
 // SensorsJSON is a page of sensor IDs (GET /v1/sensors); Next, when set, is
