@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,6 +254,11 @@ func (h *tail) consume(ctx context.Context) error {
 		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}
 	defer client.Close()
+	// A missing topic is known from the client's first metadata at once,
+	// where Partitions would retry its refresh for a second or more.
+	if topics, err := client.Topics(); err == nil && cfg.Metadata.Full && !slices.Contains(topics, h.topic) {
+		return fmt.Errorf(h.what+" %s: %w", h.topic, sarama.ErrUnknownTopicOrPartition)
+	}
 	parts, err := client.Partitions(h.topic)
 	if err != nil {
 		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
