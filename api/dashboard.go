@@ -80,6 +80,8 @@ type dashRow struct {
 	Rejected uint64
 	Updated  string
 	Models   []dashModelCell
+	// Anomalies and Drifts are the sensor's events of the last RecentEvents.
+	Anomalies, Drifts int
 }
 
 type dashData struct {
@@ -88,13 +90,18 @@ type dashData struct {
 	Ready    bool
 	Models   []string
 	HasTruth bool
-	Rows     []dashRow
-	After    string // the page starts after this ID ("": the first page)
-	Total    int    // sensors in the view, from its running count
-	Samples  uint64 // their samples, likewise
-	Next     string
-	Now      string
+	// HasEvents: the group's events are followed (a column of badges).
+	HasEvents bool
+	Rows      []dashRow
+	After     string // the page starts after this ID ("": the first page)
+	Total     int    // sensors in the view, from its running count
+	Samples   uint64 // their samples, likewise
+	Next      string
+	Now       string
 }
+
+// RecentEvents is how far back the dashboard's badges count events.
+const RecentEvents = time.Hour
 
 // DashboardPage bounds the sensors on one dashboard page (?limit=).
 const DashboardPage = 500
@@ -121,6 +128,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	col := map[string]int{}
 	more := false
+	ev := s.eventsOf(v)
+	d.HasEvents = ev != nil
+	since := time.Now().Add(-RecentEvents)
 	for sensor, err := range v.All(d.After) {
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -133,6 +143,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		id := sensor.ID
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
 			Updated: time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05")}
+		if ev != nil {
+			row.Anomalies, row.Drifts = ev.Store().Recent(id, since)
+		}
 		var star []float64
 		if sensor.Bank != nil {
 			if ts := history.TrueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
@@ -199,6 +212,9 @@ type sensorData struct {
 	NoPlot    string        // why there is no plot
 	Points    int
 	APIBase   string
+	HasEvents bool             // the group's events are followed
+	Events    []apitypes.Event // the latest, newest first
+	EventPlot template.HTML    // inline SVG of their z
 }
 
 func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
@@ -223,6 +239,10 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, m := range d.Sensor.Models {
 		d.Models = append(d.Models, sensorModel{ModelJSON: m, Dist: distance(m.Theta, d.ThetaStar)})
+	}
+	if ev := s.eventsOf(v); ev != nil {
+		d.HasEvents, d.Events = true, ev.Store().Events(id, DefaultEventsLimit)
+		d.EventPlot = eventsSVG(d.Events)
 	}
 	if h := s.historyOf(v); h == nil {
 		d.NoPlot = "no history is kept for this group"

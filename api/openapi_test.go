@@ -47,7 +47,7 @@ func TestOpenAPI(t *testing.T) {
 
 	p := startPipeline(t)
 	reg := prometheus.NewRegistry()
-	data := &api.Server{Views: p.srv.Views, Histories: p.srv.Histories, Truth: p.srv.Truth,
+	data := &api.Server{Views: p.srv.Views, Histories: p.srv.Histories, Events: p.srv.Events, Truth: p.srv.Truth,
 		Registry: reg, Metrics: api.NewMetrics(reg, p.srv.Views...)}
 	// A view that never ran: not ready, no sensors.
 	idle, err := view.New(view.Config{Group: "idle", Kafka: kafkaconf.Kafka{Brokers: []string{"127.0.0.1:1"}}, StateDir: t.TempDir()})
@@ -116,6 +116,17 @@ func TestOpenAPI(t *testing.T) {
 		{"data", "GET", "/v1/sensors/nope/history", "", 404, false, js},
 		{"data", "GET", "/v1/sensors/1/plot.svg", "", 200, false, svg},
 		{"data", "GET", "/v1/sensors/nope/plot.svg", "", 404, false, js},
+
+		{"data", "GET", "/v1/sensors/1/events", "", 200, false, js},
+		{"data", "GET", "/v1/sensors/2/events?limit=1", "", 200, false, js},
+		{"data", "GET", "/v1/sensors/3/events", "", 200, false, js}, // no events
+		{"data", "GET", "/v1/sensors/1/events?limit=0", "", 400, true, js},
+		{"data", "GET", "/v1/sensors/1/events?limit=101", "", 400, false, js}, // over --events-per-sensor
+		{"data", "GET", "/v1/sensors/nope/events", "", 404, false, js},
+		{"unready", "GET", "/v1/sensors/1/events", "", 404, false, js}, // no events follower
+		{"none", "GET", "/v1/sensors/1/events", "", 503, false, js},
+		{"data", "GET", "/v1/groups/rls/sensors/1/events?limit=2", "", 200, false, js},
+		{"data", "GET", "/v1/groups/nope/sensors/1/events", "", 404, false, js},
 
 		{"data", "GET", "/v1/groups", "", 200, false, js},
 		{"none", "GET", "/v1/groups", "", 200, false, js},

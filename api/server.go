@@ -26,6 +26,7 @@ import (
 
 	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -42,6 +43,12 @@ type Server struct {
 	Histories []*history.Follower
 	// Truth gives θ*, when known: plots, history and the dashboard's ‖θ−θ*‖.
 	Truth history.Truth
+	// IntervalLevel is the coverage of predict's [lo, hi] (0:
+	// rls.DefaultIntervalLevel).
+	IntervalLevel float64
+	// Events follow each group's events (GET …/events and the dashboard's
+	// badges); a group without one has none.
+	Events []*history.EventFollower
 	// Goka is goka's monitor and query UI under /goka/ (nil: one is made
 	// showing Views).
 	Goka *GokaUI
@@ -80,12 +87,14 @@ func (s *Server) routes() []route {
 		fn("POST /v1/sensors/{id}/predict", s.withGroup(s.predict)),
 		fn("GET /v1/sensors/{id}/history", s.withGroup(s.history)),
 		fn("GET /v1/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /v1/sensors/{id}/events", s.withGroup(s.events)),
 		fn("GET /v1/groups", s.groups),
 		fn("GET /v1/groups/{group}/sensors", s.withGroup(s.list)),
 		fn("GET /v1/groups/{group}/sensors/{id}", s.withGroup(s.get)),
 		fn("POST /v1/groups/{group}/sensors/{id}/predict", s.withGroup(s.predict)),
 		fn("GET /v1/groups/{group}/sensors/{id}/history", s.withGroup(s.history)),
 		fn("GET /v1/groups/{group}/sensors/{id}/plot.svg", s.withGroup(s.plotSVG)),
+		fn("GET /v1/groups/{group}/sensors/{id}/events", s.withGroup(s.events)),
 		fn("GET /{$}", s.dashboard),
 		fn("GET /sensors/{id}", s.sensorPage),
 		{GokaBase + "/", ui},
@@ -128,7 +137,15 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		}
 		hist[h.Group()] = st
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups, "history": hist})
+	events := map[string]string{}
+	for _, e := range s.Events {
+		st := e.State()
+		if st != "ready" {
+			status = http.StatusServiceUnavailable
+		}
+		events[e.Group()] = st
+	}
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "groups": groups, "history": hist, "events": events})
 }
 
 func (s *Server) groups(w http.ResponseWriter, _ *http.Request) {
@@ -239,17 +256,36 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 		}
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
-	out := apitypes.PredictJSON{Sensor: id}
+	out := apitypes.PredictJSON{Sensor: id, Level: s.level()}
 	for _, m := range sensor.Bank.Models {
-		y := m.Predict(req.X)
-		if math.IsNaN(y) || math.IsInf(y, 0) {
-			// Finite x can still overflow xᵀθ; JSON has no number for it.
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, y))
+		p, err := m.PredictInterval(req.X, out.Level)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		out.Predictions = append(out.Predictions, apitypes.PredictionJSON{Model: m.Name, Y: y})
+		if math.IsNaN(p.Y) || math.IsInf(p.Y, 0) {
+			// Finite x can still overflow xᵀθ; JSON has no number for it.
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, p.Y))
+			return
+		}
+		pj := apitypes.PredictionJSON{Model: m.Name, Y: p.Y}
+		// σ̂² unknown, or xᵀPx overflowing for a huge x: no interval.
+		if isFinite(p.SD) && isFinite(p.Lo) && isFinite(p.Hi) {
+			pj.SD, pj.Lo, pj.Hi = &p.SD, &p.Lo, &p.Hi
+		}
+		out.Predictions = append(out.Predictions, pj)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// level is the coverage of predict's intervals.
+func (s *Server) level() float64 {
+	if s.IntervalLevel == 0 {
+		return rls.DefaultIntervalLevel
+	}
+	return s.IntervalLevel
 }
 
 // decodePredict reads a predict body strictly: Content-Type
@@ -342,4 +378,44 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if out, ok := s.sensorHistory(w, r, v); ok {
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// eventsOf finds the events follower of v's group.
+func (s *Server) eventsOf(v *view.View) *history.EventFollower {
+	for _, e := range s.Events {
+		if e.Group() == v.Group() {
+			return e
+		}
+	}
+	return nil
+}
+
+// DefaultEventsLimit is ?limit= of the events when not given.
+const DefaultEventsLimit = 20
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view.View) {
+	id := r.PathValue("id")
+	f := s.eventsOf(v)
+	if f == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no events are kept for group %q (serve follows GROUP-events)", v.Group()))
+		return
+	}
+	limit, most := DefaultEventsLimit, f.Store().PerSensor()
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > most {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, most))
+			return
+		}
+		limit = n
+	}
+	evs := f.Store().Events(id, limit)
+	if len(evs) == 0 {
+		// No events: a sensor of the view has had none yet.
+		if _, ok, err := v.Get(id); err != nil || !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, apitypes.EventsJSON{Sensor: id, Group: v.Group(), Events: evs})
 }

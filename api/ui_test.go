@@ -24,6 +24,7 @@ import (
 
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -43,6 +44,7 @@ type pipeline struct {
 	url       string
 	srv       *api.Server
 	hist      *history.Follower
+	events    []apitypes.Event // produced to GROUP-events, oldest first
 	kc        kafkaconf.Kafka
 	names     topology.Names
 	specs     []rls.Spec
@@ -106,7 +108,9 @@ func startPipeline(t *testing.T) *pipeline {
 	}
 	go h.Run(ctx)
 	p.hist = h
-	p.srv = &api.Server{Views: []*view.View{v}, Histories: []*history.Follower{h}, Truth: p.truth}
+	ef := p.startEvents(t, ctx)
+	p.srv = &api.Server{Views: []*view.View{v}, Histories: []*history.Follower{h}, Truth: p.truth,
+		Events: []*history.EventFollower{ef}}
 	ts := httptest.NewServer(p.srv.Handler())
 	t.Cleanup(ts.Close)
 	p.url = ts.URL
@@ -125,6 +129,37 @@ func startPipeline(t *testing.T) *pipeline {
 		return nil
 	})
 	return p
+}
+
+// startEvents produces events of sensors 0 and 1 to GROUP-events (the
+// processor of this test scores nothing) and follows them until they are
+// all kept.
+func (p *pipeline) startEvents(t *testing.T, ctx context.Context) *history.EventFollower {
+	t.Helper()
+	now := time.Now().UTC()
+	z, st := 7.25, 1.5
+	for i, ago := range []time.Duration{3 * time.Hour, 2 * time.Hour, time.Minute, time.Second} {
+		e := apitypes.Event{Sensor: emitter.SensorID(i % 2), Model: p.specs[0].Name, Kind: apitypes.EventAnomaly,
+			Partition: int32(i), Offset: int64(10 * i), Samples: uint64(100 * (i + 1)), Z: &z,
+			Time: now.Add(-ago).Format(time.RFC3339Nano)}
+		if i == 2 {
+			e.Kind, e.Z, e.Statistic = apitypes.EventDrift, nil, &st
+		}
+		p.events = append(p.events, e)
+	}
+	testkit.ProduceEvents(t, p.kc, history.EventsTopic(p.names.Group), 4, p.events...)
+	ef, err := history.NewEventFollower(history.EventFollowerConfig{Group: p.names.Group, Kafka: p.kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ef.Run(ctx)
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := ef.Store().Len(); n != len(p.events) || !ef.Ready() {
+			return fmt.Errorf("events follower: %d of %d events, ready %v", n, len(p.events), ef.Ready())
+		}
+		return nil
+	})
+	return ef
 }
 
 func getJSON(t *testing.T, url string, want int, out any) {
@@ -198,6 +233,70 @@ func TestDriftHistoryDashboard(t *testing.T) {
 				t.Errorf("sensor %s: λ=1 model is %.3f from the new θ*: it should not have followed the jump", s.Sensor, d)
 			}
 			t.Logf("sensor %s: ‖θ−θ*‖ λ=1 %.3f, λ=0.99 %.3f", s.Sensor, dist(slow.Theta, newStar), dist(fast.Theta, newStar))
+		}
+	})
+
+	t.Run("events", func(t *testing.T) {
+		for path, want := range map[string][]apitypes.Event{
+			"/v1/sensors/1/events":                     {p.events[2], p.events[0]},
+			"/v1/sensors/1/events?limit=1":             {p.events[2]},
+			"/v1/groups/rls/sensors/2/events?limit=20": {p.events[3], p.events[1]},
+			"/v1/sensors/3/events":                     {},
+		} {
+			var got apitypes.EventsJSON
+			getJSON(t, p.url+path, 200, &got)
+			if !reflect.DeepEqual(got.Events, want) || got.Group != "rls" {
+				t.Errorf("GET %s: %+v, want %+v", path, got, want)
+			}
+		}
+		// The client asks the same.
+		got, err := (&client.Client{BaseURL: p.url, Group: "rls"}).Events(context.Background(), "2", 1)
+		if err != nil || !reflect.DeepEqual(got.Events, []apitypes.Event{p.events[3]}) {
+			t.Errorf("client Events: %+v, %v", got, err)
+		}
+		getJSON(t, p.url+"/v1/sensors/1/events?limit=101", 400, nil)
+		getJSON(t, p.url+"/v1/sensors/nope/events", 404, nil)
+	})
+
+	t.Run("predict", func(t *testing.T) {
+		// sd, lo and hi from the bank's θ, P and σ̂², computed here.
+		s, ok, err := p.srv.Views[0].Get("4")
+		if err != nil || !ok {
+			t.Fatalf("sensor 4: %v %v", ok, err)
+		}
+		x := []float64{0.5, -1, 2, 0.25}
+		var got apitypes.PredictJSON
+		postJSON(t, p.url+"/v1/sensors/4/predict", `{"x": [0.5, -1, 2, 0.25]}`, &got)
+		var sj apitypes.SensorJSON
+		getJSON(t, p.url+"/v1/sensors/4", 200, &sj)
+		if got.Level != 0.95 || len(got.Predictions) != len(s.Bank.Models) {
+			t.Fatalf("predict: %+v", got)
+		}
+		for i, m := range s.Bank.Models {
+			n := m.Dim
+			y, xpx := 0.0, 0.0
+			for r := range n {
+				y += x[r] * m.Theta[r]
+				for c := range n {
+					xpx += x[r] * m.P[r*n+c] * x[c]
+				}
+			}
+			sd := math.Sqrt(m.Sigma2 * (m.Lambda + xpx) / m.Lambda)
+			const q = 1.959963984540054
+			pr := got.Predictions[i]
+			if pr.SD == nil || pr.Lo == nil || pr.Hi == nil {
+				t.Fatalf("model %s: no interval: %+v", m.Name, pr)
+			}
+			for _, c := range [][2]float64{{pr.Y, y}, {*pr.SD, sd}, {*pr.Lo, y - q*sd}, {*pr.Hi, y + q*sd}} {
+				if e := relErr([]float64{c[0]}, []float64{c[1]}); e > 1e-12 {
+					t.Errorf("model %s: %v, want %v", m.Name, c[0], c[1])
+				}
+			}
+			mj := sj.Models[i]
+			if mj.Sigma2 == nil || *mj.Sigma2 != m.Sigma2 || mj.Anomalies != m.Anomalies || mj.Drifts != m.Drifts {
+				t.Errorf("GET model %s: sigma2 %v anomalies %d drifts %d; the bank has %v, %d, %d",
+					m.Name, mj.Sigma2, mj.Anomalies, mj.Drifts, m.Sigma2, m.Anomalies, m.Drifts)
+			}
 		}
 	})
 
@@ -330,6 +429,28 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		if rows != p.sensors+1 {
 			t.Errorf("%d table rows, want a header and %d sensors", rows, p.sensors)
 		}
+		// Events of the last hour: sensor 1 a drift (its anomaly is 3 h
+		// old), sensor 2 an anomaly (the other is 2 h old), 3 none.
+		rowOf := func(id string) string {
+			tab := tableOf(dom, "sensors")
+			i := strings.Index(tab, fmt.Sprintf(`<a href="/sensors/%s?group=rls">`, id))
+			if i < 0 {
+				return ""
+			}
+			row, _, _ := strings.Cut(tab[i:], "</tr>")
+			return row
+		}
+		for id, want := range map[string][]string{"1": {">1 drift<"}, "2": {">1 anomaly<"}, "3": nil} {
+			row := rowOf(id)
+			for _, w := range want {
+				if !strings.Contains(row, w) {
+					t.Errorf("sensor %s's row has no badge %q: %s", id, w, row)
+				}
+			}
+			if n := strings.Count(row, `class="badge`); n != len(want) {
+				t.Errorf("sensor %s's row has %d badges, want %d: %s", id, n, len(want), row)
+			}
+		}
 		totals := fmt.Sprintf("%d sensors, %d samples", p.sensors, p.sensors*p.perSensor)
 		for _, want := range []string{"mod1 MSE", "mod2 recent MSE", "mod2 ‖θ−θ*‖", "<td>3000</td>", totals} {
 			if !strings.Contains(dom, want) {
@@ -345,6 +466,13 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		}
 		if !strings.Contains(dom, "mod2 (λ=0.99, δ=1)") {
 			t.Error("the plot's title is not on the sensor page")
+		}
+		// Sensor 1's two events, newest first, and their marks.
+		if n := strings.Count(tableOf(dom, "events"), "<tr>"); n != 3 {
+			t.Errorf("the sensor page lists %d event rows, want a header and 2", n)
+		}
+		if plot := tableOf(dom, "eventplot"); !strings.Contains(plot, `class="drift"`) || !strings.Contains(plot, `class="anomaly"`) {
+			t.Errorf("the events plot lacks a drift or an anomaly: %.1000s", plot)
 		}
 		// What a person sees: the screenshot holds the curves' colours.
 		img := readPNG(t, shot)
@@ -458,4 +586,20 @@ func absDiff(a, b uint32) uint32 {
 		return a - b
 	}
 	return b - a
+}
+
+func postJSON(t *testing.T, url, body string, out any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST %s: %s: %s", url, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("POST %s: %v: %s", url, err, b)
+	}
 }

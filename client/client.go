@@ -1,8 +1,8 @@
 // Package client calls the HTTP API of a running `streamrls serve` (or
-// `run --http`): sensor lookups, the sensor list, predictions and learning
-// histories. It imports only the standard library and the API's JSON types
-// (package apitypes), so a program that only calls the API builds without
-// Kafka, goka, LevelDB or gonum.
+// `run --http`): sensor lookups, the sensor list, predictions, learning
+// histories and events. It imports only the standard library and the
+// API's JSON types (package apitypes), so a program that only calls the API
+// builds without Kafka, goka, LevelDB or gonum.
 package client
 
 import (
@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/streamrls/streamrls/api/apitypes"
@@ -149,6 +150,23 @@ func (c *Client) History(ctx context.Context, id string) (*apitypes.HistoryJSON,
 	u, err := c.sensorPath(id, "history")
 	if err != nil {
 		return nil, err
+	}
+	if err := c.do(ctx, http.MethodGet, u, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Events returns a sensor's latest anomaly and drift events, newest first
+// (GET /v1/sensors/{id}/events); limit ≤ 0 takes the server's default.
+func (c *Client) Events(ctx context.Context, id string, limit int) (*apitypes.EventsJSON, error) {
+	var out apitypes.EventsJSON
+	u, err := c.sensorPath(id, "events")
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 {
+		u += "?limit=" + strconv.Itoa(limit)
 	}
 	if err := c.do(ctx, http.MethodGet, u, nil, &out); err != nil {
 		return nil, err

@@ -66,3 +66,29 @@ func TestSensorPaths(t *testing.T) {
 		t.Errorf("%d requests, want 2: an invalid ID was asked", len(got))
 	}
 }
+
+// TestEventsQuery: Events asks …/events with the limit given, none for 0.
+func TestEventsQuery(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.RequestURI())
+		_ = json.NewEncoder(w).Encode(apitypes.EventsJSON{Sensor: "a", Events: []apitypes.Event{{Sensor: "a", Kind: apitypes.EventDrift}}})
+	}))
+	defer srv.Close()
+	c := &client.Client{BaseURL: srv.URL}
+	ctx := context.Background()
+	out, err := c.Events(ctx, "a", 5)
+	if err != nil || len(out.Events) != 1 || out.Events[0].Kind != apitypes.EventDrift {
+		t.Fatalf("Events = %+v, %v", out, err)
+	}
+	if _, err := c.Events(ctx, "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Events(ctx, "..", 1); err == nil {
+		t.Error("Events(\"..\"): no error")
+	}
+	want := []string{"/v1/sensors/a/events?limit=5", "/v1/sensors/a/events"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("requested %q, want %q", got, want)
+	}
+}

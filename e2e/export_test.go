@@ -90,7 +90,9 @@ func TestExport(t *testing.T) {
 		}
 		return nil
 	})
-	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
+	const level = 0.9
+	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0",
+		"--interval-level", strconv.FormatFloat(level, 'g', -1, 64))
 	sURL := serve.HTTPURL(t)
 
 	// Everything the API serves, after the view has every sample.
@@ -279,6 +281,10 @@ func TestExport(t *testing.T) {
 		}
 	})
 
+	t.Run("predict", func(t *testing.T) {
+		checkPredictInterval(t, sURL, filepath.Join(out, export.JSONFile), level, []string{"1", "2"}, []float64{0.5, -1, 2, 0.25})
+	})
+
 	t.Run("npz", func(t *testing.T) {
 		requirePython(t, "numpy")
 		raw, err := exec.Command(python, filepath.Join("testdata", "load_npz.py"), filepath.Join(out, export.NPZFile)).Output()
@@ -398,10 +404,66 @@ func sameSensor(got, want *apitypes.SensorJSON) error {
 		if gm.Name != wm.Name || gm.Samples != wm.Samples {
 			return fmt.Errorf("model %d: %s/%d, API %s/%d", i, gm.Name, gm.Samples, wm.Name, wm.Samples)
 		}
+		if (gm.Sigma2 == nil) != (wm.Sigma2 == nil) || gm.Anomalies != wm.Anomalies || gm.Drifts != wm.Drifts {
+			return fmt.Errorf("model %s: sigma2 %v anomalies %d drifts %d, API %v %d %d", gm.Name, gm.Sigma2, gm.Anomalies, gm.Drifts, wm.Sigma2, wm.Anomalies, wm.Drifts)
+		}
+		if gm.Sigma2 != nil {
+			if err := sameBits([]float64{*gm.Sigma2}, []float64{*wm.Sigma2}); err != nil {
+				return fmt.Errorf("model %s: sigma2: %v", gm.Name, err)
+			}
+		}
+		if n := len(gm.Theta); len(gm.P) != n*n {
+			return fmt.Errorf("model %s: P has %d values, want %d", gm.Name, len(gm.P), n*n)
+		}
+		trace := 0.0
+		for i := range gm.Theta {
+			trace += gm.P[i*len(gm.Theta)+i]
+		}
+		if math.Abs(trace-gm.PTrace) > 1e-12*math.Abs(gm.PTrace) {
+			return fmt.Errorf("model %s: trace of the exported P %v, p_trace %v", gm.Name, trace, gm.PTrace)
+		}
 		if err := sameBits(append([]float64{gm.Lambda, gm.Delta, gm.MSE, gm.RecentMSE, gm.PTrace}, gm.Theta...),
 			append([]float64{wm.Lambda, wm.Delta, wm.MSE, wm.RecentMSE, wm.PTrace}, wm.Theta...)); err != nil {
 			return fmt.Errorf("model %s: %v", gm.Name, err)
 		}
 	}
 	return nil
+}
+
+// checkPredictInterval asks predict of each sensor for x and compares y, sd,
+// lo and hi with numpy's from the exported θ, P and σ̂², to 1e-9 relative.
+func checkPredictInterval(t *testing.T, base, sensorsJSON string, level float64, ids []string, x []float64) {
+	t.Helper()
+	requirePython(t, "numpy")
+	xs, _ := json.Marshal(x)
+	raw, err := exec.Command(python, filepath.Join("testdata", "predict_interval.py"), sensorsJSON,
+		strconv.FormatFloat(level, 'g', -1, 64), string(xs)).Output()
+	if err != nil {
+		t.Fatalf("predict_interval.py: %v\n%s", err, stderrOf(err))
+	}
+	var want map[string]map[string][4]*float64
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	for _, id := range ids {
+		var got apitypes.PredictJSON
+		code, err := postJSON(base+"/v1/sensors/"+escapeSegment(id)+"/predict", apitypes.PredictRequest{X: x}, &got)
+		if err != nil || code != 200 {
+			t.Fatalf("predict %s: %d %v", id, code, err)
+		}
+		if got.Level != level || len(got.Predictions) != len(want[id]) || len(got.Predictions) == 0 {
+			t.Fatalf("predict %s: %+v; numpy has %d models", id, got, len(want[id]))
+		}
+		for _, p := range got.Predictions {
+			w, ok := want[id][p.Model]
+			if !ok || w[1] == nil {
+				t.Fatalf("sensor %s model %s: numpy has %v (no σ̂²?)", id, p.Model, w)
+			}
+			for i, g := range []*float64{&p.Y, p.SD, p.Lo, p.Hi} {
+				if g == nil || math.Abs(*g-*w[i]) > 1e-9*math.Abs(*w[i]) {
+					t.Errorf("sensor %s model %s: value %d (y, sd, lo, hi) is %v, numpy %v", id, p.Model, i, g, *w[i])
+				}
+			}
+		}
+	}
 }

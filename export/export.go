@@ -2,7 +2,8 @@
 // Python side loads directly: .npy vectors or one .npz (numpy.load), one JSON document,
 // or one CSV table. The values are the API's (apitypes.SensorJSON), float64 for
 // float64: what export writes equals what GET /v1/sensors/{id} answers, to
-// the last bit.
+// the last bit; the JSON document also has each model's P, so that
+// predictions and their intervals can be recomputed from it.
 package export
 
 import (
@@ -36,7 +37,7 @@ type Format string
 const (
 	NPY  Format = "npy"  // DIR/<sensor>/<model>.npy: θ as a 1-D float64 array
 	NPZ  Format = "npz"  // DIR/theta.npz: per model an S × n float64 array, plus the sensor IDs
-	JSON Format = "json" // DIR/sensors.json: an array of GET /v1/sensors/{id} objects
+	JSON Format = "json" // DIR/sensors.json: an array of GET /v1/sensors/{id} objects, each model with its P
 	CSV  Format = "csv"  // DIR/theta.csv: sensor,model,lambda,delta,samples,mse,theta_0..theta_{n-1}
 )
 
@@ -84,11 +85,20 @@ func Stream(ctx context.Context, v *view.View) Sensors {
 				yield(apitypes.SensorJSON{}, err)
 				return
 			}
-			if !yield(s.JSON(v.Group()), nil) {
+			if !yield(withP(s, v.Group()), nil) {
 				return
 			}
 		}
 	}
+}
+
+// withP renders s as the API does, plus each model's P.
+func withP(s *view.Sensor, group string) apitypes.SensorJSON {
+	out := s.JSON(group)
+	for i := range out.Models {
+		out.Models[i].P = append([]float64(nil), s.Bank.Models[i].P...)
+	}
+	return out
 }
 
 // Result counts what Write wrote.

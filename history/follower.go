@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,11 +39,28 @@ type FollowerConfig struct {
 // sensor's learning curve in the Store. It is ready once it has read every
 // partition up to its end offset as of its start.
 type Follower struct {
-	cfg     FollowerConfig
-	store   *Store
-	log     *slog.Logger
-	msgs    atomic.Int64
-	badMsgs atomic.Int64
+	*tail
+	store *Store
+}
+
+// offsetSink is where a tail keeps what it reads and the offsets read.
+type offsetSink interface {
+	Offsets() map[int32]int64 // next offset of each partition read
+	Record(partition int32, next int64)
+	Flush() error
+	Close() error
+}
+
+// tail reads a topic of JSON records keyed by sensor ID into a sink: the
+// part the snapshots and the events followers share.
+type tail struct {
+	group, topic, what string // what: the records, for logs and errors
+	kafka              kafkaconf.Kafka
+	sink               offsetSink
+	add                func(key, value []byte) error // nil error: kept
+	log                *slog.Logger
+	msgs               atomic.Int64
+	badMsgs            atomic.Int64
 
 	mu    sync.Mutex
 	ends  map[int32]int64 // end offsets at start; nil: not known yet
@@ -75,22 +93,32 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 			return nil, err
 		}
 	}
-	return &Follower{cfg: cfg, store: st, log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic)}, nil
+	h := &Follower{store: st}
+	h.tail = &tail{group: cfg.Group, topic: cfg.Topic, what: "snapshots", kafka: cfg.Kafka, sink: st,
+		log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic),
+		add: func(key, value []byte) error {
+			s, err := Decode(key, value)
+			if err == nil {
+				st.Add(s)
+			}
+			return err
+		}}
+	return h, nil
 }
 
 // Ready says whether the follower has read the snapshots topic up to its
 // end offsets as of its start (or found no such topic).
-func (h *Follower) Ready() bool {
+func (h *tail) Ready() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.readyLocked()
 }
 
-func (h *Follower) readyLocked() bool {
+func (h *tail) readyLocked() bool {
 	if h.ready || h.ends == nil {
 		return h.ready
 	}
-	next := h.store.Offsets()
+	next := h.sink.Offsets()
 	for p, end := range h.ends {
 		if next[p] < end {
 			return false
@@ -102,7 +130,7 @@ func (h *Follower) readyLocked() bool {
 
 // State is "ready", "catching-up" (reading up to the end offsets as of its
 // start) or "connecting" (end offsets not known yet), for /readyz.
-func (h *Follower) State() string {
+func (h *tail) State() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -116,7 +144,7 @@ func (h *Follower) State() string {
 
 // setEnds records the end offsets at start (the first time only); oldest
 // is each partition's oldest offset, so that an empty one is caught up.
-func (h *Follower) setEnds(ends, oldest map[int32]int64) {
+func (h *tail) setEnds(ends, oldest map[int32]int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ends != nil {
@@ -130,24 +158,24 @@ func (h *Follower) setEnds(ends, oldest map[int32]int64) {
 	h.ends = ends
 }
 
-// Group is the group whose snapshots this follower follows.
-func (h *Follower) Group() string { return h.cfg.Group }
+// Group is the group whose records this follower follows.
+func (h *tail) Group() string { return h.group }
 
 // Store is the follower's store.
 func (h *Follower) Store() *Store { return h.store }
 
-// Messages is the number of snapshot messages read so far.
-func (h *Follower) Messages() int64 { return h.msgs.Load() }
+// Messages is the number of messages read so far.
+func (h *tail) Messages() int64 { return h.msgs.Load() }
 
-// Dropped is the number of snapshot messages read so far and dropped: not
-// a snapshot, or not one of the sensor its key names (see Decode).
-func (h *Follower) Dropped() int64 { return h.badMsgs.Load() }
+// Dropped is the number of messages read so far and dropped: not a
+// record of the topic, or not one of the sensor its key names (see Decode).
+func (h *tail) Dropped() int64 { return h.badMsgs.Load() }
 
-// Run reads the snapshots topic until ctx ends, waiting for the topic to be
-// created and reconnecting after errors, each partition from where it was;
-// then it closes the store.
-func (h *Follower) Run(ctx context.Context) (err error) {
-	defer func() { err = errors.Join(err, h.store.Close()) }()
+// Run reads the topic until ctx ends, waiting for the topic to be created
+// and reconnecting after errors, each partition from where it was; then it
+// closes the store.
+func (h *tail) Run(ctx context.Context) (err error) {
+	defer func() { err = errors.Join(err, h.sink.Close()) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	flushed := make(chan error, 1)
@@ -169,10 +197,10 @@ func (h *Follower) Run(ctx context.Context) (err error) {
 			return nil
 		}
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-			// No topic: no curves to load.
+			// No topic: nothing to load.
 			h.setEnds(map[int32]int64{}, nil)
 		}
-		h.log.Debug("snapshots consumer stopped; retrying", "in", backoff, "err", err)
+		h.log.Debug(h.what+" consumer stopped; retrying", "in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -182,10 +210,10 @@ func (h *Follower) Run(ctx context.Context) (err error) {
 	}
 }
 
-// flushEvery writes the store's pending snapshots every d, so that the
+// flushEvery writes the store's pending records every d, so that the
 // offsets stored stay close to those read; it ends with ctx or the store's
 // first error.
-func (h *Follower) flushEvery(ctx context.Context, d time.Duration) error {
+func (h *tail) flushEvery(ctx context.Context, d time.Duration) error {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -193,8 +221,8 @@ func (h *Follower) flushEvery(ctx context.Context, d time.Duration) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := h.store.Flush(); err != nil {
-				return fmt.Errorf("history of group %s: %w", h.cfg.Group, err)
+			if err := h.sink.Flush(); err != nil {
+				return fmt.Errorf("%s of group %s: %w", h.what, h.group, err)
 			}
 		}
 	}
@@ -214,33 +242,38 @@ func endOffsets(client sarama.Client, topic string, parts []int32) (ends, oldest
 	return ends, oldest, nil
 }
 
-func (h *Follower) consume(ctx context.Context) error {
-	cfg, err := h.cfg.Kafka.Sarama()
+func (h *tail) consume(ctx context.Context) error {
+	cfg, err := h.kafka.Sarama()
 	if err != nil {
 		return err
 	}
 	cfg.ClientID = "streamrls-history"
 	cfg.Consumer.Return.Errors = true
-	client, err := sarama.NewClient(h.cfg.Kafka.Brokers, cfg)
+	client, err := sarama.NewClient(h.kafka.Brokers, cfg)
 	if err != nil {
-		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
+		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}
 	defer client.Close()
-	parts, err := client.Partitions(h.cfg.Topic)
+	// A missing topic is known from the client's first metadata at once,
+	// where Partitions would retry its refresh for a second or more.
+	if topics, err := client.Topics(); err == nil && cfg.Metadata.Full && !slices.Contains(topics, h.topic) {
+		return fmt.Errorf(h.what+" %s: %w", h.topic, sarama.ErrUnknownTopicOrPartition)
+	}
+	parts, err := client.Partitions(h.topic)
 	if err != nil {
-		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
+		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("snapshots %s: no partitions", h.cfg.Topic)
+		return fmt.Errorf(h.what+" %s: no partitions", h.topic)
 	}
-	ends, oldest, err := endOffsets(client, h.cfg.Topic, parts)
+	ends, oldest, err := endOffsets(client, h.topic, parts)
 	if err != nil {
-		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
+		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}
 	h.setEnds(ends, oldest)
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return fmt.Errorf("snapshots %s: %w", h.cfg.Topic, err)
+		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}
 	defer consumer.Close()
 
@@ -248,18 +281,18 @@ func (h *Follower) consume(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	stopped := make(chan error, len(parts))
-	next := h.store.Offsets()
+	next := h.sink.Offsets()
 	for _, p := range parts {
 		off, ok := next[p]
 		if !ok || off < oldest[p] || off > ends[p] {
 			// Never read, deleted by retention, or a topic made again.
 			off = sarama.OffsetOldest
 		}
-		pc, err := consumer.ConsumePartition(h.cfg.Topic, p, off)
+		pc, err := consumer.ConsumePartition(h.topic, p, off)
 		if err != nil {
 			cancel()
 			wg.Wait()
-			return fmt.Errorf("snapshots %s partition %d offset %d: %w", h.cfg.Topic, p, off, err)
+			return fmt.Errorf(h.what+" %s partition %d offset %d: %w", h.topic, p, off, err)
 		}
 		wg.Add(1)
 		go func() {
@@ -271,21 +304,21 @@ func (h *Follower) consume(ctx context.Context) error {
 					return
 				case err, ok := <-pc.Errors():
 					if ok {
-						stopped <- fmt.Errorf("snapshots %s partition %d: %w", h.cfg.Topic, p, err)
+						stopped <- fmt.Errorf(h.what+" %s partition %d: %w", h.topic, p, err)
 					}
 					return
 				case m, ok := <-pc.Messages():
 					if !ok {
-						stopped <- fmt.Errorf("snapshots %s partition %d: consumer closed", h.cfg.Topic, p)
+						stopped <- fmt.Errorf(h.what+" %s partition %d: consumer closed", h.topic, p)
 						return
 					}
-					h.add(m)
-					h.store.Record(p, m.Offset+1)
+					h.take(m)
+					h.sink.Record(p, m.Offset+1)
 				}
 			}
 		}()
 	}
-	h.log.Debug("following snapshots", "partitions", len(parts), "from", next)
+	h.log.Debug("following "+h.what, "partitions", len(parts), "from", next)
 	select {
 	case <-ctx.Done():
 		err = nil
@@ -296,14 +329,11 @@ func (h *Follower) consume(ctx context.Context) error {
 	return err
 }
 
-func (h *Follower) add(m *sarama.ConsumerMessage) {
+func (h *tail) take(m *sarama.ConsumerMessage) {
 	h.msgs.Add(1)
-	s, err := Decode(m.Key, m.Value)
-	if err != nil {
+	if err := h.add(m.Key, m.Value); err != nil {
 		if n := h.badMsgs.Add(1); n <= 10 || n&(n-1) == 0 {
-			h.log.Warn("dropping a snapshot message", "partition", m.Partition, "offset", m.Offset, "dropped", n, "err", err)
+			h.log.Warn("dropping a message of "+h.what, "partition", m.Partition, "offset", m.Offset, "dropped", n, "err", err)
 		}
-		return
 	}
-	h.store.Add(s)
 }

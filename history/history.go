@@ -9,6 +9,7 @@ package history
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/streamrls/streamrls/api/apitypes"
@@ -46,9 +47,19 @@ func Models(b *rls.Bank) []Model {
 		out[i] = Model{
 			Name: m.Name, Lambda: m.Lambda, Delta: m.Delta, Theta: append([]float64(nil), m.Theta...),
 			MSE: m.MSE, RecentMSE: m.RecentMSE, Samples: m.Samples, PTrace: m.PTrace(),
+			Sigma2: Known(m.Sigma2), Anomalies: m.Anomalies, Drifts: m.Drifts,
 		}
 	}
 	return out
+}
+
+// Known is a pointer to v, or nil (JSON null) for a v that is not a
+// positive finite number: σ̂² and what follows from it while unknown.
+func Known(v float64) *float64 {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }
 
 // SetUpdated sets Updated and UpdatedMs from unix milliseconds.

@@ -183,7 +183,7 @@ func TestFollowerDropsForgedSnapshots(t *testing.T) {
 		{"\ufffd", snap("\ufffd", 4)}, // a valid ID of its own
 		{"a", snap("a", 5)},
 	} {
-		f.add(&sarama.ConsumerMessage{Key: []byte(m.key), Value: m.value, Offset: int64(i)})
+		f.take(&sarama.ConsumerMessage{Key: []byte(m.key), Value: m.value, Offset: int64(i)})
 	}
 	if got := f.Dropped(); got != 2 {
 		t.Errorf("dropped %d snapshots, want 2", got)

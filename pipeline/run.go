@@ -62,6 +62,8 @@ type Config struct {
 	// HistoryMaxBytes bounds the curves of HTTP, kept in DataDir/history.
 	// Default history.DefaultMaxBytes.
 	HistoryMaxBytes int64
+	// Events bounds the events HTTP keeps and sets predict's intervals.
+	Events Events
 	// SensorMetrics exports per-sensor MSE gauges for at most this many
 	// sensors (0: off).
 	SensorMetrics int
@@ -173,8 +175,14 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 			return err
 		}
 		eg.Go(func() error { return hist.Run(ctx) })
+		events, err := cfg.Events.follower(names.Group, kc, cfg.Log)
+		if err != nil {
+			return err
+		}
+		eg.Go(func() error { return events.Run(ctx) })
 		srv := &api.Server{Views: []*view.View{v}, Registry: reg, Metrics: api.NewMetrics(reg, v), Log: cfg.Log,
-			Histories: []*history.Follower{hist}, Truth: truth, Goka: gokaUI}
+			Histories: []*history.Follower{hist}, Events: []*history.EventFollower{events}, Truth: truth, Goka: gokaUI,
+			IntervalLevel: cfg.Events.IntervalLevel}
 		serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), cfg.Log)
 	}
 	eg.Go(func() error {

@@ -33,6 +33,9 @@ type ServeConfig struct {
 	HistoryMaxBytes int64
 	// Truth, if set, is θ* for the plots and the dashboard.
 	Truth history.Truth
+	// Events bounds the events kept of each group and sets predict's
+	// intervals.
+	Events Events
 	// HTTP serves the API. Its listener is required.
 	HTTP HTTP
 	// Log receives the logs. Default slog.Default().
@@ -60,6 +63,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	var views []*view.View
 	var histories []*history.Follower
+	var events []*history.EventFollower
 	for _, grp := range cfg.Groups {
 		v, err := view.New(view.Config{Group: grp, Kafka: cfg.Kafka, StateDir: cfg.StateDir, Log: log})
 		if err != nil {
@@ -74,10 +78,35 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		histories = append(histories, h)
 		eg.Go(func() error { return h.Run(ctx) })
+		e, err := cfg.Events.follower(grp, cfg.Kafka, log)
+		if err != nil {
+			return err
+		}
+		events = append(events, e)
+		eg.Go(func() error { return e.Run(ctx) })
 	}
 	reg := newRegistry()
 	srv := &api.Server{Views: views, Registry: reg, Metrics: api.NewMetrics(reg, views...), Log: log,
-		Histories: histories, Truth: cfg.Truth}
+		Histories: histories, Events: events, Truth: cfg.Truth, IntervalLevel: cfg.Events.IntervalLevel}
 	serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), log)
 	return eg.Wait()
+}
+
+// Events is how the API keeps each group's events (GROUP-events) and
+// draws predict's intervals.
+type Events struct {
+	// PerSensor is how many events a sensor keeps. Default
+	// history.DefaultEventsPerSensor.
+	PerSensor int
+	// Max bounds the events kept per group, in memory. Default
+	// history.DefaultMaxEvents.
+	Max int
+	// IntervalLevel is the coverage of predict's [lo, hi]. Default
+	// rls.DefaultIntervalLevel.
+	IntervalLevel float64
+}
+
+func (e Events) follower(group string, kc kafkaconf.Kafka, log *slog.Logger) (*history.EventFollower, error) {
+	return history.NewEventFollower(history.EventFollowerConfig{Group: group, Kafka: kc,
+		PerSensor: e.PerSensor, MaxEvents: e.Max, Log: log})
 }

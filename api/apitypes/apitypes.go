@@ -28,6 +28,14 @@ type ModelJSON struct {
 	RecentMSE float64   `json:"recent_mse"`
 	Samples   uint64    `json:"samples"`
 	PTrace    float64   `json:"p_trace"`
+	// Sigma2 is σ̂², the estimate of the noise variance; null until the
+	// model has seen a sample.
+	Sigma2    *float64 `json:"sigma2"`
+	Anomalies uint64   `json:"anomalies"` // samples scored an anomaly
+	Drifts    uint64   `json:"drifts"`    // alarms of the model's change detector
+	// P is the n×n matrix P, row-major: in `export --format json` only
+	// (the API and the snapshots leave it out).
+	P []float64 `json:"p,omitempty"`
 }
 
 // SensorsJSON is a page of sensor IDs (GET /v1/sensors); Next, when set, is
@@ -42,16 +50,31 @@ type PredictRequest struct {
 	X []float64 `json:"x"`
 }
 
-// PredictJSON is each model's prediction xᵀθ.
+// PredictJSON is each model's prediction xᵀθ, with its standard
+// deviation and central interval at the server's Level.
 type PredictJSON struct {
 	Sensor      string           `json:"sensor"`
+	Level       float64          `json:"level"` // coverage of [lo, hi] (serve --interval-level)
 	Predictions []PredictionJSON `json:"predictions"`
 }
 
-// PredictionJSON is one model's prediction.
+// PredictionJSON is one model's prediction: Y = xᵀθ, SD = √(σ̂²(λ+xᵀPx)/λ)
+// and [Lo, Hi] = Y ∓ q·SD with q the normal quantile of (1+level)/2. SD,
+// Lo and Hi are null while the model's σ̂² is unknown.
 type PredictionJSON struct {
-	Model string  `json:"model"`
-	Y     float64 `json:"y"`
+	Model string   `json:"model"`
+	Y     float64  `json:"y"`
+	SD    *float64 `json:"sd"`
+	Lo    *float64 `json:"lo"`
+	Hi    *float64 `json:"hi"`
+}
+
+// EventsJSON is a sensor's latest events, newest first (GET
+// /v1/sensors/{id}/events).
+type EventsJSON struct {
+	Sensor string  `json:"sensor"`
+	Group  string  `json:"group"`
+	Events []Event `json:"events"`
 }
 
 // ErrorJSON is every error response.

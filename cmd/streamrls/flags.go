@@ -14,6 +14,7 @@ import (
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/pipeline"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -318,6 +319,28 @@ func (h *historyFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&h.points, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves; when full, every second one is dropped")
 	registerHistoryMaxBytes(fs, &h.maxBytes)
 	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
+}
+
+// eventsFlags are the events kept and predict's intervals (serve).
+type eventsFlags struct {
+	perSensor int
+	level     float64
+}
+
+func (e *eventsFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&e.perSensor, "events-per-sensor", history.DefaultEventsPerSensor, fmt.Sprintf(
+		"latest anomaly and drift events kept per sensor (from GROUP-events, in memory, at most %d per group in all); the most GET …/events?limit= answers", history.DefaultMaxEvents))
+	fs.Float64Var(&e.level, "interval-level", rls.DefaultIntervalLevel, "coverage of the prediction intervals [lo, hi] that predict answers, in (0, 1)")
+}
+
+func (e *eventsFlags) config() (pipeline.Events, error) {
+	if e.perSensor < 1 || e.perSensor > history.DefaultMaxEvents {
+		return pipeline.Events{}, flagErr("--events-per-sensor %d: want 1..%d", e.perSensor, history.DefaultMaxEvents)
+	}
+	if !(e.level > 0 && e.level < 1) {
+		return pipeline.Events{}, flagErr("--interval-level %v: want a number in (0, 1), e.g. 0.95", e.level)
+	}
+	return pipeline.Events{PerSensor: e.perSensor, IntervalLevel: e.level}, nil
 }
 
 // registerHistoryMaxBytes registers --history-max-bytes (serve, run).

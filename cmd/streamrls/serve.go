@@ -15,6 +15,7 @@ type serveFlags struct {
 	stateDir string
 	http     httpFlags
 	history  historyFlags
+	events   eventsFlags
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -23,6 +24,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory of this view's local table copy and of the learning curves (required; one per process)")
 	f.http.register(fs, "127.0.0.1:8080", "address of the HTTP API")
 	f.history.register(fs)
+	f.events.register(fs)
 }
 
 // config checks the flags; the HTTP listener is left to the caller.
@@ -45,8 +47,12 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	if err != nil {
 		return pipeline.ServeConfig{}, err
 	}
+	events, err := f.events.config()
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
 	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
-		HistoryMaxBytes: maxBytes, Truth: truth, Log: g.log}, nil
+		HistoryMaxBytes: maxBytes, Truth: truth, Events: events, Log: g.log}, nil
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -60,7 +66,10 @@ GET /v1/sensors, GET /v1/sensors/{id}, POST /v1/sensors/{id}/predict,
 every view has caught up and the curves are loaded) and /metrics; the
 learning curves GET /v1/sensors/{id}/history and /plot.svg (from
 GROUP-snapshots, kept under --state-dir and resumed from where they were),
-the HTML dashboard at / and goka's own monitor and query UI under /goka/.`,
+the latest anomaly and drift events GET /v1/sensors/{id}/events (from
+GROUP-events, kept in memory: --events-per-sensor), the HTML dashboard at /
+and goka's own monitor and query UI under /goka/. Predictions carry their
+standard deviation and interval at --interval-level.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)

@@ -1,0 +1,234 @@
+package history
+
+import (
+	"container/list"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/sensorid"
+)
+
+// EventsTopic is the topic of a group's anomaly and drift events.
+func EventsTopic(group string) string { return group + "-events" }
+
+// Defaults of the events kept.
+const (
+	DefaultEventsPerSensor = 100
+	DefaultMaxEvents       = 100_000 // a few hundred bytes each: tens of MB at most
+)
+
+// DecodeEvent parses an event of the events topic; key is the message
+// key. As for snapshots (Decode), an event must name the sensor of its key
+// (or the key must be empty), and be of a known kind.
+func DecodeEvent(key, value []byte) (apitypes.Event, error) {
+	var e apitypes.Event
+	if err := json.Unmarshal(value, &e); err != nil {
+		return e, fmt.Errorf("event of sensor %q: %w", key, err)
+	}
+	if e.Sensor == "" {
+		e.Sensor = string(key)
+	}
+	switch {
+	case len(key) > 0 && e.Sensor != string(key):
+		return e, fmt.Errorf("event keyed %q names sensor %q", key, e.Sensor)
+	case e.Kind != apitypes.EventAnomaly && e.Kind != apitypes.EventDrift:
+		return e, fmt.Errorf("event of sensor %q: unknown kind %q", e.Sensor, e.Kind)
+	}
+	if err := sensorid.Check(e.Sensor); err != nil {
+		return e, fmt.Errorf("event: %w", err)
+	}
+	return e, nil
+}
+
+// EventStore keeps the latest events of each sensor in memory: at most
+// perSensor a sensor and maxTotal in all (the sensors with the oldest
+// latest event lose theirs first). A repeat of an event kept (same model,
+// kind and input message: a processor re-emits after a crash) is dropped.
+type EventStore struct {
+	perSensor, maxTotal int
+
+	mu      sync.Mutex
+	sensors map[string]*list.Element // of *sensorEvents; front: newest
+	lru     *list.List
+	total   int
+	offsets map[int32]int64
+}
+
+type sensorEvents struct {
+	id     string
+	events []storedEvent // oldest first
+}
+
+type storedEvent struct {
+	apitypes.Event
+	at time.Time // Time parsed; zero if it does not parse
+}
+
+// NewEventStore returns an empty store (0: the defaults).
+func NewEventStore(perSensor, maxTotal int) *EventStore {
+	if perSensor <= 0 {
+		perSensor = DefaultEventsPerSensor
+	}
+	if maxTotal <= 0 {
+		maxTotal = DefaultMaxEvents
+	}
+	return &EventStore{perSensor: perSensor, maxTotal: max(maxTotal, perSensor),
+		sensors: map[string]*list.Element{}, lru: list.New(), offsets: map[int32]int64{}}
+}
+
+// PerSensor is how many events a sensor keeps.
+func (st *EventStore) PerSensor() int { return st.perSensor }
+
+// Add keeps e; false if it is a repeat.
+func (st *EventStore) Add(e apitypes.Event) bool {
+	at, _ := time.Parse(time.RFC3339Nano, e.Time)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	el, ok := st.sensors[e.Sensor]
+	if !ok {
+		el = st.lru.PushFront(&sensorEvents{id: e.Sensor})
+		st.sensors[e.Sensor] = el
+	}
+	se := el.Value.(*sensorEvents)
+	for _, o := range se.events {
+		if o.Partition == e.Partition && o.Offset == e.Offset && o.Model == e.Model && o.Kind == e.Kind {
+			return false
+		}
+	}
+	st.lru.MoveToFront(el)
+	if len(se.events) == st.perSensor {
+		se.events = append(se.events[:0], se.events[1:]...)
+		st.total--
+	}
+	se.events = append(se.events, storedEvent{e, at})
+	st.total++
+	for st.total > st.maxTotal {
+		old := st.lru.Back().Value.(*sensorEvents)
+		st.lru.Remove(st.lru.Back())
+		delete(st.sensors, old.id)
+		st.total -= len(old.events)
+	}
+	return true
+}
+
+// Events returns a sensor's latest events, newest first, at most limit.
+func (st *EventStore) Events(sensor string, limit int) []apitypes.Event {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := []apitypes.Event{}
+	el, ok := st.sensors[sensor]
+	if !ok {
+		return out
+	}
+	evs := el.Value.(*sensorEvents).events
+	for i := len(evs) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, evs[i].Event)
+	}
+	return out
+}
+
+// Recent counts a sensor's events kept that happened at or after since.
+func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	el, ok := st.sensors[sensor]
+	if !ok {
+		return 0, 0
+	}
+	for _, e := range el.Value.(*sensorEvents).events {
+		if e.at.Before(since) {
+			continue
+		}
+		if e.Kind == apitypes.EventDrift {
+			drifts++
+		} else {
+			anomalies++
+		}
+	}
+	return anomalies, drifts
+}
+
+// Len is the number of events kept.
+func (st *EventStore) Len() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.total
+}
+
+// Offsets returns the next offset to read of each partition.
+func (st *EventStore) Offsets() map[int32]int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make(map[int32]int64, len(st.offsets))
+	for p, o := range st.offsets {
+		out[p] = o
+	}
+	return out
+}
+
+// Record notes that partition was read up to next.
+func (st *EventStore) Record(partition int32, next int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.offsets[partition] = next
+}
+
+// Flush does nothing: the store is in memory.
+func (st *EventStore) Flush() error { return nil }
+
+// Close does nothing: the store is in memory.
+func (st *EventStore) Close() error { return nil }
+
+// EventFollowerConfig describes the follower of one group's events.
+type EventFollowerConfig struct {
+	Group string
+	Topic string // default EventsTopic(Group)
+	Kafka kafkaconf.Kafka
+	// PerSensor is how many events a sensor keeps (default
+	// DefaultEventsPerSensor); MaxEvents bounds those of all sensors
+	// (default DefaultMaxEvents).
+	PerSensor, MaxEvents int
+	Log                  *slog.Logger
+}
+
+// EventFollower follows a group's events topic, as Follower does its
+// snapshots, into an EventStore. The store is in memory: each start reads
+// the topic from its oldest message.
+type EventFollower struct {
+	*tail
+	store *EventStore
+}
+
+// NewEventFollower returns a follower; Run fills its store.
+func NewEventFollower(cfg EventFollowerConfig) (*EventFollower, error) {
+	if cfg.Group == "" {
+		return nil, errors.New("events: empty group (--group)")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = EventsTopic(cfg.Group)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	st := NewEventStore(cfg.PerSensor, cfg.MaxEvents)
+	h := &EventFollower{store: st}
+	h.tail = &tail{group: cfg.Group, topic: cfg.Topic, what: "events", kafka: cfg.Kafka.WithDefaults(), sink: st,
+		log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic),
+		add: func(key, value []byte) error {
+			e, err := DecodeEvent(key, value)
+			if err == nil {
+				st.Add(e)
+			}
+			return err
+		}}
+	return h, nil
+}
+
+// Store is the follower's store.
+func (h *EventFollower) Store() *EventStore { return h.store }

@@ -1,0 +1,85 @@
+package history
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/streamrls/streamrls/api/apitypes"
+)
+
+func ev(sensor string, off int64, kind string, at time.Time) apitypes.Event {
+	return apitypes.Event{Sensor: sensor, Model: "m", Kind: kind, Offset: off, Time: at.UTC().Format(time.RFC3339Nano)}
+}
+
+// TestEventStore checks the bounds (per sensor, in total: the sensor with
+// the oldest latest event goes first), repeats, order and the counts.
+func TestEventStore(t *testing.T) {
+	st := NewEventStore(3, 7)
+	now := time.Now()
+	for i := range 5 {
+		st.Add(ev("a", int64(i), apitypes.EventAnomaly, now.Add(time.Duration(i-5)*time.Hour)))
+	}
+	if st.Add(ev("a", 4, apitypes.EventAnomaly, now)) {
+		t.Error("a repeat was kept")
+	}
+	got := st.Events("a", 10)
+	if len(got) != 3 || got[0].Offset != 4 || got[2].Offset != 2 {
+		t.Fatalf("events of a: %+v, want offsets 4, 3, 2", got)
+	}
+	if got := st.Events("a", 1); len(got) != 1 || got[0].Offset != 4 {
+		t.Errorf("limit 1: %+v", got)
+	}
+	st.Add(ev("b", 0, apitypes.EventDrift, now))
+	st.Add(ev("b", 1, apitypes.EventAnomaly, now))
+	st.Add(ev("c", 0, apitypes.EventDrift, now))
+	if st.Len() != 6 {
+		t.Errorf("%d events kept, want 6", st.Len())
+	}
+	st.Add(ev("c", 1, apitypes.EventDrift, now)) // 7: at the bound
+	st.Add(ev("c", 2, apitypes.EventDrift, now)) // 8: a goes
+	if n := len(st.Events("a", 10)); n != 0 || st.Len() != 5 {
+		t.Errorf("a keeps %d events, %d in all; want 0 and 5", n, st.Len())
+	}
+	if an, dr := st.Recent("b", now.Add(-time.Minute)); an != 1 || dr != 1 {
+		t.Errorf("recent of b: %d anomalies, %d drifts; want 1, 1", an, dr)
+	}
+	if an, dr := st.Recent("b", now.Add(time.Minute)); an != 0 || dr != 0 {
+		t.Errorf("recent of b after now: %d, %d", an, dr)
+	}
+}
+
+// TestEventFollowerDrops: events that are not JSON, of an unknown kind or
+// naming another sensor than their key are dropped.
+func TestEventFollowerDrops(t *testing.T) {
+	f, err := NewEventFollower(EventFollowerConfig{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := func(sensor, kind string) []byte {
+		return fmt.Appendf(nil, `{"sensor":%q,"model":"m","kind":%q,"time":"2026-01-01T00:00:00Z"}`, sensor, kind)
+	}
+	for i, m := range []struct {
+		key   string
+		value []byte
+	}{
+		{"a", js("a", "anomaly")},
+		{"a", js("b", "drift")}, // forged
+		{"a", js("a", "other")},
+		{"a", []byte("{")},
+		{"b", js("", "drift")}, // sensor from the key
+	} {
+		f.take(&sarama.ConsumerMessage{Key: []byte(m.key), Value: m.value, Offset: int64(i)})
+	}
+	if f.Dropped() != 3 || f.Messages() != 5 {
+		t.Errorf("dropped %d of %d, want 3 of 5", f.Dropped(), f.Messages())
+	}
+	if n := len(f.Store().Events("a", 10)); n != 1 {
+		t.Errorf("a has %d events, want 1", n)
+	}
+	if e := f.Store().Events("b", 10); len(e) != 1 || e[0].Sensor != "b" {
+		t.Errorf("b: %+v", e)
+	}
+}
