@@ -12,10 +12,11 @@ import (
 	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/sensorid"
+	"github.com/streamrls/streamrls/topology"
 )
 
 // EventsTopic is the topic of a group's anomaly and drift events.
-func EventsTopic(group string) string { return group + "-events" }
+func EventsTopic(group string) string { return topology.Names{Group: group}.WithDefaults().Events }
 
 // Defaults of the events kept.
 const (
