@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // RecentAlpha is the weight of the newest squared a-priori error in
@@ -40,11 +41,13 @@ var (
 // update, its exact symmetry, the numerical guards and the covariance windup
 // cap are described in the package documentation.
 //
-// A Model may be built as a struct literal (e.g. by a decoder): its scratch
-// buffers are allocated on the first Update. Update commits by swapping the
-// backing arrays of Theta and P with those scratch buffers (double
+// A Model may be built as a struct literal (e.g. by a decoder). Update
+// computes into scratch buffers taken from a pool shared by all models and
+// commits by swapping the backing arrays of Theta and P with them (double
 // buffering, no copy), so do not keep references to m.Theta or m.P across
-// calls to Update: copy them, or use Clone. P must be exactly symmetric, as
+// calls to Update: copy them, or use Clone. A model holds no scratch
+// between updates, so a process that keeps many models in memory keeps
+// only their state. P must be exactly symmetric, as
 // NewModel makes it and Update keeps it (Check verifies it). A Model is not
 // safe for concurrent use.
 type Model struct {
@@ -57,10 +60,10 @@ type Model struct {
 	RecentMSE float64   // exponentially weighted mean of squared a-priori errors (weight RecentAlpha on the newest)
 	MaxTrace  float64   // windup cap on trace(P); 0 (or negative) = DefaultTraceFactor·Delta·Dim; +Inf = no cap
 
-	w work // scratch; not persisted
+	w *work // scratch between prepare and commit (or release); nil otherwise
 }
 
-// work is a model's private scratch: the next θ and P are computed into it
+// work is scratch for one update: the next θ and P are computed into it
 // and swapped in on commit.
 type work struct {
 	pi    []float64 // π = P x, len n
@@ -86,17 +89,35 @@ func NewModel(spec Spec, dim int) *Model {
 	for i := 0; i < dim; i++ {
 		m.P[i*dim+i] = spec.Delta
 	}
-	m.ensureWork()
 	return m
 }
 
-// ensureWork (re)allocates the scratch buffers if they do not fit Dim.
-func (m *Model) ensureWork() {
-	n := m.Dim
-	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n {
-		m.w.pi = make([]float64, n)
-		m.w.theta = make([]float64, n)
-		m.w.p = make([]float64, n*n)
+// workPool holds the scratch of updates between them. Scratch of the
+// wrong dimension is reallocated, so a process whose models share one
+// dimension allocates none once the pool is warm.
+var workPool sync.Pool
+
+// acquire gives m scratch for dimension Dim.
+func (m *Model) acquire() *work {
+	w, _ := workPool.Get().(*work)
+	if w == nil {
+		w = new(work)
+	}
+	if n := m.Dim; len(w.pi) != n || len(w.theta) != n || len(w.p) != n*n {
+		w.pi = make([]float64, n)
+		w.theta = make([]float64, n)
+		w.p = make([]float64, n*n)
+	}
+	m.w = w
+	return w
+}
+
+// release returns m's scratch to the pool (after commit, it holds m's
+// previous θ and P, which nothing references any more).
+func (m *Model) release() {
+	if m.w != nil {
+		workPool.Put(m.w)
+		m.w = nil
 	}
 }
 
@@ -115,10 +136,12 @@ func (m *Model) TraceCap() float64 {
 // ErrNumeric, ErrState) the model is unchanged and e is NaN.
 func (m *Model) Update(x []float64, y float64) (e float64, err error) {
 	if err := m.prepare(x, y); err != nil {
+		m.release()
 		return math.NaN(), err
 	}
+	e = m.w.e
 	m.commit()
-	return m.w.e, nil
+	return e, nil
 }
 
 // Predict returns xᵀθ. It panics if len(x) != Dim.
@@ -204,8 +227,9 @@ func (m *Model) Check() error {
 
 func finite(v float64) bool { return v-v == 0 }
 
-// prepare computes the update for (x, y) into m's scratch buffers without
-// changing any exported field. commit then makes it the model's state.
+// prepare computes the update for (x, y) into scratch buffers without
+// changing any exported field. commit then makes it the model's state;
+// release drops it (it may be called after prepare failed, too).
 func (m *Model) prepare(x []float64, y float64) error {
 	n := m.Dim
 	if len(x) != n {
@@ -214,10 +238,7 @@ func (m *Model) prepare(x []float64, y float64) error {
 	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) || !(m.Delta > 0) {
 		return ErrState
 	}
-	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n {
-		m.ensureWork()
-	}
-	w := &m.w
+	w := m.acquire()
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
 	fast := useAVX2 && n >= 4 // the assembly kernels; see kernel.go
@@ -297,14 +318,16 @@ func (m *Model) prepare(x []float64, y float64) error {
 	return nil
 }
 
-// commit makes the last successful prepare the model's state.
+// commit makes the last successful prepare the model's state and releases
+// the scratch.
 func (m *Model) commit() {
-	w := &m.w
+	w := m.w
 	m.Theta, w.theta = w.theta, m.Theta
 	m.P, w.p = w.p, m.P
 	m.Samples++
 	m.MSE = w.mse
 	m.RecentMSE = w.recent
+	m.release()
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so
