@@ -94,7 +94,8 @@ one unless --brokers is given):
 
 Input topics are filled before a processor starts; (a), (b) and (d) run the
 processor at --batch-interval. Prints a table, or JSON with --json. --phases
-picks phases; not run by default: r times the recovery of a table of
+picks phases; not run by default: p compares the processing rate at --sensors
+sensors with that at 64 sensors, --messages each; r times the recovery of a table of
 --recovery-sensors sensors by a processor and a view; v starts broker,
 serve and process as separate processes, as a user would, on
 --serve-messages single-sample JSON messages already in the topic, and
