@@ -88,8 +88,12 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		for _, t := range []*Throughput{sp.Small, sp.Large} {
 			fmt.Fprintf(out, "    %s: %.0f samples/s, CPU %.1f µs/msg, %.1f changelog B/sample\n", t.What, t.SamplesPerSec, t.CPUMicros, t.ChangelogBytesPerSample)
 		}
-		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of %d sensors %.0f MiB (embedded broker included), Go heap %.0f MiB\n",
-			sp.Sensors, smallSensors, sp.Ratio, sp.Sensors, sp.RSSMiB, sp.HeapMiB)
+		broker := ""
+		if s.Embedded {
+			broker = " (embedded broker included)"
+		}
+		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of %d sensors %.0f MiB%s, Go heap %.0f MiB\n",
+			sp.Sensors, smallSensors, sp.Ratio, sp.Sensors, sp.RSSMiB, broker, sp.HeapMiB)
 	}
 	if sc := rep.Scale; sc != nil {
 		fmt.Fprintf(out, "\n(s) serve over %d sensors (%d single-sample binary messages each; table filled in %.1fs, serve ready in %.1fs):\n",

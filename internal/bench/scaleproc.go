@@ -22,7 +22,7 @@ type ScaleProcess struct {
 	// Ratio is Large over Small in samples/s.
 	Ratio float64 `json:"ratio"`
 	// RSSMiB is this process's resident set at the end of the large run
-	// (the embedded broker, which holds both topics in memory, included);
+	// (an embedded broker, which holds the topics in memory, included);
 	// HeapMiB is the Go heap in use then.
 	RSSMiB  float64 `json:"rss_mib"`
 	HeapMiB float64 `json:"heap_mib"`
