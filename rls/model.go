@@ -92,21 +92,34 @@ func NewModel(spec Spec, dim int) *Model {
 	return m
 }
 
-// workPool holds the scratch of updates between them. Scratch of the
-// wrong dimension is reallocated, so a process whose models share one
-// dimension allocates none once the pool is warm.
-var workPool sync.Pool
+// workPool holds the scratch of updates between them: at most as many as
+// there were updates under way at once, so a handful. A mutex-guarded
+// stack rather than a sync.Pool, which the garbage collector (and the race
+// detector, at random) empties, so that Update never allocates once warm.
+var workPool struct {
+	mu   sync.Mutex
+	free []*work
+}
 
-// acquire gives m scratch for dimension Dim.
+// acquire gives m scratch for dimension Dim: pooled scratch of that
+// dimension if there is some, else new.
 func (m *Model) acquire() *work {
-	w, _ := workPool.Get().(*work)
-	if w == nil {
-		w = new(work)
+	n := m.Dim
+	var w *work
+	workPool.mu.Lock()
+	for i := len(workPool.free) - 1; i >= 0; i-- {
+		if f := workPool.free[i]; len(f.theta) == n {
+			w = f
+			last := len(workPool.free) - 1
+			workPool.free[i] = workPool.free[last]
+			workPool.free[last] = nil
+			workPool.free = workPool.free[:last]
+			break
+		}
 	}
-	if n := m.Dim; len(w.pi) != n || len(w.theta) != n || len(w.p) != n*n {
-		w.pi = make([]float64, n)
-		w.theta = make([]float64, n)
-		w.p = make([]float64, n*n)
+	workPool.mu.Unlock()
+	if w == nil {
+		w = &work{pi: make([]float64, n), theta: make([]float64, n), p: make([]float64, n*n)}
 	}
 	m.w = w
 	return w
@@ -116,7 +129,9 @@ func (m *Model) acquire() *work {
 // previous θ and P, which nothing references any more).
 func (m *Model) release() {
 	if m.w != nil {
-		workPool.Put(m.w)
+		workPool.mu.Lock()
+		workPool.free = append(workPool.free, m.w)
+		workPool.mu.Unlock()
 		m.w = nil
 	}
 }
