@@ -18,9 +18,9 @@ import (
 // (estimated from their models' arrays; see recordBytes). A state that
 // left the cache is read back from LevelDB and decoded, which made
 // processing at 100,000 sensors twice as slow as with every state cached.
-// A two-model bank of dimension 10 takes about 2.1 kB, so the default
-// keeps about 125,000 sensors: every sensor of a processor at 100,000, and
-// one in eight at a million.
+// A two-model bank of dimension 10 counts 2.4 kB, so the default
+// keeps about 110,000 sensors: every sensor of a processor at 100,000, and
+// one in nine at a million.
 const (
 	DefaultCacheSize  = 1 << 20
 	DefaultCacheBytes = 256 << 20
