@@ -9,10 +9,22 @@ import (
 	"github.com/streamrls/streamrls/kafkaconf"
 )
 
-// DefaultCacheSize is the default bound of Handler.CacheSize: decoded
-// sensor states kept between messages. A two-model bank of dimension 10
-// takes about 4 kB with its work buffers, so the default is about 64 MB.
-const DefaultCacheSize = 16384
+// Bounds of the decoded sensor states kept between messages.
+//
+// DefaultCacheSize is the default of Handler.CacheSize, in records; it is
+// high enough that DefaultCacheBytes binds first with the default bank.
+//
+// DefaultCacheBytes bounds the memory of the cached records of a Handler
+// (estimated from their models' arrays; see recordBytes). A state that
+// left the cache is read back from LevelDB and decoded, which made
+// processing at 100,000 sensors twice as slow as with every state cached.
+// A two-model bank of dimension 10 counts 2.4 kB, so the default
+// keeps about 110,000 sensors: every sensor of a processor at 100,000, and
+// one in nine at a million.
+const (
+	DefaultCacheSize  = 1 << 20
+	DefaultCacheBytes = 256 << 20
+)
 
 // recordCache keeps the decoded *Record of recently updated sensors per
 // input partition, so that a message does not read its sensor's state back
@@ -31,15 +43,44 @@ const DefaultCacheSize = 16384
 // the changelog — never sees a stale record. A message whose processing
 // fails stops the processor before the next message of its partition.
 type recordCache struct {
-	mu    sync.Mutex
-	parts map[int32]*partCache
-	n     int // records over all partitions
+	mu     sync.Mutex
+	parts  map[int32]*partCache
+	n      int // records over all partitions
+	bytes  int // their recordBytes
+	budget int // bound of bytes; 0: DefaultCacheBytes
+}
+
+// cached is a record and the bytes it was counted for.
+type cached struct {
+	rec   *Record
+	bytes int
+}
+
+// Estimated memory of a cached record besides its models' arrays: the
+// Record and its map entry, and per model the rls.Model and the slice
+// headers. Enough for a bound, not an account.
+const (
+	cachedOverhead = 256
+	modelOverhead  = 192
+)
+
+// recordBytes estimates the memory of rec: its models' arrays and their
+// headers for a bank, its encoded size otherwise.
+func recordBytes(rec *Record) int {
+	n := cachedOverhead
+	if bs, ok := rec.State.(*BankState); ok && bs.Bank != nil {
+		for _, m := range bs.Bank.Models {
+			n += modelOverhead + 8*(cap(m.Theta)+cap(m.P))
+		}
+		return n
+	}
+	return n + rec.size
 }
 
 type partCache struct {
 	p     int32
 	owner context.Context // the partition processor's context
-	recs  map[string]*Record
+	recs  map[string]cached
 	// pin is the emit options pinning a write to this partition, as a
 	// slice: passing it on with ... does not allocate.
 	pin        []goka.ContextOption
@@ -63,12 +104,15 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	}
 	if pc != nil {
 		c.n -= len(pc.recs)
+		for _, e := range pc.recs {
+			c.bytes -= e.bytes
+		}
 	}
 	pin := goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(p)}
 	pc = &partCache{
 		p:          p,
 		owner:      owner,
-		recs:       map[string]*Record{},
+		recs:       map[string]cached{},
 		pin:        []goka.ContextOption{goka.WithCtxEmitHeaders(pin)},
 		pinHeaders: pin,
 	}
@@ -79,50 +123,70 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 func (c *recordCache) get(pc *partCache, key string) *Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return pc.recs[key]
+	return pc.recs[key].rec
 }
 
-// put caches rec under key; when limit records are cached, an arbitrary
-// one of the partition goes first. limit < 0 caches nothing.
+// put caches rec under key; when limit records are cached, or the budget
+// of bytes would be exceeded, arbitrary ones of the partition go first.
+// limit < 0 caches nothing.
 func (c *recordCache) put(pc *partCache, key string, rec *Record, limit int) {
 	if limit < 0 {
 		return
+	}
+	budget := c.budget
+	if budget == 0 {
+		budget = DefaultCacheBytes
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.parts[pc.p] != pc {
 		return // dropped by a rebalance meanwhile
 	}
-	if _, ok := pc.recs[key]; !ok {
-		if c.n >= limit {
-			for k := range pc.recs {
-				delete(pc.recs, k)
-				c.n--
-				break
-			}
-			if c.n >= limit {
-				return // the other partitions hold the whole budget
-			}
+	e := cached{rec: rec, bytes: recordBytes(rec)}
+	if old, ok := pc.recs[key]; ok {
+		if old.rec == rec && old.bytes == e.bytes {
+			return
 		}
-		c.n++
+		c.n--
+		c.bytes -= old.bytes
+		delete(pc.recs, key)
 	}
-	pc.recs[key] = rec
+	for c.n >= limit || c.bytes+e.bytes > budget {
+		if !c.evict(pc) {
+			return // the other partitions hold the whole budget
+		}
+	}
+	c.n++
+	c.bytes += e.bytes
+	pc.recs[key] = e
+}
+
+// evict drops an arbitrary record of pc; false if it has none.
+func (c *recordCache) evict(pc *partCache) bool {
+	for k, e := range pc.recs {
+		delete(pc.recs, k)
+		c.n--
+		c.bytes -= e.bytes
+		return true
+	}
+	return false
 }
 
 // reset drops every partition's cache.
 func (c *recordCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.parts, c.n = nil, 0
+	c.parts, c.n, c.bytes = nil, 0, 0
 }
 
 // drop forgets key's record (a deleted sensor).
 func (c *recordCache) drop(pc *partCache, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := pc.recs[key]; ok {
+	if e, ok := pc.recs[key]; ok {
 		delete(pc.recs, key)
 		c.n--
+		c.bytes -= e.bytes
 	}
 }
 

@@ -191,6 +191,43 @@ func TestCacheBound(t *testing.T) {
 	}
 }
 
+// TestCacheBytesBound: the cache keeps within its budget of bytes (here
+// room for three default banks) whatever the record limit, every state is
+// still exact, and a bank is counted for its models' arrays.
+func TestCacheBytesBound(t *testing.T) {
+	const sensors = 10
+	bank := &Record{State: &BankState{Bank: rls.NewBank(rls.DefaultSpecs(), 10)}}
+	one := recordBytes(bank)
+	if arrays := 2 * 8 * (10 + 100); one < arrays || one > 2*arrays {
+		t.Fatalf("recordBytes of a default bank of dimension 10: %d, want about its %d bytes of arrays", one, arrays)
+	}
+	keys, values := messages(sensors, 200, 3)
+	cached := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
+	plain := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: cached.codec}
+	hc, hp := newTestHandler(1000), newTestHandler(-1)
+	hc.cache.budget = 3*one + one/2
+	for k := range keys {
+		for _, x := range []struct {
+			h *Handler
+			c *fakeCtx
+		}{{hc, cached}, {hp, plain}} {
+			x.c.key, x.c.off, x.c.part = keys[k], int64(k/2), int32(k%2)
+			x.h.Process(x.c, values[k])
+		}
+		if hc.cache.bytes > hc.cache.budget {
+			t.Fatalf("after message %d: %d bytes cached, budget %d", k, hc.cache.bytes, hc.cache.budget)
+		}
+	}
+	if hc.cache.n != 3 || hc.cache.bytes != 3*one {
+		t.Errorf("%d states (%d bytes) cached, want 3 (%d bytes)", hc.cache.n, hc.cache.bytes, 3*one)
+	}
+	for k, b := range plain.table {
+		if string(cached.table[k]) != string(b) {
+			t.Errorf("sensor %s: the cached handler's state differs from the uncached one's", k)
+		}
+	}
+}
+
 // BenchmarkProcess is the callback alone (decode, validate, update both
 // models, encode the state) over an in-memory table: 64 sensors, n=10, the
 // default bank; "nocache" reads and decodes the state from the table on

@@ -36,11 +36,13 @@ func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
 	if len(x) != b.Dim {
 		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), b.Dim)
 	}
-	for _, m := range b.Models {
+	for i, m := range b.Models {
 		if m.Dim != b.Dim {
+			b.release(i)
 			return fmt.Errorf("%w: model %q has dimension %d, bank %d", ErrState, m.Name, m.Dim, b.Dim)
 		}
 		if err := m.prepare(x, y, r); err != nil {
+			b.release(i + 1)
 			return fmt.Errorf("model %q: %w", m.Name, err)
 		}
 	}
@@ -48,6 +50,13 @@ func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
 		m.commit()
 	}
 	return nil
+}
+
+// release drops the prepared updates of the first n models.
+func (b *Bank) release(n int) {
+	for _, m := range b.Models[:n] {
+		m.release()
+	}
 }
 
 // Predict returns each model's prediction xᵀθ, in the order of Models. It

@@ -44,7 +44,7 @@
 // the new P would not be > 0 (cancellation in P − ππᵀ/κ when a sample is far
 // larger than P expects: xᵀPx/λ beyond about 10¹⁶, e.g. a first sample with
 // δ·|x|² > 10¹⁶; scale x, or choose a smaller δ). The update is computed into
-// private scratch buffers and committed only when all of it passed. A Bank
+// scratch buffers and committed only when all of it passed. A Bank
 // applies a sample to all its models or to none.
 //
 // # Covariance windup cap
@@ -82,8 +82,9 @@
 //
 // # Speed
 //
-// Update does not allocate (scratch is allocated once, on the first Update
-// of a model built as a struct literal) and commits by swapping buffers. On
+// Update does not allocate (its scratch comes from a pool shared by all
+// models, so a model in memory holds only its state) and commits by
+// swapping buffers. On
 // amd64 with AVX2 and FMA the two O(n²) loops (π = P x and the P update) run
 // as assembly kernels; elsewhere, or with the purego build tag, portable Go
 // code does the same work.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // RecentAlpha is the weight of the newest squared a-priori error in
@@ -40,11 +41,13 @@ var (
 // update, its exact symmetry, the numerical guards and the covariance windup
 // cap are described in the package documentation.
 //
-// A Model may be built as a struct literal (e.g. by a decoder): its scratch
-// buffers are allocated on the first Update. Update commits by swapping the
-// backing arrays of Theta and P with those scratch buffers (double
+// A Model may be built as a struct literal (e.g. by a decoder). Update
+// computes into scratch buffers taken from a pool shared by all models and
+// commits by swapping the backing arrays of Theta and P with them (double
 // buffering, no copy), so do not keep references to m.Theta or m.P across
-// calls to Update: copy them, or use Clone. P must be exactly symmetric, as
+// calls to Update: copy them, or use Clone. A model holds no scratch
+// between updates, so a process that keeps many models in memory keeps
+// only their state. P must be exactly symmetric, as
 // NewModel makes it and Update keeps it (Check verifies it). A Model is not
 // safe for concurrent use.
 type Model struct {
@@ -65,24 +68,29 @@ type Model struct {
 	Anomalies uint64   // samples with |z| above the anomaly threshold
 	Drifts    uint64   // detector alarms
 
-	w work // scratch; not persisted
+	w    *work   // scratch between prepare and commit (or release); nil otherwise
+	next pending // scalar results of prepare
 }
 
-// work is a model's private scratch: the next θ and P are computed into it
+// work is scratch for one update: the next θ and P are computed into it
 // and swapped in on commit.
 type work struct {
 	pi    []float64 // π = P x, len n
 	theta []float64 // next θ, len n
 	p     []float64 // next P, len n*n
+}
 
-	// Results of the last successful prepare, committed by commit.
+// pending holds the scalar results of the last successful prepare, which
+// commit makes the model's state; they stay with the model (not the
+// pooled scratch), and score stays readable after commit (LastScore).
+type pending struct {
 	e, mse, recent float64
 	sigma2         float64
 	det            Detector
 	anomalies      uint64
 	drifts         uint64
 	reset          bool
-	score          Score // after commit: the last applied sample's score
+	score          Score
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -100,17 +108,50 @@ func NewModel(spec Spec, dim int) *Model {
 	for i := 0; i < dim; i++ {
 		m.P[i*dim+i] = spec.Delta
 	}
-	m.ensureWork()
 	return m
 }
 
-// ensureWork (re)allocates the scratch buffers if they do not fit Dim.
-func (m *Model) ensureWork() {
+// workPool holds the scratch of updates between them: at most as many as
+// there were updates under way at once, so a handful. A mutex-guarded
+// stack rather than a sync.Pool, which the garbage collector (and the race
+// detector, at random) empties, so that Update never allocates once warm.
+var workPool struct {
+	mu   sync.Mutex
+	free []*work
+}
+
+// acquire gives m scratch for dimension Dim: pooled scratch of that
+// dimension if there is some, else new.
+func (m *Model) acquire() *work {
 	n := m.Dim
-	if len(m.w.pi) != n || len(m.w.theta) != n || len(m.w.p) != n*n {
-		m.w.pi = make([]float64, n)
-		m.w.theta = make([]float64, n)
-		m.w.p = make([]float64, n*n)
+	var w *work
+	workPool.mu.Lock()
+	for i := len(workPool.free) - 1; i >= 0; i-- {
+		if f := workPool.free[i]; len(f.theta) == n {
+			w = f
+			last := len(workPool.free) - 1
+			workPool.free[i] = workPool.free[last]
+			workPool.free[last] = nil
+			workPool.free = workPool.free[:last]
+			break
+		}
+	}
+	workPool.mu.Unlock()
+	if w == nil {
+		w = &work{pi: make([]float64, n), theta: make([]float64, n), p: make([]float64, n*n)}
+	}
+	m.w = w
+	return w
+}
+
+// release returns m's scratch to the pool (after commit, it holds m's
+// previous θ and P, which nothing references any more).
+func (m *Model) release() {
+	if m.w != nil {
+		workPool.mu.Lock()
+		workPool.free = append(workPool.free, m.w)
+		workPool.mu.Unlock()
+		m.w = nil
 	}
 }
 
@@ -140,10 +181,12 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	var buf Scoring
 	r := sc.resolve(&buf)
 	if err := m.prepare(x, y, r); err != nil {
+		m.release()
 		return math.NaN(), err
 	}
+	e = m.next.e
 	m.commit()
-	return m.w.e, nil
+	return e, nil
 }
 
 // Predict returns xᵀθ. It panics if len(x) != Dim.
@@ -239,8 +282,9 @@ func (m *Model) Check() error {
 
 func finite(v float64) bool { return v-v == 0 }
 
-// prepare computes the update for (x, y) into m's scratch buffers without
-// changing any exported field. commit then makes it the model's state.
+// prepare computes the update for (x, y) into scratch buffers without
+// changing any exported field. commit then makes it the model's state;
+// release drops it (it may be called after prepare failed, too).
 func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	n := m.Dim
 	if len(x) != n {
@@ -249,10 +293,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) || !(m.Delta > 0) {
 		return ErrState
 	}
-	if len(m.w.p) != n*n || len(m.w.pi) != n || len(m.w.theta) != n {
-		m.ensureWork()
-	}
-	w := &m.w
+	w := m.acquire()
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
 	fast := useAVX2 && n >= 4 // the assembly kernels; see kernel.go
@@ -331,19 +372,21 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	if !m.scoreNext(xtheta, e, kappa/m.Lambda, sc) {
 		return ErrNumeric
 	}
-	w.e, w.mse, w.recent = e, mse, recent
+	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }
 
-// commit makes the last successful prepare the model's state.
+// commit makes the last successful prepare the model's state and releases
+// the scratch.
 func (m *Model) commit() {
-	w := &m.w
+	w := m.w
 	m.Theta, w.theta = w.theta, m.Theta
 	m.P, w.p = w.p, m.P
 	m.Samples++
-	m.MSE = w.mse
-	m.RecentMSE = w.recent
+	m.MSE = m.next.mse
+	m.RecentMSE = m.next.recent
 	m.commitScore()
+	m.release()
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so

@@ -276,17 +276,17 @@ func predSD(sigma2, kappaOverLambda float64) float64 {
 
 // LastScore returns the score of the sample the model applied last (the
 // zero Score before any sample since the model was built or decoded).
-func (m *Model) LastScore() Score { return m.w.score }
+func (m *Model) LastScore() Score { return m.next.score }
 
 // warmup is the samples before anomalies and drift are tested, after the
 // first sample and after each alarm: at least ScoreWarmup and 10 samples per
 // dimension, so that θ (after a reset) and σ̂² are determined.
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
-// scoreNext computes, into m.w, the scoring part of an update with a-priori
+// scoreNext computes, into m.next, the scoring part of an update with a-priori
 // error e and κ/λ = kol, without changing m.
 func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
-	w := &m.w
+	w := &m.next
 	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
 
@@ -339,7 +339,7 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
 
 // commitScore makes the scoring part of the last prepare the model's state.
 func (m *Model) commitScore() {
-	w := &m.w
+	w := &m.next
 	m.Sigma2 = w.sigma2
 	m.Sigma2N++
 	m.Detector = w.det

@@ -30,7 +30,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&b.cmd.MemoryBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as streamrls run does)")
 	f.BoolVar(&b.cmd.Keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
-	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, s serve over a table of --sensors sensors, v broker, process and serve as processes")
+	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, p processing rate at --sensors over 64 sensors (--messages each), s serve over a table of --sensors sensors, v broker, process and serve as processes")
 	f.DurationVar(&b.cmd.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
 	f.Int64Var(&b.cmd.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
 	f.IntVar(&b.cmd.Partitions, "partitions", 8, "partitions of every input topic")
@@ -94,7 +94,8 @@ one unless --brokers is given):
 
 Input topics are filled before a processor starts; (a), (b) and (d) run the
 processor at --batch-interval. Prints a table, or JSON with --json. --phases
-picks phases; not run by default: r times the recovery of a table of
+picks phases; not run by default: p compares the processing rate at --sensors
+sensors with that at 64 sensors, --messages each; r times the recovery of a table of
 --recovery-sensors sensors by a processor and a view; v starts broker,
 serve and process as separate processes, as a user would, on
 --serve-messages single-sample JSON messages already in the topic, and

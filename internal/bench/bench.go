@@ -13,6 +13,8 @@
 //	v  broker, process and serve as three OS processes, measured at serve's
 //	   HTTP API, without batches and at BatchInterval
 //	r  recovery of a large table (not run by default)
+//	p  the processing rate of (a) at Sensors sensors over that at 64
+//	   sensors, same number of messages, in one run (not run by default)
 //	s  serve's HTTP API over a table of Sensors sensors: a page, paging
 //	   through all, the dashboard, /metrics, lookups, RSS (not run by
 //	   default)
@@ -48,13 +50,14 @@ import (
 
 // Phases.
 const (
-	PhaseSingle   = "a"
-	PhaseBatch    = "b"
-	PhaseCounter  = "c"
-	PhaseLatency  = "d"
-	PhaseRecovery = "r"
-	PhaseServe    = "v"
-	PhaseScale    = "s"
+	PhaseSingle       = "a"
+	PhaseBatch        = "b"
+	PhaseCounter      = "c"
+	PhaseLatency      = "d"
+	PhaseRecovery     = "r"
+	PhaseServe        = "v"
+	PhaseScale        = "s"
+	PhaseScaleProcess = "p"
 	// PhaseSingleNoBatches is (a) without batches (--batch-interval 0): it
 	// runs with (a), in every round, unless (a) itself has no batches.
 	PhaseSingleNoBatches = "a0"
@@ -69,7 +72,7 @@ type Config struct {
 	Embedded bool
 	// Dir holds the processors' and views' local state. Required.
 	Dir string
-	// Phases to run, any of "abcdrsv". Default "abcd".
+	// Phases to run, any of "abcdprsv". Default "abcd".
 	Phases string
 
 	Partitions int          // partitions of every input topic; default 8
@@ -200,8 +203,8 @@ func (c *Config) defaults() {
 // Validate reports a bad setting, naming its flag.
 func (c *Config) Validate() error {
 	for _, p := range c.Phases {
-		if !strings.ContainsRune("abcdrsv", p) {
-			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, r, s, v)", c.Phases, p)
+		if !strings.ContainsRune("abcdprsv", p) {
+			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, p, r, s, v)", c.Phases, p)
 		}
 	}
 	switch {
@@ -283,11 +286,12 @@ type Report struct {
 	// ratio the CPU cost alone predicts, less sensitive to other load.
 	CPUOverCounter float64 `json:"cpu_counter_over_single,omitempty"`
 	// BatchOverCounter is (b) samples/s over (c) messages/s.
-	BatchOverCounter float64   `json:"batch_over_counter,omitempty"`
-	Latency          *Latency  `json:"latency,omitempty"`
-	Recovery         *Recovery `json:"recovery,omitempty"`
-	Serve            *Serve    `json:"serve,omitempty"`
-	Scale            *Scale    `json:"scale,omitempty"`
+	BatchOverCounter float64       `json:"batch_over_counter,omitempty"`
+	Latency          *Latency      `json:"latency,omitempty"`
+	Recovery         *Recovery     `json:"recovery,omitempty"`
+	Serve            *Serve        `json:"serve,omitempty"`
+	Scale            *Scale        `json:"scale,omitempty"`
+	ScaleProcess     *ScaleProcess `json:"scale_process,omitempty"`
 	// StateBytes is the size of one sensor's table value (envelope and bank).
 	StateBytes int `json:"state_bytes"`
 }
@@ -510,6 +514,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, fmt.Errorf("phase v (broker, process and serve as processes): %w", err)
 		}
 	}
+	if cfg.has(PhaseScaleProcess) {
+		if rep.ScaleProcess, err = r.scaleProcess(ctx); err != nil {
+			return rep, fmt.Errorf("phase p (processing at scale): %w", err)
+		}
+	}
 	if cfg.has(PhaseScale) {
 		if rep.Scale, err = r.scale(ctx); err != nil {
 			return rep, fmt.Errorf("phase s (serve at scale): %w", err)
@@ -541,6 +550,9 @@ type runner struct {
 
 	singlePrefill time.Duration
 	singleBytes   int
+	// afterSingle, if set, is called when (a) has seen its last sample,
+	// before its processor stops.
+	afterSingle func()
 }
 
 // name is a topic or group name unique to this run.

@@ -182,6 +182,9 @@ func (r *runner) single(ctx context.Context, topic string, round int, interval t
 	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return int64(metrics.Written.Load()) },
 		func() int64 { return int64(metrics.Applied.Load()) }, failed, r.cfg.Timeout)
 	cpu := cpuTime() - cpu0
+	if r.afterSingle != nil && err == nil {
+		r.afterSingle()
+	}
 	stop()
 	if err != nil {
 		return nil, err

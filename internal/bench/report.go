@@ -23,14 +23,18 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	fmt.Fprintf(out, "state value per sensor: %d bytes (written to LevelDB and the changelog once per message without batches, once per batch with them)\n\n", rep.StateBytes)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\tchangelog B/sample\t")
 	var serve []*Throughput
 	if rep.Serve != nil {
 		serve = []*Throughput{rep.Serve.NoBatches, rep.Serve.Batches}
 	}
+	header := false
 	for _, t := range append([]*Throughput{rep.Single, rep.SingleNoBatches, rep.Batch, rep.Counter, rep.CounterOwn}, serve...) {
 		if t == nil {
 			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "phase\tmeasured at\tmessages\tsamples\tbytes/msg\tstart-up s\tseconds\tmessages/s\tsamples/s\tCPU µs/msg\tchangelog B/sample\t")
+			header = true
 		}
 		fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t%.1f\t%.1f\t\n",
 			t.Phase, t.What, t.MeasuredAt, t.Messages, t.Samples, t.MessageBytes, t.StartupSeconds, t.Seconds, t.MessagesPerSec, t.SamplesPerSec, t.CPUMicros, t.ChangelogBytesPerSample)
@@ -78,6 +82,18 @@ func (rep *Report) WriteTable(out io.Writer) error {
 			v.Batches.Messages, v.PollMs+servePause.Seconds()*1000)
 		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; ratio %.2f (%.2f from the process's start)\n",
 			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.FromStartRatio)
+	}
+	if sp := rep.ScaleProcess; sp != nil {
+		fmt.Fprintf(out, "\n(p) %d single-sample binary messages through the processor, batch interval %s:\n", sp.Large.Messages, sp.Large.BatchInterval)
+		for _, t := range []*Throughput{sp.Small, sp.Large} {
+			fmt.Fprintf(out, "    %s: %.0f samples/s, CPU %.1f µs/msg, %.1f changelog B/sample\n", t.What, t.SamplesPerSec, t.CPUMicros, t.ChangelogBytesPerSample)
+		}
+		broker := ""
+		if s.Embedded {
+			broker = " (embedded broker included)"
+		}
+		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of %d sensors %.0f MiB%s, Go heap %.0f MiB\n",
+			sp.Sensors, smallSensors, sp.Ratio, sp.Sensors, sp.RSSMiB, broker, sp.HeapMiB)
 	}
 	if sc := rep.Scale; sc != nil {
 		fmt.Fprintf(out, "\n(s) serve over %d sensors (%d single-sample binary messages each; table filled in %.1fs, serve ready in %.1fs):\n",
