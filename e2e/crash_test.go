@@ -95,15 +95,8 @@ func TestCrashRecovery(t *testing.T) {
 	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 		t.Fatal(err)
 	}
-	emitted := make(chan error, 1)
-	go func() {
-		n, err := emitter.Run(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-			Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
-		if err == nil && n != count {
-			err = fmt.Errorf("sent %d of %d", n, count)
-		}
-		emitted <- err
-	}()
+	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
 
 	stateDir := filepath.Join(t.TempDir(), "state")
 	args := []string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,

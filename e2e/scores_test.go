@@ -308,15 +308,8 @@ func TestCrashScores(t *testing.T) {
 	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
 		t.Fatal(err)
 	}
-	emitted := make(chan error, 1)
-	go func() {
-		n, err := emitter.Run(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-			Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
-		if err == nil && n != count {
-			err = fmt.Errorf("sent %d of %d", n, count)
-		}
-		emitted <- err
-	}()
+	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
 	args := []string{"process", "--brokers", kc.Brokers[0], "--state-dir", filepath.Join(t.TempDir(), "state"),
 		"--session-timeout", "2s", "--scores"}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
