@@ -117,9 +117,6 @@ func Start(cfg Config) (*Broker, error) {
 // Addr is the host:port clients connect to.
 func (b *Broker) Addr() string { return b.addr }
 
-// Cluster exposes the kfake cluster for tests that inject faults.
-func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
-
 // Close stops the broker and flushes its data dir.
 func (b *Broker) Close() {
 	b.cluster.Close()

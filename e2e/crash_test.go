@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
@@ -92,15 +90,11 @@ func TestCrashRecovery(t *testing.T) {
 	const sensors, dim, partitions = 16, 10, 8
 	const count, rate, seed = 30000, 1500, 42
 	names := topology.Names{}.WithDefaults()
-	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
-		t.Fatal(err)
-	}
-	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
+	emitted := streamInto(t, ctx, names, partitions, emitter.Config{Kafka: kc, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Seed: seed})
 
 	stateDir := filepath.Join(t.TempDir(), "state")
-	args := []string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,
-		"--state-dir", stateDir, "--session-timeout", "2s", "--log-level", "debug"}
+	args := processArgs(kc, names, stateDir, "--log-level", "debug")
 	seed2 := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed2, 7))
 	t.Logf("kill timing seed %d", seed2)

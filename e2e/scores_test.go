@@ -16,10 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamrls/streamrls/api/apitypes"
-	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
@@ -305,13 +303,9 @@ func TestCrashScores(t *testing.T) {
 	const sensors, dim, partitions = 16, 10, 8
 	const count, rate, seed = 12000, 1500, 43
 	names := topology.Names{}.WithDefaults()
-	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
-		t.Fatal(err)
-	}
-	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
-	args := []string{"process", "--brokers", kc.Brokers[0], "--state-dir", filepath.Join(t.TempDir(), "state"),
-		"--session-timeout", "2s", "--scores"}
+	emitted := streamInto(t, ctx, names, partitions, emitter.Config{Kafka: kc, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Seed: seed})
+	args := processArgs(kc, names, filepath.Join(t.TempDir(), "state"), "--scores")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	p := start(t, args...)
 	v := testkit.StartView(t, ctx, kc, names.Group)

@@ -12,6 +12,7 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/topology"
@@ -20,6 +21,9 @@ import (
 // emitInBackground sends count samples for sensors at rate; the channel
 // gets the emitter's result.
 func emitInBackground(ctx context.Context, cfg emitter.Config) <-chan error {
+	if cfg.Format == codec.FormatUnknown {
+		cfg.Format = codec.FormatJSON
+	}
 	done := make(chan error, 1)
 	go func() {
 		n, err := emitter.Run(ctx, cfg)
@@ -29,6 +33,25 @@ func emitInBackground(ctx context.Context, cfg emitter.Config) <-chan error {
 		done <- err
 	}()
 	return done
+}
+
+// streamInto creates the topics of names with partitions partitions and
+// streams cfg's samples into the input in the background (JSON unless cfg
+// says otherwise); the channel says how the emitter ended.
+func streamInto(t *testing.T, ctx context.Context, names topology.Names, partitions int, cfg emitter.Config) <-chan error {
+	t.Helper()
+	if err := processor.EnsureTopics(cfg.Kafka, names, partitions); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Topic = names.Input
+	return emitInBackground(ctx, cfg)
+}
+
+// processArgs runs `streamrls process` of names on stateDir with a short
+// session timeout, so that a killed process's partitions move on quickly.
+func processArgs(kc kafkaconf.Kafka, names topology.Names, stateDir string, extra ...string) []string {
+	return append([]string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,
+		"--state-dir", stateDir, "--session-timeout", "2s"}, extra...)
 }
 
 // TestCorruptedStateDirIsRebuilt stops `streamrls process` while samples
@@ -45,15 +68,11 @@ func TestCorruptedStateDirIsRebuilt(t *testing.T) {
 	const sensors, dim, partitions = 16, 5, 4
 	const count, rate, seed = 8000, 1000, 11
 	names := topology.Names{}.WithDefaults()
-	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
-		t.Fatal(err)
-	}
-	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
+	emitted := streamInto(t, ctx, names, partitions, emitter.Config{Kafka: kc, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Seed: seed})
 
 	stateDir := filepath.Join(t.TempDir(), "state")
-	args := []string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,
-		"--state-dir", stateDir, "--session-timeout", "2s"}
+	args := processArgs(kc, names, stateDir)
 	p := start(t, args...)
 	v := testkit.StartView(t, ctx, kc, names.Group)
 	testkit.Eventually(t, 60*time.Second, func() error {
@@ -118,14 +137,10 @@ func TestSecondProcessOnAStateDirIsRefused(t *testing.T) {
 	const sensors, dim, partitions = 8, 4, 4
 	const count, rate, seed = 4000, 800, 5
 	names := topology.Names{}.WithDefaults()
-	if err := processor.EnsureTopics(kc, names, partitions); err != nil {
-		t.Fatal(err)
-	}
-	emitted := emitInBackground(ctx, emitter.Config{Kafka: kc, Topic: names.Input, Sensors: sensors, Dim: dim,
-		Count: count, Rate: rate, Format: codec.FormatJSON, Seed: seed})
+	emitted := streamInto(t, ctx, names, partitions, emitter.Config{Kafka: kc, Sensors: sensors, Dim: dim,
+		Count: count, Rate: rate, Seed: seed})
 	stateDir := filepath.Join(t.TempDir(), "state")
-	args := []string{"process", "--brokers", kc.Brokers[0], "--topic", names.Input, "--group", names.Group,
-		"--state-dir", stateDir, "--session-timeout", "2s"}
+	args := processArgs(kc, names, stateDir)
 	first := startNamed(t, "first streamrls process", args...)
 	v := testkit.StartView(t, ctx, kc, names.Group)
 	waitProgress(t, v, 0)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -166,11 +167,7 @@ func (st *EventStore) Len() int {
 func (st *EventStore) Offsets() map[int32]int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := make(map[int32]int64, len(st.offsets))
-	for p, o := range st.offsets {
-		out[p] = o
-	}
-	return out
+	return maps.Clone(st.offsets)
 }
 
 // Record notes that partition was read up to next.

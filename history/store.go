@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sync"
 
@@ -176,11 +177,7 @@ func (st *Store) Err() error {
 func (st *Store) Offsets() map[int32]int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := make(map[int32]int64, len(st.offsets))
-	for p, o := range st.offsets {
-		out[p] = o
-	}
-	return out
+	return maps.Clone(st.offsets)
 }
 
 // Record notes that the snapshots topic's partition was read up to next

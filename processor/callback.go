@@ -167,7 +167,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	reason, detail := checkKey(key)
 	if reason == "" && msg == nil {
 		if h.Tombstones == TombstonesDelete {
-			out.del(ctx, pc, key)
+			out.del(ctx, key)
 			h.cache.drop(pc, key)
 			h.counts().Deleted.Add(1)
 			h.infoLog.log(h.log(), slog.LevelInfo, h.now(), "sensor deleted", "tombstone", "sensor", key, "partition", partition, "offset", offset, "cause", "tombstone")
@@ -310,7 +310,7 @@ func (o output) set(ctx goka.Context, key string, rec *Record) {
 }
 
 // del deletes key's state: a tombstone on the table.
-func (o output) del(ctx goka.Context, pc *partCache, key string) {
+func (o output) del(ctx goka.Context, key string) {
 	if o.batch != nil {
 		o.batch.del(key)
 		return

@@ -115,9 +115,6 @@ func (b *Bar) Set(n int64) {
 	}
 }
 
-// Done returns the units done so far.
-func (b *Bar) Done() int64 { return b.done.Load() }
-
 // Finish stops the display with a last line.
 func (b *Bar) Finish() {
 	b.finished.Do(func() {
