@@ -15,7 +15,8 @@ import (
 	"github.com/streamrls/streamrls/tablestore"
 )
 
-// Defaults of Config.BatchInterval and Config.BatchMaxBytes.
+// Defaults of Config.BatchInterval, Config.BatchMaxBytes,
+// Config.BatchMaxInterval and Config.BatchDensity.
 const (
 	// DefaultBatchInterval is how long a partition's batch stays open: the
 	// latency a sample's state write gains, for one write per sensor per
@@ -25,6 +26,15 @@ const (
 	// and outputs waiting in it reach this size, so that memory stays
 	// bounded whatever the number of sensors.
 	DefaultBatchMaxBytes = 64 << 20
+	// DefaultBatchMaxInterval bounds how long a batch stays open while the
+	// processor catches up (see catchingUp): a few seconds of extra
+	// latency only for a processor that is behind anyway.
+	DefaultBatchMaxInterval = 5 * time.Second
+	// DefaultBatchDensity is the samples per updated sensor a catching-up
+	// batch waits for: with many sensors a 100 ms batch holds about one
+	// sample of each, and writing a 1.3 kB state per 108-byte sample is
+	// then most of the work.
+	DefaultBatchDensity = 8
 )
 
 // batchMessageBytes is what one message costs a batch besides its outputs
@@ -58,9 +68,13 @@ type batchWriter struct {
 	codec    TableCodec
 	interval time.Duration
 	maxBytes int
-	counts   *Counts
-	metrics  *Metrics // nil: none
-	log      *slog.Logger
+	// maxInterval > interval and density > 1 let a catching-up batch grow
+	// (see catchingUp).
+	maxInterval time.Duration
+	density     int
+	counts      *Counts
+	metrics     *Metrics // nil: none
+	log         *slog.Logger
 	// idleTTL > 0 deletes a sensor that has had no message for that long
 	// (see sweep); now is the clock of it.
 	idleTTL time.Duration
@@ -105,6 +119,12 @@ type partBatch struct {
 	applied  uint64 // samples applied by the batch's messages
 	bytes    int
 	closed   bool // the partition processor stopped: the callback writes at once
+	// opened is when the batch's first message arrived, newest the newest
+	// message timestamp in it and lastArrival when its last message came:
+	// what catchingUp decides on.
+	opened      time.Time
+	newest      time.Time
+	lastArrival time.Time
 
 	// writeMu orders the writes: a batch is cut and written under it, so
 	// batches reach Kafka and commit in the order of their messages.
@@ -145,8 +165,10 @@ func (pb *partBatch) run(owner context.Context) {
 		case <-owner.Done():
 			pb.flush(true)
 			return
-		case <-t.C:
-			pb.flush(false)
+		case now := <-t.C:
+			if !pb.catchingUp(now) {
+				pb.flush(false)
+			}
 		case <-sweep:
 			if err := pb.sweep(); err != nil {
 				pb.w.log.Error("idle sensors not swept", "partition", pb.p, "err", err)
@@ -253,9 +275,49 @@ func (pb *partBatch) emit(topic, key string, value []byte, headers goka.Headers)
 	pb.bytes += len(value) + len(key)
 }
 
+// catchUpQuiet is how long a growing batch waits for a next message before
+// it takes the input as paused and is written. Shorter pauses are common
+// while catching up: a partition's messages come in fetches, and a batch
+// write or a GC cycle holds both cores for a few hundred milliseconds.
+const catchUpQuiet = time.Second
+
+// catchingUp says whether the batch stays open past this tick. It does
+// while the processor is behind its input — messages are still arriving
+// and the newest one was produced more than an interval ago — and the
+// batch holds fewer than density samples per sensor it updated, for at
+// most maxInterval. A processor that keeps up, or whose input paused,
+// writes every interval as before. Message timestamps are the producer's
+// clock: skew only moves where a batch ends, within maxInterval; a message
+// without a timestamp counts as old.
+func (pb *partBatch) catchingUp(now time.Time) bool {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	w := pb.w
+	switch {
+	case w.density <= 1 || w.maxInterval <= w.interval || len(pb.commits) == 0:
+		return false
+	case now.Sub(pb.lastArrival) >= max(w.interval, catchUpQuiet): // the input paused or ended
+		return false
+	case now.Sub(pb.opened) >= w.maxInterval:
+		return false
+	case now.Sub(pb.newest) <= w.interval: // keeping up
+		return false
+	}
+	samples := max(pb.applied, uint64(len(pb.commits)))
+	return samples < uint64(w.density)*uint64(len(pb.dirty))
+}
+
 // done adds the message's deferred commit; the caller holds mu. It says
 // whether the batch must be written now (full, or the partition closed).
-func (pb *partBatch) done(commit func(error), applied int) bool {
+// ts is the message's timestamp.
+func (pb *partBatch) done(commit func(error), applied int, ts time.Time) bool {
+	if len(pb.commits) == 0 {
+		pb.opened = pb.w.now()
+	}
+	if ts.After(pb.newest) {
+		pb.newest = ts
+	}
+	pb.lastArrival = pb.w.now()
 	pb.commits = append(pb.commits, commit)
 	pb.applied += uint64(applied)
 	pb.bytes += batchMessageBytes

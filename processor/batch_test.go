@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 	r.h = newTestHandler(0)
 	codec := TableCodec{Learner: r.h.Learner}
 	r.h.batches = &batchWriter{table: names.Table(), producer: r.prod, stores: stores, codec: codec, counts: r.h.counts(),
-		interval: interval, maxBytes: maxBytes, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		interval: interval, maxBytes: maxBytes, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now}
 	owner, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	t.Cleanup(func() {
@@ -327,6 +328,105 @@ func TestBatchInterval(t *testing.T) {
 	}
 	if s := fmt.Sprint(r.committed()); s != fmt.Sprint([]commitRec{{0, nil}, {1, nil}, {2, nil}, {3, nil}}) {
 		t.Errorf("commits %s", s)
+	}
+}
+
+// TestBatchCatchingUp: the rule that keeps a batch open past a tick.
+func TestBatchCatchingUp(t *testing.T) {
+	now := time.Now()
+	behind := func(pb *partBatch) {
+		pb.opened, pb.lastArrival, pb.newest = now.Add(-time.Second), now.Add(-10*time.Millisecond), now.Add(-time.Minute)
+		pb.commits = make([]func(error), 100)
+		pb.applied = 100
+		pb.dirty = map[string]*Record{}
+		for i := range 100 / 2 {
+			pb.dirty[strconv.Itoa(i)] = nil
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*partBatch, *batchWriter)
+		want bool
+	}{
+		{"behind, 2 samples per sensor", func(*partBatch, *batchWriter) {}, true},
+		{"behind, dense enough", func(pb *partBatch, _ *batchWriter) { pb.applied = 400 }, false},
+		{"dense by messages (rejected samples count too)", func(pb *partBatch, _ *batchWriter) {
+			pb.applied, pb.commits = 0, make([]func(error), 400)
+		}, false},
+		{"keeping up", func(pb *partBatch, _ *batchWriter) { pb.newest = now.Add(-50 * time.Millisecond) }, false},
+		{"input paused", func(pb *partBatch, _ *batchWriter) { pb.lastArrival = now.Add(-catchUpQuiet) }, false},
+		{"open for the max interval", func(pb *partBatch, _ *batchWriter) { pb.opened = now.Add(-5 * time.Second) }, false},
+		{"no timestamps", func(pb *partBatch, _ *batchWriter) { pb.newest = time.Time{} }, true},
+		{"empty", func(pb *partBatch, _ *batchWriter) { pb.commits = nil }, false},
+		{"growing off by density", func(_ *partBatch, w *batchWriter) { w.density = 1 }, false},
+		{"growing off by max interval", func(_ *partBatch, w *batchWriter) { w.maxInterval = -1 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &batchWriter{interval: 100 * time.Millisecond, maxInterval: 5 * time.Second, density: 8}
+			pb := &partBatch{w: w}
+			behind(pb)
+			tc.edit(pb, w)
+			if got := pb.catchingUp(now); got != tc.want {
+				t.Errorf("catchingUp = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBatchGrowsWhileBehind: messages produced long ago that keep coming
+// fill a batch up to the density (18 rounds over 32 sensors, density 4:
+// 5 batches of one write per sensor, where a batch per interval writes
+// every sensor every round); the states equal the per-message ones, every
+// message is committed in order, and the last batch, 2 rounds, is written
+// once the input pauses, not after the max interval.
+func TestBatchGrowsWhileBehind(t *testing.T) {
+	const sensors, rounds, density = 32, 18, 4
+	keys, values := messages(sensors, sensors*rounds, 1)
+	ref := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
+	hr := newTestHandler(0)
+	for k := range keys {
+		ref.key, ref.off = keys[k], int64(k)
+		hr.Process(ref, values[k])
+	}
+	run := func(ts time.Time) (writes int, r *batchRig) {
+		r = newBatchRig(t, 2*time.Millisecond, DefaultBatchMaxBytes)
+		r.h.batches.maxInterval, r.h.batches.density = time.Hour, density
+		r.ctx.ts = ts
+		for k := range keys {
+			r.process(keys[k], int64(k), values[k])
+			if (k+1)%sensors == 0 {
+				time.Sleep(20 * time.Millisecond) // ten ticks between rounds
+			}
+		}
+		deadline := time.Now().Add(catchUpQuiet + 10*time.Second)
+		for len(r.committed()) < len(keys) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d messages committed %v after the last (max interval 1h)", len(r.committed()), len(keys), catchUpQuiet+10*time.Second)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		r.prod.mu.Lock()
+		defer r.prod.mu.Unlock()
+		return len(r.prod.written[r.h.batches.table]), r
+	}
+	grown, r := run(time.Now().Add(-time.Hour))
+	if limit := len(keys)/density + sensors; grown > limit {
+		t.Errorf("behind: %d state writes for %d messages over %d sensors, want ≤ %d (density %d)", grown, len(keys), sensors, limit, density)
+	}
+	for i, c := range r.committed() {
+		if c.offset != int64(i) || c.err != nil {
+			t.Fatalf("commit %d: offset %d err %v, want offset %d and no error", i, c.offset, c.err, i)
+		}
+	}
+	for key, want := range ref.table {
+		if got, err := r.store.Get(key); err != nil || string(got) != string(want) {
+			t.Errorf("sensor %s: local table copy differs from the per-message state (err %v)", key, err)
+		}
+	}
+	keepingUp, _ := run(time.Now().Add(time.Hour))
+	t.Logf("state writes: %d behind, %d keeping up, for %d messages", grown, keepingUp, len(keys))
+	if keepingUp < 2*grown {
+		t.Errorf("keeping up: %d state writes, behind %d: want batches that end every interval", keepingUp, grown)
 	}
 }
 

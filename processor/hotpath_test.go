@@ -28,6 +28,7 @@ type fakeCtx struct {
 	table       map[string][]byte
 	codec       TableCodec
 	emits       int
+	ts          time.Time // the message's timestamp
 }
 
 type gokaContext = goka.Context
@@ -37,7 +38,7 @@ func (c *fakeCtx) Partition() int32         { return c.part }
 func (c *fakeCtx) Offset() int64            { return c.off }
 func (c *fakeCtx) Topic() goka.Stream       { return "in" }
 func (c *fakeCtx) Context() context.Context { return c.owner }
-func (c *fakeCtx) Timestamp() time.Time     { return time.Time{} }
+func (c *fakeCtx) Timestamp() time.Time     { return c.ts }
 func (c *fakeCtx) Value() any {
 	b := c.table[c.key]
 	if b == nil {

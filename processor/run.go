@@ -55,6 +55,18 @@ type Config struct {
 	// BatchMaxBytes ends a batch early once the states and outputs waiting
 	// in it reach this size. Default DefaultBatchMaxBytes (64 MiB).
 	BatchMaxBytes int
+	// BatchMaxInterval is how long a batch may stay open while the
+	// processor is behind its input (--batch-max-interval): it then grows
+	// until it holds BatchDensity samples per sensor it updated, so that a
+	// processor catching up over many sensors writes each state once per
+	// several samples instead of once per sample. A processor that keeps up
+	// ends every batch at BatchInterval. Default DefaultBatchMaxInterval
+	// (5s); a value ≤ BatchInterval turns growing off.
+	BatchMaxInterval time.Duration
+	// BatchDensity is the samples per updated sensor a growing batch waits
+	// for (--batch-density). Default DefaultBatchDensity (8); 1 turns
+	// growing off.
+	BatchDensity int
 	// IdleTTL > 0 deletes a sensor's state (a tombstone on the table, so
 	// views and exports forget it) once it has had no message for that
 	// long (--idle-ttl). Needs batches. Default 0: sensors are kept.
@@ -89,6 +101,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.BatchMaxInterval == 0 {
+		cfg.BatchMaxInterval = DefaultBatchMaxInterval
+	}
+	if cfg.BatchDensity == 0 {
+		cfg.BatchDensity = DefaultBatchDensity
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -173,6 +191,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
 			codec: TableCodec{Learner: cfg.Learner}, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
 			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition}
 		defer func() {
 			// Every partition's last batch is written before goka's

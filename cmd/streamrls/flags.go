@@ -176,8 +176,10 @@ func (e *emitFlags) config() (emitter.Config, error) {
 
 // batchFlags are the micro-batch flags of every role that runs a processor.
 type batchFlags struct {
-	interval time.Duration
-	maxBytes string
+	interval    time.Duration
+	maxBytes    string
+	maxInterval time.Duration
+	density     int
 }
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
@@ -185,6 +187,10 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 		"how long a partition's batch collects messages before each sensor it updated writes its state once (table and changelog) and the batch's offsets are committed; the latency a state write gains for one write per sensor per interval; 0: write every message's state at once")
 	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
 		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
+	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
+		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; 0: off")
+	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
+		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
 }
 
 // apply sets the batch fields of cfg.
@@ -196,9 +202,19 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 	if err != nil || n == 0 || n > math.MaxInt32 {
 		return flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", b.maxBytes)
 	}
+	switch {
+	case b.maxInterval < 0:
+		return flagErr("--batch-max-interval %v: want ≥ 0 (0: batches do not grow)", b.maxInterval)
+	case b.density < 1:
+		return flagErr("--batch-density %d: want ≥ 1 (1: batches do not grow)", b.density)
+	}
 	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
+	cfg.BatchMaxInterval, cfg.BatchDensity = b.maxInterval, b.density
 	if b.interval == 0 {
 		cfg.BatchInterval = processor.NoBatches
+	}
+	if b.maxInterval == 0 {
+		cfg.BatchMaxInterval = -1
 	}
 	return nil
 }
