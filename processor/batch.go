@@ -259,11 +259,16 @@ func (pb *partBatch) lookup(key string) (rec *Record, known bool, err error) {
 
 // set marks rec as written by the message; the caller holds mu.
 func (pb *partBatch) set(key string, rec *Record) {
-	delete(pb.deletes, key) // a new state after a delete replaces it
-	if _, ok := pb.dirty[key]; !ok {
+	if len(pb.deletes) > 0 {
+		delete(pb.deletes, key) // a new state after a delete replaces it
+	}
+	old, ok := pb.dirty[key]
+	if !ok {
 		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
 	}
-	pb.dirty[key] = rec
+	if old != rec {
+		pb.dirty[key] = rec
+	}
 }
 
 // stateSizeGuess stands for a state's size before its first encoding.

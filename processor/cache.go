@@ -120,10 +120,21 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	return pc
 }
 
-func (c *recordCache) get(pc *partCache, key string) *Record {
+// get returns key's cached record (rec nil: none).
+func (c *recordCache) get(pc *partCache, key string) cached {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return pc.recs[key].rec
+	return pc.recs[key]
+}
+
+// keep caches rec under key as put does, unless was — what get returned
+// — already holds it at its size: most messages update a cached state in
+// place, and a map access per message counts at many sensors.
+func (c *recordCache) keep(pc *partCache, key string, rec *Record, was cached, limit int) {
+	if was.rec == rec && was.bytes == recordBytes(rec) {
+		return
+	}
+	c.put(pc, key, rec, limit)
 }
 
 // put caches rec under key; when limit records are cached, or the budget

@@ -181,20 +181,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		h.deadLetter(ctx, out, value, rejects)
 		return 0
 	}
-	var rec *Record
-	known := false
-	if out.batch != nil {
-		var err error
-		if rec, known, err = out.batch.lookup(key); err != nil {
-			ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
-		}
-	}
-	if !known {
-		rec = h.cache.get(pc, key)
-	}
-	if rec == nil && !known {
-		rec, _ = ctx.Value().(*Record)
-	}
+	rec, was := h.read(ctx, pc, out, key)
 	if rec != nil && rec.Partition == partition && offset <= rec.Offset {
 		// Already applied before a crash or rebalance. Write the unchanged
 		// state again: the local table may be ahead of the changelog (the
@@ -202,7 +189,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		// this is what brings the changelog up to date.
 		h.counts().Duplicates.Add(1)
 		out.set(ctx, key, rec)
-		h.cache.put(pc, key, rec, h.cacheLimit())
+		h.cache.keep(pc, key, rec, was, h.cacheLimit())
 		return 0
 	}
 	if rec == nil {
@@ -238,7 +225,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	// unwritten. (In a batch, the write is the sensor's one write at the
 	// batch's end.)
 	out.set(ctx, key, rec)
-	h.cache.put(pc, key, rec, h.cacheLimit())
+	h.cache.keep(pc, key, rec, was, h.cacheLimit())
 	if h.snapshotDue(key, prev, rec.Samples, now) {
 		h.snapshot(ctx, out, rec)
 	}
@@ -252,6 +239,29 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		h.deadLetter(ctx, out, value, rejects)
 	}
 	return applied
+}
+
+// read returns key's state and what the cache held for it. The cache
+// comes first: it holds the newest state of every sensor in it, a deleted
+// sensor left it, and most messages find their sensor there. Then the
+// batch (a state waiting in it or being written that left the cache, or a
+// deletion), then the local table copy.
+func (h *Handler) read(ctx goka.Context, pc *partCache, out output, key string) (*Record, cached) {
+	was := h.cache.get(pc, key)
+	if was.rec != nil {
+		return was.rec, was
+	}
+	if out.batch != nil {
+		rec, known, err := out.batch.lookup(key)
+		if err != nil {
+			ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
+		}
+		if known {
+			return rec, was
+		}
+	}
+	rec, _ := ctx.Value().(*Record)
+	return rec, was
 }
 
 // reconcile brings a state read from the table to the learner's current
