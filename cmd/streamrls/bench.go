@@ -32,6 +32,9 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
 	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, p processing rate at --sensors over 64 sensors (--messages each), s serve over a table of --sensors sensors, v broker, process and serve as processes")
 	f.DurationVar(&b.cmd.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
+	f.DurationVar(&b.cmd.BatchMaxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval, "the processor's --batch-max-interval in every phase: how long a batch may grow while the processor catches up; 0: off")
+	f.IntVar(&b.cmd.BatchDensity, "batch-density", processor.DefaultBatchDensity, "the processor's --batch-density in every phase: the samples per updated sensor a growing batch waits for")
+	f.IntVar(&b.cmd.BatchMaxBytes, "batch-max-bytes", processor.DefaultBatchMaxBytes, "the processor's --batch-max-bytes in every phase, in bytes")
 	f.Int64Var(&b.cmd.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
 	f.IntVar(&b.cmd.Partitions, "partitions", 8, "partitions of every input topic")
 	f.IntVar(&b.cmd.Sensors, "sensors", 64, "sensors (keys)")
@@ -71,6 +74,9 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = processor.NoBatches
+	}
+	if c.BatchMaxInterval == 0 {
+		c.BatchMaxInterval = -1
 	}
 	c.Log = log
 	return c, nil

@@ -86,6 +86,12 @@ type Config struct {
 	// (processor.Config.BatchInterval: 0 takes processor.DefaultBatchInterval,
 	// processor.NoBatches writes every message's state at once).
 	BatchInterval time.Duration
+	// BatchMaxInterval, BatchDensity and BatchMaxBytes are the processor's
+	// (processor.Config) in every phase; zero takes its default, a
+	// negative BatchMaxInterval turns growing off.
+	BatchMaxInterval time.Duration
+	BatchDensity     int
+	BatchMaxBytes    int
 	// Messages of one sample each for (a) and (c). Default 300000.
 	Messages int64
 	// Rounds runs (c) and (a) alternately this many times, each on a new
@@ -161,6 +167,15 @@ func (c *Config) defaults() {
 	}
 	if c.Rounds == 0 {
 		c.Rounds = 3
+	}
+	if c.BatchMaxInterval == 0 {
+		c.BatchMaxInterval = processor.DefaultBatchMaxInterval
+	}
+	if c.BatchDensity == 0 {
+		c.BatchDensity = processor.DefaultBatchDensity
+	}
+	if c.BatchMaxBytes == 0 {
+		c.BatchMaxBytes = processor.DefaultBatchMaxBytes
 	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = processor.DefaultBatchInterval
@@ -238,6 +253,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--recovery-sensors %d: want ≥ 1", c.RecoverySensors)
 	case c.BatchInterval < 0 && c.BatchInterval != processor.NoBatches:
 		return fmt.Errorf("--batch-interval %v: want ≥ 0 (0: a state write per message)", c.BatchInterval)
+	case c.BatchDensity < 0 || c.BatchMaxBytes < 0:
+		return fmt.Errorf("--batch-density %d, --batch-max-bytes %d: want ≥ 1", c.BatchDensity, c.BatchMaxBytes)
 	case c.ServeMessages < 0:
 		return fmt.Errorf("--serve-messages %d: want ≥ 1", c.ServeMessages)
 	case c.ScaleSamples < 0:
@@ -311,6 +328,11 @@ type Settings struct {
 	// BatchInterval is the processor's batch interval in (a), (b) and (d):
 	// a duration, "0" for none.
 	BatchInterval string `json:"batch_interval"`
+	// BatchMaxInterval, BatchDensity and BatchMaxBytes: how far a batch
+	// grows while the processor catches up, and its size bound.
+	BatchMaxInterval string `json:"batch_max_interval"`
+	BatchDensity     int    `json:"batch_density"`
+	BatchMaxBytes    int    `json:"batch_max_bytes"`
 }
 
 // Throughput is one throughput phase.
@@ -417,6 +439,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Brokers: cfg.Kafka.Brokers, Embedded: cfg.Embedded, Partitions: cfg.Partitions, Sensors: cfg.Sensors, Dim: cfg.Dim,
 		Format: cfg.Format.String(), Processes: cfg.Processes, GoMaxProcs: gomaxprocs(),
 		FlushEvery: cfg.Kafka.FlushFrequency.String(), BatchInterval: IntervalName(cfg.BatchInterval),
+		BatchMaxInterval: max(cfg.BatchMaxInterval, 0).String(), BatchDensity: cfg.BatchDensity, BatchMaxBytes: cfg.BatchMaxBytes,
 	}}
 	for _, s := range cfg.Specs {
 		rep.Settings.Models = append(rep.Settings.Models, s.String())

@@ -315,6 +315,7 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 		err := processor.Run(pctx, processor.Config{
 			Names: names, Kafka: r.cfg.Kafka, Learner: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
 			Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
+			BatchMaxInterval: r.cfg.BatchMaxInterval, BatchDensity: r.cfg.BatchDensity, BatchMaxBytes: r.cfg.BatchMaxBytes,
 		})
 		if err != nil {
 			fail <- err
@@ -525,4 +526,10 @@ func sensorIndex(key string, sensors int) int {
 		return -1
 	}
 	return i - 1
+}
+
+// batchArgs are the batch flags of a spawned streamrls process.
+func (r *runner) batchArgs(interval time.Duration) []string {
+	return []string{"--batch-interval", IntervalName(interval), "--batch-max-interval", max(r.cfg.BatchMaxInterval, 0).String(),
+		"--batch-density", strconv.Itoa(r.cfg.BatchDensity), "--batch-max-bytes", strconv.Itoa(r.cfg.BatchMaxBytes)}
 }

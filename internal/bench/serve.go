@@ -124,8 +124,8 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 
 	args := []string{"process", "--brokers", brokers, "--topic", names.Input, "--group", names.Group,
 		"--deadletter", names.DeadLetter, "--state-dir", r.dir(names.Group),
-		"--partitions", strconv.Itoa(r.cfg.Partitions), "--batch-interval", IntervalName(interval),
-		"--http", "127.0.0.1:0", "--log-level", "info"}
+		"--partitions", strconv.Itoa(r.cfg.Partitions), "--http", "127.0.0.1:0", "--log-level", "info"}
+	args = append(args, r.batchArgs(interval)...)
 	for _, s := range r.cfg.Specs {
 		args = append(args, "--model", s.String())
 	}

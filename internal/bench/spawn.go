@@ -59,10 +59,10 @@ func (r *runner) spawn(ctx context.Context, names topology.Names, n int, interva
 			"--topic", names.Input, "--group", names.Group, "--deadletter", names.DeadLetter,
 			"--state-dir", r.dir(names.Group+"-p"+strconv.Itoa(i)),
 			"--partitions", strconv.Itoa(r.cfg.Partitions),
-			"--batch-interval", IntervalName(interval),
 			"--session-timeout", max(r.cfg.Kafka.SessionTimeout, 30*time.Second).String(),
 			"--log-level", "warn",
 		)
+		args = append(args, r.batchArgs(interval)...)
 		for _, s := range r.cfg.Specs {
 			args = append(args, "--model", s.String())
 		}
