@@ -117,7 +117,11 @@ type Config struct {
 	Noise      float64   // default 0.1; negative means none
 	Drift      Drift     // how θ* moves (zero: it stays)
 	Outliers   Outliers  // gross errors on a fraction of the samples (zero: none)
-	Log        *slog.Logger
+	// SensorMajor sends each sensor's share of Count (Count/Sensors, rounded
+	// up) back to back, sensor after sensor, instead of one sample of each
+	// sensor in turn: devices that upload what they buffered. Needs Count.
+	SensorMajor bool
+	Log         *slog.Logger
 	// Sent, if set, counts samples acknowledged by the broker (for progress).
 	Sent *atomic.Int64
 }
@@ -137,6 +141,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--rate %v: want ≥ 0 (0: as fast as possible)", c.Rate)
 	case c.Batch < 1:
 		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
+	case c.SensorMajor && c.Count == 0:
+		return errors.New("sensor-major order needs a count of samples (--count > 0)")
 	case c.Linger <= 0:
 		return fmt.Errorf("--linger %v: want > 0", c.Linger)
 	case c.Batch > 1 && c.Format == codec.FormatText:
@@ -265,6 +271,7 @@ func generate(ctx context.Context, cfg Config, emit func(key string, value []byt
 		b.samples = b.samples[:0]
 		return emit(SensorID(i), value, n)
 	}
+	perSensor := (cfg.Count + int64(cfg.Sensors) - 1) / int64(cfg.Sensors)
 	start := time.Now()
 	var made int64
 	lastLinger := start
@@ -276,6 +283,9 @@ func generate(ctx context.Context, cfg Config, emit func(key string, value []byt
 			break
 		}
 		i := int(made % int64(cfg.Sensors))
+		if cfg.SensorMajor {
+			i = int(made / perSensor)
+		}
 		b := &bufs[i]
 		if len(b.samples) == 0 {
 			b.since = time.Now()

@@ -49,6 +49,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&b.cmd.LatencyDuration, "latency-duration", 6*time.Second, "how long (d) emits")
 	f.DurationVar(&b.cmd.Warmup, "warmup", time.Second, "the first part of (d) that is not counted")
 	f.IntVar(&b.cmd.ScaleSamples, "scale-samples", 20, "single-sample messages per sensor that fill the table of (s)")
+	f.StringVar(&b.cmd.ScaleOrder, "scale-order", bench.ScaleOrderRoundRobin, "order of the samples that fill (s)'s table: round-robin (one of each sensor in turn, as emit sends them: a state write per sample at many sensors) or sensor (each sensor's samples back to back: a state per sensor, as a compacted changelog holds)")
 	f.IntVar(&b.cmd.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
 	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
 	f.DurationVar(&b.cmd.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")

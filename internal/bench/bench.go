@@ -121,6 +121,9 @@ type Config struct {
 	ServeMessages int64
 	// ScaleSamples is the samples per sensor of (s). Default 20.
 	ScaleSamples int
+	// ScaleOrder is the order of the samples that fill (s)'s table:
+	// ScaleOrderRoundRobin (the default) or ScaleOrderSensor.
+	ScaleOrder string
 	// Binary is the streamrls executable that (v) starts as broker, serve
 	// and process, and (s) as serve.
 	Binary string
@@ -179,6 +182,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchInterval == 0 {
 		c.BatchInterval = processor.DefaultBatchInterval
+	}
+	if c.ScaleOrder == "" {
+		c.ScaleOrder = ScaleOrderRoundRobin
 	}
 	if c.ScaleSamples == 0 {
 		c.ScaleSamples = 20
@@ -259,6 +265,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--serve-messages %d: want ≥ 1", c.ServeMessages)
 	case c.ScaleSamples < 0:
 		return fmt.Errorf("--scale-samples %d: want ≥ 1", c.ScaleSamples)
+	case c.ScaleOrder != ScaleOrderRoundRobin && c.ScaleOrder != ScaleOrderSensor:
+		return fmt.Errorf("--scale-order %q: want %s or %s", c.ScaleOrder, ScaleOrderRoundRobin, ScaleOrderSensor)
 	case strings.Contains(c.Phases, PhaseServe) && c.Binary == "":
 		return errors.New("bench: phase v needs the streamrls executable")
 	case strings.Contains(c.Phases, PhaseScale) && c.Binary == "":
@@ -576,6 +584,8 @@ type runner struct {
 	// afterSingle, if set, is called when (a) has seen its last sample,
 	// before its processor stops.
 	afterSingle func()
+	// sensorMajor fills topics sensor after sensor (see ScaleOrderSensor).
+	sensorMajor bool
 }
 
 // name is a topic or group name unique to this run.

@@ -53,7 +53,7 @@ func (r *runner) prefill(ctx context.Context, topic string, count int64, batch i
 	start := time.Now()
 	n, err := emitter.Run(ctx, emitter.Config{
 		Kafka: r.cfg.Kafka, Topic: topic, Partitions: r.cfg.Partitions, Sensors: r.cfg.Sensors, Dim: r.cfg.Dim,
-		Count: count, Batch: batch, Format: format, Seed: r.cfg.Seed, Log: r.log,
+		Count: count, Batch: batch, Format: format, Seed: r.cfg.Seed, Log: r.log, SensorMajor: r.sensorMajor,
 	})
 	took := time.Since(start)
 	if err == nil && n != count {

@@ -25,6 +25,7 @@ import (
 type Scale struct {
 	Sensors          int     `json:"sensors"`
 	SamplesPerSensor int     `json:"samples_per_sensor"`
+	Order            string  `json:"order"`            // of the samples that filled the table (Config.ScaleOrder)
 	FillSeconds      float64 `json:"fill_seconds"`     // emit and process
 	ReadySeconds     float64 `json:"ready_seconds"`    // serve's start to /readyz 200 (view recovery, cold)
 	PageMs           float64 `json:"page_ms"`          // slowest of a few /v1/sensors pages (default limit)
@@ -39,9 +40,23 @@ type Scale struct {
 	ServeRSSMiB      float64 `json:"serve_rss_mib"`
 }
 
+// Orders of the samples that fill the table of (s) (Config.ScaleOrder).
+const (
+	// ScaleOrderRoundRobin sends one sample of each sensor in turn, as
+	// streamrls emit does: at S sensors a batch holds about one sample per
+	// sensor, so the fill writes a state per sample.
+	ScaleOrderRoundRobin = "round-robin"
+	// ScaleOrderSensor sends each sensor's samples back to back (devices
+	// that upload what they buffered): a state per sensor, the changelog a
+	// compacted one would be. Serve's figures depend on the table, not on
+	// the order that filled it, but its cold start reads the whole
+	// changelog.
+	ScaleOrderSensor = "sensor"
+)
+
 // scale is phase (s).
 func (r *runner) scale(ctx context.Context) (*Scale, error) {
-	res := &Scale{Sensors: r.cfg.Sensors, SamplesPerSensor: r.cfg.ScaleSamples}
+	res := &Scale{Sensors: r.cfg.Sensors, SamplesPerSensor: r.cfg.ScaleSamples, Order: r.cfg.ScaleOrder}
 	count := int64(r.cfg.Sensors) * int64(res.SamplesPerSensor)
 	topic := r.name("scale")
 	names := r.names("scale", topic)
@@ -53,6 +68,7 @@ func (r *runner) scale(ctx context.Context) (*Scale, error) {
 	go func() {
 		sr := *r
 		sr.cfg.Format = codec.FormatBinary
+		sr.sensorMajor = r.cfg.ScaleOrder == ScaleOrderSensor
 		_, _, err := sr.prefill(ctx, topic, count, 1)
 		prefillErr <- err
 	}()
