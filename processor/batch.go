@@ -165,8 +165,8 @@ func (pb *partBatch) run(owner context.Context) {
 		case <-owner.Done():
 			pb.flush(true)
 			return
-		case now := <-t.C:
-			if !pb.catchingUp(now) {
+		case <-t.C:
+			if !pb.catchingUp(pb.w.now()) {
 				pb.flush(false)
 			}
 		case <-sweep:
@@ -388,6 +388,7 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	clear(pb.dirty)
 	clear(pb.deletes)
 	pb.outs, pb.commits, pb.applied, pb.bytes = nil, nil, 0, 0
+	pb.newest = time.Time{}
 	return c
 }
 
