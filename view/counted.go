@@ -21,7 +21,8 @@ import (
 // included.
 type counted struct {
 	storage.Storage
-	live    atomic.Bool // the sums are valid and kept
+	ids     *idSet      // the partition's sensor IDs, kept with the sums
+	live    atomic.Bool // the sums and ids are valid and kept
 	once    sync.Once
 	sensors atomic.Int64
 	samples atomic.Int64
@@ -60,6 +61,7 @@ func (c *counted) count() (sensors, samples int64, err error) {
 		}
 		sensors++
 		samples += samplesOf(b)
+		c.ids.add(string(it.Key()))
 	}
 	if err := it.Err(); err != nil {
 		return 0, 0, fmt.Errorf("count local table: %w", err)
@@ -94,6 +96,7 @@ func (c *counted) Set(key string, value []byte) error {
 	}
 	if old == nil {
 		c.sensors.Add(1)
+		c.ids.add(key)
 	}
 	c.samples.Add(samplesOf(value) - was)
 	return nil
@@ -111,6 +114,7 @@ func (c *counted) Delete(key string) error {
 		return err
 	}
 	if old != nil {
+		c.ids.remove(key)
 		c.sensors.Add(-1)
 		c.samples.Add(-samplesOf(old))
 	}

@@ -3,6 +3,7 @@ package view_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 	"github.com/streamrls/streamrls/view"
 )
 
-// TestTotals checks the running counts against sums kept by the test over
-// what it wrote: new sensors, updates, tombstones, one sensor in two
+// TestTotals checks the running counts and the listing against what the
+// test wrote: new sensors, updates, tombstones, one sensor in two
 // partitions, and a restart on the same state dir (the counts then start
 // from what the local copy holds and go on from the stored offset).
 func TestTotals(t *testing.T) {
@@ -74,6 +75,21 @@ func TestTotals(t *testing.T) {
 			n, err := v.Count()
 			if err != nil || got.Sensors != len(state) || n != len(state) || got.Samples != samples {
 				return fmt.Errorf("totals %+v, count %d (%v); want %d sensors, %d samples", got, n, err, len(state), samples)
+			}
+			// The listing (from the partitions' ID sets once recovered):
+			// every key some partition holds, once, in byte order.
+			var want []string
+			for k := range state {
+				want = append(want, k.key)
+			}
+			slices.Sort(want)
+			want = slices.Compact(want)
+			ids, more, err := v.Sensors("", 0)
+			if err != nil || more || !slices.Equal(ids, want) {
+				return fmt.Errorf("sensors %v (more %v, %v); want %v", ids, more, err, want)
+			}
+			if ids, _, _ := v.Sensors(want[2], 3); !slices.Equal(ids, want[3:6]) {
+				return fmt.Errorf("sensors after %q, limit 3: %v; want %v", want[2], ids, want[3:6])
 			}
 			return nil
 		})

@@ -96,7 +96,7 @@ func New(cfg Config) (*View, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w (is another process using --state-dir %s?)", err, cfg.StateDir)
 			}
-			c := &counted{Storage: st}
+			c := &counted{Storage: st, ids: newIDSet()}
 			v.mu.Lock()
 			v.stores[partition] = c
 			v.mu.Unlock()
@@ -193,6 +193,23 @@ func (v *View) WaitRecovered(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// idSets returns every partition's ID set, or nil while one is not
+// recovered yet.
+func (v *View) idSets() []*idSet {
+	stores := v.snapshot()
+	sets := make([]*idSet, 0, len(stores))
+	for _, c := range stores {
+		if !c.live.Load() {
+			return nil
+		}
+		sets = append(sets, c.ids)
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	return sets
 }
 
 func (v *View) snapshot() []*counted {
@@ -369,10 +386,15 @@ func (v *View) scan(after string, fn func(key []byte, at []storage.Iterator) boo
 }
 
 // IDs yields the IDs of the sensors that sort after after ("": all), each
-// once and in byte order, in one pass over the local table. An error ends
-// the sequence as ("", err).
+// once and in byte order: from the partitions' ID sets once every partition
+// is recovered, else in one pass over the local table. An error ends the
+// sequence as ("", err).
 func (v *View) IDs(after string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
+		if sets := v.idSets(); sets != nil {
+			mergeIDs(sets, after, func(id string) bool { return yield(id, nil) })
+			return
+		}
 		stopped := false
 		err := v.scan(after, func(key []byte, _ []storage.Iterator) bool {
 			stopped = !yield(string(key), nil)
