@@ -31,6 +31,12 @@ func (s *idSet) remove(id string) {
 	s.t.Delete(id)
 }
 
+func (s *idSet) has(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.t.Has(id)
+}
+
 // after appends to dst the first n IDs that sort after after.
 func (s *idSet) after(dst []string, after string, n int) []string {
 	s.mu.RLock()

@@ -258,6 +258,9 @@ func (v *View) raw(sensor string) ([]byte, error) {
 	}
 	var best newest
 	for _, st := range v.snapshot() {
+		if st.live.Load() && !st.ids.has(sensor) {
+			continue // a LevelDB read saved: most sensors are in one partition
+		}
 		b, err := st.Get(sensor)
 		if err != nil {
 			return nil, fmt.Errorf("view of %s: get %q: %w", v.table, sensor, err)
