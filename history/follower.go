@@ -28,7 +28,8 @@ type FollowerConfig struct {
 	// memory, and the topic is read from its start.
 	Dir string
 	// MaxBytes bounds the curves kept in total (default DefaultMaxBytes);
-	// the sensors updated least recently lose theirs first.
+	// the sensors updated least recently have theirs thinned, then
+	// dropped, first (see Store).
 	MaxBytes int64
 	Log      *slog.Logger
 }

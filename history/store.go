@@ -33,8 +33,10 @@ const flushEvery = 2000
 // is ignored.
 //
 // The whole store is bounded by MaxBytes: when it is over, the curves of the
-// sensors that got a snapshot least recently are dropped whole until it
-// fits (a dropped sensor's curve starts again at its next snapshot). The
+// sensors that got a snapshot least recently are thinned (every second
+// point dropped, down to 32 points) or, once that short, dropped whole,
+// oldest first, until it fits (a dropped sensor's curve starts again at its
+// next snapshot). The
 // store also keeps, per partition of the snapshots topic, the offset to
 // resume from, written in the same LevelDB batch as the points it covers.
 //
@@ -311,6 +313,20 @@ func (st *Store) meta(sensor string) (*meta, error) {
 func uKeyBytes(sensor string) int64 { return int64(9 + len(sensor)) }
 
 func (st *Store) flushLocked() error {
+	if err := st.writeLocked(); err != nil {
+		return err
+	}
+	if st.total > st.maxBytes {
+		if err := st.evict(); err != nil {
+			st.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLocked writes what is pending: the batch, and the series changed.
+func (st *Store) writeLocked() error {
 	if st.err != nil {
 		return st.err
 	}
@@ -336,12 +352,6 @@ func (st *Store) flushLocked() error {
 		return err
 	}
 	st.batch.Reset()
-	if st.total > st.maxBytes {
-		if err := st.evict(); err != nil {
-			st.err = err
-			return err
-		}
-	}
 	return nil
 }
 
@@ -349,10 +359,17 @@ func totals(touch uint64, total int64) []byte {
 	return binary.AppendUvarint(binary.AppendUvarint(nil, touch), uint64(max(total, 0)))
 }
 
-// evict drops the curves of the sensors with the oldest newest snapshot
-// until the store fits its bound.
+// thinFloor is the fewest points thinning leaves a curve: its shape, at an
+// even spacing, from the first sample to the newest.
+const thinFloor = 32
+
+// evict brings the store within its bound, going through the sensors from
+// the one whose newest snapshot is oldest: a curve of more than thinFloor
+// points is thinned (every second point dropped) down to thinFloor, a
+// curve already that short is dropped whole, until the store fits. So a
+// sensor's curve is thinned before it is dropped, and recent sensors are
+// touched only when every older one has been.
 func (st *Store) evict() error {
-	var b leveldb.Batch
 	it := st.db.NewIterator(util.BytesPrefix([]byte{'u'}), nil)
 	defer it.Release()
 	for st.total > st.maxBytes && it.Next() {
@@ -364,18 +381,25 @@ func (st *Store) evict() error {
 		if m == nil {
 			continue
 		}
-		for k := uint64(0); k < m.np; k++ {
-			b.Delete(pointKey(sensor, k*m.stride))
+		if m.np <= thinFloor {
+			for k := uint64(0); k < m.np; k++ {
+				st.batch.Delete(pointKey(sensor, k*m.stride))
+			}
+			st.batch.Delete(metaKey(sensor))
+			st.batch.Delete(append([]byte(nil), it.Key()...))
+			st.total -= m.pointBytes + m.storedBytes
+			continue
 		}
-		b.Delete(metaKey(sensor))
-		b.Delete(append([]byte(nil), it.Key()...))
-		st.total -= m.pointBytes + m.storedBytes
+		for m.np > thinFloor && st.total > st.maxBytes {
+			if err := st.halve(sensor, m); err != nil {
+				return err
+			}
+		}
 	}
 	if err := it.Error(); err != nil {
 		return err
 	}
-	b.Put([]byte{'t'}, totals(st.touch, st.total))
-	return st.db.Write(&b, nil)
+	return st.writeLocked()
 }
 
 // Points returns a sensor's kept snapshots, oldest first, ending with the

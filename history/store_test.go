@@ -150,3 +150,81 @@ func TestStoreTotalBound(t *testing.T) {
 		t.Errorf("database holds %d bytes, accounted %d, bound %d", total, accounted, bound)
 	}
 }
+
+// TestStoreThinsBeforeDropping: over the bound, the curves of the sensors
+// updated least recently are thinned first, oldest first — every second
+// point dropped until 32 or fewer remain or the store fits, the first and
+// the newest kept, evenly spaced — and nobody loses a whole curve while a
+// long one can be thinned; the recent sensors keep every point.
+func TestStoreThinsBeforeDropping(t *testing.T) {
+	const old, recent, rounds = 10, 10, 200
+	feed := func(st *history.Store, prefix string, n int) {
+		for round := uint64(1); round <= rounds; round++ {
+			for i := range n {
+				st.Add(bankSnap(fmt.Sprint(prefix, i), round))
+			}
+		}
+	}
+	mem := history.NewStore(256)
+	feed(mem, "old", old)
+	bound := mem.Bytes() * 13 / 10 // room for the old curves and a third of the recent ones
+	feed(mem, "new", recent)
+	dir := t.TempDir()
+	st, err := history.OpenStore(dir, 256, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(st, "old", old)
+	feed(st, "new", recent)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b := st.Bytes(); b > bound {
+		t.Errorf("store holds %d bytes, bound %d", b, bound)
+	}
+	if n := len(st.Sensors()); n != old+recent {
+		t.Errorf("%d sensors keep a curve, want all %d: thinning was enough", n, old+recent)
+	}
+	for i := range recent {
+		id := fmt.Sprint("new", i)
+		if got, want := len(st.Points(id)), len(mem.Points(id)); got != want {
+			t.Errorf("recent sensor %s: %d points, want all %d", id, got, want)
+		}
+	}
+	thinned, floor := 0, 0
+	for i := range old {
+		pts := st.Points(fmt.Sprint("old", i))
+		if len(pts) == rounds {
+			continue
+		}
+		thinned++
+		if len(pts) <= 33 {
+			floor++
+		}
+		if pts[0].Samples != 1 || pts[len(pts)-1].Samples != rounds {
+			t.Errorf("old%d thinned to %d points, first %d, last %d: want sample 1 to %d",
+				i, len(pts), pts[0].Samples, pts[len(pts)-1].Samples, rounds)
+			continue
+		}
+		step := pts[1].Samples - pts[0].Samples
+		for k := 1; k < len(pts)-1; k++ {
+			if pts[k].Samples-pts[k-1].Samples != step {
+				t.Errorf("old%d: uneven spacing at point %d (%d after %d, step %d)", i, k, pts[k].Samples, pts[k-1].Samples, step)
+				break
+			}
+		}
+	}
+	if thinned == 0 || floor == 0 {
+		t.Errorf("%d old curves thinned, %d of them to 32 points or fewer", thinned, floor)
+	}
+	if len(st.Points("old0")) == rounds {
+		t.Error("the least recently updated sensor was not thinned first")
+	}
+	accounted := st.Bytes()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := dbBytes(t, dir); total > bound+64 || total < accounted {
+		t.Errorf("database holds %d bytes, accounted %d, bound %d", total, accounted, bound)
+	}
+}

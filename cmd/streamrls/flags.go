@@ -362,7 +362,7 @@ func (e *eventsFlags) config() (pipeline.Events, error) {
 // registerHistoryMaxBytes registers --history-max-bytes (serve, run).
 func registerHistoryMaxBytes(fs *pflag.FlagSet, v *string) {
 	fs.StringVar(v, "history-max-bytes", strings.ReplaceAll(humanize.IBytes(history.DefaultMaxBytes), " ", ""),
-		"bound of the curves kept on disk (under the state directory's history/) in total; over it the sensors updated least recently lose their curves first (e.g. 512MiB, 2GB)")
+		"bound of the curves kept on disk (under the state directory's history/) in total; over it the curves of the sensors updated least recently are thinned to 32 points, then dropped, first (e.g. 512MiB, 2GB)")
 }
 
 // parseHistoryMaxBytes checks --history-max-bytes.
