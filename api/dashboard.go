@@ -80,8 +80,10 @@ type dashRow struct {
 	Rejected uint64
 	Updated  string
 	Models   []dashModelCell
-	// Anomalies and Drifts are the sensor's events of the last RecentEvents.
+	// Anomalies and Drifts are the sensor's events of the last RecentEvents;
+	// AtLeast: more may have happened than serve keeps per sensor.
 	Anomalies, Drifts int
+	AtLeast           bool
 }
 
 type dashData struct {
@@ -144,7 +146,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
 			Updated: time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05")}
 		if ev != nil {
-			row.Anomalies, row.Drifts = ev.Store().Recent(id, since)
+			row.Anomalies, row.Drifts, row.AtLeast = ev.Store().Recent(id, since)
 		}
 		var star []float64
 		if sensor.Bank != nil {

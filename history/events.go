@@ -136,14 +136,19 @@ func (st *EventStore) Events(sensor string, limit int) []apitypes.Event {
 }
 
 // Recent counts a sensor's events kept that happened at or after since.
-func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts int) {
+// atLeast says the counts may be short: the sensor keeps as many events as
+// it can and all of them are that recent, so older ones of the same span
+// are gone.
+func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts int, atLeast bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	el, ok := st.sensors[sensor]
 	if !ok {
-		return 0, 0
+		return 0, 0, false
 	}
-	for _, e := range el.Value.(*sensorEvents).events {
+	events := el.Value.(*sensorEvents).events
+	atLeast = len(events) == st.perSensor && !events[0].at.Before(since)
+	for _, e := range events {
 		if e.at.Before(since) {
 			continue
 		}
@@ -153,7 +158,7 @@ func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts 
 			anomalies++
 		}
 	}
-	return anomalies, drifts
+	return anomalies, drifts, atLeast
 }
 
 // Len is the number of events kept.

@@ -43,11 +43,18 @@ func TestEventStore(t *testing.T) {
 	if n := len(st.Events("a", 10)); n != 0 || st.Len() != 5 {
 		t.Errorf("a keeps %d events, %d in all; want 0 and 5", n, st.Len())
 	}
-	if an, dr := st.Recent("b", now.Add(-time.Minute)); an != 1 || dr != 1 {
-		t.Errorf("recent of b: %d anomalies, %d drifts; want 1, 1", an, dr)
+	if an, dr, atLeast := st.Recent("b", now.Add(-time.Minute)); an != 1 || dr != 1 || atLeast {
+		t.Errorf("recent of b: %d anomalies, %d drifts (at least: %v); want 1, 1 exactly", an, dr, atLeast)
 	}
-	if an, dr := st.Recent("b", now.Add(time.Minute)); an != 0 || dr != 0 {
+	if an, dr, _ := st.Recent("b", now.Add(time.Minute)); an != 0 || dr != 0 {
 		t.Errorf("recent of b after now: %d, %d", an, dr)
+	}
+	// c keeps its 3 events, all recent: there may have been more.
+	if an, dr, atLeast := st.Recent("c", now.Add(-time.Minute)); an != 0 || dr != 3 || !atLeast {
+		t.Errorf("recent of c: %d anomalies, %d drifts (at least: %v); want 0, 3, at least", an, dr, atLeast)
+	}
+	if _, _, atLeast := st.Recent("c", now.Add(time.Minute)); atLeast {
+		t.Error("recent of c since after its events: at least, though its oldest kept event is older")
 	}
 }
 
