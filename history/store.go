@@ -36,9 +36,9 @@ const flushEvery = 2000
 // sensors that got a snapshot least recently are thinned (every second
 // point dropped, down to 32 points) or, once that short, dropped whole,
 // oldest first, until it fits (a dropped sensor's curve starts again at its
-// next snapshot). The
-// store also keeps, per partition of the snapshots topic, the offset to
-// resume from, written in the same LevelDB batch as the points it covers.
+// next snapshot). The store also keeps, per partition of the snapshots
+// topic, the offset to resume from, written in the same LevelDB batch as the
+// points it covers.
 //
 // Writes are batched; every read sees every Add before it. Safe for
 // concurrent use.

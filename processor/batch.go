@@ -280,6 +280,9 @@ func (pb *partBatch) emit(topic, key string, value []byte, headers goka.Headers)
 	pb.bytes += len(value) + len(key)
 }
 
+// grows says whether a catching-up batch may grow at all.
+func (w *batchWriter) grows() bool { return w.density > 1 && w.maxInterval > w.interval }
+
 // catchUpQuiet is how long a growing batch waits for a next message before
 // it takes the input as paused and is written. Shorter pauses are common
 // while catching up: a partition's messages come in fetches, and a batch
@@ -299,7 +302,7 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 	defer pb.mu.Unlock()
 	w := pb.w
 	switch {
-	case w.density <= 1 || w.maxInterval <= w.interval || len(pb.commits) == 0:
+	case !w.grows() || len(pb.commits) == 0:
 		return false
 	case now.Sub(pb.lastArrival) >= max(w.interval, catchUpQuiet): // the input paused or ended
 		return false
@@ -316,13 +319,16 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 // whether the batch must be written now (full, or the partition closed).
 // ts is the message's timestamp.
 func (pb *partBatch) done(commit func(error), applied int, ts time.Time) bool {
-	if len(pb.commits) == 0 {
-		pb.opened = pb.w.now()
+	if pb.w.grows() {
+		now := pb.w.now()
+		if len(pb.commits) == 0 {
+			pb.opened = now
+		}
+		if ts.After(pb.newest) {
+			pb.newest = ts
+		}
+		pb.lastArrival = now
 	}
-	if ts.After(pb.newest) {
-		pb.newest = ts
-	}
-	pb.lastArrival = pb.w.now()
 	pb.commits = append(pb.commits, commit)
 	pb.applied += uint64(applied)
 	pb.bytes += batchMessageBytes

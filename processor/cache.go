@@ -127,21 +127,14 @@ func (c *recordCache) get(pc *partCache, key string) cached {
 	return pc.recs[key]
 }
 
-// keep caches rec under key as put does, unless was — what get returned
-// — already holds it at its size: most messages update a cached state in
-// place, and a map access per message counts at many sensors.
-func (c *recordCache) keep(pc *partCache, key string, rec *Record, was cached, limit int) {
-	if was.rec == rec && was.bytes == recordBytes(rec) {
-		return
-	}
-	c.put(pc, key, rec, limit)
-}
-
-// put caches rec under key; when limit records are cached, or the budget
-// of bytes would be exceeded, arbitrary ones of the partition go first.
-// limit < 0 caches nothing.
-func (c *recordCache) put(pc *partCache, key string, rec *Record, limit int) {
-	if limit < 0 {
+// put caches rec under key, unless was — what get returned for it —
+// already holds it at its size: most messages update a cached state in
+// place, and a map access per message counts at many sensors. When limit
+// records are cached, or the budget of bytes would be exceeded, arbitrary
+// ones of the partition go first. limit < 0 caches nothing.
+func (c *recordCache) put(pc *partCache, key string, rec *Record, was cached, limit int) {
+	e := cached{rec: rec, bytes: recordBytes(rec)}
+	if limit < 0 || was == e {
 		return
 	}
 	budget := c.budget
@@ -153,11 +146,7 @@ func (c *recordCache) put(pc *partCache, key string, rec *Record, limit int) {
 	if c.parts[pc.p] != pc {
 		return // dropped by a rebalance meanwhile
 	}
-	e := cached{rec: rec, bytes: recordBytes(rec)}
 	if old, ok := pc.recs[key]; ok {
-		if old.rec == rec && old.bytes == e.bytes {
-			return
-		}
 		c.n--
 		c.bytes -= old.bytes
 		delete(pc.recs, key)

@@ -189,7 +189,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 		// this is what brings the changelog up to date.
 		h.counts().Duplicates.Add(1)
 		out.set(ctx, key, rec)
-		h.cache.keep(pc, key, rec, was, h.cacheLimit())
+		h.cache.put(pc, key, rec, was, h.cacheLimit())
 		return 0
 	}
 	if rec == nil {
@@ -225,7 +225,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	// unwritten. (In a batch, the write is the sensor's one write at the
 	// batch's end.)
 	out.set(ctx, key, rec)
-	h.cache.keep(pc, key, rec, was, h.cacheLimit())
+	h.cache.put(pc, key, rec, was, h.cacheLimit())
 	if h.snapshotDue(key, prev, rec.Samples, now) {
 		h.snapshot(ctx, out, rec)
 	}

@@ -83,6 +83,10 @@ type Config struct {
 // NoBatches as Config.BatchInterval writes every message's state at once.
 const NoBatches time.Duration = -1
 
+// NoBatchGrowth as Config.BatchMaxInterval keeps a catching-up batch to
+// BatchInterval too (--batch-max-interval 0).
+const NoBatchGrowth time.Duration = -1
+
 // withDefaults fills the unset fields of a config about to run.
 func (cfg Config) withDefaults() Config {
 	cfg.Names = cfg.Names.WithDefaults()

@@ -77,7 +77,7 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 		c.BatchInterval = processor.NoBatches
 	}
 	if c.BatchMaxInterval == 0 {
-		c.BatchMaxInterval = -1
+		c.BatchMaxInterval = processor.NoBatchGrowth
 	}
 	c.Log = log
 	return c, nil

@@ -214,7 +214,7 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 		cfg.BatchInterval = processor.NoBatches
 	}
 	if b.maxInterval == 0 {
-		cfg.BatchMaxInterval = -1
+		cfg.BatchMaxInterval = processor.NoBatchGrowth
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ type Config struct {
 	BatchInterval time.Duration
 	// BatchMaxInterval, BatchDensity and BatchMaxBytes are the processor's
 	// (processor.Config) in every phase; zero takes its default, a
-	// negative BatchMaxInterval turns growing off.
+	// processor.NoBatchGrowth as BatchMaxInterval turns growing off.
 	BatchMaxInterval time.Duration
 	BatchDensity     int
 	BatchMaxBytes    int
