@@ -87,7 +87,7 @@ type Config struct {
 	// processor.NoBatches writes every message's state at once).
 	BatchInterval time.Duration
 	// BatchMaxInterval, BatchDensity and BatchMaxBytes are the processor's
-	// (processor.Config) in every phase; zero takes its default, a
+	// (processor.Config) in every phase; zero takes its default, and
 	// processor.NoBatchGrowth as BatchMaxInterval turns growing off.
 	BatchMaxInterval time.Duration
 	BatchDensity     int
