@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -25,26 +22,7 @@ func TestTotals(t *testing.T) {
 	}
 	_, kc := testkit.Broker(t)
 	const group = "totals"
-	table := topology.Names{Group: group}.Table()
-	tm, err := kc.TopicManager()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tm.EnsureTableExists(table, 3); err != nil {
-		t.Fatal(err)
-	}
-	tm.Close()
-	sc, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	_, write := tableWriter(t, kc, group, 3)
 
 	type pk struct {
 		key string
@@ -53,16 +31,14 @@ func TestTotals(t *testing.T) {
 	state := map[pk]uint64{} // the independent answer: what each partition holds
 	put := func(key string, p int32, samples uint64) {
 		t.Helper()
-		msg := &sarama.ProducerMessage{Topic: table, Partition: p, Key: sarama.StringEncoder(key)}
+		var v []byte
 		if samples > 0 {
-			msg.Value = sarama.ByteEncoder(codec.AppendEnvelope(nil, codec.Meta{Partition: p, Samples: samples, Updated: 1, Dim: 2}, nil))
+			v = codec.AppendEnvelope(nil, codec.Meta{Partition: p, Samples: samples, Updated: 1, Dim: 2}, nil)
 			state[pk{key, p}] = samples
 		} else {
 			delete(state, pk{key, p}) // a tombstone
 		}
-		if _, _, err := prod.SendMessage(msg); err != nil {
-			t.Fatal(err)
-		}
+		write(key, p, v)
 	}
 	check := func(v *view.View) {
 		t.Helper()

@@ -7,12 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/rls"
-	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -26,15 +23,7 @@ func TestOrderedScan(t *testing.T) {
 	}
 	_, kc := testkit.Broker(t)
 	const group = "scan"
-	table := topology.Names{Group: group}.Table()
-	tm, err := kc.TopicManager()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tm.EnsureTableExists(table, 3); err != nil {
-		t.Fatal(err)
-	}
-	tm.Close()
+	_, put := tableWriter(t, kc, group, 3)
 
 	type rec struct {
 		key       string
@@ -60,17 +49,6 @@ func TestOrderedScan(t *testing.T) {
 		}
 	}
 
-	sc, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
 	bank := rls.NewBank(rls.DefaultSpecs(), 2)
 	for _, r := range recs {
 		var payload []byte
@@ -78,10 +56,7 @@ func TestOrderedScan(t *testing.T) {
 			payload = codec.AppendBank(nil, bank)
 		}
 		v := codec.AppendEnvelope(nil, codec.Meta{Partition: r.partition, Offset: 1, Samples: r.samples, Updated: r.updated, Dim: 2}, payload)
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: table, Partition: r.partition,
-			Key: sarama.StringEncoder(r.key), Value: sarama.ByteEncoder(v)}); err != nil {
-			t.Fatal(err)
-		}
+		put(r.key, r.partition, v)
 	}
 
 	ctx := testkit.Context(t, time.Minute)
