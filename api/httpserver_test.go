@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/view"
 )
@@ -144,35 +145,9 @@ func serveShort(t *testing.T, h http.Handler, read, idle time.Duration) string {
 
 func TestSlowBodyCutOff(t *testing.T) {
 	addr := serveShort(t, idleAPI(t), 300*time.Millisecond, time.Minute)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	fmt.Fprint(conn, "POST /v1/sensors/1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				if _, err := conn.Write([]byte(" ")); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to a dribbled body: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	took := time.Since(start)
+	resp, b, took := testkit.DribbleBody(t, addr,
+		"POST /v1/sensors/1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+		" ", 50*time.Millisecond, 5*time.Second)
 	if resp.StatusCode != http.StatusRequestTimeout || took < 300*time.Millisecond || took > 3*time.Second {
 		t.Errorf("a dribbled body: %s after %v, want 408 after about 300ms", resp.Status, took)
 	}

@@ -150,37 +150,10 @@ func TestHTTPHardening(t *testing.T) {
 
 	// A body dribbled slower than the read timeout: cut off with a 408
 	// once api.ReadTimeout has passed, long before the body is complete.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(sURL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	fmt.Fprintf(conn, "POST /v1/sensors/1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"x\": [")
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := conn.Write([]byte("0,")); err != nil {
-					return
-				}
-			}
-		}
-	}()
 	limit := api.ReadTimeout + 10*time.Second
-	_ = conn.SetReadDeadline(start.Add(limit))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("slow body: no answer within %v: %v", limit, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	took := time.Since(start)
+	resp, body, took := testkit.DribbleBody(t, strings.TrimPrefix(sURL, "http://"),
+		"POST /v1/sensors/1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"x\": [",
+		"0,", 500*time.Millisecond, limit)
 	if resp.StatusCode != http.StatusRequestTimeout || took < api.ReadTimeout-time.Second {
 		t.Errorf("slow body: %s after %v: %s (want 408 after about %v)", resp.Status, took, body, api.ReadTimeout)
 	}
