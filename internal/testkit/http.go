@@ -11,16 +11,16 @@ import (
 
 // DribbleBody sends head (a request line, its headers and the start of a
 // body) to the HTTP server at addr, then chunk every interval, until the
-// server answers or limit has passed since the first byte. It returns the
-// response, its body and how long after the first byte it came.
+// server answers or limit has passed since the dial. It returns the
+// response, its body and how long after the dial it came.
 func DribbleBody(t testing.TB, addr, head, chunk string, every, limit time.Duration) (*http.Response, []byte, time.Duration) {
 	t.Helper()
+	start := time.Now() // before the dial: the server's clock starts at its accept
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	if _, err := io.WriteString(conn, head); err != nil {
 		t.Fatal(err)
 	}
