@@ -144,3 +144,25 @@ func TestBenchSeparateProcesses(t *testing.T) {
 		t.Errorf("measured at %q with %d processes, want the view and 2", rep.Single.MeasuredAt, rep.Settings.Processes)
 	}
 }
+
+// TestBenchScaleProcess runs (p) with tiny counts, its inputs in sensor
+// order: both runs must account for every sample, the large one write each
+// of its sensors at least once, and the report say the order.
+func TestBenchScaleProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	rep := benchJSON(t, "--phases", "p", "--sensors", "300", "--messages", "3000", "--scale-order", "sensor")
+	sp := rep.ScaleProcess
+	if sp == nil {
+		t.Fatal("(p): not in the report")
+	}
+	checkThroughput(t, "(p) at 64", sp.Small, 3000)
+	checkThroughput(t, "(p) at 300", sp.Large, 3000)
+	checkChangelog(t, "(p) at 64", sp.Small, 64, 3000*1326)
+	checkChangelog(t, "(p) at 300", sp.Large, 300, 3000*1326)
+	if sp.Order != "sensor" || sp.Sensors != 300 || sp.Ratio <= 0 || sp.RSSMiB <= 0 ||
+		!strings.Contains(sp.Large.What, "300 sensors") || !strings.Contains(sp.Large.What, "sensor order") {
+		t.Errorf("(p) %+v, large run %q: want 300 sensors in sensor order, a ratio and an RSS", sp, sp.Large.What)
+	}
+}

@@ -17,10 +17,11 @@ import (
 
 // benchFlags are the flags of `streamrls bench`; internal/bench runs it.
 type benchFlags struct {
-	models  modelFlags
-	cmd     bench.Command
-	brokers string
-	format  string
+	models   modelFlags
+	cmd      bench.Command
+	brokers  string
+	format   string
+	maxBytes string
 }
 
 func (b *benchFlags) register(f *pflag.FlagSet) {
@@ -34,7 +35,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&b.cmd.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
 	f.DurationVar(&b.cmd.BatchMaxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval, "the processor's --batch-max-interval in every phase: how long a batch may grow while the processor catches up; 0: off")
 	f.IntVar(&b.cmd.BatchDensity, "batch-density", processor.DefaultBatchDensity, "the processor's --batch-density in every phase: the samples per updated sensor a growing batch waits for")
-	f.IntVar(&b.cmd.BatchMaxBytes, "batch-max-bytes", processor.DefaultBatchMaxBytes, "the processor's --batch-max-bytes in every phase, in bytes")
+	registerBatchMaxBytes(f, &b.maxBytes, "the processor's --batch-max-bytes in every phase (e.g. 64MiB, 1GiB)")
 	f.Int64Var(&b.cmd.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
 	f.IntVar(&b.cmd.Partitions, "partitions", 8, "partitions of every input topic")
 	f.IntVar(&b.cmd.Sensors, "sensors", 64, "sensors (keys)")
@@ -49,7 +50,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&b.cmd.LatencyDuration, "latency-duration", 6*time.Second, "how long (d) emits")
 	f.DurationVar(&b.cmd.Warmup, "warmup", time.Second, "the first part of (d) that is not counted")
 	f.IntVar(&b.cmd.ScaleSamples, "scale-samples", 20, "single-sample messages per sensor that fill the table of (s)")
-	f.StringVar(&b.cmd.ScaleOrder, "scale-order", bench.ScaleOrderRoundRobin, "order of the samples that fill (s)'s table: round-robin (one of each sensor in turn, as emit sends them: a state write per sample at many sensors) or sensor (each sensor's samples back to back: a state per sensor, as a compacted changelog holds)")
+	f.StringVar(&b.cmd.ScaleOrder, "scale-order", bench.ScaleOrderRoundRobin, "order of the samples that fill (s)'s table and make (p)'s two inputs: round-robin (one of each sensor in turn, as emit sends them: at many sensors a batch holds about one sample per sensor) or sensor (each sensor's samples back to back: a state per sensor, as a compacted changelog holds; in (p) the best case of locality and state writes)")
 	f.IntVar(&b.cmd.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
 	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
 	f.DurationVar(&b.cmd.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")
@@ -67,6 +68,9 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 	}
 	if c.Format, err = codec.ParseFormat(b.format); err != nil {
 		return c, flagErr("--format: %v", err)
+	}
+	if c.BatchMaxBytes, err = parseBatchMaxBytes(b.maxBytes); err != nil {
+		return c, err
 	}
 	if b.brokers != "" {
 		if c.Brokers, err = kafkaconf.ParseBrokers(b.brokers); err != nil {

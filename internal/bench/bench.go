@@ -121,8 +121,9 @@ type Config struct {
 	ServeMessages int64
 	// ScaleSamples is the samples per sensor of (s). Default 20.
 	ScaleSamples int
-	// ScaleOrder is the order of the samples that fill (s)'s table:
-	// ScaleOrderRoundRobin (the default) or ScaleOrderSensor.
+	// ScaleOrder is the order of the samples that fill (s)'s table and
+	// make (p)'s two inputs: ScaleOrderRoundRobin (the default) or
+	// ScaleOrderSensor.
 	ScaleOrder string
 	// Binary is the streamrls executable that (v) starts as broker, serve
 	// and process, and (s) as serve.

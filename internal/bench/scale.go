@@ -40,7 +40,8 @@ type Scale struct {
 	ServeRSSMiB      float64 `json:"serve_rss_mib"`
 }
 
-// Orders of the samples that fill the table of (s) (Config.ScaleOrder).
+// Orders of the samples that fill the table of (s) and the inputs of (p)
+// (Config.ScaleOrder).
 const (
 	// ScaleOrderRoundRobin sends one sample of each sensor in turn, as
 	// streamrls emit does: at S sensors a batch holds about one sample per

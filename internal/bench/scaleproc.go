@@ -12,11 +12,12 @@ import (
 const smallSensors = 64
 
 // ScaleProcess is phase (p): the same number of single-sample binary
-// messages, spread round-robin over the sensors as the emitter does, through
-// the real processor at smallSensors sensors and at Sensors sensors, one
-// after the other in this run.
+// messages, spread over the sensors in Order (round-robin, as the emitter
+// sends them, by default), through the real processor at smallSensors
+// sensors and at Sensors sensors, one after the other in this run.
 type ScaleProcess struct {
 	Sensors int         `json:"sensors"`
+	Order   string      `json:"order"` // of the samples in both inputs (Config.ScaleOrder)
 	Small   *Throughput `json:"small"` // at smallSensors sensors
 	Large   *Throughput `json:"large"` // at Sensors sensors
 	// Ratio is Large over Small in samples/s.
@@ -30,10 +31,11 @@ type ScaleProcess struct {
 
 // scaleProcess is phase (p).
 func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
-	res := &ScaleProcess{Sensors: r.cfg.Sensors}
+	res := &ScaleProcess{Sensors: r.cfg.Sensors, Order: r.cfg.ScaleOrder}
 	run := func(sensors int) (*Throughput, error) {
 		sr := *r
 		sr.cfg.Sensors = sensors
+		sr.sensorMajor = r.cfg.ScaleOrder == ScaleOrderSensor
 		topic := r.name("proc-" + strconv.Itoa(sensors))
 		prefill, size, err := sr.prefill(ctx, topic, r.cfg.Messages, 1)
 		if err != nil {
@@ -45,11 +47,11 @@ func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 			return nil, err
 		}
 		t.Phase = PhaseScaleProcess
-		t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, batch interval %s", sensors, IntervalName(r.cfg.BatchInterval))
+		t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", sensors, r.cfg.ScaleOrder, IntervalName(r.cfg.BatchInterval))
 		return t, nil
 	}
 	var err error
-	r.log.Info("phase p: processing rate at 64 sensors and at --sensors", "sensors", r.cfg.Sensors, "messages", r.cfg.Messages)
+	r.log.Info("phase p: processing rate at 64 sensors and at --sensors", "sensors", r.cfg.Sensors, "messages", r.cfg.Messages, "order", r.cfg.ScaleOrder)
 	if res.Small, err = run(smallSensors); err != nil {
 		return nil, err
 	}
