@@ -20,9 +20,16 @@ import (
 	"github.com/streamrls/streamrls/topology"
 )
 
+// freshConn sends every request on a new connection. The serve under test
+// closes idle keep-alives after 1 s, and a POST sent on a pooled connection
+// the server is closing at that moment fails with EOF: Go retries only
+// idempotent requests.
+var freshConn = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // postRaw posts body with content type ct and returns the status and the
 // decoded JSON error body (failing the test when the body is no JSON
 // error).
+
 func postRaw(t *testing.T, url, ct, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
@@ -32,7 +39,7 @@ func postRaw(t *testing.T, url, ct, body string) (int, string) {
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshConn.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
