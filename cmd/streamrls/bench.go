@@ -17,11 +17,11 @@ import (
 
 // benchFlags are the flags of `streamrls bench`; internal/bench runs it.
 type benchFlags struct {
-	models   modelFlags
-	cmd      bench.Command
-	brokers  string
-	format   string
-	maxBytes string
+	models  modelFlags
+	batch   batchFlags
+	cmd     bench.Command
+	brokers string
+	format  string
 }
 
 func (b *benchFlags) register(f *pflag.FlagSet) {
@@ -32,10 +32,17 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&b.cmd.Keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
 	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, p processing rate at --sensors over 64 sensors (--messages each), s serve over a table of --sensors sensors, v broker, process and serve as processes")
-	f.DurationVar(&b.cmd.BatchInterval, "batch-interval", processor.DefaultBatchInterval, "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message")
-	f.DurationVar(&b.cmd.BatchMaxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval, "the processor's --batch-max-interval in every phase: how long a batch may grow while the processor catches up; 0: off")
-	f.IntVar(&b.cmd.BatchDensity, "batch-density", processor.DefaultBatchDensity, "the processor's --batch-density in every phase: the samples per updated sensor a growing batch waits for")
-	registerBatchMaxBytes(f, &b.maxBytes, "the processor's --batch-max-bytes in every phase (e.g. 64MiB, 1GiB)")
+	// The processor's own batch flags, read as process reads them; only
+	// what they say of the phases differs.
+	b.batch.register(f)
+	for name, usage := range map[string]string{
+		"batch-interval":     "the processor's --batch-interval in (a), (b), (d) and (v); 0: a state write per message",
+		"batch-max-interval": "the processor's --batch-max-interval in every phase: how long a batch may grow while the processor catches up; 0: off",
+		"batch-density":      "the processor's --batch-density in every phase: the samples per updated sensor a growing batch waits for; 1: off",
+		"batch-max-bytes":    "the processor's --batch-max-bytes in every phase (e.g. 64MiB, 1GiB)",
+	} {
+		f.Lookup(name).Usage = usage
+	}
 	f.Int64Var(&b.cmd.ServeMessages, "serve-messages", 300000, "single-sample JSON messages of (v)")
 	f.IntVar(&b.cmd.Partitions, "partitions", 8, "partitions of every input topic")
 	f.IntVar(&b.cmd.Sensors, "sensors", 64, "sensors (keys)")
@@ -69,19 +76,15 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 	if c.Format, err = codec.ParseFormat(b.format); err != nil {
 		return c, flagErr("--format: %v", err)
 	}
-	if c.BatchMaxBytes, err = parseBatchMaxBytes(b.maxBytes); err != nil {
+	var pc processor.Config
+	if err := b.batch.apply(&pc); err != nil {
 		return c, err
 	}
+	c.BatchInterval, c.BatchMaxInterval, c.BatchDensity, c.BatchMaxBytes = pc.BatchInterval, pc.BatchMaxInterval, pc.BatchDensity, pc.BatchMaxBytes
 	if b.brokers != "" {
 		if c.Brokers, err = kafkaconf.ParseBrokers(b.brokers); err != nil {
 			return c, flagErr("--brokers: %v", err)
 		}
-	}
-	if c.BatchInterval == 0 {
-		c.BatchInterval = processor.NoBatches
-	}
-	if c.BatchMaxInterval == 0 {
-		c.BatchMaxInterval = processor.NoBatchGrowth
 	}
 	c.Log = log
 	return c, nil

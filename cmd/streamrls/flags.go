@@ -185,25 +185,12 @@ type batchFlags struct {
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&b.interval, "batch-interval", processor.DefaultBatchInterval,
 		"how long a partition's batch collects messages before each sensor it updated writes its state once (table and changelog) and the batch's offsets are committed; the latency a state write gains for one write per sensor per interval; 0: write every message's state at once")
-	registerBatchMaxBytes(fs, &b.maxBytes, "end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
+	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
+		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
 	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
 		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; 0: off")
 	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
-}
-
-// registerBatchMaxBytes registers --batch-max-bytes, a size (e.g. 64MiB).
-func registerBatchMaxBytes(fs *pflag.FlagSet, p *string, usage string) {
-	fs.StringVar(p, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""), usage)
-}
-
-// parseBatchMaxBytes reads --batch-max-bytes.
-func parseBatchMaxBytes(s string) (int, error) {
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n == 0 || n > math.MaxInt32 {
-		return 0, flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", s)
-	}
-	return int(n), nil
 }
 
 // apply sets the batch fields of cfg.
@@ -211,9 +198,9 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 	if b.interval < 0 {
 		return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", b.interval)
 	}
-	maxBytes, err := parseBatchMaxBytes(b.maxBytes)
-	if err != nil {
-		return err
+	n, err := humanize.ParseBytes(b.maxBytes)
+	if err != nil || n == 0 || n > math.MaxInt32 {
+		return flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", b.maxBytes)
 	}
 	switch {
 	case b.maxInterval < 0:
@@ -221,7 +208,7 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 	case b.density < 1:
 		return flagErr("--batch-density %d: want ≥ 1 (1: batches do not grow)", b.density)
 	}
-	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, maxBytes
+	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
 	cfg.BatchMaxInterval, cfg.BatchDensity = b.maxInterval, b.density
 	if b.interval == 0 {
 		cfg.BatchInterval = processor.NoBatches
