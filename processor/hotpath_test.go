@@ -162,14 +162,15 @@ func TestCacheFollowsPartitionProcessor(t *testing.T) {
 	}
 }
 
-// TestCacheBound: with more sensors than CacheSize the cache stays within
-// it and every state is still exact.
-func TestCacheBound(t *testing.T) {
-	const sensors, limit = 10, 4
+// againstUncached feeds 200 samples of each of the sensors to hc and to a
+// handler without a cache, calls after once per message, and checks that
+// both wrote the same states.
+func againstUncached(t *testing.T, hc *Handler, sensors int, after func(k int)) {
+	t.Helper()
 	keys, values := messages(sensors, 200, 3)
 	cached := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
 	plain := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: cached.codec}
-	hc, hp := newTestHandler(limit), newTestHandler(-1)
+	hp := newTestHandler(-1)
 	for k := range keys {
 		for _, x := range []struct {
 			h *Handler
@@ -178,17 +179,27 @@ func TestCacheBound(t *testing.T) {
 			x.c.key, x.c.off, x.c.part = keys[k], int64(k/2), int32(k%2)
 			x.h.Process(x.c, values[k])
 		}
-		if hc.cache.n > limit {
-			t.Fatalf("after message %d: %d states cached, limit %d", k, hc.cache.n, limit)
-		}
-	}
-	if hc.cache.n != limit {
-		t.Errorf("%d states cached, want the limit %d", hc.cache.n, limit)
+		after(k)
 	}
 	for k, b := range plain.table {
 		if string(cached.table[k]) != string(b) {
 			t.Errorf("sensor %s: the cached handler's state differs from the uncached one's", k)
 		}
+	}
+}
+
+// TestCacheBound: with more sensors than CacheSize the cache stays within
+// it and every state is still exact.
+func TestCacheBound(t *testing.T) {
+	const sensors, limit = 10, 4
+	hc := newTestHandler(limit)
+	againstUncached(t, hc, sensors, func(k int) {
+		if hc.cache.n > limit {
+			t.Fatalf("after message %d: %d states cached, limit %d", k, hc.cache.n, limit)
+		}
+	})
+	if hc.cache.n != limit {
+		t.Errorf("%d states cached, want the limit %d", hc.cache.n, limit)
 	}
 }
 
@@ -202,30 +213,15 @@ func TestCacheBytesBound(t *testing.T) {
 	if arrays := 2 * 8 * (10 + 100); one < arrays || one > 2*arrays {
 		t.Fatalf("recordBytes of a default bank of dimension 10: %d, want about its %d bytes of arrays", one, arrays)
 	}
-	keys, values := messages(sensors, 200, 3)
-	cached := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: TableCodec{Learner: RLS{Specs: rls.DefaultSpecs()}}}
-	plain := &fakeCtx{owner: newOwner(), table: map[string][]byte{}, codec: cached.codec}
-	hc, hp := newTestHandler(1000), newTestHandler(-1)
+	hc := newTestHandler(1000)
 	hc.cache.budget = 3*one + one/2
-	for k := range keys {
-		for _, x := range []struct {
-			h *Handler
-			c *fakeCtx
-		}{{hc, cached}, {hp, plain}} {
-			x.c.key, x.c.off, x.c.part = keys[k], int64(k/2), int32(k%2)
-			x.h.Process(x.c, values[k])
-		}
+	againstUncached(t, hc, sensors, func(k int) {
 		if hc.cache.bytes > hc.cache.budget {
 			t.Fatalf("after message %d: %d bytes cached, budget %d", k, hc.cache.bytes, hc.cache.budget)
 		}
-	}
+	})
 	if hc.cache.n != 3 || hc.cache.bytes != 3*one {
 		t.Errorf("%d states (%d bytes) cached, want 3 (%d bytes)", hc.cache.n, hc.cache.bytes, 3*one)
-	}
-	for k, b := range plain.table {
-		if string(cached.table[k]) != string(b) {
-			t.Errorf("sensor %s: the cached handler's state differs from the uncached one's", k)
-		}
 	}
 }
 
