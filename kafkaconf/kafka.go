@@ -5,8 +5,9 @@
 //
 // goka's and sarama's defaults are wrong for this job in several places;
 // each override says which and why. The goka workarounds live in a file
-// each: partitioner.go (a partition chosen per message) and rebalance.go
-// (rejoining the group at once after a rebalance).
+// each: partitioner.go (a partition chosen per message), rebalance.go
+// (rejoining the group at once after a rebalance) and commitgate.go
+// (offset marks held behind the messages whose results are not written).
 package kafkaconf
 
 import (
@@ -209,8 +210,9 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	return c, nil
 }
 
-// ProcessorOptions are the goka options every processor of ours uses.
-func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
+// ProcessorOptions are the goka options every processor of ours uses. With
+// a gate (nil: none), goka's offset marks go through it (see CommitGate).
+func (k Kafka) ProcessorOptions(gate *CommitGate) ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
 	cfg, err := k.Sarama()
 	if err != nil {
@@ -219,7 +221,7 @@ func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	return []goka.ProcessorOption{
 		goka.WithPartitionChannelSize(PartitionChannelSize),
 		goka.WithTopicManagerBuilder(k.topicManagerBuilder(cfg)),
-		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg))),
+		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg), gate)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
 		goka.WithProducerBuilder(k.producerBuilder(copyConfig(cfg))),
 	}, nil

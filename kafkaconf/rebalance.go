@@ -21,20 +21,28 @@ import (
 // applied samples at any time. Running sarama's Consume again inside the
 // wrapper, until ctx ends or it fails, keeps the member in the group across
 // rebalances; errors still end goka's loop as before.
-func rejoinGroupBuilder(cfg *sarama.Config) goka.ConsumerGroupBuilder {
+//
+// With a gate, goka's marks of every session go through it.
+func rejoinGroupBuilder(cfg *sarama.Config, gate *CommitGate) goka.ConsumerGroupBuilder {
 	inner := goka.ConsumerGroupBuilderWithConfig(cfg)
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cg, err := inner(brokers, group, clientID)
 		if err != nil {
 			return nil, err
 		}
-		return rejoinGroup{cg}, nil
+		return rejoinGroup{cg, gate}, nil
 	}
 }
 
-type rejoinGroup struct{ sarama.ConsumerGroup }
+type rejoinGroup struct {
+	sarama.ConsumerGroup
+	gate *CommitGate // nil: none
+}
 
 func (r rejoinGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
+	if r.gate != nil {
+		h = gatedHandler{h, r.gate}
+	}
 	for {
 		began := time.Now()
 		err := r.ConsumerGroup.Consume(ctx, topics, h)

@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/tablestore"
 )
 
@@ -38,19 +39,24 @@ const (
 )
 
 // batchMessageBytes is what one message costs a batch besides its outputs
-// (its deferred commit), for the BatchMaxBytes bound.
+// (its place in the batch's bookkeeping), for the BatchMaxBytes bound.
 const batchMessageBytes = 64
 
 // A batch is the messages one partition processor received in one batch
 // interval. Their samples are applied to the in-memory states as they
 // arrive, exactly as without batches; what changes is when the results
-// leave. Every message hands its commit back to goka (ctx.DeferCommit);
-// when the batch ends, every sensor it updated is encoded once and written
-// to the local table copy and, pinned to the input partition, to the
-// changelog, together with the batch's dead letters and snapshots; once
-// Kafka has acknowledged all of them the table offset is stored and the
-// messages' commits are completed in offset order. So no input offset is
-// committed before the state that holds its message is on the changelog:
+// leave. The batch's first message holds the group's committed offset of
+// its partition at itself (gate.Hold) and hands its commit back to goka
+// (ctx.DeferCommit); goka marks the later messages as their callbacks
+// return, and the gate keeps those marks back. When the batch ends, every
+// sensor it updated is encoded once and written to the local table copy
+// and, pinned to the input partition, to the changelog, together with the
+// batch's dead letters and snapshots; once Kafka has acknowledged all of
+// them the table offset is stored, the hold is released and the first
+// message's commit completed. Without a gate every message defers its
+// commit, and the commits are completed in offset order. So no input
+// offset is committed before the state that holds its message is on the
+// changelog:
 // after a crash the messages of unacknowledged batches are redelivered and
 // the state's own offset (Record.Offset) skips those already in it, as it
 // does for single messages. The design record (docs/design.md, "Micro-batches")
@@ -74,7 +80,10 @@ type batchWriter struct {
 	density     int
 	counts      *Counts
 	metrics     *Metrics // nil: none
-	log         *slog.Logger
+	// gate holds the group's marks behind each batch's first message
+	// (nil: every message defers its commit instead).
+	gate *kafkaconf.CommitGate
+	log  *slog.Logger
 	// idleTTL > 0 deletes a sensor that has had no message for that long
 	// (see sweep); now is the clock of it.
 	idleTTL time.Duration
@@ -115,7 +124,9 @@ type partBatch struct {
 	// from here (nil: being deleted).
 	inflight map[string][]byte
 	outs     []outMsg
-	commits  []func(error)
+	commits  []func(error) // deferred: the first message's with a gate, else every message's
+	holds    []heldMessage // the gate's holds of the batch, one per input topic
+	messages int
 	applied  uint64 // samples applied by the batch's messages
 	bytes    int
 	closed   bool // the partition processor stopped: the callback writes at once
@@ -302,7 +313,7 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 	defer pb.mu.Unlock()
 	w := pb.w
 	switch {
-	case !w.grows() || len(pb.commits) == 0:
+	case !w.grows() || pb.messages == 0:
 		return false
 	case now.Sub(pb.lastArrival) >= max(w.interval, catchUpQuiet): // the input paused or ended
 		return false
@@ -311,38 +322,66 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 	case now.Sub(pb.newest) <= w.interval: // keeping up
 		return false
 	}
-	samples := max(pb.applied, uint64(len(pb.commits)))
+	samples := max(pb.applied, uint64(pb.messages))
 	return samples < uint64(w.density)*uint64(len(pb.dirty))
 }
 
-// done adds the message's deferred commit; the caller holds mu. It says
-// whether the batch must be written now (full, or the partition closed).
-// ts is the message's timestamp.
-func (pb *partBatch) done(commit func(error), applied int, ts time.Time) bool {
+// heldMessage is a message the gate holds the committed offset at.
+type heldMessage struct {
+	topic  string
+	offset int64
+}
+
+// done adds the message of ctx, which applied samples, to the batch; the
+// caller holds mu. The batch's first message of its topic is held by the
+// gate and defers its commit (without a gate every message defers it).
+// done says whether the batch must be written now (full, or the partition
+// closed).
+func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 	if pb.w.grows() {
 		now := pb.w.now()
-		if len(pb.commits) == 0 {
+		if pb.messages == 0 {
 			pb.opened = now
 		}
-		if ts.After(pb.newest) {
+		if ts := ctx.Timestamp(); ts.After(pb.newest) {
 			pb.newest = ts
 		}
 		pb.lastArrival = now
 	}
-	pb.commits = append(pb.commits, commit)
+	switch topic := string(ctx.Topic()); {
+	case pb.w.gate == nil:
+		pb.commits = append(pb.commits, ctx.DeferCommit())
+	case !pb.holding(topic):
+		pb.w.gate.Hold(topic, pb.p, ctx.Offset())
+		pb.holds = append(pb.holds, heldMessage{topic, ctx.Offset()})
+		pb.commits = append(pb.commits, ctx.DeferCommit())
+	}
+	pb.messages++
 	pb.applied += uint64(applied)
 	pb.bytes += batchMessageBytes
 	return pb.closed || pb.bytes >= pb.w.maxBytes
 }
 
+// holding says whether the batch holds a message of topic.
+func (pb *partBatch) holding(topic string) bool {
+	for _, h := range pb.holds {
+		if h.topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
 // cutBatch is a batch taken out of a partBatch, ready to be produced.
 type cutBatch struct {
-	table   []outMsg // states, already in the local table copy
-	outs    []outMsg
-	commits []func(error)
-	applied uint64
-	bytes   int // of the states
-	err     error
+	table    []outMsg // states, already in the local table copy
+	outs     []outMsg
+	commits  []func(error)
+	holds    []heldMessage
+	messages int
+	applied  uint64
+	bytes    int // of the states
+	err      error
 }
 
 // flush cuts the open batch and writes it; final marks the partition closed
@@ -363,7 +402,7 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	if final {
 		pb.closed = true
 	}
-	c := cutBatch{outs: pb.outs, commits: pb.commits, applied: pb.applied}
+	c := cutBatch{outs: pb.outs, commits: pb.commits, holds: pb.holds, messages: pb.messages, applied: pb.applied}
 	if len(pb.dirty) > 0 {
 		c.table = make([]outMsg, 0, len(pb.dirty))
 	}
@@ -393,17 +432,18 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	}
 	clear(pb.dirty)
 	clear(pb.deletes)
-	pb.outs, pb.commits, pb.applied, pb.bytes = nil, nil, 0, 0
+	pb.outs, pb.commits, pb.holds, pb.messages, pb.applied, pb.bytes = nil, nil, nil, 0, 0, 0
 	pb.newest = time.Time{}
 	return c
 }
 
 // write produces a cut batch, waits for every acknowledgement, stores the
-// table offset and completes the commits in order. A failure fails every
-// commit of the batch (goka then stops the processor, which is rebuilt, and
-// the messages are redelivered) and every later batch.
+// table offset, releases the gate's holds and completes the deferred
+// commits in order. A failure releases nothing and fails every deferred
+// commit of the batch (goka then stops the processor, which is rebuilt,
+// and the messages are redelivered) and every later batch.
 func (pb *partBatch) write(c cutBatch) {
-	if len(c.commits) == 0 && len(c.table) == 0 && len(c.outs) == 0 && c.err == nil {
+	if c.messages == 0 && len(c.table) == 0 && len(c.outs) == 0 && c.err == nil {
 		return
 	}
 	err := pb.failed
@@ -416,7 +456,12 @@ func (pb *partBatch) write(c cutBatch) {
 	if err != nil && pb.failed == nil {
 		pb.failed = err
 		pb.w.log.Error("batch not written; the processor stops and its messages are redelivered",
-			"partition", pb.p, "messages", len(c.commits), "sensors", len(c.table), "err", err)
+			"partition", pb.p, "messages", c.messages, "sensors", len(c.table), "err", err)
+	}
+	if err == nil {
+		for _, h := range c.holds {
+			pb.w.gate.Release(h.topic, pb.p, h.offset)
+		}
 	}
 	for _, commit := range c.commits {
 		commit(err)
@@ -425,7 +470,7 @@ func (pb *partBatch) write(c cutBatch) {
 		pb.w.counts.StateWrites.Add(uint64(len(c.table)))
 		pb.w.counts.StateBytes.Add(uint64(c.bytes))
 		pb.w.counts.Written.Add(c.applied)
-		pb.w.metrics.observeBatch(len(c.commits), len(c.table))
+		pb.w.metrics.observeBatch(c.messages, len(c.table))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
@@ -75,12 +76,16 @@ func (p *fakeProducer) release() {
 }
 
 // batchCtx is a goka context of a batching handler: state reads go to the
-// partition's local table copy, and every commit is recorded in order.
+// partition's local table copy, and every deferred commit is recorded in
+// order. With session set, commits are marked in it as goka does: at the
+// deferred commit, or as the callback returns if it deferred none.
 type batchCtx struct {
 	fakeCtx
-	store   storage.Storage
-	mu      *sync.Mutex
-	commits *[]commitRec
+	store    storage.Storage
+	mu       *sync.Mutex
+	commits  *[]commitRec
+	deferred bool
+	session  sarama.ConsumerGroupSession
 }
 
 type commitRec struct {
@@ -109,11 +114,15 @@ func (c *batchCtx) Emit(goka.Stream, string, any, ...goka.ContextOption) {
 }
 
 func (c *batchCtx) DeferCommit() func(error) {
-	off := c.off
+	off, session := c.off, c.session
+	c.deferred = true
 	return func(err error) {
 		c.mu.Lock()
-		defer c.mu.Unlock()
 		*c.commits = append(*c.commits, commitRec{off, err})
+		c.mu.Unlock()
+		if err == nil && session != nil {
+			session.MarkOffset(string(c.Topic()), c.part, off+1, "")
+		}
 	}
 }
 
@@ -155,8 +164,43 @@ func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 }
 
 func (r *batchRig) process(key string, off int64, value []byte) {
-	r.ctx.key, r.ctx.off = key, off
+	r.ctx.key, r.ctx.off, r.ctx.deferred = key, off, false
 	r.h.Process(r.ctx, value)
+	if !r.ctx.deferred && r.ctx.session != nil {
+		r.ctx.session.MarkOffset(string(r.ctx.Topic()), r.ctx.part, off+1, "")
+	}
+}
+
+// markSession records the offsets marked in a consumer group session.
+type markSession struct {
+	sarama.ConsumerGroupSession
+	mu    sync.Mutex
+	marks []int64
+}
+
+func (s *markSession) MarkOffset(_ string, _ int32, offset int64, _ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.marks = append(s.marks, offset)
+}
+
+// last is the newest mark (0, the partition's first message, for none).
+func (s *markSession) last() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.marks) == 0 {
+		return 0
+	}
+	return s.marks[len(s.marks)-1]
+}
+
+// gated gives the rig's handler a commit gate: goka's marks go through it
+// into the returned session.
+func (r *batchRig) gated() *markSession {
+	gate := kafkaconf.NewCommitGate()
+	ms := &markSession{}
+	r.h.batches.gate, r.ctx.session = gate, gate.Session(ms)
+	return ms
 }
 
 func (r *batchRig) committed() []commitRec {
@@ -260,6 +304,92 @@ func TestBatchCommitsAfterAcks(t *testing.T) {
 	}
 }
 
+// TestBatchGate: with a commit gate only a batch's first message defers
+// its commit; goka marks the others at once, but no mark passes the first
+// message of a batch Kafka has not acknowledged — also while the next
+// batch fills — and once it has, the marks reach that next batch's first
+// message, then the last message.
+func TestBatchGate(t *testing.T) {
+	keys, values := messages(4, 30, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	ms := r.gated()
+	r.prod.hold = true
+	for k := range 10 {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb := r.h.cache.parts[0].batch
+	done := make(chan struct{})
+	go func() { pb.flush(false); close(done) }()
+	waitFor(t, "the first batch cut", func() bool { pb.mu.Lock(); defer pb.mu.Unlock(); return pb.messages == 0 })
+	for k := 10; k < 20; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	if got := ms.last(); got != 0 {
+		t.Fatalf("marked %d before the first batch (messages 0–9) was acknowledged, want 0", got)
+	}
+	r.prod.release()
+	<-done
+	if got := ms.last(); got != 10 {
+		t.Fatalf("marked %d after the first batch was acknowledged, want 10 (the second batch's first message)", got)
+	}
+	pb.flush(false)
+	if got := ms.last(); got != 20 {
+		t.Fatalf("marked %d after the second batch, want 20", got)
+	}
+	for k := 20; k < 30; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb.flush(false)
+	if got := ms.last(); got != 30 {
+		t.Fatalf("marked %d after the last batch, want 30", got)
+	}
+	if s := fmt.Sprint(r.committed()); s != fmt.Sprint([]commitRec{{0, nil}, {10, nil}, {20, nil}}) {
+		t.Errorf("deferred commits %s, want the first message of each batch", s)
+	}
+}
+
+// TestBatchGateFailure: after a batch Kafka refuses, nothing at or after its
+// first message is marked, whatever later batches do.
+func TestBatchGateFailure(t *testing.T) {
+	keys, values := messages(4, 20, 1)
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	ms := r.gated()
+	for k := range 5 {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb := r.h.cache.parts[0].batch
+	pb.flush(false)
+	r.prod.fail = errors.New("broker gone")
+	for k := 5; k < 12; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb.flush(false)
+	r.prod.fail = nil
+	for k := 12; k < 20; k++ {
+		r.process(keys[k], int64(k), values[k])
+	}
+	pb.flush(false)
+	if got := ms.last(); got != 5 {
+		t.Errorf("marked %d, want 5 (the failed batch's first message)", got)
+	}
+	for _, c := range r.committed() {
+		if c.offset >= 5 && c.err == nil {
+			t.Errorf("message %d committed without error after its partition's batch failed", c.offset)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 5s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestBatchFailure: a batch Kafka refuses fails every commit of it and of
 // every later batch (goka then stops the processor; the messages are
 // redelivered), and nothing is committed without error.
@@ -336,7 +466,7 @@ func TestBatchCatchingUp(t *testing.T) {
 	now := time.Now()
 	behind := func(pb *partBatch) {
 		pb.opened, pb.lastArrival, pb.newest = now.Add(-time.Second), now.Add(-10*time.Millisecond), now.Add(-time.Minute)
-		pb.commits = make([]func(error), 100)
+		pb.messages = 100
 		pb.applied = 100
 		pb.dirty = map[string]*Record{}
 		for i := range 100 / 2 {
@@ -351,13 +481,13 @@ func TestBatchCatchingUp(t *testing.T) {
 		{"behind, 2 samples per sensor", func(*partBatch, *batchWriter) {}, true},
 		{"behind, dense enough", func(pb *partBatch, _ *batchWriter) { pb.applied = 400 }, false},
 		{"dense by messages (rejected samples count too)", func(pb *partBatch, _ *batchWriter) {
-			pb.applied, pb.commits = 0, make([]func(error), 400)
+			pb.applied, pb.messages = 0, 400
 		}, false},
 		{"keeping up", func(pb *partBatch, _ *batchWriter) { pb.newest = now.Add(-50 * time.Millisecond) }, false},
 		{"input paused", func(pb *partBatch, _ *batchWriter) { pb.lastArrival = now.Add(-catchUpQuiet) }, false},
 		{"open for the max interval", func(pb *partBatch, _ *batchWriter) { pb.opened = now.Add(-5 * time.Second) }, false},
 		{"no timestamps", func(pb *partBatch, _ *batchWriter) { pb.newest = time.Time{} }, true},
-		{"empty", func(pb *partBatch, _ *batchWriter) { pb.commits = nil }, false},
+		{"empty", func(pb *partBatch, _ *batchWriter) { pb.messages = 0 }, false},
 		{"growing off by density", func(_ *partBatch, w *batchWriter) { w.density = 1 }, false},
 		{"growing off by max interval", func(_ *partBatch, w *batchWriter) { w.maxInterval = -1 }, false},
 	} {

@@ -149,7 +149,7 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	}
 	applied = h.process(ctx, pc, out, msg)
 	if pb := out.batch; pb != nil {
-		full := pb.done(ctx.DeferCommit(), applied, ctx.Timestamp())
+		full := pb.done(ctx, applied)
 		pb.mu.Unlock()
 		if full {
 			pb.flush(false)
