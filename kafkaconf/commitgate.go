@@ -23,7 +23,7 @@ import (
 // and goka keeps each deferred message's context until then: at 100,000
 // sensors a batch holds hundreds of thousands of them.
 //
-// The gate wraps the sessions of the consumer group built by
+// The gate wraps the sessions of the consumer group built with it by
 // Kafka.ProcessorOptions (sarama's MarkOffset and MarkMessage); a new
 // session starts with no holds. Its methods are safe for concurrent use.
 type CommitGate struct {
@@ -116,6 +116,10 @@ func (g *CommitGate) reset() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	clear(g.parts)
+}
+
+func (g *CommitGate) wrap(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
+	return gatedHandler{h, g}
 }
 
 // gatedHandler hands goka's handler sessions whose marks go through the

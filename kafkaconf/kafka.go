@@ -6,8 +6,9 @@
 // goka's and sarama's defaults are wrong for this job in several places;
 // each override says which and why. The goka workarounds live in a file
 // each: partitioner.go (a partition chosen per message), rebalance.go
-// (rejoining the group at once after a rebalance) and commitgate.go
-// (offset marks held behind the messages whose results are not written).
+// (rejoining the group at once after a rebalance), commitgate.go (offset
+// marks held behind the messages whose results are not written) and
+// claims.go (where each claimed partition ends).
 package kafkaconf
 
 import (
@@ -210,9 +211,15 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	return c, nil
 }
 
-// ProcessorOptions are the goka options every processor of ours uses. With
-// a gate (nil: none), goka's offset marks go through it (see CommitGate).
-func (k Kafka) ProcessorOptions(gate *CommitGate) ([]goka.ProcessorOption, error) {
+// A GroupHook watches or changes the consumer-group sessions goka gets:
+// CommitGate, Claims.
+type GroupHook interface {
+	wrap(sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler
+}
+
+// ProcessorOptions are the goka options every processor of ours uses; the
+// hooks see every session of its consumer group.
+func (k Kafka) ProcessorOptions(hooks ...GroupHook) ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
 	cfg, err := k.Sarama()
 	if err != nil {
@@ -221,7 +228,7 @@ func (k Kafka) ProcessorOptions(gate *CommitGate) ([]goka.ProcessorOption, error
 	return []goka.ProcessorOption{
 		goka.WithPartitionChannelSize(PartitionChannelSize),
 		goka.WithTopicManagerBuilder(k.topicManagerBuilder(cfg)),
-		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg), gate)),
+		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg), hooks)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
 		goka.WithProducerBuilder(k.producerBuilder(copyConfig(cfg))),
 	}, nil

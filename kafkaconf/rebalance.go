@@ -22,26 +22,26 @@ import (
 // wrapper, until ctx ends or it fails, keeps the member in the group across
 // rebalances; errors still end goka's loop as before.
 //
-// With a gate, goka's marks of every session go through it.
-func rejoinGroupBuilder(cfg *sarama.Config, gate *CommitGate) goka.ConsumerGroupBuilder {
+// The hooks see every session, in order, before goka does.
+func rejoinGroupBuilder(cfg *sarama.Config, hooks []GroupHook) goka.ConsumerGroupBuilder {
 	inner := goka.ConsumerGroupBuilderWithConfig(cfg)
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cg, err := inner(brokers, group, clientID)
 		if err != nil {
 			return nil, err
 		}
-		return rejoinGroup{cg, gate}, nil
+		return rejoinGroup{cg, hooks}, nil
 	}
 }
 
 type rejoinGroup struct {
 	sarama.ConsumerGroup
-	gate *CommitGate // nil: none
+	hooks []GroupHook
 }
 
 func (r rejoinGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	if r.gate != nil {
-		h = gatedHandler{h, r.gate}
+	for i := len(r.hooks) - 1; i >= 0; i-- {
+		h = r.hooks[i].wrap(h)
 	}
 	for {
 		began := time.Now()

@@ -83,6 +83,9 @@ type batchWriter struct {
 	// gate holds the group's marks behind each batch's first message
 	// (nil: every message defers its commit instead).
 	gate *kafkaconf.CommitGate
+	// ends tell a batch that its processor has read all its input (nil:
+	// only a pause in the input does).
+	ends inputEnds
 	log  *slog.Logger
 	// idleTTL > 0 deletes a sensor that has had no message for that long
 	// (see sweep); now is the clock of it.
@@ -92,6 +95,12 @@ type batchWriter struct {
 	forget  func(p int32, key string)
 	infoLog sampledLog
 	running sync.WaitGroup // the partitions' batch goroutines
+}
+
+// inputEnds says where a partition's input ends: the offset after its
+// newest message, false when unknown (kafkaconf.Claims).
+type inputEnds interface {
+	HighWaterMark(topic string, partition int32) (int64, bool)
 }
 
 // wait returns once every partition's last batch is written.
@@ -126,6 +135,7 @@ type partBatch struct {
 	outs     []outMsg
 	commits  []func(error) // deferred: the first message's with a gate, else every message's
 	holds    []heldMessage // the gate's holds of the batch, one per input topic
+	last     heldMessage   // the newest message
 	messages int
 	applied  uint64 // samples applied by the batch's messages
 	bytes    int
@@ -301,11 +311,11 @@ func (w *batchWriter) grows() bool { return w.density > 1 && w.maxInterval > w.i
 const catchUpQuiet = time.Second
 
 // catchingUp says whether the batch stays open past this tick. It does
-// while the processor is behind its input — messages are still arriving
-// and the newest one was produced more than an interval ago — and the
-// batch holds fewer than density samples per sensor it updated, for at
-// most maxInterval. A processor that keeps up, or whose input paused,
-// writes every interval as before. Message timestamps are the producer's
+// while the processor is behind its input — messages are still arriving,
+// the newest one was produced more than an interval ago and it is not the
+// last the partition has — and the batch holds fewer than density samples
+// per sensor it updated, for at most maxInterval. A processor that keeps
+// up, or whose input paused or ended, writes every interval as before. Message timestamps are the producer's
 // clock: skew only moves where a batch ends, within maxInterval; a message
 // without a timestamp counts as old.
 func (pb *partBatch) catchingUp(now time.Time) bool {
@@ -316,6 +326,8 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 	case !w.grows() || pb.messages == 0:
 		return false
 	case now.Sub(pb.lastArrival) >= max(w.interval, catchUpQuiet): // the input paused or ended
+		return false
+	case pb.readAll():
 		return false
 	case now.Sub(pb.opened) >= w.maxInterval:
 		return false
@@ -356,10 +368,23 @@ func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 		pb.holds = append(pb.holds, heldMessage{topic, ctx.Offset()})
 		pb.commits = append(pb.commits, ctx.DeferCommit())
 	}
+	pb.last = heldMessage{string(ctx.Topic()), ctx.Offset()}
 	pb.messages++
 	pb.applied += uint64(applied)
 	pb.bytes += batchMessageBytes
 	return pb.closed || pb.bytes >= pb.w.maxBytes
+}
+
+// readAll says whether the newest message was the last of the partition
+// that sarama's fetches know of: the processor has caught up (or the input
+// ended) and the batch need not wait catchUpQuiet to see it. The caller
+// holds mu.
+func (pb *partBatch) readAll() bool {
+	if pb.w.ends == nil || pb.messages == 0 {
+		return false
+	}
+	hwm, ok := pb.w.ends.HighWaterMark(pb.last.topic, pb.p)
+	return ok && pb.last.offset+1 >= hwm
 }
 
 // holding says whether the batch holds a message of topic.

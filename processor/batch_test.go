@@ -461,6 +461,11 @@ func TestBatchInterval(t *testing.T) {
 	}
 }
 
+// fixedEnd is a partition's input that ends before offset (-1: unknown).
+type fixedEnd int64
+
+func (e fixedEnd) HighWaterMark(string, int32) (int64, bool) { return int64(e), e >= 0 }
+
 // TestBatchCatchingUp: the rule that keeps a batch open past a tick.
 func TestBatchCatchingUp(t *testing.T) {
 	now := time.Now()
@@ -468,6 +473,7 @@ func TestBatchCatchingUp(t *testing.T) {
 		pb.opened, pb.lastArrival, pb.newest = now.Add(-time.Second), now.Add(-10*time.Millisecond), now.Add(-time.Minute)
 		pb.messages = 100
 		pb.applied = 100
+		pb.last = heldMessage{"in", 99}
 		pb.dirty = map[string]*Record{}
 		for i := range 100 / 2 {
 			pb.dirty[strconv.Itoa(i)] = nil
@@ -487,6 +493,9 @@ func TestBatchCatchingUp(t *testing.T) {
 		{"input paused", func(pb *partBatch, _ *batchWriter) { pb.lastArrival = now.Add(-catchUpQuiet) }, false},
 		{"open for the max interval", func(pb *partBatch, _ *batchWriter) { pb.opened = now.Add(-5 * time.Second) }, false},
 		{"no timestamps", func(pb *partBatch, _ *batchWriter) { pb.newest = time.Time{} }, true},
+		{"more to read", func(pb *partBatch, w *batchWriter) { w.ends = fixedEnd(pb.last.offset + 2) }, true},
+		{"read all there is", func(pb *partBatch, w *batchWriter) { w.ends = fixedEnd(pb.last.offset + 1) }, false},
+		{"end unknown", func(pb *partBatch, w *batchWriter) { w.ends = fixedEnd(-1) }, true},
 		{"empty", func(pb *partBatch, _ *batchWriter) { pb.messages = 0 }, false},
 		{"growing off by density", func(_ *partBatch, w *batchWriter) { w.density = 1 }, false},
 		{"growing off by max interval", func(_ *partBatch, w *batchWriter) { w.maxInterval = -1 }, false},

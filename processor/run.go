@@ -188,15 +188,16 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
 	stores := new(tablestore.Stores)
-	var gate *kafkaconf.CommitGate
+	var hooks []kafkaconf.GroupHook
 	if cfg.BatchInterval > 0 {
-		gate = kafkaconf.NewCommitGate()
+		gate, claims := kafkaconf.NewCommitGate(), kafkaconf.NewClaims()
+		hooks = append(hooks, gate, claims)
 		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
 		if err != nil {
 			return err
 		}
 		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
-			codec: TableCodec{Learner: cfg.Learner}, gate: gate, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			codec: TableCodec{Learner: cfg.Learner}, gate: gate, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
 			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition}
 		defer func() {
@@ -207,7 +208,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Learner: cfg.Learner}, new(codec.Bytes), h.Process)
-	opts, err := cfg.Kafka.ProcessorOptions(gate)
+	opts, err := cfg.Kafka.ProcessorOptions(hooks...)
 	if err != nil {
 		return err
 	}

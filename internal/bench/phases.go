@@ -90,7 +90,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 		goka.Input(goka.Stream(topic), new(codec.Bytes), cb),
 		goka.Persist(countingCodec{Codec: new(gokacodec.Int64), writes: &writes, bytes: &bytes}),
 	)
-	opts, err := r.cfg.Kafka.ProcessorOptions(nil)
+	opts, err := r.cfg.Kafka.ProcessorOptions()
 	if err != nil {
 		return nil, err
 	}
