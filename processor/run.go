@@ -64,7 +64,7 @@ type Config struct {
 	// (5s); a value ≤ BatchInterval turns growing off.
 	BatchMaxInterval time.Duration
 	// BatchDensity is the samples per updated sensor a growing batch waits
-	// for (--batch-density). Default DefaultBatchDensity (8); 1 turns
+	// for (--batch-density). Default DefaultBatchDensity (32); 1 turns
 	// growing off.
 	BatchDensity int
 	// IdleTTL > 0 deletes a sensor's state (a tombstone on the table, so
