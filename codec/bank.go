@@ -141,11 +141,15 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 	}
 	dst.Models = dst.Models[:count]
 	dst.Dim = n
+	var fresh []*rls.Model // the models dst lacks, laid out as rls.NewModels does
 	p := b[BankHeaderLen:]
 	for i := range count {
 		m := dst.Models[i]
 		if m == nil || m.Dim != n || cap(m.Theta) < n || cap(m.P) < n*n {
-			m = &rls.Model{Dim: n, Theta: make([]float64, n), P: make([]float64, n*n)}
+			if len(fresh) == 0 {
+				fresh = rls.NewModels(make([]rls.Spec, count-i), n)
+			}
+			m, fresh = fresh[0], fresh[1:]
 			dst.Models[i] = m
 		}
 		m.Theta, m.P = m.Theta[:n], m.P[:n*n]

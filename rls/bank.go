@@ -9,14 +9,11 @@ type Bank struct {
 	Models []*Model
 }
 
-// NewBank returns a bank with one fresh model (NewModel) per spec. The specs
+// NewBank returns a bank with one fresh model per spec, laid out together
+// (NewModels). The specs
 // should be valid (ValidateSpecs). It panics if dim < 0.
 func NewBank(specs []Spec, dim int) *Bank {
-	b := &Bank{Dim: dim, Models: make([]*Model, len(specs))}
-	for i, s := range specs {
-		b.Models[i] = NewModel(s, dim)
-	}
-	return b
+	return &Bank{Dim: dim, Models: NewModels(specs, dim)}
 }
 
 // Update applies one sample to every model, all or nothing: if any model
