@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lovoo/goka"
 
@@ -42,12 +43,17 @@ const (
 // that is recovered again — moved to another process and back, rebuilt from
 // the changelog — never sees a stale record. A message whose processing
 // fails stops the processor before the next message of its partition.
+//
+// Each partition's records have a lock of their own, and the totals the
+// bounds apply to are atomic: the partitions' callbacks run at once, and at
+// many sensors a lookup waits on memory, so one lock over every partition
+// made them queue behind each other.
 type recordCache struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex // guards parts
 	parts  map[int32]*partCache
-	n      int // records over all partitions
-	bytes  int // their recordBytes
-	budget int // bound of bytes; 0: DefaultCacheBytes
+	n      atomic.Int64 // records over all partitions
+	bytes  atomic.Int64 // their recordBytes
+	budget int          // bound of bytes; 0: DefaultCacheBytes
 }
 
 // cached is a record and the bytes it was counted for.
@@ -80,7 +86,12 @@ func recordBytes(rec *Record) int {
 type partCache struct {
 	p     int32
 	owner context.Context // the partition processor's context
-	recs  map[string]cached
+	// mu guards recs and dropped.
+	mu   sync.Mutex
+	recs map[string]cached
+	// dropped says a rebalance or a new owner dropped this cache: its
+	// records are no longer counted, and it takes no new ones.
+	dropped bool
 	// pin is the emit options pinning a write to this partition, as a
 	// slice: passing it on with ... does not allocate.
 	pin        []goka.ContextOption
@@ -93,9 +104,15 @@ type partCache struct {
 // part returns the cache of partition p owned by owner, replacing one of
 // an earlier owner.
 func (c *recordCache) part(p int32, owner context.Context) *partCache {
+	c.mu.RLock()
+	pc := c.parts[p]
+	c.mu.RUnlock()
+	if pc != nil && pc.owner == owner {
+		return pc
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pc := c.parts[p]
+	pc = c.parts[p]
 	if pc != nil && pc.owner == owner {
 		return pc
 	}
@@ -103,10 +120,7 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 		c.parts = map[int32]*partCache{}
 	}
 	if pc != nil {
-		c.n -= len(pc.recs)
-		for _, e := range pc.recs {
-			c.bytes -= e.bytes
-		}
+		c.dropPart(pc)
 	}
 	pin := goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(p)}
 	pc = &partCache{
@@ -120,10 +134,26 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	return pc
 }
 
+// dropPart uncounts pc's records and marks it dropped.
+func (c *recordCache) dropPart(pc *partCache) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.dropped {
+		return
+	}
+	pc.dropped = true
+	var bytes int
+	for _, e := range pc.recs {
+		bytes += e.bytes
+	}
+	c.n.Add(-int64(len(pc.recs)))
+	c.bytes.Add(-int64(bytes))
+}
+
 // get returns key's cached record (rec nil: none).
 func (c *recordCache) get(pc *partCache, key string) cached {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
 	return pc.recs[key]
 }
 
@@ -131,42 +161,44 @@ func (c *recordCache) get(pc *partCache, key string) cached {
 // already holds it at its size: most messages update a cached state in
 // place, and a map access per message counts at many sensors. When limit
 // records are cached, or the budget of bytes would be exceeded, arbitrary
-// ones of the partition go first. limit < 0 caches nothing.
+// ones of the partition go first. limit < 0 caches nothing. Partitions
+// that put at the same moment may pass the bounds by a record each.
 func (c *recordCache) put(pc *partCache, key string, rec *Record, was cached, limit int) {
 	e := cached{rec: rec, bytes: recordBytes(rec)}
 	if limit < 0 || was == e {
 		return
 	}
-	budget := c.budget
+	budget := int64(c.budget)
 	if budget == 0 {
 		budget = DefaultCacheBytes
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.parts[pc.p] != pc {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.dropped {
 		return // dropped by a rebalance meanwhile
 	}
 	if old, ok := pc.recs[key]; ok {
-		c.n--
-		c.bytes -= old.bytes
+		c.n.Add(-1)
+		c.bytes.Add(-int64(old.bytes))
 		delete(pc.recs, key)
 	}
-	for c.n >= limit || c.bytes+e.bytes > budget {
+	for c.n.Load() >= int64(limit) || c.bytes.Load()+int64(e.bytes) > budget {
 		if !c.evict(pc) {
 			return // the other partitions hold the whole budget
 		}
 	}
-	c.n++
-	c.bytes += e.bytes
+	c.n.Add(1)
+	c.bytes.Add(int64(e.bytes))
 	pc.recs[key] = e
 }
 
-// evict drops an arbitrary record of pc; false if it has none.
+// evict drops an arbitrary record of pc; false if it has none. The caller
+// holds pc.mu.
 func (c *recordCache) evict(pc *partCache) bool {
 	for k, e := range pc.recs {
 		delete(pc.recs, k)
-		c.n--
-		c.bytes -= e.bytes
+		c.n.Add(-1)
+		c.bytes.Add(-int64(e.bytes))
 		return true
 	}
 	return false
@@ -176,25 +208,28 @@ func (c *recordCache) evict(pc *partCache) bool {
 func (c *recordCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.parts, c.n, c.bytes = nil, 0, 0
+	for _, pc := range c.parts {
+		c.dropPart(pc)
+	}
+	c.parts = nil
 }
 
 // drop forgets key's record (a deleted sensor).
 func (c *recordCache) drop(pc *partCache, key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := pc.recs[key]; ok {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if e, ok := pc.recs[key]; ok && !pc.dropped {
 		delete(pc.recs, key)
-		c.n--
-		c.bytes -= e.bytes
+		c.n.Add(-1)
+		c.bytes.Add(-int64(e.bytes))
 	}
 }
 
 // dropPartition forgets key's record in partition p, whoever owns it.
 func (c *recordCache) dropPartition(p int32, key string) {
-	c.mu.Lock()
+	c.mu.RLock()
 	pc := c.parts[p]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if pc != nil {
 		c.drop(pc, key)
 	}

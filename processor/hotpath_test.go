@@ -194,12 +194,12 @@ func TestCacheBound(t *testing.T) {
 	const sensors, limit = 10, 4
 	hc := newTestHandler(limit)
 	againstUncached(t, hc, sensors, func(k int) {
-		if hc.cache.n > limit {
-			t.Fatalf("after message %d: %d states cached, limit %d", k, hc.cache.n, limit)
+		if n := hc.cache.n.Load(); n > int64(limit) {
+			t.Fatalf("after message %d: %d states cached, limit %d", k, n, limit)
 		}
 	})
-	if hc.cache.n != limit {
-		t.Errorf("%d states cached, want the limit %d", hc.cache.n, limit)
+	if n := hc.cache.n.Load(); n != int64(limit) {
+		t.Errorf("%d states cached, want the limit %d", n, limit)
 	}
 }
 
@@ -216,12 +216,12 @@ func TestCacheBytesBound(t *testing.T) {
 	hc := newTestHandler(1000)
 	hc.cache.budget = 3*one + one/2
 	againstUncached(t, hc, sensors, func(k int) {
-		if hc.cache.bytes > hc.cache.budget {
-			t.Fatalf("after message %d: %d bytes cached, budget %d", k, hc.cache.bytes, hc.cache.budget)
+		if b := hc.cache.bytes.Load(); b > int64(hc.cache.budget) {
+			t.Fatalf("after message %d: %d bytes cached, budget %d", k, b, hc.cache.budget)
 		}
 	})
-	if hc.cache.n != 3 || hc.cache.bytes != 3*one {
-		t.Errorf("%d states (%d bytes) cached, want 3 (%d bytes)", hc.cache.n, hc.cache.bytes, 3*one)
+	if n, b := hc.cache.n.Load(), hc.cache.bytes.Load(); n != 3 || b != int64(3*one) {
+		t.Errorf("%d states (%d bytes) cached, want 3 (%d bytes)", n, b, 3*one)
 	}
 }
 
