@@ -27,8 +27,7 @@ import (
 // Kafka.ProcessorOptions (sarama's MarkOffset and MarkMessage); a new
 // session starts with no holds. Its methods are safe for concurrent use.
 type CommitGate struct {
-	mu    sync.Mutex
-	parts map[gatePartition]*gateState
+	parts sync.Map // gatePartition → *gateState
 }
 
 type gatePartition struct {
@@ -36,8 +35,10 @@ type gatePartition struct {
 	partition int32
 }
 
-// gateState is one partition's holds and marks.
+// gateState is one partition's holds and marks. Each has its own lock: a
+// mark is taken for every message, by every partition's goroutine.
 type gateState struct {
+	mu      sync.Mutex
 	holds   []int64 // held offsets, oldest first
 	wanted  int64   // newest offset goka marked (the next message to read)
 	meta    string
@@ -46,15 +47,17 @@ type gateState struct {
 }
 
 // NewCommitGate returns a gate with no holds.
-func NewCommitGate() *CommitGate { return &CommitGate{parts: map[gatePartition]*gateState{}} }
+func NewCommitGate() *CommitGate { return &CommitGate{} }
 
+// state returns the partition's state, locked.
 func (g *CommitGate) state(topic string, partition int32) *gateState {
 	k := gatePartition{topic, partition}
-	s := g.parts[k]
-	if s == nil {
-		s = &gateState{wanted: -1, marked: -1}
-		g.parts[k] = s
+	v, ok := g.parts.Load(k)
+	if !ok {
+		v, _ = g.parts.LoadOrStore(k, &gateState{wanted: -1, marked: -1})
 	}
+	s := v.(*gateState)
+	s.mu.Lock()
 	return s
 }
 
@@ -63,18 +66,16 @@ func (g *CommitGate) state(topic string, partition int32) *gateState {
 // called with the same offset. Holds of a partition are taken in offset
 // order.
 func (g *CommitGate) Hold(topic string, partition int32, offset int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	s := g.state(topic, partition)
+	defer s.mu.Unlock()
 	s.holds = append(s.holds, offset)
 }
 
 // Release ends the hold at offset and passes on the marks it held back,
 // up to the next hold.
 func (g *CommitGate) Release(topic string, partition int32, offset int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	s := g.state(topic, partition)
+	defer s.mu.Unlock()
 	for i, h := range s.holds {
 		if h == offset {
 			s.holds = append(s.holds[:i], s.holds[i+1:]...)
@@ -87,9 +88,8 @@ func (g *CommitGate) Release(topic string, partition int32, offset int64) {
 // mark records goka's mark of the next offset to read and passes on what
 // the holds allow.
 func (g *CommitGate) mark(session sarama.ConsumerGroupSession, topic string, partition int32, offset int64, meta string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	s := g.state(topic, partition)
+	defer s.mu.Unlock()
 	s.session = session
 	if offset > s.wanted {
 		s.wanted, s.meta = offset, meta
@@ -98,7 +98,7 @@ func (g *CommitGate) mark(session sarama.ConsumerGroupSession, topic string, par
 }
 
 // pass marks the wanted offset, or the oldest hold if that is older.
-// sarama's marks only move forward; so do these. The caller holds g.mu.
+// sarama's marks only move forward; so do these. The caller holds s.mu.
 func (s *gateState) pass(topic string, partition int32) {
 	to := s.wanted
 	if len(s.holds) > 0 {
@@ -111,12 +111,9 @@ func (s *gateState) pass(topic string, partition int32) {
 	s.session.MarkOffset(topic, partition, to, s.meta)
 }
 
-// reset forgets every partition's holds and marks: a new session starts.
-func (g *CommitGate) reset() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	clear(g.parts)
-}
+// reset forgets every partition's holds and marks: a new session starts
+// (before goka gets it: nothing marks or holds meanwhile).
+func (g *CommitGate) reset() { g.parts.Clear() }
 
 func (g *CommitGate) wrap(h sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler {
 	return gatedHandler{h, g}

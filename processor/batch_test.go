@@ -235,10 +235,10 @@ func TestBatchEqualsPerMessage(t *testing.T) {
 			for k := range keys {
 				r.process(keys[k], int64(k), values[k])
 				if tc.flushAt > 0 && (k+1)%tc.flushAt == 0 {
-					r.h.cache.parts[0].batch.flush(false)
+					r.h.cache.load(0).batch.flush(false)
 				}
 			}
-			r.h.cache.parts[0].batch.flush(false)
+			r.h.cache.load(0).batch.flush(false)
 			for key, want := range ref.table {
 				got, err := r.store.Get(key)
 				if err != nil || string(got) != string(want) {
@@ -284,7 +284,7 @@ func TestBatchCommitsAfterAcks(t *testing.T) {
 	for k := range keys {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	done := make(chan struct{})
 	go func() { pb.flush(false); close(done) }()
 	time.Sleep(50 * time.Millisecond)
@@ -317,7 +317,7 @@ func TestBatchGate(t *testing.T) {
 	for k := range 10 {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	done := make(chan struct{})
 	go func() { pb.flush(false); close(done) }()
 	waitFor(t, "the first batch cut", func() bool { pb.mu.Lock(); defer pb.mu.Unlock(); return pb.messages == 0 })
@@ -357,7 +357,7 @@ func TestBatchGateFailure(t *testing.T) {
 	for k := range 5 {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	pb.flush(false)
 	r.prod.fail = errors.New("broker gone")
 	for k := 5; k < 12; k++ {
@@ -400,7 +400,7 @@ func TestBatchFailure(t *testing.T) {
 	for k := 0; k < 10; k++ {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	pb.flush(false)
 	r.prod.fail = nil
 	for k := 10; k < 20; k++ {
@@ -581,7 +581,7 @@ func BenchmarkProcessBatched(b *testing.B) {
 		r.process(keys[k%len(keys)], int64(k), values[k%len(values)])
 		k++
 		if k%1000 == 0 {
-			r.h.cache.parts[0].batch.flush(false)
+			r.h.cache.load(0).batch.flush(false)
 			r.mu.Lock()
 			r.commits = r.commits[:0]
 			r.mu.Unlock()
@@ -598,10 +598,10 @@ func TestBatchTombstoneDeletes(t *testing.T) {
 	r.h.Tombstones = TombstonesDelete
 	r.process(keys[0], 0, values[0])
 	r.process(keys[1], 1, values[1])
-	r.h.cache.parts[0].batch.flush(false)
+	r.h.cache.load(0).batch.flush(false)
 	r.ctx.key, r.ctx.off = keys[0], 2
 	r.h.Process(r.ctx, nil)
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	pb.flush(false)
 	table := r.prod.written[r.h.batches.table]
 	if last := table[len(table)-1]; last.key != keys[0] || last.value != nil {
@@ -638,7 +638,7 @@ func TestBatchIdleSweep(t *testing.T) {
 	r.process(keys[1], 1, values[1])
 	now = now.Add(2 * time.Hour)
 	r.process(keys[2], 2, values[2])
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	pb.flush(false)
 	r.process(keys[1], 3, values[1]) // sensor 2 again, in the open batch
 	if err := pb.sweep(); err != nil {
@@ -667,7 +667,7 @@ func TestBatchIdleSensorWakesUp(t *testing.T) {
 	r.h.Now = func() time.Time { return now }
 	r.h.batches.now, r.h.batches.idleTTL = r.h.now, time.Hour
 	r.process(keys[0], 0, values[0])
-	pb := r.h.cache.parts[0].batch
+	pb := r.h.cache.load(0).batch
 	pb.flush(false)
 	now = now.Add(2 * time.Hour)
 	if err := pb.sweep(); err != nil {

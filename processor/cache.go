@@ -49,8 +49,8 @@ const (
 // many sensors a lookup waits on memory, so one lock over every partition
 // made them queue behind each other.
 type recordCache struct {
-	mu     sync.RWMutex // guards parts
-	parts  map[int32]*partCache
+	mu     sync.Mutex   // serialises replacing a partition's cache
+	parts  sync.Map     // int32 → *partCache
 	n      atomic.Int64 // records over all partitions
 	bytes  atomic.Int64 // their recordBytes
 	budget int          // bound of bytes; 0: DefaultCacheBytes
@@ -104,20 +104,14 @@ type partCache struct {
 // part returns the cache of partition p owned by owner, replacing one of
 // an earlier owner.
 func (c *recordCache) part(p int32, owner context.Context) *partCache {
-	c.mu.RLock()
-	pc := c.parts[p]
-	c.mu.RUnlock()
-	if pc != nil && pc.owner == owner {
+	if pc := c.load(p); pc != nil && pc.owner == owner {
 		return pc
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	pc = c.parts[p]
+	pc := c.load(p)
 	if pc != nil && pc.owner == owner {
 		return pc
-	}
-	if c.parts == nil {
-		c.parts = map[int32]*partCache{}
 	}
 	if pc != nil {
 		c.dropPart(pc)
@@ -130,7 +124,14 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 		pin:        []goka.ContextOption{goka.WithCtxEmitHeaders(pin)},
 		pinHeaders: pin,
 	}
-	c.parts[p] = pc
+	c.parts.Store(p, pc)
+	return pc
+}
+
+// load returns partition p's cache, nil if none.
+func (c *recordCache) load(p int32) *partCache {
+	v, _ := c.parts.Load(p)
+	pc, _ := v.(*partCache)
 	return pc
 }
 
@@ -208,10 +209,11 @@ func (c *recordCache) evict(pc *partCache) bool {
 func (c *recordCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, pc := range c.parts {
-		c.dropPart(pc)
-	}
-	c.parts = nil
+	c.parts.Range(func(_, v any) bool {
+		c.dropPart(v.(*partCache))
+		return true
+	})
+	c.parts.Clear()
 }
 
 // drop forgets key's record (a deleted sensor).
@@ -227,10 +229,7 @@ func (c *recordCache) drop(pc *partCache, key string) {
 
 // dropPartition forgets key's record in partition p, whoever owns it.
 func (c *recordCache) dropPartition(p int32, key string) {
-	c.mu.RLock()
-	pc := c.parts[p]
-	c.mu.RUnlock()
-	if pc != nil {
+	if pc := c.load(p); pc != nil {
 		c.drop(pc, key)
 	}
 }
