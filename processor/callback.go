@@ -404,7 +404,8 @@ func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rej
 			continue
 		}
 		if rec.State == nil {
-			if size, limit := h.Learner.StateSize(len(s.X)), MaxStateBytes; size > limit {
+			size, limit := h.Learner.StateSize(len(s.X)), MaxStateBytes
+			if size > limit {
 				rejects = append(rejects, rejection{index: i, reason: ReasonStateTooLarge,
 					detail: fmt.Sprintf("a state of dimension %d is %d bytes, one table record holds at most %d", len(s.X), size, limit)})
 				continue
@@ -415,6 +416,8 @@ func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rej
 				continue
 			}
 			rec.State, rec.Dim, rec.current = st, int32(len(s.X)), true
+			// Its first encoding then allocates the right size at once.
+			rec.size = codec.EnvelopeHeaderLen + size
 			h.counts().Sensors.Add(1)
 		}
 		if err := rec.State.Apply(s.X, s.Y); err != nil {
