@@ -105,7 +105,16 @@ func (m RLS) New(dim int) (State, error) {
 	if len(m.Specs) == 0 {
 		return nil, errors.New("rls: no models configured")
 	}
-	return &BankState{Bank: rls.NewBank(m.Specs, dim), Scoring: m.Scoring}, nil
+	blk := &bankBlock{b: rls.Bank{Dim: dim, Models: rls.NewModels(m.Specs, dim)}}
+	blk.s = BankState{Bank: &blk.b, Scoring: m.Scoring}
+	return &blk.s, nil
+}
+
+// bankBlock allocates a BankState and its bank together: each update reads
+// both, and at many sensors from memory.
+type bankBlock struct {
+	s BankState
+	b rls.Bank
 }
 
 // StateSize is the encoded size of a bank of dimension dim.
@@ -113,11 +122,12 @@ func (m RLS) StateSize(dim int) int { return codec.BankSize(m.Specs, dim) }
 
 // Decode decodes a bank.
 func (m RLS) Decode(payload []byte) (State, error) {
-	b, err := codec.DecodeBank(payload)
-	if err != nil {
+	blk := new(bankBlock)
+	if err := codec.DecodeBankInto(&blk.b, payload); err != nil {
 		return nil, err
 	}
-	return &BankState{Bank: b, Scoring: m.Scoring}, nil
+	blk.s = BankState{Bank: &blk.b, Scoring: m.Scoring}
+	return &blk.s, nil
 }
 
 // Apply updates and scores every model of the bank, or none.
