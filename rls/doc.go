@@ -84,8 +84,9 @@
 //
 // Update does not allocate (its scratch comes from a pool shared by all
 // models, so a model in memory holds only its state) and commits by
-// swapping buffers. On
-// amd64 with AVX2 and FMA the two O(n²) loops (π = P x and the P update) run
+// copying the new θ and P into the model's own arrays, which NewModels lays
+// out together with those of the other models of a key. On amd64 with AVX2
+// and FMA the two O(n²) loops (π = P x and the P update) run
 // as assembly kernels; elsewhere, or with the purego build tag, portable Go
 // code does the same work.
 package rls

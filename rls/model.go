@@ -43,9 +43,8 @@ var (
 //
 // A Model may be built as a struct literal (e.g. by a decoder). Update
 // computes into scratch buffers taken from a pool shared by all models and
-// commits by swapping the backing arrays of Theta and P with them (double
-// buffering, no copy), so do not keep references to m.Theta or m.P across
-// calls to Update: copy them, or use Clone. A model holds no scratch
+// commits by copying them into Theta and P, so references to m.Theta or
+// m.P see every update: copy them, or use Clone, to keep a value. A model holds no scratch
 // between updates, so a process that keeps many models in memory keeps
 // only their state. P must be exactly symmetric, as
 // NewModel makes it and Update keeps it (Check verifies it). A Model is not
@@ -73,7 +72,7 @@ type Model struct {
 }
 
 // work is scratch for one update: the next θ and P are computed into it
-// and swapped in on commit.
+// and copied in on commit.
 type work struct {
 	pi    []float64 // π = P x, len n
 	theta []float64 // next θ, len n

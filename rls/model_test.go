@@ -358,6 +358,11 @@ func TestBank(t *testing.T) {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
+	for _, m := range b.Models { // laid out together, but none may reach into another
+		if cap(m.Theta) != n || cap(m.P) != n*n {
+			t.Fatalf("model %s: cap θ %d, cap P %d, want %d and %d", m.Name, cap(m.Theta), cap(m.P), n, n*n)
+		}
+	}
 	solo := []*Model{NewModel(DefaultSpecs()[0], n), NewModel(DefaultSpecs()[1], n)}
 	for i := range xs {
 		if err := b.Update(xs[i], ys[i]); err != nil {
