@@ -137,8 +137,8 @@ type partBatch struct {
 	inflight map[string][]byte
 	outs     []outMsg
 	commits  []func(error) // deferred: the first message's with a gate, else every message's
-	holds    []heldMessage // the gate's holds of the batch, one per input topic
-	last     heldMessage   // the newest message
+	holds    []position    // the gate's holds of the batch, one per input topic
+	last     position      // the newest message
 	messages int
 	applied  uint64 // samples applied by the batch's messages
 	bytes    int
@@ -318,9 +318,10 @@ const catchUpQuiet = time.Second
 // the newest one was produced more than an interval ago and it is not the
 // last the partition has — and the batch holds fewer than density samples
 // per sensor it updated, for at most maxInterval. A processor that keeps
-// up, or whose input paused or ended, writes every interval as before. Message timestamps are the producer's
-// clock: skew only moves where a batch ends, within maxInterval; a message
-// without a timestamp counts as old.
+// up, or whose input paused or ended, writes every interval as before.
+// Message timestamps are the producer's clock: skew only moves where a
+// batch ends, within maxInterval; a message without a timestamp counts as
+// old.
 func (pb *partBatch) catchingUp(now time.Time) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
@@ -341,8 +342,8 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 	return samples < uint64(w.density)*uint64(len(pb.dirty))
 }
 
-// heldMessage is a message the gate holds the committed offset at.
-type heldMessage struct {
+// position is a message's topic and offset.
+type position struct {
 	topic  string
 	offset int64
 }
@@ -363,15 +364,15 @@ func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 		}
 		pb.lastArrival = now
 	}
-	switch topic := string(ctx.Topic()); {
+	pb.last = position{string(ctx.Topic()), ctx.Offset()}
+	switch {
 	case pb.w.gate == nil:
 		pb.commits = append(pb.commits, ctx.DeferCommit())
-	case !pb.holding(topic):
-		pb.w.gate.Hold(topic, pb.p, ctx.Offset())
-		pb.holds = append(pb.holds, heldMessage{topic, ctx.Offset()})
+	case !pb.holding(pb.last.topic):
+		pb.w.gate.Hold(pb.last.topic, pb.p, pb.last.offset)
+		pb.holds = append(pb.holds, pb.last)
 		pb.commits = append(pb.commits, ctx.DeferCommit())
 	}
-	pb.last = heldMessage{string(ctx.Topic()), ctx.Offset()}
 	pb.messages++
 	pb.applied += uint64(applied)
 	pb.bytes += batchMessageBytes
@@ -405,7 +406,7 @@ type cutBatch struct {
 	table    []outMsg // states, already in the local table copy
 	outs     []outMsg
 	commits  []func(error)
-	holds    []heldMessage
+	holds    []position
 	messages int
 	applied  uint64
 	bytes    int // of the states

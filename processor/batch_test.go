@@ -473,7 +473,7 @@ func TestBatchCatchingUp(t *testing.T) {
 		pb.opened, pb.lastArrival, pb.newest = now.Add(-time.Second), now.Add(-10*time.Millisecond), now.Add(-time.Minute)
 		pb.messages = 100
 		pb.applied = 100
-		pb.last = heldMessage{"in", 99}
+		pb.last = position{"in", 99}
 		pb.dirty = map[string]*Record{}
 		for i := range 100 / 2 {
 			pb.dirty[strconv.Itoa(i)] = nil
