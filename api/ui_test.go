@@ -346,14 +346,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		// Snapshots delivered twice (as after a crash) add no point.
 		before := p.hist.Messages()
 		kept := p.hist.Store().Points("2")
-		sc, _ := p.kc.Sarama()
-		sc.Producer.Return.Successes = true
-		sc.Producer.Partitioner = sarama.NewManualPartitioner
-		prod, err := sarama.NewSyncProducer(p.kc.Brokers, sc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prod.Close()
+		prod := testkit.PartitionProducer(t, p.kc)
 		for _, dup := range []history.Snapshot{kept[10], kept[len(kept)-1]} {
 			b, _ := history.Encode(&dup)
 			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: p.names.Snapshots, Partition: 0,

@@ -12,11 +12,11 @@ import (
 // through Kafka.ProcessorOptions. Its methods are safe for concurrent use.
 type Claims struct {
 	mu     sync.Mutex
-	claims map[gatePartition]sarama.ConsumerGroupClaim
+	claims map[topicPartition]sarama.ConsumerGroupClaim
 }
 
 // NewClaims returns a tracker of no claims.
-func NewClaims() *Claims { return &Claims{claims: map[gatePartition]sarama.ConsumerGroupClaim{}} }
+func NewClaims() *Claims { return &Claims{claims: map[topicPartition]sarama.ConsumerGroupClaim{}} }
 
 // HighWaterMark returns the offset after the newest message of
 // topic/partition as sarama's last fetch saw it, and false when no session
@@ -24,7 +24,7 @@ func NewClaims() *Claims { return &Claims{claims: map[gatePartition]sarama.Consu
 // offset has read all there is.
 func (c *Claims) HighWaterMark(topic string, partition int32) (int64, bool) {
 	c.mu.Lock()
-	cl := c.claims[gatePartition{topic, partition}]
+	cl := c.claims[topicPartition{topic, partition}]
 	c.mu.Unlock()
 	if cl == nil {
 		return 0, false
@@ -42,7 +42,7 @@ type claimsHandler struct {
 }
 
 func (h claimsHandler) ConsumeClaim(s sarama.ConsumerGroupSession, cl sarama.ConsumerGroupClaim) error {
-	k := gatePartition{cl.Topic(), cl.Partition()}
+	k := topicPartition{cl.Topic(), cl.Partition()}
 	h.c.mu.Lock()
 	h.c.claims[k] = cl
 	h.c.mu.Unlock()

@@ -27,10 +27,11 @@ import (
 // Kafka.ProcessorOptions (sarama's MarkOffset and MarkMessage); a new
 // session starts with no holds. Its methods are safe for concurrent use.
 type CommitGate struct {
-	parts sync.Map // gatePartition → *gateState
+	parts sync.Map // topicPartition → *gateState
 }
 
-type gatePartition struct {
+// topicPartition keys the gate's and the claims' per-partition state.
+type topicPartition struct {
 	topic     string
 	partition int32
 }
@@ -51,7 +52,7 @@ func NewCommitGate() *CommitGate { return &CommitGate{} }
 
 // state returns the partition's state, locked.
 func (g *CommitGate) state(topic string, partition int32) *gateState {
-	k := gatePartition{topic, partition}
+	k := topicPartition{topic, partition}
 	v, ok := g.parts.Load(k)
 	if !ok {
 		v, _ = g.parts.LoadOrStore(k, &gateState{wanted: -1, marked: -1})

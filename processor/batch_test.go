@@ -15,6 +15,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/tablestore"
@@ -320,7 +321,14 @@ func TestBatchGate(t *testing.T) {
 	pb := r.h.cache.load(0).batch
 	done := make(chan struct{})
 	go func() { pb.flush(false); close(done) }()
-	waitFor(t, "the first batch cut", func() bool { pb.mu.Lock(); defer pb.mu.Unlock(); return pb.messages == 0 })
+	testkit.Eventually(t, 5*time.Second, func() error {
+		pb.mu.Lock()
+		defer pb.mu.Unlock()
+		if pb.messages != 0 {
+			return errors.New("the first batch is not cut yet")
+		}
+		return nil
+	})
 	for k := 10; k < 20; k++ {
 		r.process(keys[k], int64(k), values[k])
 	}
@@ -376,17 +384,6 @@ func TestBatchGateFailure(t *testing.T) {
 		if c.offset >= 5 && c.err == nil {
 			t.Errorf("message %d committed without error after its partition's batch failed", c.offset)
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 5s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

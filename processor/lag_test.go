@@ -24,20 +24,7 @@ func TestLagFromOffsets(t *testing.T) {
 	if err := EnsureTopics(kc, names, 2); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	client, err := sarama.NewClient(kc.Brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := sarama.NewSyncProducerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod := testkit.PartitionProducer(t, kc)
 	for p, n := range map[int32]int{0: 10, 1: 4} {
 		for i := 0; i < n; i++ {
 			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: names.Input, Partition: p, Value: sarama.StringEncoder("x")}); err != nil {
@@ -45,7 +32,15 @@ func TestLagFromOffsets(t *testing.T) {
 			}
 		}
 	}
-	prod.Close()
+	cfg, err := kc.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(kc.Brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
@@ -23,17 +24,7 @@ func tableWriter(t *testing.T, kc kafkaconf.Kafka, group string, partitions int)
 		t.Fatal(err)
 	}
 	tm.Close()
-	sc, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prod.Close() })
+	prod := testkit.PartitionProducer(t, kc)
 	return table, func(key string, p int32, value []byte) {
 		t.Helper()
 		msg := &sarama.ProducerMessage{Topic: table, Partition: p, Key: sarama.StringEncoder(key)}
