@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"math"
 	"os/exec"
 	"strings"
 	"testing"
@@ -146,13 +147,14 @@ func TestBenchSeparateProcesses(t *testing.T) {
 }
 
 // TestBenchScaleProcess runs (p) with tiny counts, its inputs in sensor
-// order: both runs must account for every sample, the large one write each
-// of its sensors at least once, and the report say the order.
+// order, two rounds: every run must account for every sample, the large
+// one write each of its sensors at least once, and the report say the
+// order and give each round's ratio of the rates.
 func TestBenchScaleProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	rep := benchJSON(t, "--phases", "p", "--sensors", "300", "--messages", "3000", "--scale-order", "sensor")
+	rep := benchJSON(t, "--phases", "p", "--sensors", "300", "--messages", "3000", "--scale-order", "sensor", "--rounds", "2")
 	sp := rep.ScaleProcess
 	if sp == nil {
 		t.Fatal("(p): not in the report")
@@ -164,5 +166,16 @@ func TestBenchScaleProcess(t *testing.T) {
 	if sp.Order != "sensor" || sp.Sensors != 300 || sp.Ratio <= 0 || sp.RSSMiB <= 0 ||
 		!strings.Contains(sp.Large.What, "300 sensors") || !strings.Contains(sp.Large.What, "sensor order") {
 		t.Errorf("(p) %+v, large run %q: want 300 sensors in sensor order, a ratio and an RSS", sp, sp.Large.What)
+	}
+	if len(sp.RoundRatios) != 2 || len(sp.Small.Rounds) != 2 || len(sp.Large.Rounds) != 2 {
+		t.Fatalf("(p) rounds: ratios %v, rates %v and %v; want two of each", sp.RoundRatios, sp.Small.Rounds, sp.Large.Rounds)
+	}
+	for i, r := range sp.RoundRatios {
+		if want := sp.Large.Rounds[i] / sp.Small.Rounds[i]; math.Abs(r-want) > 1e-9*want {
+			t.Errorf("(p) round %d: ratio %v, its rates give %v", i+1, r, want)
+		}
+	}
+	if lo := min(sp.RoundRatios[0], sp.RoundRatios[1]); sp.Ratio != lo {
+		t.Errorf("(p) ratio %v: want the median (the lower of two) of %v", sp.Ratio, sp.RoundRatios)
 	}
 }

@@ -92,10 +92,12 @@ type Config struct {
 	BatchMaxInterval time.Duration
 	BatchDensity     int
 	BatchMaxBytes    int
-	// Messages of one sample each for (a) and (c). Default 300000.
+	// Messages of one sample each for (a), (c) and each input of (p). Default 300000.
 	Messages int64
 	// Rounds runs (c) and (a) alternately this many times, each on a new
-	// group over the same input, and reports the median round. Default 3.
+	// group over the same input, and reports the median round; (p) runs
+	// its two sensor counts alternately as often and reports the median
+	// of the rounds' ratios. Default 3.
 	Rounds int
 	// CounterStorage is the local storage of the goka counter (c): "goka"
 	// (goka's default LevelDB storage), "streamrls" (tablestore.StorageBuilder,
@@ -488,7 +490,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}
 		if cfg.has(PhaseSingle) {
-			t, err := r.single(ctx, singleTopic, round, cfg.BatchInterval)
+			t, err := r.single(ctx, singleTopic, strconv.Itoa(round), cfg.BatchInterval)
 			if err != nil {
 				return rep, fmt.Errorf("phase a (single-sample messages), round %d: %w", round+1, err)
 			}
@@ -497,7 +499,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				rep.RoundRatios = append(rep.RoundRatios, t.SamplesPerSec/counters[n-1].SamplesPerSec)
 			}
 			if cfg.BatchInterval > 0 {
-				t, err := r.single(ctx, singleTopic, round, processor.NoBatches)
+				t, err := r.single(ctx, singleTopic, strconv.Itoa(round), processor.NoBatches)
 				if err != nil {
 					return rep, fmt.Errorf("phase a0 (single-sample messages, --batch-interval 0), round %d: %w", round+1, err)
 				}

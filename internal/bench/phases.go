@@ -152,7 +152,7 @@ func (c countingCodec) Encode(v any) ([]byte, error) {
 // single-sample messages through the real processor, done when the state
 // holding every sample is written (acknowledged, with batches), not when
 // it is applied in memory.
-func (r *runner) single(ctx context.Context, topic string, round int, interval time.Duration) (*Throughput, error) {
+func (r *runner) single(ctx context.Context, topic, id string, interval time.Duration) (*Throughput, error) {
 	what, phase := "single", PhaseSingle
 	t := &Throughput{Phase: PhaseSingle, What: "streamrls, 1 sample per message, batch interval " + IntervalName(interval), MeasuredAt: "processor",
 		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds(),
@@ -161,14 +161,14 @@ func (r *runner) single(ctx context.Context, topic string, round int, interval t
 		what, phase = "single-nobatch", PhaseSingleNoBatches
 		t.Phase = phase
 	}
-	names := r.names(what+strconv.Itoa(round), topic)
+	names := r.names(what+id, topic)
 	r.log.Info("phase "+phase+": single-sample messages", "messages", r.cfg.Messages, "batch_interval", IntervalName(interval))
 	if r.cfg.Processes > 0 {
 		// Separate processes get a topic of their own, filled while they
 		// are held (see throughViews).
-		topic := r.name(what + "-processes" + strconv.Itoa(round))
+		topic := r.name(what + "-processes" + id)
 		t.MeasuredAt = "view"
-		return t, r.throughViews(ctx, r.names(what+strconv.Itoa(round), topic), interval, t, func() error {
+		return t, r.throughViews(ctx, r.names(what+id, topic), interval, t, func() error {
 			took, _, err := r.prefill(ctx, topic, r.cfg.Messages, 1)
 			t.PrefillSeconds = took.Seconds()
 			return err

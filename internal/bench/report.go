@@ -92,8 +92,12 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		if s.Embedded {
 			broker = " (embedded broker included)"
 		}
-		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of %d sensors %.0f MiB%s, Go heap %.0f MiB\n",
+		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of the first run at %d sensors %.0f MiB%s, Go heap %.0f MiB\n",
 			sp.Sensors, smallSensors, sp.Ratio, sp.Sensors, sp.RSSMiB, broker, sp.HeapMiB)
+		if len(sp.RoundRatios) > 1 {
+			fmt.Fprintf(out, "    median of %d rounds; ratio of every round: %s; samples/s of every round: %d sensors %s, %d sensors %s\n",
+				len(sp.RoundRatios), ratios(sp.RoundRatios), smallSensors, rates(sp.Small.Rounds), sp.Sensors, rates(sp.Large.Rounds))
+		}
 	}
 	if sc := rep.Scale; sc != nil {
 		fmt.Fprintf(out, "\n(s) serve over %d sensors (%d single-sample binary messages each; table filled in %.1fs, serve ready in %.1fs):\n",

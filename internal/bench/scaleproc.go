@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 )
 
@@ -14,17 +15,22 @@ const smallSensors = 64
 // ScaleProcess is phase (p): the same number of single-sample binary
 // messages, spread over the sensors in Order (round-robin, as the emitter
 // sends them, by default), through the real processor at smallSensors
-// sensors and at Sensors sensors, one after the other in this run.
+// sensors and at Sensors sensors, one after the other, Config.Rounds
+// times alternately, each run on a new group over the same two inputs.
 type ScaleProcess struct {
 	Sensors int         `json:"sensors"`
 	Order   string      `json:"order"` // of the samples in both inputs (Config.ScaleOrder)
-	Small   *Throughput `json:"small"` // at smallSensors sensors
-	Large   *Throughput `json:"large"` // at Sensors sensors
-	// Ratio is Large over Small in samples/s.
-	Ratio float64 `json:"ratio"`
-	// RSSMiB is this process's resident set at the end of the large run
-	// (an embedded broker, which holds the topics in memory, included);
-	// HeapMiB is the Go heap in use then.
+	Small   *Throughput `json:"small"` // at smallSensors sensors, the median round
+	Large   *Throughput `json:"large"` // at Sensors sensors, the median round
+	// Ratio is the median of RoundRatios, each round's Large over Small
+	// in samples/s: a round's two runs are next to each other in time, so
+	// their ratio is less sensitive to the machine's other load than a
+	// ratio of medians.
+	Ratio       float64   `json:"ratio"`
+	RoundRatios []float64 `json:"round_ratios"`
+	// RSSMiB is this process's resident set at the end of the first large
+	// run (an embedded broker, which holds the topics in memory,
+	// included); HeapMiB is the Go heap in use then.
 	RSSMiB  float64 `json:"rss_mib"`
 	HeapMiB float64 `json:"heap_mib"`
 }
@@ -32,41 +38,78 @@ type ScaleProcess struct {
 // scaleProcess is phase (p).
 func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 	res := &ScaleProcess{Sensors: r.cfg.Sensors, Order: r.cfg.ScaleOrder}
-	run := func(sensors int) (*Throughput, error) {
-		sr := *r
-		sr.cfg.Sensors = sensors
-		sr.sensorMajor = r.cfg.ScaleOrder == ScaleOrderSensor
-		topic := r.name("proc-" + strconv.Itoa(sensors))
-		prefill, size, err := sr.prefill(ctx, topic, r.cfg.Messages, 1)
-		if err != nil {
-			return nil, err
-		}
-		sr.singlePrefill, sr.singleBytes = prefill, size
-		t, err := sr.single(ctx, topic, sensors, r.cfg.BatchInterval)
-		if err != nil {
-			return nil, err
-		}
-		t.Phase = PhaseScaleProcess
-		t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", sensors, r.cfg.ScaleOrder, IntervalName(r.cfg.BatchInterval))
-		return t, nil
-	}
-	var err error
-	r.log.Info("phase p: processing rate at 64 sensors and at --sensors", "sensors", r.cfg.Sensors, "messages", r.cfg.Messages, "order", r.cfg.ScaleOrder)
-	if res.Small, err = run(smallSensors); err != nil {
+	r.log.Info("phase p: processing rate at 64 sensors and at --sensors", "sensors", r.cfg.Sensors, "messages", r.cfg.Messages,
+		"order", r.cfg.ScaleOrder, "rounds", r.cfg.Rounds)
+	small, err := r.scaleInput(ctx, smallSensors)
+	if err != nil {
 		return nil, err
 	}
-	r.afterSingle = func() {
-		res.RSSMiB = rssMiB(os.Getpid())
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		res.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
-	}
-	defer func() { r.afterSingle = nil }()
-	if res.Large, err = run(r.cfg.Sensors); err != nil {
+	large, err := r.scaleInput(ctx, r.cfg.Sensors)
+	if err != nil {
 		return nil, err
 	}
-	if res.Small.SamplesPerSec > 0 {
-		res.Ratio = res.Large.SamplesPerSec / res.Small.SamplesPerSec
+	large.after = func() {
+		if res.RSSMiB == 0 {
+			res.RSSMiB = rssMiB(os.Getpid())
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			res.HeapMiB = float64(ms.HeapInuse) / (1 << 20)
+		}
+	}
+	var smalls, larges []*Throughput
+	for round := range r.cfg.Rounds {
+		s, err := small.run(ctx, round)
+		if err != nil {
+			return nil, fmt.Errorf("phase p at %d sensors, round %d: %w", smallSensors, round+1, err)
+		}
+		l, err := large.run(ctx, round)
+		if err != nil {
+			return nil, fmt.Errorf("phase p at %d sensors, round %d: %w", r.cfg.Sensors, round+1, err)
+		}
+		smalls, larges = append(smalls, s), append(larges, l)
+		if s.SamplesPerSec > 0 {
+			res.RoundRatios = append(res.RoundRatios, l.SamplesPerSec/s.SamplesPerSec)
+		}
+	}
+	res.Small, res.Large = median(smalls), median(larges)
+	if n := len(res.RoundRatios); n > 0 {
+		sorted := slices.Clone(res.RoundRatios)
+		slices.Sort(sorted)
+		res.Ratio = sorted[(n-1)/2]
 	}
 	return res, nil
+}
+
+// scaleInput is one of (p)'s inputs: a topic filled once, processed by a
+// new group every round.
+type scaleInput struct {
+	r       runner // a copy of the phase's runner, set to the input's sensors
+	topic   string
+	sensors int
+	after   func() // called when a run has seen its last sample (nil: none)
+}
+
+// scaleInput fills the topic of (p)'s input at sensors sensors.
+func (r *runner) scaleInput(ctx context.Context, sensors int) (*scaleInput, error) {
+	in := &scaleInput{r: *r, topic: r.name("proc-" + strconv.Itoa(sensors)), sensors: sensors}
+	in.r.cfg.Sensors = sensors
+	in.r.sensorMajor = r.cfg.ScaleOrder == ScaleOrderSensor
+	prefill, size, err := in.r.prefill(ctx, in.topic, r.cfg.Messages, 1)
+	if err != nil {
+		return nil, err
+	}
+	in.r.singlePrefill, in.r.singleBytes = prefill, size
+	return in, nil
+}
+
+// run processes the input once, on a group of its own.
+func (in *scaleInput) run(ctx context.Context, round int) (*Throughput, error) {
+	in.r.afterSingle = in.after
+	t, err := in.r.single(ctx, in.topic, fmt.Sprintf("%d-%d", in.sensors, round), in.r.cfg.BatchInterval)
+	if err != nil {
+		return nil, err
+	}
+	t.Phase = PhaseScaleProcess
+	t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", in.sensors, in.r.cfg.ScaleOrder, IntervalName(in.r.cfg.BatchInterval))
+	return t, nil
 }
