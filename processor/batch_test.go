@@ -128,7 +128,7 @@ func (c *batchCtx) DeferCommit() func(error) {
 }
 
 // batchRig is a batching handler over one partition with a fake producer
-// and goka's in-memory storage as the local table copy.
+// and goka's in-memory storage (or another) as the local table copy.
 type batchRig struct {
 	h       *Handler
 	prod    *fakeProducer
@@ -141,10 +141,16 @@ type batchRig struct {
 
 func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 	t.Helper()
+	return newBatchRigOn(t, func(string, int32) (storage.Storage, error) { return storage.NewMemory(), nil }, interval, maxBytes)
+}
+
+// newBatchRigOn is newBatchRig with the local table copy built by local.
+func newBatchRigOn(t testing.TB, local storage.Builder, interval time.Duration, maxBytes int) *batchRig {
+	t.Helper()
 	r := &batchRig{prod: &fakeProducer{}}
 	stores := new(tablestore.Stores)
 	names := topology.Names{}.WithDefaults()
-	st, err := stores.Track(func(string, int32) (storage.Storage, error) { return storage.NewMemory(), nil })(names.Table(), 0)
+	st, err := stores.Track(local)(names.Table(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +165,7 @@ func newBatchRig(t testing.TB, interval time.Duration, maxBytes int) *batchRig {
 		cancel()
 		r.prod.release()
 		r.h.batches.wait()
+		st.Close()
 	})
 	r.ctx = &batchCtx{fakeCtx: fakeCtx{owner: owner, codec: codec}, store: st, mu: &r.mu, commits: &r.commits}
 	return r
@@ -585,6 +592,50 @@ func BenchmarkProcessBatched(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProcessSensors is what many sensors cost the processor without
+// Kafka: 2,000,000 single-sample messages over 64 sensors, and over
+// 100,000 (20 each), through one partition's handler with a commit gate,
+// the processor's local storage and a producer that acknowledges at once,
+// in one batch written at the end — what `streamrls bench --phases p` runs
+// through the broker. "100000-sensor-order" sends each sensor's samples back
+// to back instead of round-robin: the difference is what reading every
+// state from memory instead of the CPU's caches costs.
+func BenchmarkProcessSensors(b *testing.B) {
+	const n = 2000000
+	for _, c := range []struct {
+		name        string
+		sensors     int
+		sensorOrder bool
+	}{{"64", 64, false}, {"100000", 100000, false}, {"100000-sensor-order", 100000, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			keys, values := messages(c.sensors, n, 1)
+			order := make([]int, n)
+			for i := range order {
+				order[i] = i
+				if c.sensorOrder { // message k is sample k/sensors of sensor k%sensors
+					per := n / c.sensors
+					order[i] = i%per*c.sensors + i/per
+				}
+			}
+			for b.Loop() {
+				r := newBatchRigOn(b, tablestore.StorageBuilder(b.TempDir()), time.Hour, 1<<40)
+				gate := kafkaconf.NewCommitGate()
+				r.h.batches.gate, r.ctx.session = gate, gate.Session(discardMarks{})
+				for off, k := range order {
+					r.process(keys[k], int64(off), values[k])
+				}
+				r.h.cache.load(0).batch.flush(false)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+		})
+	}
+}
+
+// discardMarks is a consumer group session that forgets its marks.
+type discardMarks struct{ sarama.ConsumerGroupSession }
+
+func (discardMarks) MarkOffset(string, int32, int64, string) {}
 
 // TestBatchTombstoneDeletes: with Tombstones delete a null value deletes
 // the sensor — a tombstone is its last changelog record and the local copy
