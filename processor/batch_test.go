@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -478,9 +479,9 @@ func TestBatchCatchingUp(t *testing.T) {
 		pb.messages = 100
 		pb.applied = 100
 		pb.last = position{"in", 99}
-		pb.dirty = map[string]*Record{}
+		pb.dirty = map[string]int{}
 		for i := range 100 / 2 {
-			pb.dirty[strconv.Itoa(i)] = nil
+			pb.dirty[strconv.Itoa(i)] = i
 		}
 	}
 	for _, tc := range []struct {
@@ -670,6 +671,45 @@ func TestBatchTombstoneDeletes(t *testing.T) {
 	}
 	if n := r.h.counts().Deleted.Load(); n != 1 {
 		t.Errorf("%d deletions counted, want 1", n)
+	}
+}
+
+// TestBatchTombstoneWithinBatch: a sensor updated, deleted and updated
+// again within one batch is written once, as the fresh state of the last
+// sample, and the other sensors of the batch in the order of their first
+// update.
+func TestBatchTombstoneWithinBatch(t *testing.T) {
+	keys, values := messages(3, 4, 1) // sensors 1, 2, 3, 1
+	r := newBatchRig(t, time.Hour, DefaultBatchMaxBytes)
+	r.h.Tombstones = TombstonesDelete
+	r.process(keys[0], 0, values[0])
+	r.process(keys[1], 1, values[1])
+	r.ctx.key, r.ctx.off = keys[0], 2
+	r.h.Process(r.ctx, nil)
+	r.process(keys[2], 3, values[2])
+	r.process(keys[3], 4, values[3])
+	pb := r.h.cache.load(0).batch
+	pb.writeMu.Lock()
+	c := pb.cut(false)
+	pb.write(c)
+	pb.writeMu.Unlock()
+	var got []string
+	for _, m := range c.table {
+		got = append(got, m.key)
+		if m.value == nil {
+			t.Fatalf("sensor %s: a tombstone in the batch, want its fresh state", m.key)
+		}
+	}
+	if want := []string{keys[1], keys[2], keys[0]}; !slices.Equal(got, want) {
+		t.Fatalf("states written for %q, want %q", got, want)
+	}
+	b, _ := r.store.Get(keys[0])
+	v, err := r.h.batches.codec.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := v.(*Record); rec.Samples != 1 || rec.Offset != 4 {
+		t.Errorf("sensor %s after its delete: %d samples up to offset %d, want 1 up to 4", keys[0], rec.Samples, rec.Offset)
 	}
 }
 
