@@ -270,8 +270,8 @@ func (b *buffered) MarkRecovered() error {
 
 // batches are the LevelDB batches of flushes, kept between them: a batch
 // grows by copying itself, past 3,000 records by a constant amount, so a
-// fresh one per flush of thousands of 1.3 kB states copied and allocated
-// its data about three times over.
+// fresh one for every flush of thousands of 1.3 kB states would copy and
+// allocate their bytes about three times over.
 var batches = sync.Pool{New: func() any { return new(leveldb.Batch) }}
 
 // flush writes the buffered values and the offset as one LevelDB batch.
