@@ -384,13 +384,19 @@ func median(ts []*Throughput) *Throughput {
 	if len(ts) == 0 {
 		return nil
 	}
-	sorted := slices.Clone(ts)
-	slices.SortFunc(sorted, func(a, b *Throughput) int { return cmp.Compare(a.SamplesPerSec, b.SamplesPerSec) })
-	m := *sorted[(len(sorted)-1)/2]
+	m := *lowerMedian(ts, func(a, b *Throughput) int { return cmp.Compare(a.SamplesPerSec, b.SamplesPerSec) })
 	for _, t := range ts {
 		m.Rounds = append(m.Rounds, t.SamplesPerSec)
 	}
 	return &m
+}
+
+// lowerMedian returns the median of v (not empty) in the order of cmp: of
+// an even number, the lower of the two in the middle. v is not changed.
+func lowerMedian[T any](v []T, cmp func(a, b T) int) T {
+	sorted := slices.Clone(v)
+	slices.SortFunc(sorted, cmp)
+	return sorted[(len(sorted)-1)/2]
 }
 
 // changelog records the table writes of the phase.

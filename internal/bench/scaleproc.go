@@ -1,11 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 )
 
@@ -72,10 +72,8 @@ func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 		}
 	}
 	res.Small, res.Large = median(smalls), median(larges)
-	if n := len(res.RoundRatios); n > 0 {
-		sorted := slices.Clone(res.RoundRatios)
-		slices.Sort(sorted)
-		res.Ratio = sorted[(n-1)/2]
+	if len(res.RoundRatios) > 0 {
+		res.Ratio = lowerMedian(res.RoundRatios, cmp.Compare[float64])
 	}
 	return res, nil
 }
