@@ -192,7 +192,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.BatchInterval > 0 {
 		gate, claims := kafkaconf.NewCommitGate(), kafkaconf.NewClaims()
 		hooks = append(hooks, gate, claims)
-		prod, err := cfg.Kafka.Producer("streamrls-batches-" + cfg.Names.Group)
+		prod, err := cfg.Kafka.BatchProducer("streamrls-batches-" + cfg.Names.Group)
 		if err != nil {
 			return err
 		}
