@@ -527,21 +527,25 @@ func (pb *partBatch) write(c cutBatch) {
 }
 
 // produce writes a cut batch in two steps. First the dead letters and
-// snapshots, and only once Kafka has acknowledged them the states — into the
-// local copy, then to the changelog — so that a state never says a message
-// was applied while its dead letter may still be lost: a redelivered message
-// that its state already holds is skipped, and would not be dead-lettered
-// again. Last the newest table offset is stored with the local copy.
+// snapshots, and only once Kafka has acknowledged them the states, so that
+// a state never says a message was applied while its dead letter may still
+// be lost: a redelivered message that its state already holds is skipped,
+// and would not be dead-lettered again. The states go to the changelog and
+// into the local copy at once, the local copy written while the producer
+// waits for the broker. Either may end ahead of the other after a crash,
+// and neither matters: the newest table offset is stored with the local
+// copy last, once both are written, so a local copy behind the changelog is
+// caught up from that offset when recovered, and one ahead holds what the
+// changelog would have held (a redelivered message writes its state again,
+// see Handler.process).
 func (pb *partBatch) produce(c cutBatch) error {
-	if _, err := pb.send(c.outs); err != nil {
+	if _, err := pb.start(c.outs).wait(); err != nil {
 		return err
 	}
-	err := pb.setLocal(c.table)
-	if err != nil {
-		return err
-	}
-	tableAt, err := pb.send(c.table)
-	if err != nil {
+	sending := pb.start(c.table)
+	localErr := pb.setLocal(c.table)
+	tableAt, err := sending.wait()
+	if err := errors.Join(localErr, err); err != nil {
 		return err
 	}
 	if tableAt >= 0 {
@@ -569,30 +573,40 @@ func (pb *partBatch) setLocal(states []outMsg) error {
 	return nil
 }
 
-// send produces msgs, waits for every acknowledgement and returns the
-// newest offset written (-1 for none).
-func (pb *partBatch) send(msgs []outMsg) (int64, error) {
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		errs   []error
-		newest int64 = -1
-	)
+// sending is records being produced (start).
+type sending struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+	newest int64 // -1: none acknowledged
+}
+
+// start produces msgs; wait waits for their acknowledgements.
+func (pb *partBatch) start(msgs []outMsg) *sending {
+	s := &sending{newest: -1}
 	for _, o := range msgs {
-		wg.Add(1)
+		s.wg.Add(1)
 		pb.w.producer.EmitWithHeaders(o.topic, o.key, o.value, o.headers).ThenWithMessage(func(m *sarama.ProducerMessage, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			defer wg.Done()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			defer s.wg.Done()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("write to %s (key %q): %w", o.topic, o.key, err))
+				s.errs = append(s.errs, fmt.Errorf("write to %s (key %q): %w", o.topic, o.key, err))
 				return
 			}
-			if m != nil && m.Offset > newest {
-				newest = m.Offset
+			if m != nil && m.Offset > s.newest {
+				s.newest = m.Offset
 			}
 		})
 	}
-	wg.Wait()
-	return newest, errors.Join(errs...)
+	return s
+}
+
+// wait waits for every acknowledgement and returns the newest offset
+// written (-1 for none).
+func (s *sending) wait() (int64, error) {
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newest, errors.Join(s.errs...)
 }
