@@ -44,6 +44,10 @@ func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
 		kgo.RecordRetries(sc.Producer.Retry.Max),
 		kgo.RetryBackoffFn(func(int) time.Duration { return sc.Producer.Retry.Backoff }),
 		kgo.RecordPartitioner(pinPartitioner()),
+		// A batch produces all its records before it waits for them (they
+		// are in memory already, bounded by the batch's size): franz-go's
+		// default of 10,000 would block a batch of many sensors half-way.
+		kgo.MaxBufferedRecords(1 << 20),
 	}
 	sec, err := kgoSecurity(sc)
 	if err != nil {
