@@ -24,10 +24,9 @@ import (
 // idempotent producer, acks from all replicas, no compression, linger
 // FlushFrequency, records of at most MaxMessageBytes, the same security).
 //
-// Why not sarama: a batch writes a state per sensor at once, and at 100,000
-// sensors sarama and goka's promise took about 9 µs of CPU a record and half
-// a second of waiting for the 100,000 (the producer sends one request at a
-// time), franz-go 1.5–1.8 µs and a tenth of a second (docs/performance.md).
+// Why not sarama: a batch writes a state per sensor at once, and for the
+// 100,000 states of a final write sarama took about twice franz-go's time and
+// CPU per record (BenchmarkBatchProducer, docs/performance.md).
 func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
 	sc, err := k.Sarama() // the security settings, applied as for every client
