@@ -2,9 +2,9 @@ package kafkaconf
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strings"
 	"time"
 
@@ -84,10 +84,12 @@ func kgoSecurity(sc *sarama.Config) ([]kgo.Opt, error) {
 	return append(opts, kgo.SASL(mech)), nil
 }
 
-// pinPartitioner puts a record with PartitionHeader on that partition (a
-// header that is not one fails the record: franz-go fails a choice out of
-// range) and hashes the others' keys as sarama's hash partitioner does with
-// goka's default hasher, so that a key lands where goka's producers put it.
+// pinPartitioner puts a record with PartitionHeader on that partition and
+// hashes the others' keys as sarama's hash partitioner does with goka's
+// default hasher, so that a key lands where goka's producers put it. A
+// partitioner cannot return an error: for a header that names no partition
+// it chooses -1, which franz-go fails the record for (EmitWithHeaders checks
+// the header first, to name it in the error).
 func pinPartitioner() kgo.Partitioner {
 	hashed := kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(func(key []byte) uint32 {
 		h := fnv.New32a()
@@ -101,10 +103,11 @@ func pinPartitioner() kgo.Partitioner {
 				if h.Key != PartitionHeader {
 					continue
 				}
-				if len(h.Value) != 4 {
+				p, err := pinnedPartition(topic, h.Value, int32(n))
+				if err != nil {
 					return -1
 				}
-				return int(int32(binary.BigEndian.Uint32(h.Value)))
+				return int(p)
 			}
 			return byKey.Partition(r, n)
 		}
@@ -122,6 +125,12 @@ func (p *batchProducer) Emit(topic, key string, value []byte) *goka.Promise {
 // record's partition and offset, as sarama reports them.
 func (p *batchProducer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
 	promise, finish := goka.NewPromiseWithFinisher()
+	if v, ok := headers[PartitionHeader]; ok {
+		if _, err := pinnedPartition(topic, v, math.MaxInt32); err != nil {
+			finish(nil, err)
+			return promise
+		}
+	}
 	r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
 	if len(headers) > 0 {
 		r.Headers = make([]kgo.RecordHeader, 0, len(headers))

@@ -1,6 +1,7 @@
 package kafkaconf_test
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"syscall"
@@ -109,10 +110,11 @@ func TestBatchProducer(t *testing.T) {
 		pc.Close()
 	}
 
-	for _, bad := range [][]byte{kafkaconf.PartitionBytes(parts), []byte{1, 2}} {
-		if at, err := emit(bp, "pinned", "bad", goka.Headers{kafkaconf.PartitionHeader: bad}); err == nil {
-			t.Errorf("header %v: produced to %+v, want an error", bad, at)
-		}
+	if at, err := emit(bp, "pinned", "bad", goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(parts)}); err == nil {
+		t.Errorf("header naming partition %d of %d: produced to %+v, want an error", parts, parts, at)
+	}
+	if at, err := emit(bp, "pinned", "bad", goka.Headers{kafkaconf.PartitionHeader: {1, 2}}); !errors.Is(err, kafkaconf.ErrBadPartitionHeader) {
+		t.Errorf("a 2-byte header: produced to %+v with error %v, want %v", at, err, kafkaconf.ErrBadPartitionHeader)
 	}
 }
 

@@ -77,16 +77,22 @@ func (h *headerPartitioner) Partition(msg *sarama.ProducerMessage, n int32) (int
 		if string(hd.Key) != PartitionHeader {
 			continue
 		}
-		if len(hd.Value) != 4 {
-			return -1, fmt.Errorf("topic %s: %w: %d bytes", h.topic, ErrBadPartitionHeader, len(hd.Value))
-		}
-		p := int32(binary.BigEndian.Uint32(hd.Value))
-		if p < 0 || p >= n {
-			return -1, fmt.Errorf("topic %s: %w: partition %d of %d", h.topic, ErrBadPartitionHeader, p, n)
-		}
-		return p, nil
+		return pinnedPartition(h.topic, hd.Value, n)
 	}
 	return h.hash.Partition(msg, n)
+}
+
+// pinnedPartition decodes the PartitionHeader value v for topic, of n
+// partitions.
+func pinnedPartition(topic string, v []byte, n int32) (int32, error) {
+	if len(v) != 4 {
+		return -1, fmt.Errorf("topic %s: %w: %d bytes", topic, ErrBadPartitionHeader, len(v))
+	}
+	p := int32(binary.BigEndian.Uint32(v))
+	if p < 0 || p >= n {
+		return -1, fmt.Errorf("topic %s: %w: partition %d of %d", topic, ErrBadPartitionHeader, p, n)
+	}
+	return p, nil
 }
 
 func (h *headerPartitioner) RequiresConsistency() bool { return true }
