@@ -17,8 +17,8 @@ import (
 // sensor's state to the partition its samples arrived on.
 
 // Producer opens a goka producer with this configuration outside any goka
-// processor (the processor's batch writer); it honours PartitionHeader like
-// the processors' own producers.
+// processor; it honours PartitionHeader like the processors' own producers.
+// (The processor's batch writer uses BatchProducer.)
 func (k Kafka) Producer(clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
 	cfg, err := k.Sarama()
