@@ -52,11 +52,12 @@ const batchMessageBytes = 64
 // its partition at itself (gate.Hold) and hands its commit back to goka
 // (ctx.DeferCommit); goka marks the later messages as their callbacks
 // return, and the gate keeps those marks back. When the batch ends, every
-// sensor it updated is encoded once and written to the local table copy
-// and, pinned to the input partition, to the changelog, together with the
+// sensor it updated is encoded once and written, pinned to the input
+// partition, to the changelog and to the local table copy, after the
 // batch's dead letters and snapshots; once Kafka has acknowledged all of
-// them the table offset is stored, the hold is released and the first
-// message's commit completed. Without a gate every message defers its
+// them and the local copy holds the states, the table offset is stored,
+// the hold is released and the first message's commit completed (see
+// produce). Without a gate every message defers its
 // commit, and the commits are completed in offset order. So no input
 // offset is committed before the state that holds its message is on the
 // changelog:
