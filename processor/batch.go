@@ -299,18 +299,29 @@ func (pb *partBatch) lookup(key string) (rec *Record, known bool, err error) {
 }
 
 // set marks rec as written by the message; the caller holds mu.
+//
+// A record already in the batch finds its place through batchAt, without
+// the dirty map: at many sensors every map access is a wait on memory, and
+// most messages update a sensor the batch already holds. The place is
+// checked, not trusted: a record is at most once in updated, under its
+// own key, so updated[i].rec == rec means it is there, and a stale batchAt
+// (a cut batch, a record replaced or deleted) fails the check.
 func (pb *partBatch) set(key string, rec *Record) {
 	if len(pb.deletes) > 0 {
 		delete(pb.deletes, key) // a new state after a delete replaces it
 	}
-	i, ok := pb.dirty[key]
-	if !ok {
-		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
-		pb.dirty[key] = len(pb.updated)
-		pb.updated = append(pb.updated, dirtyState{key: key, rec: rec})
+	if i := rec.batchAt - 1; i >= 0 && i < len(pb.updated) && pb.updated[i].rec == rec {
 		return
 	}
+	i, ok := pb.dirty[key]
+	if !ok {
+		i = len(pb.updated)
+		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
+		pb.dirty[key] = i
+		pb.updated = append(pb.updated, dirtyState{key: key, rec: rec})
+	}
 	pb.updated[i].rec = rec
+	rec.batchAt = i + 1
 }
 
 // stateSizeGuess stands for a state's size before its first encoding.

@@ -44,6 +44,9 @@ type Record struct {
 
 	size    int  // bytes of its last encoding: the buffer size of the next
 	current bool // State is in the learner's current configuration (see Reconciler)
+	// batchAt is 1 + its place in the updated list of the batch that last
+	// took it (see partBatch.set); stale once that batch is cut.
+	batchAt int
 }
 
 // TableCodec is the goka codec of the group table for a Learner.
