@@ -61,7 +61,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.IntVar(&b.cmd.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
 	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
 	f.DurationVar(&b.cmd.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")
-	f.StringVar(&b.cmd.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (broker included when embedded) to this file")
+	f.StringVar(&b.cmd.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (broker included when embedded) to this file; the samples of each processor run carry the label group=GROUP (e.g. go tool pprof -tagfocus group=single100000)")
 	f.Uint64Var(&b.cmd.Seed, "seed", 1, "random seed of the samples")
 }
 

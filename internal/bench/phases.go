@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -312,14 +313,18 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := processor.Run(pctx, processor.Config{
-			Names: names, Kafka: r.cfg.Kafka, Learner: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
-			Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
-			BatchMaxInterval: r.cfg.BatchMaxInterval, BatchDensity: r.cfg.BatchDensity, BatchMaxBytes: r.cfg.BatchMaxBytes,
+		// The label marks the run's samples in --cpuprofile: every goroutine
+		// the processor starts inherits it.
+		pprof.Do(pctx, pprof.Labels("group", names.Group), func(pctx context.Context) {
+			err := processor.Run(pctx, processor.Config{
+				Names: names, Kafka: r.cfg.Kafka, Learner: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
+				Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
+				BatchMaxInterval: r.cfg.BatchMaxInterval, BatchDensity: r.cfg.BatchDensity, BatchMaxBytes: r.cfg.BatchMaxBytes,
+			})
+			if err != nil {
+				fail <- err
+			}
 		})
-		if err != nil {
-			fail <- err
-		}
 	}()
 	return func() { cancel(); <-done }, fail
 }
