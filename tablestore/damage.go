@@ -48,7 +48,7 @@ func (p *partitionDB) String() string {
 // manifest had made obsolete comes back (a stale state, or an offset that
 // disagrees with the values). A wrong state served as right is worse than
 // a rebuild.
-func (p *partitionDB) open() (*leveldb.DB, error) {
+func (p *partitionDB) open() (*localDB, error) {
 	if reason, err := os.ReadFile(p.path + damagedSuffix); err == nil {
 		if err := p.moveAside(strings.TrimSpace(string(reason))); err != nil {
 			return nil, err
@@ -73,7 +73,7 @@ func (p *partitionDB) open() (*leveldb.DB, error) {
 	return db, nil
 }
 
-func (p *partitionDB) openLevelDB() (*leveldb.DB, error) {
+func (p *partitionDB) openLevelDB() (*localDB, error) {
 	// Without CURRENT (or with one naming a missing manifest) goleveldb
 	// takes the directory for a new database and deletes the files it
 	// holds: when it holds data, say so instead.
@@ -81,7 +81,11 @@ func (p *partitionDB) openLevelDB() (*leveldb.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := leveldb.OpenFile(p.path, &opt.Options{
+	stor, err := lstorage.OpenFile(p.path, false)
+	if err != nil {
+		return nil, err
+	}
+	db, err := leveldb.Open(bufferedTables{stor}, &opt.Options{
 		// Float64 matrices do not compress; snappy only costs CPU.
 		Compression:    opt.NoCompression,
 		ErrorIfMissing: data,
@@ -100,10 +104,14 @@ func (p *partitionDB) openLevelDB() (*leveldb.DB, error) {
 		WriteL0PauseTrigger:    64,
 		CompactionTableSize:    16 << 20,
 	})
-	if err != nil && data && errors.Is(err, fs.ErrNotExist) {
-		return nil, &lerrors.ErrCorrupted{Err: fmt.Errorf("data files but no valid CURRENT file naming a manifest: %w", err)}
+	if err != nil {
+		stor.Close()
+		if data && errors.Is(err, fs.ErrNotExist) {
+			return nil, &lerrors.ErrCorrupted{Err: fmt.Errorf("data files but no valid CURRENT file naming a manifest: %w", err)}
+		}
+		return nil, err
 	}
-	return db, err
+	return &localDB{DB: db, stor: stor}, nil
 }
 
 // hasData says whether dir holds LevelDB's data files (a manifest, tables

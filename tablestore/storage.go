@@ -106,7 +106,7 @@ type pendingValue struct {
 }
 
 type buffered struct {
-	db    *leveldb.DB
+	db    *localDB
 	opt   StorageOptions
 	where *partitionDB
 
@@ -128,7 +128,7 @@ type buffered struct {
 	done      chan struct{}
 }
 
-func newBuffered(db *leveldb.DB, where *partitionDB, o StorageOptions) *buffered {
+func newBuffered(db *localDB, where *partitionDB, o StorageOptions) *buffered {
 	return &buffered{db: db, where: where, opt: o, pending: map[string]pendingValue{}, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
