@@ -568,11 +568,17 @@ func (pb *partBatch) produce(c cutBatch) error {
 	return nil
 }
 
-// setLocal puts the batch's states into the local table copy.
+// setLocal puts the batch's states into the local table copy. The
+// partition's messages go on meanwhile: one that reads a state of this
+// batch finds it in inflight until it is in the local copy, and the next
+// batch, the only other writer of inflight and of the local copy, is cut
+// once this one is written (writeMu).
 func (pb *partBatch) setLocal(states []outMsg) error {
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	defer clear(pb.inflight)
+	defer func() {
+		pb.mu.Lock()
+		defer pb.mu.Unlock()
+		clear(pb.inflight)
+	}()
 	for _, o := range states {
 		set := pb.store.Set
 		if o.value == nil { // a tombstone

@@ -775,3 +775,68 @@ func TestBatchIdleSensorWakesUp(t *testing.T) {
 		t.Errorf("%d deletions counted, want 0", n)
 	}
 }
+
+// blockingStore is a local table copy whose first Set waits until release
+// is closed; entered is closed when it starts waiting.
+type blockingStore struct {
+	storage.Storage
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (s *blockingStore) Set(key string, value []byte) error {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+	return s.Storage.Set(key, value)
+}
+
+// TestBatchLocalWriteConcurrent: while a batch's states are being put into
+// the local copy, the partition's messages go on, and one that reads a
+// state of that batch (evicted from the cache) gets it.
+func TestBatchLocalWriteConcurrent(t *testing.T) {
+	keys, values := messages(3, 4, 1) // sensors 1, 2, 3, 1
+	st := &blockingStore{Storage: storage.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	r := newBatchRigOn(t, func(string, int32) (storage.Storage, error) { return st, nil }, time.Hour, DefaultBatchMaxBytes)
+	r.process(keys[0], 0, values[0])
+	r.process(keys[1], 1, values[1])
+	pb := r.h.cache.load(0).batch
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		pb.flush(false)
+	}()
+	select {
+	case <-st.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch's local write did not start")
+	}
+	r.h.cache.drop(r.h.cache.load(0), keys[0]) // sensor 1 must now come from the batch being written
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.process(keys[2], 2, values[2])
+		r.process(keys[3], 3, values[3])
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		close(st.release)
+		t.Fatal("messages waited for the local write of the previous batch")
+	}
+	close(st.release)
+	<-flushed
+	pb.flush(false)
+	b, err := r.store.Get(keys[0])
+	if err != nil || b == nil {
+		t.Fatalf("sensor %s: %v, no state in the local copy", keys[0], err)
+	}
+	v, err := r.h.batches.codec.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := v.(*Record); rec.Samples != 2 || rec.Offset != 3 {
+		t.Errorf("sensor %s: %d samples up to offset %d, want 2 up to 3", keys[0], rec.Samples, rec.Offset)
+	}
+}
