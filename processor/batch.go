@@ -131,8 +131,8 @@ type partBatch struct {
 	store storage.Storage
 	pin   goka.Headers
 
-	// mu is held by the callback while it reads and updates a sensor, and
-	// by cut.
+	// mu is held by the callback while it reads and updates a sensor, by
+	// cut, and by setLocal to clear inflight once the local copy has it.
 	mu sync.Mutex
 	// dirty are the sensors the batch updated, at their place in updated,
 	// which keeps them in the order of their first update (rec nil: deleted
