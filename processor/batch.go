@@ -313,15 +313,15 @@ func (pb *partBatch) set(key string, rec *Record) {
 	if i := rec.batchAt - 1; i >= 0 && i < len(pb.updated) && pb.updated[i].rec == rec {
 		return
 	}
-	i, ok := pb.dirty[key]
-	if !ok {
-		i = len(pb.updated)
-		pb.bytes += max(rec.size, stateSizeGuess) + len(key)
-		pb.dirty[key] = i
-		pb.updated = append(pb.updated, dirtyState{key: key, rec: rec})
+	if i, ok := pb.dirty[key]; ok {
+		pb.updated[i].rec = rec // a new record for the sensor
+		rec.batchAt = i + 1
+		return
 	}
-	pb.updated[i].rec = rec
-	rec.batchAt = i + 1
+	pb.bytes += max(rec.size, stateSizeGuess) + len(key)
+	pb.dirty[key] = len(pb.updated)
+	pb.updated = append(pb.updated, dirtyState{key: key, rec: rec})
+	rec.batchAt = len(pb.updated)
 }
 
 // stateSizeGuess stands for a state's size before its first encoding.
@@ -432,7 +432,7 @@ func (pb *partBatch) holding(topic string) bool {
 
 // cutBatch is a batch taken out of a partBatch, ready to be produced.
 type cutBatch struct {
-	table    []outMsg // states, already in the local table copy
+	table    []outMsg // states (value nil: a deletion), encoded and readable in inflight
 	outs     []outMsg
 	commits  []func(error)
 	holds    []position

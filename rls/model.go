@@ -44,10 +44,10 @@ var (
 // A Model may be built as a struct literal (e.g. by a decoder). Update
 // computes into scratch buffers taken from a pool shared by all models and
 // commits by copying them into Theta and P, so references to m.Theta or
-// m.P see every update: copy them, or use Clone, to keep a value. A model holds no scratch
-// between updates, so a process that keeps many models in memory keeps
-// only their state. P must be exactly symmetric, as
-// NewModel makes it and Update keeps it (Check verifies it). A Model is not
+// m.P see every update: copy them, or use Clone, to keep a value. A model
+// holds no scratch between updates, so a process that keeps many models in
+// memory keeps only their state. P must be exactly symmetric, as NewModel
+// makes it and Update keeps it (Check verifies it). A Model is not
 // safe for concurrent use.
 type Model struct {
 	Spec

@@ -48,7 +48,7 @@ func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	large.after = func() {
+	large.r.afterSingle = func() {
 		if res.RSSMiB == 0 {
 			res.RSSMiB = rssMiB(os.Getpid())
 			var ms runtime.MemStats
@@ -81,15 +81,13 @@ func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 // scaleInput is one of (p)'s inputs: a topic filled once, processed by a
 // new group every round.
 type scaleInput struct {
-	r       runner // a copy of the phase's runner, set to the input's sensors
-	topic   string
-	sensors int
-	after   func() // called when a run has seen its last sample (nil: none)
+	r     runner // a copy of the phase's runner, set to the input's sensors
+	topic string
 }
 
 // scaleInput fills the topic of (p)'s input at sensors sensors.
 func (r *runner) scaleInput(ctx context.Context, sensors int) (*scaleInput, error) {
-	in := &scaleInput{r: *r, topic: r.name("proc-" + strconv.Itoa(sensors)), sensors: sensors}
+	in := &scaleInput{r: *r, topic: r.name("proc-" + strconv.Itoa(sensors))}
 	in.r.cfg.Sensors = sensors
 	in.r.sensorMajor = r.cfg.ScaleOrder == ScaleOrderSensor
 	prefill, size, err := in.r.prefill(ctx, in.topic, r.cfg.Messages, 1)
@@ -102,12 +100,12 @@ func (r *runner) scaleInput(ctx context.Context, sensors int) (*scaleInput, erro
 
 // run processes the input once, on a group of its own.
 func (in *scaleInput) run(ctx context.Context, round int) (*Throughput, error) {
-	in.r.afterSingle = in.after
-	t, err := in.r.single(ctx, in.topic, fmt.Sprintf("%d-%d", in.sensors, round), in.r.cfg.BatchInterval)
+	sensors := in.r.cfg.Sensors
+	t, err := in.r.single(ctx, in.topic, fmt.Sprintf("%d-%d", sensors, round), in.r.cfg.BatchInterval)
 	if err != nil {
 		return nil, err
 	}
 	t.Phase = PhaseScaleProcess
-	t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", in.sensors, in.r.cfg.ScaleOrder, IntervalName(in.r.cfg.BatchInterval))
+	t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", sensors, in.r.cfg.ScaleOrder, IntervalName(in.r.cfg.BatchInterval))
 	return t, nil
 }
