@@ -41,6 +41,14 @@ type StorageOptions struct {
 	// MaxPending is the bytes of values held in memory before a write
 	// flushes at once. Default DefaultStoragePending (8 MiB).
 	MaxPending int
+	// MaxPendingTotal bounds the bytes of values held in memory by every
+	// partition the builder opens together: the write that reaches it
+	// flushes its partition at once, and the other partitions flush in the
+	// background. Default 0: no bound besides MaxPending per partition. A
+	// process that sets a long FlushInterval and a large MaxPending (the
+	// processor, see its StorageOptions) sets it so that its memory does
+	// not grow with its partition count.
+	MaxPendingTotal int
 	// Log receives the damaged partitions moved aside (nil: slog.Default()).
 	Log *slog.Logger
 }
@@ -54,8 +62,9 @@ type StorageOptions struct {
 //
 //   - Writes are buffered in memory and written to LevelDB together, as one
 //     atomic batch with the table offset, every FlushInterval (and at once
-//     when MaxPending bytes are waiting, at MarkRecovered, before an
-//     iterator and on Close). Reads see the buffered writes. The processor
+//     when MaxPending bytes are waiting, or MaxPendingTotal over every
+//     partition, at MarkRecovered, before an iterator and on Close). Reads
+//     see the buffered writes. The processor
 //     writes a sensor's state on every message (docs/design.md, delivery
 //     guarantees), and goka's storage turns each of those into a LevelDB
 //     journal write(2) plus a second one for the offset, and the memtable
@@ -88,6 +97,10 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	var total *pendingTotal
+	if o.MaxPendingTotal > 0 {
+		total = &pendingTotal{max: int64(o.MaxPendingTotal), members: map[*buffered]struct{}{}}
+	}
 	return func(topic string, partition int32) (storage.Storage, error) {
 		p := &partitionDB{path: filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)),
 			topic: topic, partition: partition, log: o.Log}
@@ -95,7 +108,58 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 		if err != nil {
 			return nil, err
 		}
-		return newBuffered(db, p, o), nil
+		b := newBuffered(db, p, o)
+		total.join(b)
+		return b, nil
+	}
+}
+
+// pendingTotal is the bytes buffered by every partition of a builder, for
+// StorageOptions.MaxPendingTotal (nil: no such bound).
+type pendingTotal struct {
+	bytes atomic.Int64
+	max   int64
+
+	mu      sync.Mutex
+	members map[*buffered]struct{} // the open partitions
+}
+
+func (t *pendingTotal) join(b *buffered) {
+	if t == nil {
+		return
+	}
+	b.total = t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.members[b] = struct{}{}
+}
+
+func (t *pendingTotal) leave(b *buffered) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.members, b)
+}
+
+// add counts n more bytes buffered and says whether the total is full.
+func (t *pendingTotal) add(n int) bool {
+	return t != nil && t.bytes.Add(int64(n)) >= t.max
+}
+
+// kick asks every partition but self to flush in the background.
+func (t *pendingTotal) kick(self *buffered) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for b := range t.members {
+		if b == self {
+			continue
+		}
+		select {
+		case b.kick <- struct{}{}:
+		default: // one is waiting already
+		}
 	}
 }
 
@@ -114,6 +178,8 @@ type buffered struct {
 	pending  map[string]pendingValue // newest writes
 	flushing map[string]pendingValue // being written by flush; read after pending
 	bytes    int                     // of values in pending
+	total    *pendingTotal           // nil: no MaxPendingTotal
+	kick     chan struct{}           // flush now (MaxPendingTotal reached elsewhere)
 	offset   int64                   // newest SetOffset; valid when hasOff
 	hasOff   bool
 	offDirty bool // offset not yet in LevelDB
@@ -129,7 +195,8 @@ type buffered struct {
 }
 
 func newBuffered(db *localDB, where *partitionDB, o StorageOptions) *buffered {
-	return &buffered{db: db, where: where, opt: o, pending: map[string]pendingValue{}, stop: make(chan struct{}), done: make(chan struct{})}
+	return &buffered{db: db, where: where, opt: o, pending: map[string]pendingValue{}, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Open starts the background flusher.
@@ -147,6 +214,8 @@ func (b *buffered) Open() error {
 				return
 			case <-t.C:
 				_ = b.flush()
+			case <-b.kick:
+				_ = b.flush()
 			}
 		}
 	}()
@@ -162,6 +231,7 @@ func (b *buffered) Close() error {
 			<-b.done
 		}
 		err = errors.Join(b.flush(), b.db.Close())
+		b.total.leave(b)
 	})
 	return err
 }
@@ -218,14 +288,19 @@ func (b *buffered) put(key string, pv pendingValue) error {
 		b.mu.Unlock()
 		return err
 	}
+	n := len(pv.v) + len(key)
 	if old, ok := b.pending[key]; ok {
-		b.bytes -= len(old.v)
+		n -= len(old.v) + len(key)
 	}
 	b.pending[key] = pv
-	b.bytes += len(pv.v) + len(key)
+	b.bytes += n
 	full := b.bytes >= b.opt.MaxPending
+	totalFull := b.total.add(n)
 	b.mu.Unlock()
-	if full {
+	if totalFull {
+		b.total.kick(b)
+	}
+	if full || totalFull {
 		return b.flush()
 	}
 	return nil
@@ -297,6 +372,9 @@ func (b *buffered) flush() error {
 	if b.offDirty {
 		batch.Put([]byte(OffsetKey), strconv.AppendInt(nil, b.offset, 10))
 		b.offDirty = false
+	}
+	if b.total != nil {
+		b.total.bytes.Add(int64(-b.bytes))
 	}
 	b.flushing, b.pending, b.bytes = b.pending, make(map[string]pendingValue, len(b.pending)), 0
 	b.mu.Unlock()

@@ -208,3 +208,56 @@ func TestStorageFlushesEveryInterval(t *testing.T) {
 	}
 	t.Fatal("not flushed after 5s with a 10ms interval")
 }
+
+// TestStorageFlushesAtMaxPendingTotal: the write that brings every
+// partition's buffered values to MaxPendingTotal flushes its own partition at
+// once and makes the others flush in the background; below the total,
+// nothing is flushed before the interval.
+func TestStorageFlushesAtMaxPendingTotal(t *testing.T) {
+	dir := t.TempDir()
+	build := StorageBuilderWith(dir, StorageOptions{FlushInterval: time.Hour, MaxPending: 1 << 20, MaxPendingTotal: 3000})
+	var parts []*buffered
+	for p := range int32(3) {
+		st, err := build("table", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(); err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		parts = append(parts, st.(*buffered))
+	}
+	inDB := func(st *buffered, key string) bool {
+		v, _ := st.db.Get([]byte(key), nil)
+		return v != nil
+	}
+	// 2 × 1,000 bytes (keys included) on partitions 0 and 1: under the total.
+	_ = parts[0].Set("a", make([]byte, 999))
+	_ = parts[1].Set("b", make([]byte, 999))
+	_ = parts[0].Set("a", make([]byte, 999)) // a rewrite counts once
+	if inDB(parts[0], "a") || inDB(parts[1], "b") {
+		t.Fatal("flushed below MaxPendingTotal")
+	}
+	if got := parts[0].total.bytes.Load(); got != 2000 {
+		t.Fatalf("total %d bytes buffered, want 2000", got)
+	}
+	// 1,000 more on partition 2 reach the total.
+	_ = parts[2].Set("c", make([]byte, 999))
+	if !inDB(parts[2], "c") {
+		t.Error("the write that reached MaxPendingTotal did not flush its partition")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !inDB(parts[0], "a") || !inDB(parts[1], "b") {
+		if time.Now().After(deadline) {
+			t.Fatal("the other partitions did not flush within 5s of MaxPendingTotal being reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := parts[0].total.bytes.Load(); got != 0 {
+		t.Errorf("total %d bytes buffered after every partition flushed, want 0", got)
+	}
+	if mustGet(t, parts[0], "a") == "<nil>" || mustGet(t, parts[2], "c") == "<nil>" {
+		t.Error("a flushed value does not read back")
+	}
+}
