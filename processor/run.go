@@ -59,7 +59,9 @@ type Config struct {
 	// processor is behind its input (--batch-max-interval): it then grows
 	// until it holds BatchDensity samples per sensor it updated, so that a
 	// processor catching up over many sensors writes each state once per
-	// several samples instead of once per sample. A processor that keeps up
+	// several samples instead of once per sample; a batch whose partition
+	// has at most a quarter of its messages left to read stays open until
+	// they are read, up to a quarter longer. A processor that keeps up
 	// ends every batch at BatchInterval. Default DefaultBatchMaxInterval
 	// (5s); a value ≤ BatchInterval turns growing off.
 	BatchMaxInterval time.Duration
