@@ -46,8 +46,8 @@ type StorageOptions struct {
 	// flushes its partition at once, and the other partitions flush in the
 	// background. Default 0: no bound besides MaxPending per partition. A
 	// process that sets a long FlushInterval and a large MaxPending (the
-	// processor, see its StorageOptions) sets it so that its memory does
-	// not grow with its partition count.
+	// processor does) sets it so that its memory does not grow with its
+	// partition count.
 	MaxPendingTotal int
 	// Log receives the damaged partitions moved aside (nil: slog.Default()).
 	Log *slog.Logger
