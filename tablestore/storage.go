@@ -35,8 +35,12 @@ const (
 
 // StorageOptions tune the local table copies (see StorageBuilder).
 type StorageOptions struct {
-	// FlushInterval is how often writes are moved from memory to LevelDB.
-	// Default DefaultStorageFlush (200ms).
+	// FlushInterval is how long a write stays in memory before it is moved
+	// to LevelDB, with every write buffered after it: the buffered writes
+	// go once the oldest of them is FlushInterval old (checked every
+	// quarter of it), not at fixed ticks, so that writes buffered together
+	// just before a tick are not written at once. Default
+	// DefaultStorageFlush (200ms).
 	FlushInterval time.Duration
 	// MaxPending is the bytes of values held in memory before a write
 	// flushes at once. Default DefaultStoragePending (8 MiB).
@@ -61,7 +65,8 @@ type StorageOptions struct {
 // It differs from goka's storage.DefaultBuilder in two ways:
 //
 //   - Writes are buffered in memory and written to LevelDB together, as one
-//     atomic batch with the table offset, every FlushInterval (and at once
+//     atomic batch with the table offset, once the oldest of them is
+//     FlushInterval old (and at once
 //     when MaxPending bytes are waiting, or MaxPendingTotal over every
 //     partition, at MarkRecovered, before an iterator and on Close). Reads
 //     see the buffered writes. The processor
@@ -182,7 +187,8 @@ type buffered struct {
 	kick     chan struct{}           // flush now (MaxPendingTotal reached elsewhere)
 	offset   int64                   // newest SetOffset; valid when hasOff
 	hasOff   bool
-	offDirty bool // offset not yet in LevelDB
+	offDirty bool      // offset not yet in LevelDB
+	oldest   time.Time // when the oldest write not yet in LevelDB was buffered; zero: none
 	err      error
 
 	flushMu   sync.Mutex // one flush at a time
@@ -206,20 +212,36 @@ func (b *buffered) Open() error {
 	}
 	go func() {
 		defer close(b.done)
-		t := time.NewTicker(b.opt.FlushInterval)
+		t := time.NewTicker(max(b.opt.FlushInterval/4, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
 			case <-b.stop:
 				return
-			case <-t.C:
-				_ = b.flush()
+			case now := <-t.C:
+				if b.due(now) {
+					_ = b.flush()
+				}
 			case <-b.kick:
 				_ = b.flush()
 			}
 		}
 	}()
 	return nil
+}
+
+// due says whether the oldest buffered write is FlushInterval old at now.
+func (b *buffered) due(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.oldest.IsZero() && now.Sub(b.oldest) >= b.opt.FlushInterval
+}
+
+// buffering notes a write not yet in LevelDB; the caller holds mu.
+func (b *buffered) buffering() {
+	if b.oldest.IsZero() {
+		b.oldest = time.Now()
+	}
 }
 
 // Close flushes and closes LevelDB.
@@ -294,6 +316,7 @@ func (b *buffered) put(key string, pv pendingValue) error {
 	}
 	b.pending[key] = pv
 	b.bytes += n
+	b.buffering()
 	full := b.bytes >= b.opt.MaxPending
 	totalFull := b.total.add(n)
 	b.mu.Unlock()
@@ -334,6 +357,7 @@ func (b *buffered) SetOffset(offset int64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.offset, b.hasOff, b.offDirty = offset, true, true
+	b.buffering()
 	return b.err
 }
 
@@ -377,6 +401,7 @@ func (b *buffered) flush() error {
 		b.total.bytes.Add(int64(-b.bytes))
 	}
 	b.flushing, b.pending, b.bytes = b.pending, make(map[string]pendingValue, len(b.pending)), 0
+	b.oldest = time.Time{}
 	b.mu.Unlock()
 
 	err := b.db.Write(batch, nil)
