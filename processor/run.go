@@ -287,7 +287,7 @@ func explain(err error, cfg Config) error {
 // (its MaxPending holds a whole batch, DefaultBatchMaxBytes), the states of
 // sensors written again within the interval reach LevelDB once, and the
 // copy of the last batch before a pause is written while the processor
-// waits. After a crash the copy is then up to DefaultBatchMaxInterval
+// waits. After a crash the copy is then up to about DefaultBatchMaxInterval
 // behind, caught up from the changelog at the next start. The total bound
 // keeps the states waiting at the decoded-state cache's default size
 // whatever the partition count.

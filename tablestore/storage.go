@@ -35,12 +35,12 @@ const (
 
 // StorageOptions tune the local table copies (see StorageBuilder).
 type StorageOptions struct {
-	// FlushInterval is how long a write stays in memory before it is moved
-	// to LevelDB, with every write buffered after it: the buffered writes
-	// go once the oldest of them is FlushInterval old (checked every
-	// quarter of it), not at fixed ticks, so that writes buffered together
-	// just before a tick are not written at once. Default
-	// DefaultStorageFlush (200ms).
+	// FlushInterval is how long a write waits in memory: the buffered
+	// writes go to LevelDB together once the oldest of them is
+	// FlushInterval old (checked every quarter of it). Timed from the
+	// oldest write rather than by fixed ticks, so that writes made just
+	// before a tick are not written at once. Default DefaultStorageFlush
+	// (200ms).
 	FlushInterval time.Duration
 	// MaxPending is the bytes of values held in memory before a write
 	// flushes at once. Default DefaultStoragePending (8 MiB).
@@ -66,10 +66,9 @@ type StorageOptions struct {
 //
 //   - Writes are buffered in memory and written to LevelDB together, as one
 //     atomic batch with the table offset, once the oldest of them is
-//     FlushInterval old (and at once
-//     when MaxPending bytes are waiting, or MaxPendingTotal over every
-//     partition, at MarkRecovered, before an iterator and on Close). Reads
-//     see the buffered writes. The processor
+//     FlushInterval old (and at once when MaxPending bytes are waiting, or
+//     MaxPendingTotal over every partition, at MarkRecovered, before an
+//     iterator and on Close). Reads see the buffered writes. The processor
 //     writes a sensor's state on every message (docs/design.md, delivery
 //     guarantees), and goka's storage turns each of those into a LevelDB
 //     journal write(2) plus a second one for the offset, and the memtable
@@ -78,7 +77,7 @@ type StorageOptions struct {
 //     The local copy is a cache of the changelog: goka rebuilds it from the
 //     changelog starting at the stored offset, and that offset only ever
 //     goes to LevelDB in the same batch as every value written before it,
-//     so after a crash the copy is at worst FlushInterval behind and is
+//     so after a crash the copy is at worst 1.25 FlushInterval behind and is
 //     caught up from the changelog on the next start, as after any crash.
 //   - MarkRecovered runs once: with goka v1.1.16 a view that reconnects
 //     after a broker restart (WithViewAutoReconnect) recovers again on the
