@@ -352,9 +352,9 @@ const catchUpQuiet = time.Second
 // batch ends, within maxInterval; a message without a timestamp counts as
 // old.
 //
-// A batch at maxInterval whose partition has at most a quarter of the
-// batch's messages left to read (nearlyRead) stays open until they are
-// read, for at most a quarter of maxInterval more. Ended at maxInterval,
+// A batch at maxInterval whose partition has at most half as many
+// messages left to read as the batch holds (nearlyRead) stays open until
+// they are read, for at most half of maxInterval more. Ended at maxInterval,
 // it would write every sensor it updated, and the last few messages,
 // which touch most of those sensors again, would write them all a second
 // time a moment later: at many sensors that doubled the state writes of a
@@ -370,7 +370,7 @@ func (pb *partBatch) catchingUp(now time.Time) bool {
 		return false
 	case pb.readAll():
 		return false
-	case now.Sub(pb.opened) >= w.maxInterval+w.maxInterval/4:
+	case now.Sub(pb.opened) >= w.maxInterval+w.maxInterval/2:
 		return false
 	case now.Sub(pb.opened) >= w.maxInterval && !pb.nearlyRead():
 		return false
@@ -430,15 +430,16 @@ func (pb *partBatch) readAll() bool {
 	return ok && pb.last.offset+1 >= hwm
 }
 
-// nearlyRead says whether the partition has at most a quarter of the
-// batch's messages left to read, as far as sarama's fetches know (false when
-// unknown). The caller holds mu.
+// nearlyRead says whether the partition has at most half as many messages
+// left to read as the batch holds, as far as sarama's fetches know (false
+// when unknown): at the batch's pace, what half of its time read. The
+// caller holds mu.
 func (pb *partBatch) nearlyRead() bool {
 	if pb.w.ends == nil || pb.messages == 0 {
 		return false
 	}
 	hwm, ok := pb.w.ends.HighWaterMark(pb.last.topic, pb.p)
-	return ok && 4*(hwm-pb.last.offset-1) <= int64(pb.messages)
+	return ok && 2*(hwm-pb.last.offset-1) <= int64(pb.messages)
 }
 
 // holding says whether the batch holds a message of topic.

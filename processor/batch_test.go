@@ -497,20 +497,20 @@ func TestBatchCatchingUp(t *testing.T) {
 		{"keeping up", func(pb *partBatch, _ *batchWriter) { pb.newest = now.Add(-50 * time.Millisecond) }, false},
 		{"input paused", func(pb *partBatch, _ *batchWriter) { pb.lastArrival = now.Add(-catchUpQuiet) }, false},
 		{"open for the max interval", func(pb *partBatch, _ *batchWriter) { pb.opened = now.Add(-5 * time.Second) }, false},
-		{"max interval, a quarter of the batch left to read", func(pb *partBatch, w *batchWriter) {
-			pb.opened, w.ends = now.Add(-5*time.Second), fixedEnd(pb.last.offset+1+25)
+		{"max interval, half the batch's messages left to read", func(pb *partBatch, w *batchWriter) {
+			pb.opened, w.ends = now.Add(-5*time.Second), fixedEnd(pb.last.offset+1+50)
 		}, true},
-		{"max interval, more than a quarter left", func(pb *partBatch, w *batchWriter) {
-			pb.opened, w.ends = now.Add(-5*time.Second), fixedEnd(pb.last.offset+1+26)
+		{"max interval, more than half left", func(pb *partBatch, w *batchWriter) {
+			pb.opened, w.ends = now.Add(-5*time.Second), fixedEnd(pb.last.offset+1+51)
 		}, false},
 		{"max interval, end unknown", func(pb *partBatch, w *batchWriter) {
 			pb.opened, w.ends = now.Add(-5*time.Second), fixedEnd(-1)
 		}, false},
-		{"a quarter past the max interval, a little left to read", func(pb *partBatch, w *batchWriter) {
-			pb.opened, w.ends = now.Add(-6250*time.Millisecond), fixedEnd(pb.last.offset+2)
+		{"half past the max interval, a little left to read", func(pb *partBatch, w *batchWriter) {
+			pb.opened, w.ends = now.Add(-7500*time.Millisecond), fixedEnd(pb.last.offset+2)
 		}, false},
-		{"just under a quarter past the max interval", func(pb *partBatch, w *batchWriter) {
-			pb.opened, w.ends = now.Add(-6249*time.Millisecond), fixedEnd(pb.last.offset+2)
+		{"just under half past the max interval", func(pb *partBatch, w *batchWriter) {
+			pb.opened, w.ends = now.Add(-7499*time.Millisecond), fixedEnd(pb.last.offset+2)
 		}, true},
 		{"no timestamps", func(pb *partBatch, _ *batchWriter) { pb.newest = time.Time{} }, true},
 		{"more to read", func(pb *partBatch, w *batchWriter) { w.ends = fixedEnd(pb.last.offset + 2) }, true},

@@ -60,10 +60,11 @@ type Config struct {
 	// until it holds BatchDensity samples per sensor it updated, so that a
 	// processor catching up over many sensors writes each state once per
 	// several samples instead of once per sample; a batch whose partition
-	// has at most a quarter of its messages left to read stays open until
-	// they are read, up to a quarter longer. A processor that keeps up
-	// ends every batch at BatchInterval. Default DefaultBatchMaxInterval
-	// (5s); a value ≤ BatchInterval turns growing off.
+	// has at most half as many messages left to read as it holds stays
+	// open until they are read, up to half as long again. A processor that
+	// keeps up ends every batch at BatchInterval. Default
+	// DefaultBatchMaxInterval (5s); a value ≤ BatchInterval turns growing
+	// off.
 	BatchMaxInterval time.Duration
 	// BatchDensity is the samples per updated sensor a growing batch waits
 	// for (--batch-density). Default DefaultBatchDensity (32); 1 turns

@@ -188,7 +188,7 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
 		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
 	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
-		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; a batch whose partition has at most a quarter of its messages left to read stays open until they are read, up to a quarter longer; 0: off")
+		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; a batch whose partition has at most half as many messages left to read as it holds stays open until they are read, up to half as long again; 0: off")
 	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
 }
