@@ -423,11 +423,8 @@ func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 // ended) and the batch need not wait catchUpQuiet to see it. The caller
 // holds mu.
 func (pb *partBatch) readAll() bool {
-	if pb.w.ends == nil || pb.messages == 0 {
-		return false
-	}
-	hwm, ok := pb.w.ends.HighWaterMark(pb.last.topic, pb.p)
-	return ok && pb.last.offset+1 >= hwm
+	left, ok := pb.left()
+	return ok && left <= 0
 }
 
 // nearlyRead says whether the partition has at most half as many messages
@@ -435,11 +432,19 @@ func (pb *partBatch) readAll() bool {
 // when unknown): at the batch's pace, what half of its time read. The
 // caller holds mu.
 func (pb *partBatch) nearlyRead() bool {
+	left, ok := pb.left()
+	return ok && 2*left <= int64(pb.messages)
+}
+
+// left is how many messages the partition has after the batch's newest, as
+// far as sarama's fetches know (false when unknown or the batch is empty).
+// The caller holds mu.
+func (pb *partBatch) left() (int64, bool) {
 	if pb.w.ends == nil || pb.messages == 0 {
-		return false
+		return 0, false
 	}
 	hwm, ok := pb.w.ends.HighWaterMark(pb.last.topic, pb.p)
-	return ok && 2*(hwm-pb.last.offset-1) <= int64(pb.messages)
+	return hwm - pb.last.offset - 1, ok
 }
 
 // holding says whether the batch holds a message of topic.

@@ -855,3 +855,20 @@ func TestBatchLocalWriteConcurrent(t *testing.T) {
 		t.Errorf("sensor %s: %d samples up to offset %d, want 2 up to 3", keys[0], rec.Samples, rec.Offset)
 	}
 }
+
+// TestLocalCopyHoldsABatch: the processor's local copy buffers a whole
+// batch of states without a LevelDB write half-way, whatever
+// --batch-max-bytes, and its total bound is never below one batch.
+func TestLocalCopyHoldsABatch(t *testing.T) {
+	for _, maxBytes := range []int{0, 1 << 20, 1 << 30} {
+		cfg := Config{BatchMaxBytes: maxBytes}.withDefaults()
+		o := localCopyOptions(cfg, nil)
+		if o.MaxPending < cfg.BatchMaxBytes || o.MaxPendingTotal < cfg.BatchMaxBytes {
+			t.Errorf("--batch-max-bytes %d: MaxPending %d, MaxPendingTotal %d; a batch holds up to %d",
+				maxBytes, o.MaxPending, o.MaxPendingTotal, cfg.BatchMaxBytes)
+		}
+		if o.FlushInterval <= tablestore.DefaultStorageFlush {
+			t.Errorf("FlushInterval %v: not longer than the storage's default", o.FlushInterval)
+		}
+	}
+}

@@ -216,7 +216,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(log)))),
+		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log)))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.
@@ -285,14 +285,15 @@ func explain(err error, cfg Config) error {
 // batch's states are on the changelog before its input is committed, so
 // the copy is written back at the pace of catching-up batches rather than
 // every 200 ms: a batch hands its states over without waiting for LevelDB
-// (its MaxPending holds a whole batch, DefaultBatchMaxBytes), the states of
+// (its MaxPending holds a whole batch, BatchMaxBytes), the states of
 // sensors written again within the interval reach LevelDB once, and the
 // copy of the last batch before a pause is written while the processor
 // waits. After a crash the copy is then up to about DefaultBatchMaxInterval
 // behind, caught up from the changelog at the next start. The total bound
-// keeps the states waiting at the decoded-state cache's default size
-// whatever the partition count.
-func localCopyOptions(log *slog.Logger) tablestore.StorageOptions {
+// keeps the states waiting at the decoded-state cache's default size, or
+// one batch if that is larger, whatever the partition count. cfg has its
+// defaults.
+func localCopyOptions(cfg Config, log *slog.Logger) tablestore.StorageOptions {
 	return tablestore.StorageOptions{Log: log, FlushInterval: DefaultBatchMaxInterval,
-		MaxPending: DefaultBatchMaxBytes, MaxPendingTotal: DefaultCacheBytes}
+		MaxPending: cfg.BatchMaxBytes, MaxPendingTotal: max(DefaultCacheBytes, cfg.BatchMaxBytes)}
 }

@@ -396,9 +396,7 @@ func (b *buffered) flush() error {
 		batch.Put([]byte(OffsetKey), strconv.AppendInt(nil, b.offset, 10))
 		b.offDirty = false
 	}
-	if b.total != nil {
-		b.total.bytes.Add(int64(-b.bytes))
-	}
+	b.total.add(-b.bytes)
 	b.flushing, b.pending, b.bytes = b.pending, make(map[string]pendingValue, len(b.pending)), 0
 	b.oldest = time.Time{}
 	b.mu.Unlock()
