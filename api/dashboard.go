@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
-	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/plot"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -21,7 +21,7 @@ func (s *Server) plotSVG(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if !ok {
 		return
 	}
-	b, err := PlotBytes(h, "svg")
+	b, err := plot.CurvesBytes(h, "svg")
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -150,7 +150,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		var star []float64
 		if sensor.Bank != nil {
-			if ts := history.TrueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+			if ts := TrueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 				star, d.HasTruth = ts[0], true
 			}
 			for _, m := range sensor.Bank.Models {
@@ -201,22 +201,22 @@ func distance(a, b []float64) float64 {
 }
 
 type sensorModel struct {
-	apitypes.ModelJSON
+	schema.Model
 	Dist float64
 }
 
 type sensorData struct {
 	Group     string
-	Sensor    apitypes.SensorJSON
+	Sensor    schema.Sensor
 	Models    []sensorModel
 	ThetaStar []float64
 	Plot      template.HTML // inline SVG
 	NoPlot    string        // why there is no plot
 	Points    int
 	APIBase   string
-	HasEvents bool             // the group's events are followed
-	Events    []apitypes.Event // the latest, newest first
-	EventPlot template.HTML    // inline SVG of their z
+	HasEvents bool           // the group's events are followed
+	Events    []schema.Event // the latest, newest first
+	EventPlot template.HTML  // inline SVG of their z
 }
 
 func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
@@ -234,24 +234,24 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()), http.StatusNotFound)
 		return
 	}
-	d := sensorData{Group: v.Group(), Sensor: sensor.JSON(v.Group()),
+	d := sensorData{Group: v.Group(), Sensor: sensorJSON(sensor, v.Group()),
 		APIBase: "/v1/groups/" + url.PathEscape(v.Group()) + "/sensors/" + url.PathEscape(id)}
-	if ts := history.TrueTheta(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+	if ts := TrueTheta(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 		d.ThetaStar = ts[0]
 	}
 	for _, m := range d.Sensor.Models {
-		d.Models = append(d.Models, sensorModel{ModelJSON: m, Dist: distance(m.Theta, d.ThetaStar)})
+		d.Models = append(d.Models, sensorModel{Model: m, Dist: distance(m.Theta, d.ThetaStar)})
 	}
 	if ev := s.eventsOf(v); ev != nil {
 		d.HasEvents, d.Events = true, ev.Store().Events(id, DefaultEventsLimit)
-		d.EventPlot = eventsSVG(d.Events)
+		d.EventPlot = plot.EventsSVG(d.Events)
 	}
 	if h := s.historyOf(v); h == nil {
 		d.NoPlot = "no history is kept for this group"
-	} else if hj, ok := history.HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
+	} else if hj, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
 		d.NoPlot = "no snapshots of this sensor yet (processors publish them with --snapshot-every / --snapshot-interval)"
 	} else {
-		svg, err := PlotBytes(hj, "svg")
+		svg, err := plot.CurvesBytes(hj, "svg")
 		if err != nil {
 			d.NoPlot = err.Error()
 		} else {

@@ -72,7 +72,7 @@ func (u *GokaUI) AttachView(v *view.View) {
 		if err != nil || !ok {
 			return nil, err
 		}
-		return s.JSON(v.Group()), nil
+		return sensorJSON(s, v.Group()), nil
 	})
 	u.mu.Unlock()
 	// The goka view exists once the table was found (View.Run); the monitor

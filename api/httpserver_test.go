@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/api"
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -38,7 +38,7 @@ func TestNewHTTPServerTimeouts(t *testing.T) {
 // none.
 func errorBody(t *testing.T, what string, h http.Header, b []byte) string {
 	t.Helper()
-	var e apitypes.ErrorJSON
+	var e schema.Error
 	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" {
 		t.Errorf("%s: body %q is no JSON error", what, b)
 	}
@@ -49,7 +49,7 @@ func errorBody(t *testing.T, what string, h http.Header, b []byte) string {
 }
 
 func TestWriteJSONNotEncodable(t *testing.T) {
-	for _, v := range []any{math.Inf(1), map[string]float64{"y": math.NaN()}, apitypes.PredictionJSON{Model: "m", Y: math.Inf(-1)}} {
+	for _, v := range []any{math.Inf(1), map[string]float64{"y": math.NaN()}, schema.Prediction{Model: "m", Y: math.Inf(-1)}} {
 		rec := httptest.NewRecorder()
 		api.WriteJSON(rec, http.StatusOK, v)
 		if rec.Code != http.StatusInternalServerError {

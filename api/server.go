@@ -1,8 +1,8 @@
 // Package api is the HTTP side of `serve`: the JSON API over one or more
-// views (routes, bearer-token auth, its OpenAPI document), the HTML
-// dashboard and sensor pages, the learning-curve plots, goka's own web UI
-// and the Prometheus metrics of serving. The JSON bodies are package
-// apitypes'.
+// views (routes, bearer-token auth, its OpenAPI document), the learning
+// curves built from the snapshots, the HTML dashboard and sensor pages,
+// goka's own web UI and the Prometheus metrics of serving. The JSON bodies
+// are package schema's.
 package api
 
 import (
@@ -24,10 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
+
+	"github.com/streamrls/streamrls/codec"
 )
 
 // Server is the HTTP API over one or more views; the first is the default
@@ -42,7 +44,7 @@ type Server struct {
 	// dashboard's curves); a group without one has no curves.
 	Histories []*history.Follower
 	// Truth gives θ*, when known: plots, history and the dashboard's ‖θ−θ*‖.
-	Truth history.Truth
+	Truth Truth
 	// IntervalLevel is the coverage of predict's [lo, hi] (0:
 	// rls.DefaultIntervalLevel).
 	IntervalLevel float64
@@ -197,7 +199,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *view.View) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := apitypes.SensorsJSON{Sensors: ids}
+	out := schema.Sensors{Sensors: ids}
 	if out.Sensors == nil {
 		out.Sensors = []string{}
 	}
@@ -221,7 +223,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 		return
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
-	writeJSON(w, http.StatusOK, sensor.JSON(v.Group()))
+	writeJSON(w, http.StatusOK, sensorJSON(sensor, v.Group()))
+}
+
+// sensorJSON is a view's sensor as GET /v1/sensors/{id} answers it.
+func sensorJSON(s *view.Sensor, group string) schema.Sensor {
+	return codec.DescribeSensor(s.ID, group, s.Meta, s.Bank)
 }
 
 // MaxPredictBody bounds the body of a predict request.
@@ -256,7 +263,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 		}
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
-	out := apitypes.PredictJSON{Sensor: id, Level: s.level()}
+	out := schema.Predictions{Sensor: id, Level: s.level()}
 	for _, m := range sensor.Bank.Models {
 		p, err := m.PredictInterval(req.X, out.Level)
 		if err != nil {
@@ -268,7 +275,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, p.Y))
 			return
 		}
-		pj := apitypes.PredictionJSON{Model: m.Name, Y: p.Y}
+		pj := schema.Prediction{Model: m.Name, Y: p.Y}
 		// σ̂² unknown, or xᵀPx overflowing for a huge x: no interval.
 		if isFinite(p.SD) && isFinite(p.Lo) && isFinite(p.Hi) {
 			pj.SD, pj.Lo, pj.Hi = &p.SD, &p.Lo, &p.Hi
@@ -294,8 +301,8 @@ func (s *Server) level() float64 {
 // nothing after it. It returns the status to answer with when the body is
 // refused: 415 for the content type, 408 for a body not read within
 // ReadTimeout, else 400.
-func decodePredict(w http.ResponseWriter, r *http.Request) (apitypes.PredictRequest, int, error) {
-	var req apitypes.PredictRequest
+func decodePredict(w http.ResponseWriter, r *http.Request) (schema.PredictRequest, int, error) {
+	var req schema.PredictRequest
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	charset, hasCharset := params["charset"]
@@ -336,7 +343,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(apitypes.ErrorJSON{Error: fmt.Sprintf("encoding the response: %v", err)})
+		b, _ = json.Marshal(schema.Error{Error: fmt.Sprintf("encoding the response: %v", err)})
 	}
 	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
@@ -346,7 +353,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, apitypes.ErrorJSON{Error: msg})
+	writeJSON(w, status, schema.Error{Error: msg})
 }
 
 // historyOf finds the snapshots follower of v's group.
@@ -359,14 +366,14 @@ func (s *Server) historyOf(v *view.View) *history.Follower {
 	return nil
 }
 
-func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.View) (apitypes.HistoryJSON, bool) {
+func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.View) (schema.History, bool) {
 	id := r.PathValue("id")
 	h := s.historyOf(v)
 	if h == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no history is kept for group %q (serve follows GROUP-snapshots)", v.Group()))
-		return apitypes.HistoryJSON{}, false
+		return schema.History{}, false
 	}
-	out, ok := history.HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
+	out, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them with --snapshot-every/--snapshot-interval)", id, v.Group()))
 		return out, false
@@ -417,5 +424,5 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view.View) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, apitypes.EventsJSON{Sensor: id, Group: v.Group(), Events: evs})
+	writeJSON(w, http.StatusOK, schema.Events{Sensor: id, Group: v.Group(), Events: evs})
 }

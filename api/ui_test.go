@@ -23,7 +23,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/streamrls/streamrls/api"
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
@@ -33,6 +32,7 @@ import (
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -44,7 +44,7 @@ type pipeline struct {
 	url       string
 	srv       *api.Server
 	hist      *history.Follower
-	events    []apitypes.Event // produced to GROUP-events, oldest first
+	events    []schema.Event // produced to GROUP-events, oldest first
 	kc        kafkaconf.Kafka
 	names     topology.Names
 	specs     []rls.Spec
@@ -142,11 +142,11 @@ func (p *pipeline) startEvents(t *testing.T, ctx context.Context) *history.Event
 	now := time.Now().UTC()
 	z, st := 7.25, 1.5
 	for i, ago := range []time.Duration{3 * time.Hour, 2 * time.Hour, time.Minute, time.Second} {
-		e := apitypes.Event{Sensor: emitter.SensorID(i % 2), Model: p.specs[0].Name, Kind: apitypes.EventAnomaly,
+		e := schema.Event{Sensor: emitter.SensorID(i % 2), Model: p.specs[0].Name, Kind: schema.EventAnomaly,
 			Partition: int32(i), Offset: int64(10 * i), Samples: uint64(100 * (i + 1)), Z: &z,
 			Time: now.Add(-ago).Format(time.RFC3339Nano)}
 		if i == 2 {
-			e.Kind, e.Z, e.Statistic = apitypes.EventDrift, nil, &st
+			e.Kind, e.Z, e.Statistic = schema.EventDrift, nil, &st
 		}
 		p.events = append(p.events, e)
 	}
@@ -217,7 +217,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 
 	t.Run("drift", func(t *testing.T) {
 		for i := 0; i < p.sensors; i++ {
-			var s apitypes.SensorJSON
+			var s schema.Sensor
 			getJSON(t, p.url+"/v1/sensors/"+emitter.SensorID(i), 200, &s)
 			for j, m := range s.Models {
 				want, _, err := rlstest.Oracle(p.specs[j], p.xs[i], p.ys[i])
@@ -240,13 +240,13 @@ func TestDriftHistoryDashboard(t *testing.T) {
 	})
 
 	t.Run("events", func(t *testing.T) {
-		for path, want := range map[string][]apitypes.Event{
+		for path, want := range map[string][]schema.Event{
 			"/v1/sensors/1/events":                     {p.events[2], p.events[0]},
 			"/v1/sensors/1/events?limit=1":             {p.events[2]},
 			"/v1/groups/rls/sensors/2/events?limit=20": {p.events[3], p.events[1]},
 			"/v1/sensors/3/events":                     {},
 		} {
-			var got apitypes.EventsJSON
+			var got schema.Events
 			getJSON(t, p.url+path, 200, &got)
 			if !reflect.DeepEqual(got.Events, want) || got.Group != "rls" {
 				t.Errorf("GET %s: %+v, want %+v", path, got, want)
@@ -254,7 +254,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		}
 		// The client asks the same.
 		got, err := (&client.Client{BaseURL: p.url, Group: "rls"}).Events(context.Background(), "2", 1)
-		if err != nil || !reflect.DeepEqual(got.Events, []apitypes.Event{p.events[3]}) {
+		if err != nil || !reflect.DeepEqual(got.Events, []schema.Event{p.events[3]}) {
 			t.Errorf("client Events: %+v, %v", got, err)
 		}
 		getJSON(t, p.url+"/v1/sensors/1/events?limit=101", 400, nil)
@@ -268,9 +268,9 @@ func TestDriftHistoryDashboard(t *testing.T) {
 			t.Fatalf("sensor 4: %v %v", ok, err)
 		}
 		x := []float64{0.5, -1, 2, 0.25}
-		var got apitypes.PredictJSON
+		var got schema.Predictions
 		postJSON(t, p.url+"/v1/sensors/4/predict", `{"x": [0.5, -1, 2, 0.25]}`, &got)
-		var sj apitypes.SensorJSON
+		var sj schema.Sensor
 		getJSON(t, p.url+"/v1/sensors/4", 200, &sj)
 		if got.Level != 0.95 || len(got.Predictions) != len(s.Bank.Models) {
 			t.Fatalf("predict: %+v", got)
@@ -304,7 +304,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 	})
 
 	t.Run("history", func(t *testing.T) {
-		var h apitypes.HistoryJSON
+		var h schema.History
 		getJSON(t, p.url+"/v1/sensors/2/history", 200, &h)
 		want := []uint64{uint64(p.batch)} // the first message, then each multiple of every
 		for n := p.every; n <= uint64(p.perSensor); n += p.every {
@@ -347,8 +347,8 @@ func TestDriftHistoryDashboard(t *testing.T) {
 		before := p.hist.Messages()
 		kept := p.hist.Store().Points("2")
 		prod := testkit.PartitionProducer(t, p.kc)
-		for _, dup := range []history.Snapshot{kept[10], kept[len(kept)-1]} {
-			b, _ := history.Encode(&dup)
+		for _, dup := range []schema.Snapshot{kept[10], kept[len(kept)-1]} {
+			b, _ := dup.Encode()
 			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: p.names.Snapshots, Partition: 0,
 				Key: sarama.StringEncoder("2"), Value: sarama.ByteEncoder(b)}); err != nil {
 				t.Fatal(err)
@@ -360,7 +360,7 @@ func TestDriftHistoryDashboard(t *testing.T) {
 			}
 			return nil
 		})
-		var again apitypes.HistoryJSON
+		var again schema.History
 		getJSON(t, p.url+"/v1/sensors/2/history", 200, &again)
 		if !reflect.DeepEqual(again.Samples, h.Samples) {
 			t.Errorf("after a duplicate: points %v", again.Samples)

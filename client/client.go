@@ -1,7 +1,7 @@
 // Package client calls the HTTP API of a running `streamrls serve` (or
 // `run --http`): sensor lookups, the sensor list, predictions, learning
 // histories and events. It imports only the standard library and the
-// API's JSON types (package apitypes), so a program that only calls the API
+// API's JSON types (package schema), so a program that only calls the API
 // builds without Kafka, goka, LevelDB or gonum.
 package client
 
@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Client looks sensors up through the HTTP API of a `streamrls serve`.
@@ -85,7 +85,7 @@ func (c *Client) do(ctx context.Context, method, u string, body, out any) error 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e apitypes.ErrorJSON
+		var e schema.Error
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		if resp.StatusCode == http.StatusNotFound {
 			return fmt.Errorf("%s %s: %w: %s", method, u, ErrNotFound, e.Error)
@@ -96,8 +96,8 @@ func (c *Client) do(ctx context.Context, method, u string, body, out any) error 
 }
 
 // Sensor returns a sensor's state.
-func (c *Client) Sensor(ctx context.Context, id string) (*apitypes.SensorJSON, error) {
-	var out apitypes.SensorJSON
+func (c *Client) Sensor(ctx context.Context, id string) (*schema.Sensor, error) {
+	var out schema.Sensor
 	u, err := c.sensorPath(id)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 	var all []string
 	after := ""
 	for {
-		var page apitypes.SensorsJSON
+		var page schema.Sensors
 		u := c.path("sensors") + "?limit=1000&after=" + url.QueryEscape(after)
 		if err := c.do(ctx, http.MethodGet, u, nil, &page); err != nil {
 			return nil, err
@@ -132,21 +132,21 @@ func (c *Client) Sensors(ctx context.Context) ([]string, error) {
 }
 
 // Predict returns each model's prediction for x.
-func (c *Client) Predict(ctx context.Context, id string, x []float64) (*apitypes.PredictJSON, error) {
-	var out apitypes.PredictJSON
+func (c *Client) Predict(ctx context.Context, id string, x []float64) (*schema.Predictions, error) {
+	var out schema.Predictions
 	u, err := c.sensorPath(id, "predict")
 	if err != nil {
 		return nil, err
 	}
-	if err := c.do(ctx, http.MethodPost, u, apitypes.PredictRequest{X: x}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, u, schema.PredictRequest{X: x}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
 // History returns a sensor's learning history (GET /v1/sensors/{id}/history).
-func (c *Client) History(ctx context.Context, id string) (*apitypes.HistoryJSON, error) {
-	var out apitypes.HistoryJSON
+func (c *Client) History(ctx context.Context, id string) (*schema.History, error) {
+	var out schema.History
 	u, err := c.sensorPath(id, "history")
 	if err != nil {
 		return nil, err
@@ -159,8 +159,8 @@ func (c *Client) History(ctx context.Context, id string) (*apitypes.HistoryJSON,
 
 // Events returns a sensor's latest anomaly and drift events, newest first
 // (GET /v1/sensors/{id}/events); limit ≤ 0 takes the server's default.
-func (c *Client) Events(ctx context.Context, id string, limit int) (*apitypes.EventsJSON, error) {
-	var out apitypes.EventsJSON
+func (c *Client) Events(ctx context.Context, id string, limit int) (*schema.Events, error) {
+	var out schema.Events
 	u, err := c.sensorPath(id, "events")
 	if err != nil {
 		return nil, err

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/client"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // TestSensorsStopsOnAListThatDoesNotAdvance: a server whose next never
@@ -19,7 +19,7 @@ func TestSensorsStopsOnAListThatDoesNotAdvance(t *testing.T) {
 	var calls atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		_ = json.NewEncoder(w).Encode(apitypes.SensorsJSON{Sensors: []string{"b"}, Next: "b"})
+		_ = json.NewEncoder(w).Encode(schema.Sensors{Sensors: []string{"b"}, Next: "b"})
 	}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -72,13 +72,13 @@ func TestEventsQuery(t *testing.T) {
 	var got []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, r.URL.RequestURI())
-		_ = json.NewEncoder(w).Encode(apitypes.EventsJSON{Sensor: "a", Events: []apitypes.Event{{Sensor: "a", Kind: apitypes.EventDrift}}})
+		_ = json.NewEncoder(w).Encode(schema.Events{Sensor: "a", Events: []schema.Event{{Sensor: "a", Kind: schema.EventDrift}}})
 	}))
 	defer srv.Close()
 	c := &client.Client{BaseURL: srv.URL}
 	ctx := context.Background()
 	out, err := c.Events(ctx, "a", 5)
-	if err != nil || len(out.Events) != 1 || out.Events[0].Kind != apitypes.EventDrift {
+	if err != nil || len(out.Events) != 1 || out.Events[0].Kind != schema.EventDrift {
 		t.Fatalf("Events = %+v, %v", out, err)
 	}
 	if _, err := c.Events(ctx, "a", 0); err != nil {

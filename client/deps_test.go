@@ -20,8 +20,8 @@ func TestDeps(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	deps := strings.Fields(string(out))
-	if len(deps) < 10 || !slices.Contains(deps, "net/http") || !slices.Contains(deps, "github.com/streamrls/streamrls/api/apitypes") {
-		t.Fatalf("go list -deps gave %d packages, without net/http or apitypes: %q", len(deps), deps)
+	if len(deps) < 10 || !slices.Contains(deps, "net/http") || !slices.Contains(deps, "github.com/streamrls/streamrls/schema") {
+		t.Fatalf("go list -deps gave %d packages, without net/http or schema: %q", len(deps), deps)
 	}
 	heavy := []string{"github.com/lovoo/goka", "github.com/IBM/sarama", "github.com/syndtr/goleveldb",
 		"gonum.org/v1/gonum", "gonum.org/v1/plot", "github.com/twmb/franz-go", "github.com/prometheus/"}
@@ -33,7 +33,7 @@ func TestDeps(t *testing.T) {
 		}
 		// Besides the API's types, only the standard library (no dot in
 		// the first path element).
-		if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") && d != "github.com/streamrls/streamrls/api/apitypes" &&
+		if first, _, _ := strings.Cut(d, "/"); strings.Contains(first, ".") && d != "github.com/streamrls/streamrls/schema" &&
 			d != "github.com/streamrls/streamrls/client" {
 			t.Errorf("client depends on %s, outside the standard library", d)
 		}

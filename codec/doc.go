@@ -1,7 +1,8 @@
 // Package codec holds streamrls's wire formats: the sample values producers
 // send (JSON, the original notebook's Python-list text, a binary micro-batch),
 // the state value of the group table (an envelope around an RLS bank), and a
-// goka.Codec passthrough. It has no Kafka code and no reflection.
+// goka.Codec passthrough; DescribeSensor shows a state value as the records of
+// package schema. It has no Kafka code and no reflection.
 //
 // # Sample values
 //

@@ -18,11 +18,11 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/export"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -98,7 +98,7 @@ func TestExport(t *testing.T) {
 	// Everything the API serves, after the view has every sample.
 	ids := append([]string{"1", "2"}, oddIDs...)
 	sort.Strings(ids)
-	api := map[string]*apitypes.SensorJSON{}
+	api := map[string]*schema.Sensor{}
 	testkit.Eventually(t, 30*time.Second, func() error {
 		var sum uint64
 		for _, id := range ids {
@@ -131,7 +131,7 @@ func TestExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []apitypes.SensorJSON
+		var got []schema.Sensor
 		if err := json.Unmarshal(raw, &got); err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +365,7 @@ func parse(t *testing.T, s string) float64 {
 	return v
 }
 
-func findModel(s *apitypes.SensorJSON, name string) *apitypes.ModelJSON {
+func findModel(s *schema.Sensor, name string) *schema.Model {
 	for i := range s.Models {
 		if s.Models[i].Name == name {
 			return &s.Models[i]
@@ -387,7 +387,7 @@ func sameBits(got, want []float64) error {
 }
 
 // sameSensor compares two renderings of a sensor, floats bit for bit.
-func sameSensor(got, want *apitypes.SensorJSON) error {
+func sameSensor(got, want *schema.Sensor) error {
 	if want == nil {
 		return fmt.Errorf("not in the API")
 	}
@@ -446,8 +446,8 @@ func checkPredictInterval(t *testing.T, base, sensorsJSON string, level float64,
 		t.Fatalf("%v: %s", err, raw)
 	}
 	for _, id := range ids {
-		var got apitypes.PredictJSON
-		code, err := postJSON(base+"/v1/sensors/"+escapeSegment(id)+"/predict", apitypes.PredictRequest{X: x}, &got)
+		var got schema.Predictions
+		code, err := postJSON(base+"/v1/sensors/"+escapeSegment(id)+"/predict", schema.PredictRequest{X: x}, &got)
 		if err != nil || code != 200 {
 			t.Fatalf("predict %s: %d %v", id, code, err)
 		}

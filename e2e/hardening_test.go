@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/streamrls/streamrls/api"
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -48,7 +48,7 @@ func postRaw(t *testing.T, url, ct, body string) (int, string) {
 	if resp.StatusCode == http.StatusOK {
 		return resp.StatusCode, string(b)
 	}
-	var e apitypes.ErrorJSON
+	var e schema.Error
 	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" {
 		t.Errorf("POST %s %q: %s with body %q: want a JSON error", url, body, resp.Status, b)
 	}
@@ -77,7 +77,7 @@ func TestHTTPHardening(t *testing.T) {
 	startNamed(t, "process", "process", "--brokers", b.Addr(), "--state-dir", t.TempDir())
 	var serve *testkit.Proc
 	var sURL string
-	var s *apitypes.SensorJSON
+	var s *schema.Sensor
 	testkit.Eventually(t, 60*time.Second, func() error {
 		if serve == nil || serve.Exited() {
 			serve = startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0",
@@ -127,7 +127,7 @@ func TestHTTPHardening(t *testing.T) {
 	if sum < 2 {
 		t.Fatalf("Σ|θ| of %s = %v: too small to overflow", m.Name, sum)
 	}
-	xb, _ := json.Marshal(apitypes.PredictRequest{X: x})
+	xb, _ := json.Marshal(schema.PredictRequest{X: x})
 	if code, msg := postRaw(t, predict, "application/json", string(xb)); code != http.StatusBadRequest || !strings.Contains(msg, m.Name) {
 		t.Errorf("overflowing x: %d %q, want 400 naming %s", code, msg, m.Name)
 	}
@@ -164,7 +164,7 @@ func TestHTTPHardening(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || took < api.ReadTimeout-time.Second {
 		t.Errorf("slow body: %s after %v: %s (want 408 after about %v)", resp.Status, took, body, api.ReadTimeout)
 	}
-	var e apitypes.ErrorJSON
+	var e schema.Error
 	if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
 		t.Errorf("slow body: %q is no JSON error", body)
 	}

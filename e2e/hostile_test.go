@@ -18,6 +18,7 @@ import (
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -166,7 +167,7 @@ func TestHostileInput(t *testing.T) {
 			for _, hd := range r.Headers {
 				h[hd.Key] = string(hd.Value)
 			}
-			got[h[processor.HeaderReason]]++
+			got[h[schema.HeaderReason]]++
 			if string(r.Key) == "wide" {
 				wideDL = r
 			}
@@ -184,7 +185,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	sum := sha256.Sum256(wide.Bytes())
 	if len(wideDL.Value) != processor.MaxDeadLetterValue || !bytes.HasPrefix(wide.Bytes(), wideDL.Value) ||
-		h[processor.HeaderOriginalSize] != strconv.Itoa(wide.Len()) || h[processor.HeaderOriginalSHA256] != hex.EncodeToString(sum[:]) {
+		h[schema.HeaderOriginalSize] != strconv.Itoa(wide.Len()) || h[schema.HeaderOriginalSHA256] != hex.EncodeToString(sum[:]) {
 		t.Errorf("2 MB dead letter: %d bytes (want the first %d), headers %v", len(wideDL.Value), processor.MaxDeadLetterValue, h)
 	}
 

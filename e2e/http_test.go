@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Helpers of the tests that talk to streamrls over HTTP: its API and its
@@ -68,8 +68,8 @@ func postJSON(url string, body, out any) (int, error) {
 }
 
 // sensorAPI fetches GET /v1/sensors/{id}.
-func sensorAPI(base, id string) (*apitypes.SensorJSON, int, error) {
-	var s apitypes.SensorJSON
+func sensorAPI(base, id string) (*schema.Sensor, int, error) {
+	var s schema.Sensor
 	code, err := getJSON(base+"/v1/sensors/"+escapeSegment(id), &s)
 	if err != nil || code != http.StatusOK {
 		return nil, code, err

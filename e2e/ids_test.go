@@ -17,11 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/net/html"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -117,17 +117,17 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 	for _, id := range walkIDs {
 		seg := url.PathEscape(id)
 		// JSON, by hand and through the client.
-		var s apitypes.SensorJSON
+		var s schema.Sensor
 		getBody(t, base+"/v1/sensors/"+seg, "application/json", &s)
 		if s.Sensor != id || s.Dim != 2 || s.Samples != perSensor {
 			t.Errorf("GET /v1/sensors/%s: sensor %q dim %d samples %d, want %q 2 %d", seg, s.Sensor, s.Dim, s.Samples, id, perSensor)
 		}
-		var grp apitypes.SensorJSON
+		var grp schema.Sensor
 		getBody(t, base+"/v1/groups/"+url.PathEscape(names.Group)+"/sensors/"+seg, "application/json", &grp)
 		if grp.Sensor != id {
 			t.Errorf("group route: sensor %q, want %q", grp.Sensor, id)
 		}
-		var p apitypes.PredictJSON
+		var p schema.Predictions
 		postBody(t, base+"/v1/sensors/"+seg+"/predict", `{"x":[1,2]}`, &p)
 		if p.Sensor != id || len(p.Predictions) == 0 {
 			t.Errorf("predict %q: %+v", id, p)
@@ -136,7 +136,7 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 		if err != nil || cp.Sensor != id || len(cp.Predictions) != len(p.Predictions) {
 			t.Errorf("client.Predict(%q) = %+v, %v", id, cp, err)
 		}
-		var h apitypes.HistoryJSON
+		var h schema.History
 		getBody(t, base+"/v1/sensors/"+seg+"/history", "application/json", &h)
 		if n := len(h.Samples); h.Sensor != id || n < perSensor/10 || h.Samples[n-1] != perSensor {
 			t.Errorf("history of %q: sensor %q, samples %v", id, h.Sensor, h.Samples)
@@ -173,7 +173,7 @@ func TestOddSensorIDsEverywhere(t *testing.T) {
 		if i > len(walkIDs)+2 {
 			t.Fatalf("paging did not end after %d pages: %q", i, listed)
 		}
-		var page apitypes.SensorsJSON
+		var page schema.Sensors
 		getBody(t, base+"/v1/sensors?limit=3&after="+url.QueryEscape(after), "application/json", &page)
 		listed = append(listed, page.Sensors...)
 		if page.Next == "" {
@@ -399,13 +399,13 @@ func followLinks(t *testing.T, page string, doc *html.Node, id string) {
 				t.Errorf("%s: %v", u, err)
 			}
 		case strings.HasSuffix(u, "/history"):
-			var h apitypes.HistoryJSON
+			var h schema.History
 			getBody(t, u, "application/json", &h)
 			if h.Sensor != id {
 				t.Errorf("%s: sensor %q, want %q", u, h.Sensor, id)
 			}
 		case strings.Contains(u, "/v1/"):
-			var s apitypes.SensorJSON
+			var s schema.Sensor
 			getBody(t, u, "application/json", &s)
 			if s.Sensor != id {
 				t.Errorf("%s: sensor %q, want %q", u, s.Sensor, id)

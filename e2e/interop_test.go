@@ -13,14 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
-	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -88,7 +87,7 @@ func TestInteropKafkaPython(t *testing.T) {
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.HTTPURL(t)
 
-	got := map[string]*apitypes.SensorJSON{}
+	got := map[string]*schema.Sensor{}
 	testkit.Eventually(t, 30*time.Second, func() error {
 		for id := range want.Sensors {
 			s, code, err := sensorAPI(sURL, id)
@@ -131,8 +130,8 @@ func TestInteropKafkaPython(t *testing.T) {
 				testkit.RelErr(m.Theta, wm.Theta), m.MSE, testkit.RelErr([]float64{m.MSE}, []float64{wm.MSE}))
 		}
 
-		var pred apitypes.PredictJSON
-		if code, err := postJSON(sURL+"/v1/sensors/"+id+"/predict", apitypes.PredictRequest{X: want.X}, &pred); err != nil || code != 200 {
+		var pred schema.Predictions
+		if code, err := postJSON(sURL+"/v1/sensors/"+id+"/predict", schema.PredictRequest{X: want.X}, &pred); err != nil || code != 200 {
 			t.Fatalf("predict %s: %d %v", id, code, err)
 		}
 		if len(pred.Predictions) != len(s.Models) {
@@ -289,7 +288,7 @@ func TestInteropKcat(t *testing.T) {
 	xs, ys := testkit.SensorSamples(sensors, 3, count, 1)
 	perSensor := count / sensors
 	var snaps string
-	last := map[string]history.Snapshot{}
+	last := map[string]schema.Snapshot{}
 	testkit.Eventually(t, 20*time.Second, func() error {
 		snaps = kcat(t, "-b", b.Addr(), "-C", "-t", names.Snapshots, "-o", "beginning", "-e", "-q", "-f", "%k\t%s\n")
 		for _, line := range strings.Split(strings.TrimSuffix(snaps, "\n"), "\n") {
@@ -297,7 +296,7 @@ func TestInteropKcat(t *testing.T) {
 			if !ok {
 				continue
 			}
-			var sn history.Snapshot
+			var sn schema.Snapshot
 			if err := json.Unmarshal([]byte(v), &sn); err != nil {
 				return fmt.Errorf("snapshot %.200q: %v", v, err)
 			}

@@ -10,11 +10,11 @@ import (
 	"github.com/lovoo/goka"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -102,7 +102,7 @@ func TestMetrics(t *testing.T) {
 	serve := startNamed(t, "serve", "serve", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0")
 	sURL := serve.HTTPURL(t)
 	testkit.Eventually(t, 30*time.Second, func() error {
-		var all apitypes.SensorsJSON
+		var all schema.Sensors
 		if code, err := getJSON(sURL+"/v1/sensors", &all); err != nil || code != 200 {
 			return fmt.Errorf("list: %d %v", code, err)
 		}
@@ -149,8 +149,8 @@ func TestMetrics(t *testing.T) {
 	if _, code, _ := sensorAPI(sURL, "no-such-sensor"); code != http.StatusNotFound {
 		t.Errorf("unknown sensor: %d", code)
 	}
-	var pred apitypes.PredictJSON
-	if code, err := postJSON(sURL+"/v1/sensors/1/predict", apitypes.PredictRequest{X: make([]float64, dim)}, &pred); err != nil || code != 200 {
+	var pred schema.Predictions
+	if code, err := postJSON(sURL+"/v1/sensors/1/predict", schema.PredictRequest{X: make([]float64, dim)}, &pred); err != nil || code != 200 {
 		t.Errorf("predict: %d %v", code, err)
 	}
 

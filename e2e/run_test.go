@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/client"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/schema"
 )
 
 func dist(a, b []float64) float64 {
@@ -108,7 +108,7 @@ func TestServeWhileProcessorDown(t *testing.T) {
 	httpAddr := freeAddr(t)
 	start(t, "serve", "--brokers", addr, "--state-dir", t.TempDir(), "--http", httpAddr)
 	c := &client.Client{BaseURL: "http://" + httpAddr}
-	var before *apitypes.SensorJSON
+	var before *schema.Sensor
 	testkit.Eventually(t, 30*time.Second, func() (err error) {
 		before, err = c.Sensor(ctx, "1")
 		if err == nil && before.Samples != 1000 {

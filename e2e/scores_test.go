@@ -15,10 +15,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -50,9 +50,9 @@ func readTopic(t *testing.T, ctx context.Context, addr, topic string) []*kgo.Rec
 }
 
 // events decodes the events of a topic's records.
-func events(t *testing.T, recs []*kgo.Record) []apitypes.Event {
+func events(t *testing.T, recs []*kgo.Record) []schema.Event {
 	t.Helper()
-	out := make([]apitypes.Event, len(recs))
+	out := make([]schema.Event, len(recs))
 	for i, r := range recs {
 		if err := json.Unmarshal(r.Value, &out[i]); err != nil {
 			t.Fatalf("event %d: %v: %s", i, err, r.Value)
@@ -126,7 +126,7 @@ func TestAnomalyEvents(t *testing.T) {
 	flagged := map[string]map[uint64]bool{}
 	perSensorEvents := map[string]uint64{}
 	for _, e := range events(t, readTopic(t, ctx, b.Addr(), "rls-events")) {
-		if e.Kind != apitypes.EventAnomaly {
+		if e.Kind != schema.EventAnomaly {
 			continue
 		}
 		if e.Model != "mod1" || e.Z == nil || !(math.Abs(*e.Z) > 4) {
@@ -201,7 +201,7 @@ func TestDriftEvents(t *testing.T) {
 		first := map[string]uint64{}
 		before := 0
 		for _, e := range events(t, readTopic(t, ctx, b.Addr(), g+"-events")) {
-			if e.Kind != apitypes.EventDrift || e.Model != "mod1" {
+			if e.Kind != schema.EventDrift || e.Model != "mod1" {
 				continue
 			}
 			if e.Samples <= jump {
@@ -257,7 +257,7 @@ func interopScores(t *testing.T, ctx context.Context, addr, group string, sample
 	requirePython(t, "kafka")
 	want := pyScores{Kinds: map[string]int{}}
 	for _, r := range readTopic(t, ctx, addr, group+"-scores") {
-		var rec apitypes.ScoreRecord
+		var rec schema.ScoreRecord
 		if err := json.Unmarshal(r.Value, &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +336,7 @@ func TestCrashScores(t *testing.T) {
 	seen := map[at][]byte{}
 	repeats := 0
 	for _, r := range readTopic(t, ctx, b.Addr(), names.Scores) {
-		var rec apitypes.ScoreRecord
+		var rec schema.ScoreRecord
 		if err := json.Unmarshal(r.Value, &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +366,7 @@ func TestCrashScores(t *testing.T) {
 	banks := map[string]*rls.Bank{}
 	next := map[string]int{}
 	for _, k := range keys {
-		var rec apitypes.ScoreRecord
+		var rec schema.ScoreRecord
 		_ = json.Unmarshal(seen[k], &rec)
 		bank := banks[rec.Sensor]
 		if bank == nil {

@@ -1,6 +1,6 @@
 // Package export writes every sensor's models of a group to files the
 // Python side loads directly: .npy vectors or one .npz (numpy.load), one JSON document,
-// or one CSV table. The values are the API's (apitypes.SensorJSON), float64 for
+// or one CSV table. The values are the API's (schema.Sensor), float64 for
 // float64: what export writes equals what GET /v1/sensors/{id} answers, to
 // the last bit; the JSON document also has each model's P, so that
 // predictions and their intervals can be recomputed from it.
@@ -26,8 +26,10 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
+
+	"github.com/streamrls/streamrls/codec"
 )
 
 // Format is an export file format.
@@ -59,11 +61,11 @@ func ParseFormat(s string) (Format, error) {
 
 // Sensors is a stream of sensors as the API renders them, in byte order of
 // IDs. An error ends it.
-type Sensors = iter.Seq2[apitypes.SensorJSON, error]
+type Sensors = iter.Seq2[schema.Sensor, error]
 
 // Slice streams a slice of sensors.
-func Slice(sensors []apitypes.SensorJSON) Sensors {
-	return func(yield func(apitypes.SensorJSON, error) bool) {
+func Slice(sensors []schema.Sensor) Sensors {
+	return func(yield func(schema.Sensor, error) bool) {
 		for _, s := range sensors {
 			if !yield(s, nil) {
 				return
@@ -76,13 +78,13 @@ func Slice(sensors []apitypes.SensorJSON) Sensors {
 // v's local table (view.All), one sensor at a time; it ends with ctx's error
 // once ctx ends.
 func Stream(ctx context.Context, v *view.View) Sensors {
-	return func(yield func(apitypes.SensorJSON, error) bool) {
+	return func(yield func(schema.Sensor, error) bool) {
 		for s, err := range v.All("") {
 			if err == nil {
 				err = ctx.Err()
 			}
 			if err != nil {
-				yield(apitypes.SensorJSON{}, err)
+				yield(schema.Sensor{}, err)
 				return
 			}
 			if !yield(withP(s, v.Group()), nil) {
@@ -93,8 +95,8 @@ func Stream(ctx context.Context, v *view.View) Sensors {
 }
 
 // withP renders s as the API does, plus each model's P.
-func withP(s *view.Sensor, group string) apitypes.SensorJSON {
-	out := s.JSON(group)
+func withP(s *view.Sensor, group string) schema.Sensor {
+	out := codec.DescribeSensor(s.ID, group, s.Meta, s.Bank)
 	for i := range out.Models {
 		out.Models[i].P = append([]float64(nil), s.Bank.Models[i].P...)
 	}
@@ -138,7 +140,7 @@ func Write(dir string, f Format, sensors Sensors) (Result, error) {
 // write writes sensors to the empty directory dir.
 func write(dir string, f Format, sensors Sensors) (Result, error) {
 	var res Result
-	counted := func(yield func(apitypes.SensorJSON, error) bool) {
+	counted := func(yield func(schema.Sensor, error) bool) {
 		for s, err := range sensors {
 			if err == nil {
 				res.Sensors++

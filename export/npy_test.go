@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/export"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // TestNPYLayout checks the .npy files against the format's definition
@@ -26,12 +26,12 @@ func TestNPYLayout(t *testing.T) {
 		"one":   {1.5},
 		"four":  {1, -2, 3.25e-300, math.Inf(-1)},
 	}
-	s := apitypes.SensorJSON{Sensor: "s"}
+	s := schema.Sensor{Sensor: "s"}
 	for name, th := range thetas {
-		s.Models = append(s.Models, apitypes.ModelJSON{Name: name, Theta: th})
+		s.Models = append(s.Models, schema.Model{Name: name, Theta: th})
 	}
 	dir := t.TempDir()
-	res, err := export.Write(dir, export.NPY, export.Slice([]apitypes.SensorJSON{s}))
+	res, err := export.Write(dir, export.NPY, export.Slice([]schema.Sensor{s}))
 	if err != nil {
 		t.Fatal(err)
 	}

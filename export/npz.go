@@ -15,7 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // SensorsKey is the name in theta.npz of the array of sensor IDs (with the
@@ -104,7 +104,7 @@ func writeRow(w *bufio.Writer, theta []float64, n int) error {
 }
 
 // add appends a sensor; one without models has no row.
-func (b *npzBuilder) add(id string, models []apitypes.ModelJSON) error {
+func (b *npzBuilder) add(id string, models []schema.Model) error {
 	if len(models) == 0 {
 		return nil
 	}

@@ -12,13 +12,13 @@ import (
 
 	"codeberg.org/sbinet/npyio/npz"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // npzWant is what theta.npz of sensors must hold, by key: the IDs of each
 // dimension's sensors and their θ per model, NaN rows for a missing model.
-func npzWant(sensors []apitypes.SensorJSON) (ids map[string][]string, theta map[string][][]float64) {
+func npzWant(sensors []schema.Sensor) (ids map[string][]string, theta map[string][][]float64) {
 	dims := map[int]bool{}
 	for _, s := range sensors {
 		if len(s.Models) > 0 {
@@ -76,7 +76,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 func TestNPZ(t *testing.T) {
 	uniform := append(testSensors()[:1], testSensors()[2:]...)
 	uniform[2].Models = uniform[2].Models[:1] // "dé" lacks mod2: a NaN row
-	for name, sensors := range map[string][]apitypes.SensorJSON{"uniform": uniform, "mixed": testSensors(), "empty": nil} {
+	for name, sensors := range map[string][]schema.Sensor{"uniform": uniform, "mixed": testSensors(), "empty": nil} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out")
 			if _, err := Write(dir, NPZ, Slice(sensors)); err != nil {

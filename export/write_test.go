@@ -11,31 +11,31 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // testSensors are sensors of dimensions 3 and 2, one without models, IDs
 // and a model name that CSV must quote.
-func testSensors() []apitypes.SensorJSON {
-	m := func(name string, theta ...float64) apitypes.ModelJSON {
-		return apitypes.ModelJSON{Name: name, Lambda: 0.99, Delta: 1, Samples: 7, MSE: 0.25, Theta: theta}
+func testSensors() []schema.Sensor {
+	m := func(name string, theta ...float64) schema.Model {
+		return schema.Model{Name: name, Lambda: 0.99, Delta: 1, Samples: 7, MSE: 0.25, Theta: theta}
 	}
-	return []apitypes.SensorJSON{
-		{Sensor: "a", Dim: 3, Samples: 7, Models: []apitypes.ModelJSON{m("mod1", 1, 2, 3), m("mod2", -0.5, math.SmallestNonzeroFloat64, 1e300)}},
-		{Sensor: "b,\"q\"", Dim: 2, Samples: 7, Models: []apitypes.ModelJSON{m("mod1", 4, 5), m("m\"x", 6, 7)}},
-		{Sensor: "c", Models: []apitypes.ModelJSON{}},
-		{Sensor: "dé", Dim: 3, Samples: 7, Models: []apitypes.ModelJSON{m("mod1", 8, 9, 10)}},
+	return []schema.Sensor{
+		{Sensor: "a", Dim: 3, Samples: 7, Models: []schema.Model{m("mod1", 1, 2, 3), m("mod2", -0.5, math.SmallestNonzeroFloat64, 1e300)}},
+		{Sensor: "b,\"q\"", Dim: 2, Samples: 7, Models: []schema.Model{m("mod1", 4, 5), m("m\"x", 6, 7)}},
+		{Sensor: "c", Models: []schema.Model{}},
+		{Sensor: "dé", Dim: 3, Samples: 7, Models: []schema.Model{m("mod1", 8, 9, 10)}},
 	}
 }
 
 // oldJSON and oldCSV are the bytes export wrote when it held every sensor
 // in memory: the streaming writers must write the same.
-func oldJSON(t *testing.T, sensors []apitypes.SensorJSON) []byte {
+func oldJSON(t *testing.T, sensors []schema.Sensor) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", " ")
 	if sensors == nil {
-		sensors = []apitypes.SensorJSON{}
+		sensors = []schema.Sensor{}
 	}
 	if err := enc.Encode(sensors); err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func oldJSON(t *testing.T, sensors []apitypes.SensorJSON) []byte {
 	return b.Bytes()
 }
 
-func oldCSV(t *testing.T, sensors []apitypes.SensorJSON) []byte {
+func oldCSV(t *testing.T, sensors []schema.Sensor) []byte {
 	dim := 0
 	for _, s := range sensors {
 		for _, m := range s.Models {
@@ -74,7 +74,7 @@ func oldCSV(t *testing.T, sensors []apitypes.SensorJSON) []byte {
 }
 
 func TestWriteSameBytes(t *testing.T) {
-	for _, sensors := range [][]apitypes.SensorJSON{testSensors(), testSensors()[:1], testSensors()[2:3], nil} {
+	for _, sensors := range [][]schema.Sensor{testSensors(), testSensors()[:1], testSensors()[2:3], nil} {
 		dir := filepath.Join(t.TempDir(), "out")
 		for _, f := range []Format{JSON, CSV} {
 			res, err := Write(dir, f, Slice(sensors))
@@ -99,14 +99,14 @@ func TestWriteSameBytes(t *testing.T) {
 }
 
 // failing streams sensors, then fails.
-func failing(sensors []apitypes.SensorJSON, err error) Sensors {
-	return func(yield func(apitypes.SensorJSON, error) bool) {
+func failing(sensors []schema.Sensor, err error) Sensors {
+	return func(yield func(schema.Sensor, error) bool) {
 		for s := range Slice(sensors) {
 			if !yield(s, nil) {
 				return
 			}
 		}
-		yield(apitypes.SensorJSON{}, err)
+		yield(schema.Sensor{}, err)
 	}
 }
 
@@ -131,8 +131,8 @@ func TestWriteFailsClean(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := tree(t, out)
-		bad := append(testSensors()[:1:1], apitypes.SensorJSON{Sensor: string(make([]byte, 300)),
-			Models: []apitypes.ModelJSON{{Name: "sensors", Theta: []float64{1, 2, 3}}}})
+		bad := append(testSensors()[:1:1], schema.Sensor{Sensor: string(make([]byte, 300)),
+			Models: []schema.Model{{Name: "sensors", Theta: []float64{1, 2, 3}}}})
 		var err error
 		if f == JSON || f == CSV {
 			_, err = Write(out, f, failing(testSensors()[:2], boom))

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/sensorid"
 	"github.com/streamrls/streamrls/topology"
 )
@@ -26,10 +26,10 @@ const (
 )
 
 // DecodeEvent parses an event of the events topic; key is the message
-// key. As for snapshots (Decode), an event must name the sensor of its key
+// key. As for snapshots (DecodeSnapshot), an event must name the sensor of its key
 // (or the key must be empty), and be of a known kind.
-func DecodeEvent(key, value []byte) (apitypes.Event, error) {
-	var e apitypes.Event
+func DecodeEvent(key, value []byte) (schema.Event, error) {
+	var e schema.Event
 	if err := json.Unmarshal(value, &e); err != nil {
 		return e, fmt.Errorf("event of sensor %q: %w", key, err)
 	}
@@ -39,7 +39,7 @@ func DecodeEvent(key, value []byte) (apitypes.Event, error) {
 	switch {
 	case len(key) > 0 && e.Sensor != string(key):
 		return e, fmt.Errorf("event keyed %q names sensor %q", key, e.Sensor)
-	case e.Kind != apitypes.EventAnomaly && e.Kind != apitypes.EventDrift:
+	case e.Kind != schema.EventAnomaly && e.Kind != schema.EventDrift:
 		return e, fmt.Errorf("event of sensor %q: unknown kind %q", e.Sensor, e.Kind)
 	}
 	if err := sensorid.Check(e.Sensor); err != nil {
@@ -68,7 +68,7 @@ type sensorEvents struct {
 }
 
 type storedEvent struct {
-	apitypes.Event
+	schema.Event
 	at time.Time // Time parsed; zero if it does not parse
 }
 
@@ -88,7 +88,7 @@ func NewEventStore(perSensor, maxTotal int) *EventStore {
 func (st *EventStore) PerSensor() int { return st.perSensor }
 
 // Add keeps e; false if it is a repeat.
-func (st *EventStore) Add(e apitypes.Event) bool {
+func (st *EventStore) Add(e schema.Event) bool {
 	at, _ := time.Parse(time.RFC3339Nano, e.Time)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -120,10 +120,10 @@ func (st *EventStore) Add(e apitypes.Event) bool {
 }
 
 // Events returns a sensor's latest events, newest first, at most limit.
-func (st *EventStore) Events(sensor string, limit int) []apitypes.Event {
+func (st *EventStore) Events(sensor string, limit int) []schema.Event {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := []apitypes.Event{}
+	out := []schema.Event{}
 	el, ok := st.sensors[sensor]
 	if !ok {
 		return out
@@ -152,7 +152,7 @@ func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts 
 		if e.at.Before(since) {
 			continue
 		}
-		if e.Kind == apitypes.EventDrift {
+		if e.Kind == schema.EventDrift {
 			drifts++
 		} else {
 			anomalies++

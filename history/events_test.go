@@ -7,11 +7,11 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
-func ev(sensor string, off int64, kind string, at time.Time) apitypes.Event {
-	return apitypes.Event{Sensor: sensor, Model: "m", Kind: kind, Offset: off, Time: at.UTC().Format(time.RFC3339Nano)}
+func ev(sensor string, off int64, kind string, at time.Time) schema.Event {
+	return schema.Event{Sensor: sensor, Model: "m", Kind: kind, Offset: off, Time: at.UTC().Format(time.RFC3339Nano)}
 }
 
 // TestEventStore checks the bounds (per sensor, in total: the sensor with
@@ -20,9 +20,9 @@ func TestEventStore(t *testing.T) {
 	st := NewEventStore(3, 7)
 	now := time.Now()
 	for i := range 5 {
-		st.Add(ev("a", int64(i), apitypes.EventAnomaly, now.Add(time.Duration(i-5)*time.Hour)))
+		st.Add(ev("a", int64(i), schema.EventAnomaly, now.Add(time.Duration(i-5)*time.Hour)))
 	}
-	if st.Add(ev("a", 4, apitypes.EventAnomaly, now)) {
+	if st.Add(ev("a", 4, schema.EventAnomaly, now)) {
 		t.Error("a repeat was kept")
 	}
 	got := st.Events("a", 10)
@@ -32,14 +32,14 @@ func TestEventStore(t *testing.T) {
 	if got := st.Events("a", 1); len(got) != 1 || got[0].Offset != 4 {
 		t.Errorf("limit 1: %+v", got)
 	}
-	st.Add(ev("b", 0, apitypes.EventDrift, now))
-	st.Add(ev("b", 1, apitypes.EventAnomaly, now))
-	st.Add(ev("c", 0, apitypes.EventDrift, now))
+	st.Add(ev("b", 0, schema.EventDrift, now))
+	st.Add(ev("b", 1, schema.EventAnomaly, now))
+	st.Add(ev("c", 0, schema.EventDrift, now))
 	if st.Len() != 6 {
 		t.Errorf("%d events kept, want 6", st.Len())
 	}
-	st.Add(ev("c", 1, apitypes.EventDrift, now)) // 7: at the bound
-	st.Add(ev("c", 2, apitypes.EventDrift, now)) // 8: a goes
+	st.Add(ev("c", 1, schema.EventDrift, now)) // 7: at the bound
+	st.Add(ev("c", 2, schema.EventDrift, now)) // 8: a goes
 	if n := len(st.Events("a", 10)); n != 0 || st.Len() != 5 {
 		t.Errorf("a keeps %d events, %d in all; want 0 and 5", n, st.Len())
 	}

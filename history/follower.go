@@ -98,7 +98,7 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	h.tail = &tail{group: cfg.Group, topic: cfg.Topic, what: "snapshots", kafka: cfg.Kafka, sink: st,
 		log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic),
 		add: func(key, value []byte) error {
-			s, err := Decode(key, value)
+			s, err := DecodeSnapshot(key, value)
 			if err == nil {
 				st.Add(s)
 			}
@@ -169,7 +169,7 @@ func (h *Follower) Store() *Store { return h.store }
 func (h *tail) Messages() int64 { return h.msgs.Load() }
 
 // Dropped is the number of messages read so far and dropped: not a
-// record of the topic, or not one of the sensor its key names (see Decode).
+// record of the topic, or not one of the sensor its key names (see DecodeSnapshot).
 func (h *tail) Dropped() int64 { return h.badMsgs.Load() }
 
 // Run reads the topic until ctx ends, waiting for the topic to be created

@@ -25,7 +25,7 @@ func produceSnapshots(t *testing.T, kc kafkaconf.Kafka, topic string, sensors in
 	for r := from; r <= to; r++ {
 		for i := range sensors {
 			s := bankSnap(fmt.Sprint(i), r)
-			b, err := history.Encode(&s)
+			b, err := s.Encode()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,8 +110,8 @@ func TestFollowerResumes(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"0", "17", "49"} {
-		got, _ := history.HistoryOf(names.Group, id, h.Store().Points(id), nil)
-		want, _ := history.HistoryOf(names.Group, id, mem.Points(id), nil)
+		got := curve(h.Store().Points(id))
+		want := curve(mem.Points(id))
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("sensor %s after the restart:\n got %v\nwant %v", id, got, want)
 		}

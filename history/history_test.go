@@ -8,14 +8,16 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 )
 
-func snap(sensor string, samples uint64) Snapshot {
-	return Snapshot{Sensor: sensor, Samples: samples}
+func snap(sensor string, samples uint64) schema.Snapshot {
+	return schema.Snapshot{Sensor: sensor, Samples: samples}
 }
 
-func samplesOf(ps []Snapshot) []uint64 {
+func samplesOf(ps []schema.Snapshot) []uint64 {
 	out := make([]uint64, len(ps))
 	for i, p := range ps {
 		out[i] = p.Samples
@@ -93,13 +95,13 @@ func TestSnapshotJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := Snapshot{Sensor: "24", Group: "rls", Partition: 3, Offset: 41, Samples: 20, Rejected: 1, Dim: 3, Models: Models(b)}
+	s := schema.Snapshot{Sensor: "24", Group: "rls", Partition: 3, Offset: 41, Samples: 20, Rejected: 1, Dim: 3, Models: codec.DescribeBank(b)}
 	s.SetUpdated(1700000000123)
-	raw, err := Encode(&s)
+	raw, err := s.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode([]byte("24"), raw)
+	got, err := DecodeSnapshot([]byte("24"), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +131,16 @@ func TestSnapshotJSON(t *testing.T) {
 			t.Errorf("model field %q missing", k)
 		}
 	}
-	if _, err := Decode(nil, []byte(`{"samples": 3}`)); err == nil {
+	if _, err := DecodeSnapshot(nil, []byte(`{"samples": 3}`)); err == nil {
 		t.Error("a snapshot without sensor nor key was accepted")
 	}
-	if _, err := Decode([]byte("k"), []byte(`[1, 2]`)); err == nil {
+	if _, err := DecodeSnapshot([]byte("k"), []byte(`[1, 2]`)); err == nil {
 		t.Error("a non-object was accepted")
 	}
-	if got, err := Decode(nil, raw); err != nil || got.Sensor != "24" {
+	if got, err := DecodeSnapshot(nil, raw); err != nil || got.Sensor != "24" {
 		t.Errorf("a snapshot without key: sensor %q, %v; want 24 from its field", got.Sensor, err)
 	}
-	if got, err := Decode([]byte("a b/ü"), []byte(`{"samples": 3}`)); err != nil || got.Sensor != "a b/ü" {
+	if got, err := DecodeSnapshot([]byte("a b/ü"), []byte(`{"samples": 3}`)); err != nil || got.Sensor != "a b/ü" {
 		t.Errorf("a snapshot without sensor field: sensor %q, %v; want its key", got.Sensor, err)
 	}
 	for _, c := range []struct {
@@ -152,8 +154,8 @@ func TestSnapshotJSON(t *testing.T) {
 		{"..", `{"sensor":".."}`},                             // names no resource
 		{"", `{"sensor":"` + strings.Repeat("k", 257) + `"}`}, // too long, no key
 	} {
-		if s, err := Decode([]byte(c.key), []byte(c.body)); err == nil {
-			t.Errorf("Decode(%q, %s) = sensor %q, want an error", c.key, c.body, s.Sensor)
+		if s, err := DecodeSnapshot([]byte(c.key), []byte(c.body)); err == nil {
+			t.Errorf("DecodeSnapshot(%q, %s) = sensor %q, want an error", c.key, c.body, s.Sensor)
 		}
 	}
 }
@@ -167,7 +169,8 @@ func TestFollowerDropsForgedSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := func(sensor string, samples uint64) []byte {
-		b, err := Encode(&Snapshot{Sensor: sensor, Group: "rls", Samples: samples, Dim: 1})
+		s := schema.Snapshot{Sensor: sensor, Group: "rls", Samples: samples, Dim: 1}
+		b, err := s.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/streamrls/streamrls/schema"
 )
 
 // DefaultPoints bounds the points a Store keeps per sensor.
@@ -203,7 +205,7 @@ func (st *Store) Flush() error {
 }
 
 // Add adds a snapshot and says whether it was new.
-func (st *Store) Add(s Snapshot) bool {
+func (st *Store) Add(s schema.Snapshot) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.err != nil {
@@ -216,7 +218,7 @@ func (st *Store) Add(s Snapshot) bool {
 	return ok
 }
 
-func (st *Store) add(s Snapshot) (bool, error) {
+func (st *Store) add(s schema.Snapshot) (bool, error) {
 	m, err := st.meta(s.Sensor)
 	if err != nil {
 		return false, err
@@ -404,7 +406,7 @@ func (st *Store) evict() error {
 
 // Points returns a sensor's kept snapshots, oldest first, ending with the
 // newest one; nil for a sensor without any.
-func (st *Store) Points(sensor string) []Snapshot {
+func (st *Store) Points(sensor string) []schema.Snapshot {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.flushLocked() != nil {
@@ -414,7 +416,7 @@ func (st *Store) Points(sensor string) []Snapshot {
 	if err != nil || m == nil {
 		return nil
 	}
-	out := make([]Snapshot, 0, m.np+1)
+	out := make([]schema.Snapshot, 0, m.np+1)
 	it := st.db.NewIterator(util.BytesPrefix(pointPrefix(sensor)), nil)
 	for it.Next() {
 		if s, err := decodePoint(sensor, it.Value()); err == nil {
@@ -431,20 +433,20 @@ func (st *Store) Points(sensor string) []Snapshot {
 }
 
 // Latest returns a sensor's newest snapshot.
-func (st *Store) Latest(sensor string) (Snapshot, bool) {
+func (st *Store) Latest(sensor string) (schema.Snapshot, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.flushLocked() != nil {
-		return Snapshot{}, false
+		return schema.Snapshot{}, false
 	}
 	m, err := st.meta(sensor)
 	if err != nil || m == nil {
-		return Snapshot{}, false
+		return schema.Snapshot{}, false
 	}
 	last := m.last
 	if last == nil && m.np > 0 {
 		if last, err = st.db.Get(pointKey(sensor, (m.np-1)*m.stride), nil); err != nil {
-			return Snapshot{}, false
+			return schema.Snapshot{}, false
 		}
 	}
 	s, err := decodePoint(sensor, last)
@@ -508,7 +510,7 @@ func decodeMeta(b []byte) (*meta, error) {
 // encodePoint is the compact form of what a curve shows of a snapshot:
 // counts, time, and each model's parameters and θ (float64 bits as they
 // are, so that the curves are the snapshots' to the bit).
-func encodePoint(s Snapshot) []byte {
+func encodePoint(s schema.Snapshot) []byte {
 	b := make([]byte, 0, 32+len(s.Models)*(48+8*s.Dim))
 	b = binary.AppendUvarint(b, s.Samples)
 	b = binary.AppendUvarint(b, s.Rejected)
@@ -535,8 +537,8 @@ func encodePoint(s Snapshot) []byte {
 
 var errPoint = errors.New("damaged point")
 
-func decodePoint(sensor string, b []byte) (Snapshot, error) {
-	s := Snapshot{Sensor: sensor, Models: []Model{}}
+func decodePoint(sensor string, b []byte) (schema.Snapshot, error) {
+	s := schema.Snapshot{Sensor: sensor, Models: []schema.Model{}}
 	bad := false
 	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
@@ -570,7 +572,7 @@ func decodePoint(sensor string, b []byte) (Snapshot, error) {
 	s.Dim = int(sv())
 	nm := uv()
 	for i := uint64(0); i < nm && !bad; i++ {
-		var m Model
+		var m schema.Model
 		nl := uv()
 		if nl > uint64(len(b)) {
 			return s, errPoint

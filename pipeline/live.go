@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/emitter"
-	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/progress"
 	"github.com/streamrls/streamrls/view"
 )
@@ -40,7 +40,7 @@ type liveModel struct {
 // once ctx has ended.
 // θ* is the truth's for the sensor's current sample count (it moves under
 // --drift).
-func liveTable(ctx context.Context, w io.Writer, v *view.View, truth history.Truth, interval time.Duration) {
+func liveTable(ctx context.Context, w io.Writer, v *view.View, truth api.Truth, interval time.Duration) {
 	live := progress.NewLive(w, progress.IsTerminal(w))
 	t := time.NewTicker(interval)
 	defer t.Stop()

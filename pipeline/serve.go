@@ -32,7 +32,7 @@ type ServeConfig struct {
 	// Default history.DefaultMaxBytes.
 	HistoryMaxBytes int64
 	// Truth, if set, is θ* for the plots and the dashboard.
-	Truth history.Truth
+	Truth api.Truth
 	// Events bounds the events kept of each group and sets predict's
 	// intervals.
 	Events Events

@@ -17,21 +17,8 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
-)
-
-// Dead-letter headers. The value and key are the original message's.
-const (
-	HeaderReason          = "streamrls-reason"           // first rejection reason (see Reasons)
-	HeaderError           = "streamrls-error"            // human-readable detail
-	HeaderSourceTopic     = "streamrls-source-topic"     // input topic
-	HeaderSourcePartition = "streamrls-source-partition" // input partition, decimal
-	HeaderSourceOffset    = "streamrls-source-offset"    // input offset, decimal
-	HeaderRejected        = "streamrls-rejected-samples" // indices of rejected samples in the message, comma-separated
-	// A value over MaxDeadLetterValue is cut to it; these give the
-	// original's size and SHA-256 (hex), to fetch and check it on the input.
-	HeaderOriginalSize   = "streamrls-original-size"
-	HeaderOriginalSHA256 = "streamrls-original-sha256"
 )
 
 // MaxDeadLetterValue is the most of a rejected value a dead letter keeps.
@@ -466,25 +453,25 @@ func (h *Handler) deadLetter(ctx goka.Context, out output, value []byte, rejects
 		}
 	}
 	hd := goka.Headers{
-		HeaderReason:          []byte(rejects[0].reason),
-		HeaderError:           []byte(clip(strings.Join(details, "; "))),
-		HeaderSourceTopic:     []byte(ctx.Topic()),
-		HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
-		HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+		schema.HeaderReason:          []byte(rejects[0].reason),
+		schema.HeaderError:           []byte(clip(strings.Join(details, "; "))),
+		schema.HeaderSourceTopic:     []byte(ctx.Topic()),
+		schema.HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
+		schema.HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
 	}
 	if len(idx) > 0 {
-		hd[HeaderRejected] = []byte(clip(strings.Join(idx, ",")))
+		hd[schema.HeaderRejected] = []byte(clip(strings.Join(idx, ",")))
 	}
 	if len(value) > MaxDeadLetterValue {
 		// The whole value would not fit in one record: keep its head and
 		// say how to find and check the original on the input topic.
 		sum := sha256.Sum256(value)
-		hd[HeaderOriginalSize] = []byte(strconv.Itoa(len(value)))
-		hd[HeaderOriginalSHA256] = []byte(hex.EncodeToString(sum[:]))
+		hd[schema.HeaderOriginalSize] = []byte(strconv.Itoa(len(value)))
+		hd[schema.HeaderOriginalSHA256] = []byte(hex.EncodeToString(sum[:]))
 		value = value[:MaxDeadLetterValue]
 	}
 	h.rejectLog.log(h.log(), slog.LevelWarn, h.now(), "rejected input", rejects[0].reason, "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
-		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[HeaderError]))
+		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[schema.HeaderError]))
 	out.emit(ctx, h.Names.DeadLetter, ctx.Key(), value, hd)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -209,9 +210,9 @@ func TestBadInput(t *testing.T) {
 	dls := deadLetters(t, kc, names.DeadLetter, len(wantReasons))
 	var gotReasons []string
 	for _, m := range dls {
-		gotReasons = append(gotReasons, string(m.Key)+"/"+header(m, processor.HeaderReason))
-		if header(m, processor.HeaderSourceTopic) != names.Input || header(m, processor.HeaderSourceOffset) == "" ||
-			header(m, processor.HeaderSourcePartition) == "" || header(m, processor.HeaderError) == "" {
+		gotReasons = append(gotReasons, string(m.Key)+"/"+header(m, schema.HeaderReason))
+		if header(m, schema.HeaderSourceTopic) != names.Input || header(m, schema.HeaderSourceOffset) == "" ||
+			header(m, schema.HeaderSourcePartition) == "" || header(m, schema.HeaderError) == "" {
 			t.Errorf("dead letter %q lacks source headers: %v", m.Value, m.Headers)
 		}
 	}
@@ -232,7 +233,7 @@ func TestBadInput(t *testing.T) {
 	}
 	foundBatch := false
 	for _, m := range dls {
-		if header(m, processor.HeaderRejected) == "1" {
+		if header(m, schema.HeaderRejected) == "1" {
 			foundBatch = true
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -91,9 +92,9 @@ func startPipeline() (*pipeline, error) {
 				var part, off int64 = -1, -1
 				for _, h := range r.Headers {
 					switch h.Key {
-					case processor.HeaderSourcePartition:
+					case schema.HeaderSourcePartition:
 						part, _ = strconv.ParseInt(string(h.Value), 10, 32)
-					case processor.HeaderSourceOffset:
+					case schema.HeaderSourceOffset:
 						off, _ = strconv.ParseInt(string(h.Value), 10, 64)
 					}
 				}

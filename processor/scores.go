@@ -7,9 +7,9 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Scorer is a State that scores the samples it applies: after a successful
@@ -28,7 +28,7 @@ type Scorer interface {
 // docs/operations.md, "Scores, anomalies and drift"). The tests themselves
 // (threshold, detector, action) are the learner's (RLS.Scoring).
 type Scoring struct {
-	// Publish writes one apitypes.ScoreRecord per input message that
+	// Publish writes one schema.ScoreRecord per input message that
 	// applied samples to Names.Scores (--scores). Off by default: it costs
 	// a JSON record per message.
 	Publish bool
@@ -45,8 +45,8 @@ type msgScores struct {
 	scorer Scorer
 	model  int // index of the score model, -1 if the bank has none by that name
 	q      float64
-	record *apitypes.ScoreRecord // nil unless Publish
-	events []apitypes.Event
+	record *schema.ScoreRecord // nil unless Publish
+	events []schema.Event
 }
 
 // beginScores prepares the scoring of samples applied to st: false when
@@ -90,20 +90,20 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 		name, samples, score := sc.Score(i)
 		if score.Anomaly && i == ms.model {
 			z := score.Z
-			ms.events = append(ms.events, apitypes.Event{Model: name, Kind: apitypes.EventAnomaly, Samples: samples, Z: &z})
+			ms.events = append(ms.events, schema.Event{Model: name, Kind: schema.EventAnomaly, Samples: samples, Z: &z})
 		}
 		if score.Drift {
 			st := score.Statistic
-			ms.events = append(ms.events, apitypes.Event{Model: name, Kind: apitypes.EventDrift, Samples: samples, Statistic: &st})
+			ms.events = append(ms.events, schema.Event{Model: name, Kind: schema.EventDrift, Samples: samples, Statistic: &st})
 		}
 	}
 	if !h.Scoring.Publish {
 		return
 	}
 	if ms.record == nil {
-		ms.record = &apitypes.ScoreRecord{}
+		ms.record = &schema.ScoreRecord{}
 	}
-	ss := apitypes.ScoreSample{Y: s.Y, Models: make([]apitypes.ModelScore, n)}
+	ss := schema.ScoreSample{Y: s.Y, Models: make([]schema.ModelScore, n)}
 	if s.HasSeq {
 		seq := s.Seq
 		ss.Seq = &seq
@@ -114,7 +114,7 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 	}
 	for i := range n {
 		name, _, score := sc.Score(i)
-		m := apitypes.ModelScore{Model: name, YHat: score.YHat, E: score.E}
+		m := schema.ModelScore{Model: name, YHat: score.YHat, E: score.E}
 		if !math.IsNaN(score.Z) && !math.IsInf(score.Z, 0) {
 			z := score.Z
 			lo, hi := score.Interval(ms.q)
@@ -145,7 +145,7 @@ func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now
 	for i := range ms.events {
 		ev := &ms.events[i]
 		ev.Sensor, ev.Partition, ev.Offset, ev.Time = key, partition, offset, t
-		if ev.Kind == apitypes.EventAnomaly {
+		if ev.Kind == schema.EventAnomaly {
 			c.Anomalies.Add(1)
 		} else {
 			c.Drifts.Add(1)

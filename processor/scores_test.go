@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // TestScoresAndEvents: the scores topic carries, per message, each applied
@@ -71,7 +71,7 @@ func checkScores(t *testing.T, records []outMsg, samples []codec.Sample, want []
 		t.Fatalf("%d score records, want one per message (%d)", len(records), len(samples)/per)
 	}
 	q := rls.IntervalQuantile(0.9)
-	recs := make([]apitypes.ScoreRecord, len(records))
+	recs := make([]schema.ScoreRecord, len(records))
 	for i, m := range records {
 		if err := json.Unmarshal(m.value, &recs[i]); err != nil || m.key != "s" {
 			t.Fatalf("record %d: key %q: %v", i, m.key, err)
@@ -120,11 +120,11 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 		for mi, w := range s {
 			name := rls.DefaultSpecs()[mi].Name
 			if w.Anomaly && name == "mod2" {
-				exp[ev{name, apitypes.EventAnomaly, uint64(k + 1)}]++
+				exp[ev{name, schema.EventAnomaly, uint64(k + 1)}]++
 				anomalies++
 			}
 			if w.Drift {
-				exp[ev{name, apitypes.EventDrift, uint64(k + 1)}]++
+				exp[ev{name, schema.EventDrift, uint64(k + 1)}]++
 				drifts++
 			}
 		}
@@ -136,7 +136,7 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 		t.Fatalf("%d events, want %d", len(events), anomalies+drifts)
 	}
 	for i, m := range events {
-		var e apitypes.Event
+		var e schema.Event
 		if err := json.Unmarshal(m.value, &e); err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 		if exp[got] == 0 || e.Sensor != "s" || e.Offset != int64(e.Samples-1)/int64(per) || e.Time != "2001-09-09T01:46:40Z" {
 			t.Errorf("event %d: %+v, not expected", i, e)
 		}
-		if (e.Kind == apitypes.EventAnomaly) != (e.Z != nil) || (e.Kind == apitypes.EventDrift) != (e.Statistic != nil) {
+		if (e.Kind == schema.EventAnomaly) != (e.Z != nil) || (e.Kind == schema.EventDrift) != (e.Statistic != nil) {
 			t.Errorf("event %d: z %v statistic %v", i, e.Z, e.Statistic)
 		}
 		exp[got]--

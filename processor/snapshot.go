@@ -6,11 +6,12 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Snapshots says when the processor publishes a snapshot of a sensor's
-// models (history.Snapshot, JSON) to the snapshots topic. The zero value
+// models (schema.Snapshot, JSON) to the snapshots topic. The zero value
 // publishes none.
 //
 // A message that applied at least one sample is followed by a snapshot when
@@ -41,11 +42,11 @@ func (s Snapshots) Enabled() bool { return s.Every > 0 || s.Interval > 0 }
 // Describer is a State that can list its models in a snapshot. A state that
 // is not one is published with its counts and no models.
 type Describer interface {
-	Describe() []history.Model
+	Describe() []schema.Model
 }
 
 // Describe lists the bank's models.
-func (s *BankState) Describe() []history.Model { return history.Models(s.Bank) }
+func (s *BankState) Describe() []schema.Model { return codec.DescribeBank(s.Bank) }
 
 // snapshotClock is the in-memory time of each sensor's last snapshot. The
 // handler serves every partition of this process, so it is locked.
@@ -85,15 +86,15 @@ func (h *Handler) snapshotDue(sensor string, prev, now uint64, t time.Time) bool
 // (it cannot happen with finite models) is logged and skipped: it must not
 // stop the processor.
 func (h *Handler) snapshot(ctx goka.Context, out output, rec *Record) {
-	s := history.Snapshot{
+	s := schema.Snapshot{
 		Sensor: ctx.Key(), Group: h.Names.Group, Partition: rec.Partition, Offset: rec.Offset,
-		Samples: rec.Samples, Rejected: rec.Rejected, Dim: int(rec.Dim), Models: []history.Model{},
+		Samples: rec.Samples, Rejected: rec.Rejected, Dim: int(rec.Dim), Models: []schema.Model{},
 	}
 	s.SetUpdated(rec.Updated)
 	if d, ok := rec.State.(Describer); ok {
 		s.Models = d.Describe()
 	}
-	b, err := history.Encode(&s)
+	b, err := s.Encode()
 	if err != nil {
 		h.log().Error("snapshot not published", "sensor", ctx.Key(), "err", err)
 		return

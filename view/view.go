@@ -18,9 +18,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/codec"
-	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/tablestore"
@@ -304,19 +302,6 @@ func decode(sensor string, b []byte) (*Sensor, bool, error) {
 		}
 	}
 	return s, true, nil
-}
-
-// JSON renders a sensor as the HTTP API does.
-func (s *Sensor) JSON(group string) apitypes.SensorJSON {
-	out := apitypes.SensorJSON{
-		Sensor: s.ID, Group: group, Dim: int(s.Meta.Dim), Samples: s.Meta.Samples, Rejected: s.Meta.Rejected,
-		Updated:   time.UnixMilli(s.Meta.Updated).UTC().Format(time.RFC3339Nano),
-		Partition: s.Meta.Partition, Offset: s.Meta.Offset, Models: []apitypes.ModelJSON{},
-	}
-	if s.Bank != nil {
-		out.Models = history.Models(s.Bank)
-	}
-	return out
 }
 
 // scan is one ordered pass over the sensors whose IDs sort after after:

@@ -10,6 +10,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 
+	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
@@ -374,7 +375,7 @@ func parseHistoryMaxBytes(s string) (int64, error) {
 	return int64(n), nil
 }
 
-func (h *historyFlags) truth() (history.Truth, error) {
+func (h *historyFlags) truth() (api.Truth, error) {
 	if err := checkHistoryPoints(h.points); err != nil {
 		return nil, err
 	}
@@ -385,7 +386,7 @@ func (h *historyFlags) truth() (history.Truth, error) {
 	if err != nil {
 		return nil, flagErr("--theta-star %q: %v", h.thetaStar, err)
 	}
-	return history.ConstTruth(th), nil
+	return api.ConstTruth(th), nil
 }
 
 func parseVector(s string) ([]float64, error) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/client"
+	"github.com/streamrls/streamrls/plot"
 )
 
 func newPlotCmd(g *globalFlags) *cobra.Command {
@@ -38,7 +38,7 @@ each model's MSE on a log scale. The format follows the file's extension
 			if err != nil {
 				return err
 			}
-			b, err := api.PlotBytes(*h, format)
+			b, err := plot.CurvesBytes(*h, format)
 			if err != nil {
 				return err
 			}

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/client"
+	"github.com/streamrls/streamrls/schema"
 )
 
 func runCLI(t *testing.T, args ...string) error {
@@ -29,9 +29,9 @@ func runCLI(t *testing.T, args ...string) error {
 // TestPlotCommand fetches a history from a server and writes it as PNG and
 // SVG; the files decode and have the documented size.
 func TestPlotCommand(t *testing.T) {
-	h := apitypes.HistoryJSON{Sensor: "7", Group: "rls", Dim: 2, Samples: []uint64{1, 100, 200}, Updated: []int64{1, 2, 3}, Rejected: []uint64{0, 0, 0},
+	h := schema.History{Sensor: "7", Group: "rls", Dim: 2, Samples: []uint64{1, 100, 200}, Updated: []int64{1, 2, 3}, Rejected: []uint64{0, 0, 0},
 		ThetaStar: [][]float64{{1, 1}, {1, 1}, {-1, -1}},
-		Models: []apitypes.ModelHistoryJSON{
+		Models: []schema.ModelHistory{
 			{Name: "mod1", Lambda: 1, Delta: 10, Theta: [][]float64{{0.5, 0.4}, {0.99, 1}, {0.5, 0.5}}, MSE: []float64{1, 0.1, 0.5}, RecentMSE: []float64{1, 0.01, 2}, PTrace: []float64{1, 1, 1}},
 			{Name: "mod2", Lambda: 0.99, Delta: 1, Theta: [][]float64{{0.5, 0.4}, {1, 1}, {-0.9, -1}}, MSE: []float64{1, 0.1, 0.2}, RecentMSE: []float64{1, 0.01, 0.01}, PTrace: []float64{1, 1, 1}},
 		}}
@@ -40,7 +40,7 @@ func TestPlotCommand(t *testing.T) {
 		asked = append(asked, r.URL.Path)
 		if r.URL.Path != "/v1/groups/rls/sensors/7/history" {
 			w.WriteHeader(404)
-			_ = json.NewEncoder(w).Encode(apitypes.ErrorJSON{Error: "no such sensor"})
+			_ = json.NewEncoder(w).Encode(schema.Error{Error: "no such sensor"})
 			return
 		}
 		_ = json.NewEncoder(w).Encode(h)

@@ -7,14 +7,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamrls/streamrls/api/apitypes"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // ProduceEvents creates topic (a group's events topic, with partitions)
 // if it is missing and produces evs to it, each keyed by its sensor, as
 // the processor does.
-func ProduceEvents(t testing.TB, kc kafkaconf.Kafka, topic string, partitions int, evs ...apitypes.Event) {
+func ProduceEvents(t testing.TB, kc kafkaconf.Kafka, topic string, partitions int, evs ...schema.Event) {
 	t.Helper()
 	tm, err := kc.TopicManager()
 	if err != nil {

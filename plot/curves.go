@@ -1,4 +1,7 @@
-package api
+// Package plot draws what streamrls learned: a sensor's learning curves
+// (gonum/plot, as SVG or PNG) and its latest events (a small hand-made SVG).
+// The HTTP API's plot.svg and sensor page and the plot command draw with it.
+package plot
 
 import (
 	"bytes"
@@ -16,13 +19,13 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
-// Plot sizes.
+// Sizes of a figure of curves.
 const (
-	PlotWidth       = 9 * vg.Inch
-	PlotPanelHeight = 2.6 * vg.Inch
+	Width       = 9 * vg.Inch
+	PanelHeight = 2.6 * vg.Inch
 )
 
 // palette is matplotlib's tab10: coefficient j has colour j mod 10.
@@ -31,11 +34,11 @@ var palette = []color.RGBA{
 	{140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255}, {188, 189, 34, 255}, {23, 190, 207, 255},
 }
 
-// Plot draws a history's learning curves: for each model a panel of every
+// Curves draws a history's learning curves: for each model a panel of every
 // coefficient θⱼ against samples, with θ*ⱼ dashed in the same colour when
 // known, and one panel of each model's MSE (solid) and recent MSE (dashed)
 // on a log scale. format is "svg" or "png".
-func Plot(w io.Writer, h apitypes.HistoryJSON, format string) error {
+func Curves(w io.Writer, h schema.History, format string) error {
 	if len(h.Samples) == 0 {
 		return fmt.Errorf("sensor %q: no history to plot", h.Sensor)
 	}
@@ -56,16 +59,16 @@ func Plot(w io.Writer, h apitypes.HistoryJSON, format string) error {
 	rows = append(rows, []*plot.Plot{p})
 	legends = append(legends, leg)
 
-	height := PlotPanelHeight * vg.Length(len(rows))
+	height := PanelHeight * vg.Length(len(rows))
 	var c interface {
 		vg.CanvasSizer
 		io.WriterTo
 	}
 	switch strings.ToLower(format) {
 	case "svg":
-		c = vgsvg.New(PlotWidth, height)
+		c = vgsvg.New(Width, height)
 	case "png":
-		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(PlotWidth, height), vgimg.UseDPI(110))}
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(Width, height), vgimg.UseDPI(110))}
 	default:
 		return fmt.Errorf("plot format %q: want svg or png", format)
 	}
@@ -85,10 +88,10 @@ func Plot(w io.Writer, h apitypes.HistoryJSON, format string) error {
 	return err
 }
 
-// PlotBytes is Plot into a buffer.
-func PlotBytes(h apitypes.HistoryJSON, format string) ([]byte, error) {
+// CurvesBytes is Curves into a buffer.
+func CurvesBytes(h schema.History, format string) ([]byte, error) {
 	var b bytes.Buffer
-	if err := Plot(&b, h, format); err != nil {
+	if err := Curves(&b, h, format); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -125,7 +128,7 @@ func newPanel(title, ylabel string) (*plot.Plot, plot.Legend) {
 	return p, leg
 }
 
-func thetaPanel(h apitypes.HistoryJSON, m apitypes.ModelHistoryJSON) (*plot.Plot, plot.Legend, error) {
+func thetaPanel(h schema.History, m schema.ModelHistory) (*plot.Plot, plot.Legend, error) {
 	p, leg := newPanel(fmt.Sprintf("sensor %s — %s (λ=%g, δ=%g): coefficients θ", h.Sensor, m.Name, m.Lambda, m.Delta), "θ")
 	for j := 0; j < h.Dim; j++ {
 		col := palette[j%len(palette)]
@@ -165,7 +168,7 @@ func thetaPanel(h apitypes.HistoryJSON, m apitypes.ModelHistoryJSON) (*plot.Plot
 	return p, leg, nil
 }
 
-func msePanel(h apitypes.HistoryJSON) (*plot.Plot, plot.Legend, error) {
+func msePanel(h schema.History) (*plot.Plot, plot.Legend, error) {
 	p, leg := newPanel(fmt.Sprintf("sensor %s — MSE of the a-priori errors (log scale)", h.Sensor), "MSE")
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}

@@ -1,4 +1,4 @@
-package api
+package plot
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"math"
 	"strings"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
-// eventsSVG draws the latest events (newest first) oldest to newest: each
+// EventsSVG draws the latest events (newest first) oldest to newest: each
 // anomaly a dot at its z, each drift a dashed vertical line; nil without
 // events. A hand-made SVG: a few dozen marks need no plotting library.
-func eventsSVG(evs []apitypes.Event) template.HTML {
+func EventsSVG(evs []schema.Event) template.HTML {
 	if len(evs) == 0 {
 		return ""
 	}
@@ -36,7 +36,7 @@ func eventsSVG(evs []apitypes.Event) template.HTML {
 	for i, e := range evs {
 		x := xOf(i)
 		switch {
-		case e.Kind == apitypes.EventDrift:
+		case e.Kind == schema.EventDrift:
 			fmt.Fprintf(&b, `<line class="drift" x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#a05a00" stroke-dasharray="4 3"><title>drift of %s at %s</title></line>`,
 				x, pad/2, x, h-pad/2, template.HTMLEscapeString(e.Model), template.HTMLEscapeString(e.Time))
 		case e.Z != nil && !math.IsNaN(*e.Z) && !math.IsInf(*e.Z, 0):

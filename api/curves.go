@@ -1,9 +1,9 @@
-package history
+package api
 
 import (
 	"math"
 
-	"github.com/streamrls/streamrls/api/apitypes"
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Truth knows θ*, the true coefficients behind a sensor's samples: the
@@ -49,15 +49,15 @@ func TrueTheta(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
 // newest one (same names, same dimension) are kept: should a processor have
 // been restarted with other --model flags, the curves show the current
 // models. ok is false for a sensor without history.
-func HistoryOf(group, sensor string, points []Snapshot, truth Truth) (apitypes.HistoryJSON, bool) {
-	out := apitypes.HistoryJSON{Sensor: sensor, Group: group, Samples: []uint64{}, Updated: []int64{}, Rejected: []uint64{}, Models: []apitypes.ModelHistoryJSON{}}
+func HistoryOf(group, sensor string, points []schema.Snapshot, truth Truth) (schema.History, bool) {
+	out := schema.History{Sensor: sensor, Group: group, Samples: []uint64{}, Updated: []int64{}, Rejected: []uint64{}, Models: []schema.ModelHistory{}}
 	if len(points) == 0 {
 		return out, false
 	}
 	latest := points[len(points)-1]
 	out.Dim = latest.Dim
 	for _, m := range latest.Models {
-		out.Models = append(out.Models, apitypes.ModelHistoryJSON{Name: m.Name, Lambda: m.Lambda, Delta: m.Delta,
+		out.Models = append(out.Models, schema.ModelHistory{Name: m.Name, Lambda: m.Lambda, Delta: m.Delta,
 			Theta: [][]float64{}, MSE: []float64{}, RecentMSE: []float64{}, PTrace: []float64{}})
 	}
 	for _, p := range points {
@@ -79,7 +79,7 @@ func HistoryOf(group, sensor string, points []Snapshot, truth Truth) (apitypes.H
 	return out, true
 }
 
-func sameModels(a, b Snapshot) bool {
+func sameModels(a, b schema.Snapshot) bool {
 	if a.Dim != b.Dim || len(a.Models) != len(b.Models) {
 		return false
 	}

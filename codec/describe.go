@@ -1,0 +1,49 @@
+package codec
+
+import (
+	"math"
+	"time"
+
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/schema"
+)
+
+// DescribeBank lists a bank's models as snapshots and the HTTP API show
+// them: θ copied, P left out.
+func DescribeBank(b *rls.Bank) []schema.Model {
+	if b == nil {
+		return nil
+	}
+	out := make([]schema.Model, len(b.Models))
+	for i, m := range b.Models {
+		out[i] = schema.Model{
+			Name: m.Name, Lambda: m.Lambda, Delta: m.Delta, Theta: append([]float64(nil), m.Theta...),
+			MSE: m.MSE, RecentMSE: m.RecentMSE, Samples: m.Samples, PTrace: m.PTrace(),
+			Sigma2: known(m.Sigma2), Anomalies: m.Anomalies, Drifts: m.Drifts,
+		}
+	}
+	return out
+}
+
+// DescribeSensor is a group table's value (its envelope m and bank b, nil
+// before the first sample) as the HTTP API shows a sensor.
+func DescribeSensor(id, group string, m Meta, b *rls.Bank) schema.Sensor {
+	out := schema.Sensor{
+		Sensor: id, Group: group, Dim: int(m.Dim), Samples: m.Samples, Rejected: m.Rejected,
+		Updated:   time.UnixMilli(m.Updated).UTC().Format(time.RFC3339Nano),
+		Partition: m.Partition, Offset: m.Offset, Models: []schema.Model{},
+	}
+	if b != nil {
+		out.Models = DescribeBank(b)
+	}
+	return out
+}
+
+// known is a pointer to v, or nil (JSON null) for a v that is not a
+// positive finite number: σ̂² while unknown.
+func known(v float64) *float64 {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
