@@ -27,9 +27,9 @@ func (t ConstTruth) ThetaStar(_ string, ns []uint64) [][]float64 {
 	return out
 }
 
-// TrueTheta asks truth (which may be nil) for θ* of a sensor of dimension
+// trueTheta asks truth (which may be nil) for θ* of a sensor of dimension
 // dim, nil when unknown or of another dimension.
-func TrueTheta(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
+func trueTheta(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
 	if truth == nil || len(ns) == 0 {
 		return nil
 	}
@@ -75,7 +75,7 @@ func HistoryOf(group, sensor string, points []schema.Snapshot, truth Truth) (sch
 			mh.PTrace = append(mh.PTrace, finiteOr0(m.PTrace))
 		}
 	}
-	out.ThetaStar = TrueTheta(truth, sensor, out.Dim, out.Samples)
+	out.ThetaStar = trueTheta(truth, sensor, out.Dim, out.Samples)
 	return out, true
 }
 

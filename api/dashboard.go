@@ -150,7 +150,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 		var star []float64
 		if sensor.Bank != nil {
-			if ts := TrueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+			if ts := trueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 				star, d.HasTruth = ts[0], true
 			}
 			for _, m := range sensor.Bank.Models {
@@ -236,7 +236,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := sensorData{Group: v.Group(), Sensor: sensorJSON(sensor, v.Group()),
 		APIBase: "/v1/groups/" + url.PathEscape(v.Group()) + "/sensors/" + url.PathEscape(id)}
-	if ts := TrueTheta(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
+	if ts := trueTheta(s.Truth, id, d.Sensor.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
 		d.ThetaStar = ts[0]
 	}
 	for _, m := range d.Sensor.Models {

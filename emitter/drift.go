@@ -153,7 +153,7 @@ func (w *walk) clone() *walk {
 
 // Truth is θ* of every sensor of an emitter run without generating its
 // samples: what the plots and the dashboard of `run` compare the models
-// with. It implements history.Truth. Safe for concurrent use.
+// with. It implements api.Truth. Safe for concurrent use.
 type Truth struct {
 	Sensors int       // sensors "1".."Sensors"; 0: any positive ID
 	Theta   []float64 // θ*₀
