@@ -24,12 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
-
-	"github.com/streamrls/streamrls/codec"
 )
 
 // Server is the HTTP API over one or more views; the first is the default

@@ -26,10 +26,9 @@ import (
 
 	"codeberg.org/sbinet/npyio"
 
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
-
-	"github.com/streamrls/streamrls/codec"
 )
 
 // Format is an export file format.
