@@ -30,11 +30,12 @@ type Serve struct {
 	Batches   *Throughput `json:"batches"`
 	// BatchesOverNoBatches is Batches over NoBatches in samples/s.
 	BatchesOverNoBatches float64 `json:"batches_over_no_batches"`
-	// FromStartRatio is the same ratio with each rate taken from the
-	// process's start instead of the first sample seen: with batches,
-	// serve sees the first sample only when the first batch is written, so
-	// the first-to-last span leaves out up to one interval of work.
-	FromStartRatio float64 `json:"batches_over_no_batches_from_start"`
+	// BatchesOverNoBatchesFromStart is the same ratio with each rate
+	// taken from the process's start instead of the first sample seen:
+	// with batches, serve sees the first sample only when the first batch
+	// is written, so the first-to-last span leaves out up to one interval
+	// of work.
+	BatchesOverNoBatchesFromStart float64 `json:"batches_over_no_batches_from_start"`
 	// PollMs is the mean time of one poll of every sensor at serve: the
 	// resolution of the rates' first and last sample.
 	PollMs float64 `json:"poll_ms"`
@@ -66,7 +67,7 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 	res := &Serve{}
 	polls, pollTime := 0, time.Duration(0)
 	for _, interval := range []time.Duration{processor.NoBatches, r.cfg.BatchInterval} {
-		phase := PhaseServe
+		phase := LabelProcesses
 		if interval == processor.NoBatches {
 			phase += "0"
 		}
@@ -84,12 +85,11 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 			res.Batches = t
 		}
 	}
-	if res.NoBatches.SamplesPerSec > 0 {
-		res.BatchesOverNoBatches = res.Batches.SamplesPerSec / res.NoBatches.SamplesPerSec
-	}
-	if b := res.Batches.StartupSeconds + res.Batches.Seconds; b > 0 {
-		res.FromStartRatio = (res.NoBatches.StartupSeconds + res.NoBatches.Seconds) / b
-	}
+	res.BatchesOverNoBatches = samplesOver(res.Batches, res.NoBatches)
+	// The same samples in both runs: the rate from the start is the
+	// inverse of the time from the start.
+	res.BatchesOverNoBatchesFromStart = over(res.NoBatches.StartupSeconds+res.NoBatches.Seconds,
+		res.Batches.StartupSeconds+res.Batches.Seconds)
 	if polls > 0 {
 		res.PollMs = pollTime.Seconds() * 1000 / float64(polls)
 	}
