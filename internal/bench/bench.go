@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -445,6 +446,13 @@ func lowerMedian[T any](v []T, cmp func(a, b T) int) T {
 	sorted := slices.Clone(v)
 	slices.SortFunc(sorted, cmp)
 	return sorted[(len(sorted)-1)/2]
+}
+
+// quantileMs is the p-quantile (0 ≤ p ≤ 1) of sorted (ascending, not
+// empty) in milliseconds: the element at p·(len−1), rounded to the nearest
+// index.
+func quantileMs(sorted []time.Duration, p float64) float64 {
+	return sorted[int(math.Round(p*float64(len(sorted)-1)))].Seconds() * 1000
 }
 
 // changelog records the table writes of the phase.
