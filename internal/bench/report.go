@@ -80,7 +80,7 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	if v := rep.Serve; v != nil {
 		fmt.Fprintf(out, "\n(v) broker, process and serve as processes, %d single-sample JSON messages in the topic, rate at serve (polled every %.0f ms):\n",
 			v.Batches.Messages, v.PollMs+servePause.Seconds()*1000)
-		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; ratio %.2f (%.2f from the process's start)\n",
+		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; (v)/(v0) %.2f (%.2f from the process's start)\n",
 			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.BatchesOverNoBatchesFromStart)
 	}
 	if sp := rep.ScaleProcess; sp != nil {

@@ -82,15 +82,20 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 			res.Batches = t
 		}
 	}
-	res.BatchesOverNoBatches = samplesOver(res.Batches, res.NoBatches)
-	// The same samples in both runs: the rate from the start is the
-	// inverse of the time from the start.
-	res.BatchesOverNoBatchesFromStart = over(res.NoBatches.StartupSeconds+res.NoBatches.Seconds,
-		res.Batches.StartupSeconds+res.Batches.Seconds)
+	res.ratios()
 	if polls > 0 {
 		res.PollMs = pollTime.Seconds() * 1000 / float64(polls)
 	}
 	return res, nil
+}
+
+// ratios sets the ratios of the two runs' rates.
+func (s *Serve) ratios() {
+	s.BatchesOverNoBatches = samplesOver(s.Batches, s.NoBatches)
+	// The same samples in both runs: the rate from the start is the
+	// inverse of the time from the start.
+	s.BatchesOverNoBatchesFromStart = over(s.NoBatches.StartupSeconds+s.NoBatches.Seconds,
+		s.Batches.StartupSeconds+s.Batches.Seconds)
 }
 
 // serveRun starts serve, then process, on a new group over topic, and
