@@ -270,7 +270,7 @@ func TestWriteTable(t *testing.T) {
 	}
 	rows := 0
 	for line := range strings.Lines(out) {
-		if f := strings.Fields(line); len(f) == 11 && f[2] == "processor" {
+		if f := strings.Fields(line); len(f) == 12 && f[2] == "processor" {
 			rows++
 		}
 	}
