@@ -1,0 +1,2 @@
+// Package lint holds tests that check the source tree as a whole.
+package lint
