@@ -38,30 +38,21 @@ type phase struct {
 var phases = []phase{
 	{PhaseSingle, LabelSingle, "in rounds with the counter", true, (*runner).rounds},
 	{PhaseCounter, LabelCounter, "in rounds with single", true, (*runner).rounds},
-	{PhaseBatch, LabelBatch, "micro-batches", true, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.Batch, err = r.batch(ctx)
+	{PhaseBatch, LabelBatch, "micro-batches", true, into((*runner).batch, func(rep *Report) **Throughput { return &rep.Batch })},
+	{PhaseLatency, LabelLatency, "latency", true, into((*runner).latency, func(rep *Report) **Latency { return &rep.Latency })},
+	{PhaseProcesses, LabelProcesses, "broker, process and serve as processes", false, into((*runner).serve, func(rep *Report) **Serve { return &rep.Serve })},
+	{PhaseScale, LabelScale, "processing at scale", false, into((*runner).scaleProcess, func(rep *Report) **ScaleProcess { return &rep.ScaleProcess })},
+	{PhaseServe, LabelServe, "serve at scale", false, into((*runner).scale, func(rep *Report) **Scale { return &rep.Scale })},
+	{PhaseRecovery, LabelRecovery, "recovery", false, into((*runner).recovery, func(rep *Report) **Recovery { return &rep.Recovery })},
+}
+
+// into is a phase's function from a runner's method that returns the
+// phase's result, which goes to the report's field that field returns.
+func into[T any](method func(*runner, context.Context) (T, error), field func(*Report) *T) func(*runner, context.Context, *Report) error {
+	return func(r *runner, ctx context.Context, rep *Report) (err error) {
+		*field(rep), err = method(r, ctx)
 		return err
-	}},
-	{PhaseLatency, LabelLatency, "latency", true, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.Latency, err = r.latency(ctx)
-		return err
-	}},
-	{PhaseProcesses, LabelProcesses, "broker, process and serve as processes", false, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.Serve, err = r.serve(ctx)
-		return err
-	}},
-	{PhaseScale, LabelScale, "processing at scale", false, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.ScaleProcess, err = r.scaleProcess(ctx)
-		return err
-	}},
-	{PhaseServe, LabelServe, "serve at scale", false, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.Scale, err = r.scale(ctx)
-		return err
-	}},
-	{PhaseRecovery, LabelRecovery, "recovery", false, func(r *runner, ctx context.Context, rep *Report) (err error) {
-		rep.Recovery, err = r.recovery(ctx)
-		return err
-	}},
+	}
 }
 
 // defaultPhases is the phases run when none are given.
