@@ -518,6 +518,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			continue
 		}
 		if err := p.run(r, ctx, rep); err != nil {
+			rep.ratios() // of the phases done
 			return rep, fmt.Errorf("phase %s (%s, %s): %w", p.name, p.letter, p.about, err)
 		}
 	}
