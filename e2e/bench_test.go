@@ -78,9 +78,9 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Single.BatchInterval != "50ms" || rep.SingleNoBatches.BatchInterval != "0" || rep.SingleNoBatches.Phase != "a0" {
 		t.Errorf("(a) at %q, (a0) %q at %q; want 50ms and a0 at 0", rep.Single.BatchInterval, rep.SingleNoBatches.Phase, rep.SingleNoBatches.BatchInterval)
 	}
-	if len(rep.SingleNoBatches.Rounds) != 2 || rep.NoBatchesOverCounter <= 0 || rep.NoBatchesOverCounterOwn <= 0 || rep.SingleOverCounterOwn <= 0 {
+	if len(rep.SingleNoBatches.Rounds) != 2 || rep.SingleNoBatchesOverCounter <= 0 || rep.SingleNoBatchesOverCounterOwn <= 0 || rep.SingleOverCounterOwn <= 0 {
 		t.Errorf("(a0) rounds %v, (a0)/(c) %v, (a0)/(c') %v, (a)/(c') %v; want 2 rounds and ratios > 0",
-			rep.SingleNoBatches.Rounds, rep.NoBatchesOverCounter, rep.NoBatchesOverCounterOwn, rep.SingleOverCounterOwn)
+			rep.SingleNoBatches.Rounds, rep.SingleNoBatchesOverCounter, rep.SingleNoBatchesOverCounterOwn, rep.SingleOverCounterOwn)
 	}
 	// Without batches every message writes its whole state; with them a
 	// sensor writes at most once per batch, and at least once in all.
@@ -92,8 +92,8 @@ func TestBenchSmoke(t *testing.T) {
 	checkThroughput(t, "(b)", rep.Batch, 32768)
 	checkThroughput(t, "(c)", rep.Counter, 3000)
 	checkThroughput(t, "(c')", rep.CounterOwn, 3000)
-	if len(rep.Single.Rounds) != 2 || len(rep.RoundRatios) != 2 || rep.SingleOverCounter <= 0 {
-		t.Errorf("rounds %v, ratios %v, ratio %v; want 2 rounds", rep.Single.Rounds, rep.RoundRatios, rep.SingleOverCounter)
+	if len(rep.Single.Rounds) != 2 || len(rep.RoundsSingleOverCounter) != 2 || rep.SingleOverCounter <= 0 {
+		t.Errorf("rounds %v, ratios %v, ratio %v; want 2 rounds", rep.Single.Rounds, rep.RoundsSingleOverCounter, rep.SingleOverCounter)
 	}
 	if rep.Batch.Messages != 32768/256 {
 		t.Errorf("(b): %d messages, want %d", rep.Batch.Messages, 32768/256)
@@ -112,7 +112,7 @@ func TestBenchSmoke(t *testing.T) {
 	checkThroughput(t, "(v0)", v.NoBatches, 3000)
 	checkThroughput(t, "(v)", v.Batches, 3000)
 	if v.NoBatches.MeasuredAt != "serve" || v.NoBatches.BatchInterval != "0" || v.Batches.BatchInterval != "50ms" ||
-		v.BatchesOverNoBatches <= 0 || v.FromStartRatio <= 0 || v.PollMs <= 0 {
+		v.BatchesOverNoBatches <= 0 || v.BatchesOverNoBatchesFromStart <= 0 || v.PollMs <= 0 {
 		t.Errorf("(v) %+v; (v0) %+v; (v) %+v: want both runs at serve, at 0 and 50ms, with ratios", v, v.NoBatches, v.Batches)
 	}
 	if v.NoBatches.MessageBytes < 100 {
@@ -137,7 +137,7 @@ func TestBenchSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	rep := benchJSON(t, "--phases", "ab", "--processes", "2", "--messages", "3000", "--rounds", "1", "--batch-samples", "16384")
+	rep := benchJSON(t, "--phases", "single,batch", "--processes", "2", "--messages", "3000", "--rounds", "1", "--batch-samples", "16384")
 	checkThroughput(t, "(a)", rep.Single, 3000)
 	checkThroughput(t, "(a0)", rep.SingleNoBatches, 3000)
 	checkThroughput(t, "(b)", rep.Batch, 16384)
@@ -163,19 +163,19 @@ func TestBenchScaleProcess(t *testing.T) {
 	checkThroughput(t, "(p) at 300", sp.Large, 3000)
 	checkChangelog(t, "(p) at 64", sp.Small, 64, 3000*1326)
 	checkChangelog(t, "(p) at 300", sp.Large, 300, 3000*1326)
-	if sp.Order != "sensor" || sp.Sensors != 300 || sp.Ratio <= 0 || sp.RSSMiB <= 0 ||
+	if sp.Order != "sensor" || sp.Sensors != 300 || sp.LargeOverSmall <= 0 || sp.RSSMiB <= 0 ||
 		!strings.Contains(sp.Large.What, "300 sensors") || !strings.Contains(sp.Large.What, "sensor order") {
 		t.Errorf("(p) %+v, large run %q: want 300 sensors in sensor order, a ratio and an RSS", sp, sp.Large.What)
 	}
-	if len(sp.RoundRatios) != 2 || len(sp.Small.Rounds) != 2 || len(sp.Large.Rounds) != 2 {
-		t.Fatalf("(p) rounds: ratios %v, rates %v and %v; want two of each", sp.RoundRatios, sp.Small.Rounds, sp.Large.Rounds)
+	if len(sp.RoundsLargeOverSmall) != 2 || len(sp.Small.Rounds) != 2 || len(sp.Large.Rounds) != 2 {
+		t.Fatalf("(p) rounds: ratios %v, rates %v and %v; want two of each", sp.RoundsLargeOverSmall, sp.Small.Rounds, sp.Large.Rounds)
 	}
-	for i, r := range sp.RoundRatios {
+	for i, r := range sp.RoundsLargeOverSmall {
 		if want := sp.Large.Rounds[i] / sp.Small.Rounds[i]; math.Abs(r-want) > 1e-9*want {
 			t.Errorf("(p) round %d: ratio %v, its rates give %v", i+1, r, want)
 		}
 	}
-	if lo := min(sp.RoundRatios[0], sp.RoundRatios[1]); sp.Ratio != lo {
-		t.Errorf("(p) ratio %v: want the median (the lower of two) of %v", sp.Ratio, sp.RoundRatios)
+	if lo := min(sp.RoundsLargeOverSmall[0], sp.RoundsLargeOverSmall[1]); sp.LargeOverSmall != lo {
+		t.Errorf("(p) ratio %v: want the median (the lower of two) of %v", sp.LargeOverSmall, sp.RoundsLargeOverSmall)
 	}
 }

@@ -24,9 +24,9 @@ import (
 // idempotent producer, acks from all replicas, no compression, linger
 // FlushFrequency, records of at most MaxMessageBytes, the same security).
 //
-// Why not sarama: a batch writes a state per sensor at once, and for the
-// 100,000 states of a final write sarama took about twice franz-go's time and
-// CPU per record (BenchmarkBatchProducer, docs/performance.md).
+// Why not sarama: a batch writes a state per sensor at once, and for that
+// many records franz-go takes less time and CPU per record
+// (BenchmarkBatchProducer, docs/performance.md#go-test--bench).
 func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
 	sc, err := k.Sarama() // the security settings, applied as for every client

@@ -17,11 +17,12 @@ import (
 //
 // DefaultCacheBytes bounds the memory of the cached records of a Handler
 // (estimated from their models' arrays; see recordBytes). A state that
-// left the cache is read back from LevelDB and decoded, which made
-// processing at 100,000 sensors twice as slow as with every state cached.
-// A two-model bank of dimension 10 counts 2.4 kB, so the default
-// keeps about 110,000 sensors: every sensor of a processor at 100,000, and
-// one in nine at a million.
+// left the cache is read back from LevelDB and decoded, which slows
+// processing at many sensors
+// (docs/performance.md#kafka-client-and-storage-settings). A two-model bank
+// of dimension 10 counts 2.4 kB, so the default keeps about 110,000
+// sensors: every sensor of a processor at 100,000, and one in nine at a
+// million.
 const (
 	DefaultCacheSize  = 1 << 20
 	DefaultCacheBytes = 256 << 20

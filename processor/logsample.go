@@ -8,10 +8,10 @@ import (
 )
 
 // Rejection logging is sampled per reason: a flood of bad input must not
-// flood the log (50k bad messages were 12 MB of log lines). In every
-// interval the first few rejections of a reason are logged in full; the
-// rest are counted, and the count is logged with the next rejection of that
-// reason after the interval. Metrics and dead letters count every one.
+// flood the log. In every interval the first few rejections of a reason are
+// logged in full; the rest are counted, and the count is logged with the
+// next rejection of that reason after the interval. Metrics and dead
+// letters count every one.
 const (
 	logFirst    = 5
 	logInterval = time.Minute

@@ -283,16 +283,15 @@ func explain(err error, cfg Config) error {
 // localCopyOptions are the processor's settings of its local table copies.
 // The copy is a cache of the changelog (tablestore.StorageBuilder), and a
 // batch's states are on the changelog before its input is committed, so
-// the copy is written back at the pace of catching-up batches rather than
-// every 200 ms: a batch hands its states over without waiting for LevelDB
-// (its MaxPending holds a whole batch, BatchMaxBytes), the states of
-// sensors written again within the interval reach LevelDB once, and the
-// copy of the last batch before a pause is written while the processor
-// waits. After a crash the copy is then up to about DefaultBatchMaxInterval
-// behind, caught up from the changelog at the next start. The total bound
-// keeps the states waiting at the decoded-state cache's default size, or
-// one batch if that is larger, whatever the partition count. cfg has its
-// defaults.
+// the copy is written back at the pace of catching-up batches: a batch
+// hands its states over without waiting for LevelDB (its MaxPending holds a
+// whole batch, BatchMaxBytes), the states of sensors written again within
+// the interval reach LevelDB once, and the copy of the last batch before a
+// pause is written while the processor waits. After a crash the copy is
+// then up to about DefaultBatchMaxInterval behind, caught up from the
+// changelog at the next start. The total bound keeps the states waiting at
+// the decoded-state cache's default size, or one batch if that is larger,
+// whatever the partition count. cfg has its defaults.
 func localCopyOptions(cfg Config, log *slog.Logger) tablestore.StorageOptions {
 	return tablestore.StorageOptions{Log: log, FlushInterval: DefaultBatchMaxInterval,
 		MaxPending: cfg.BatchMaxBytes, MaxPendingTotal: max(DefaultCacheBytes, cfg.BatchMaxBytes)}

@@ -24,8 +24,8 @@ import (
 // own samples (and its first): the snapshots are at most 1/Every of the
 // input samples whatever the number of sensors. A time rule next to it
 // could add more (every message of a sensor updated less often than
-// Interval would publish one: at 100k sensors that was one snapshot per
-// sample), so it only applies without one. Its last publishing time is
+// Interval would publish one: at many sensors, one snapshot per sample),
+// so it only applies without one. Its last publishing time is
 // kept in memory only: after a restart or a rebalance a sensor's first
 // message may publish a snapshot earlier than Interval. Snapshots are ordinary emits of
 // the message, after its state write; after a crash one may be published

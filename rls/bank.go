@@ -10,8 +10,8 @@ type Bank struct {
 }
 
 // NewBank returns a bank with one fresh model per spec, laid out together
-// (NewModels). The specs
-// should be valid (ValidateSpecs). It panics if dim < 0.
+// (NewModels). The specs should be valid (ValidateSpecs). It panics if
+// dim < 0.
 func NewBank(specs []Spec, dim int) *Bank {
 	return &Bank{Dim: dim, Models: NewModels(specs, dim)}
 }

@@ -39,8 +39,8 @@ func cpuFeatures() (fma, avx2 bool) {
 }
 
 // hasFMA: on amd64, math.FMA compiles to a feature test and a possible call
-// around every multiply-add, which makes the Go kernels about twice as slow
-// as with a plain multiply and add. So the Go kernels use it only where the
+// around every multiply-add, which makes the Go kernels much slower than
+// with a plain multiply and add. So the Go kernels use it only where the
 // assembly kernels run too, i.e. for n < 4, to give the same results.
 func hasFMA() bool { return hasAVX2FMA() }
 

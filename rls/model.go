@@ -101,7 +101,7 @@ func NewModel(spec Spec, dim int) *Model { return NewModels([]Spec{spec}, dim)[0
 // θ and P in one []float64, each θ followed by its P. An update reads all
 // of a key's models, and with many keys their state is not in the CPU's
 // caches: one contiguous block costs the update fewer memory stalls than
-// scattered pieces (it made a processor at 100,000 sensors 12% faster).
+// scattered pieces (docs/performance.md#processing-many-sensors-p).
 // Updates keep the layout: they write the new θ and P into these arrays.
 // It panics if dim < 0.
 func NewModels(specs []Spec, dim int) []*Model {
@@ -127,8 +127,7 @@ func NewModels(specs []Spec, dim int) []*Model {
 
 // workPools hold the scratch of updates between them, one sync.Pool per
 // dimension: per-P caches, so the partitions' goroutines updating at once do
-// not contend for a lock (a mutex-guarded stack cost the processor 10–20% of
-// its rate on 2 cores). Once warm an update allocates nothing; the garbage
+// not contend for a lock. Once warm an update allocates nothing; the garbage
 // collector (and the race detector, at random) may empty a pool, and the
 // next update allocates its scratch again.
 var workPools sync.Map // int → *sync.Pool

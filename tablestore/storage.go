@@ -69,11 +69,11 @@ type StorageOptions struct {
 //     FlushInterval old (and at once when MaxPending bytes are waiting, or
 //     MaxPendingTotal over every partition, at MarkRecovered, before an
 //     iterator and on Close). Reads see the buffered writes. The processor
-//     writes a sensor's state on every message (docs/design.md, delivery
-//     guarantees), and goka's storage turns each of those into a LevelDB
-//     journal write(2) plus a second one for the offset, and the memtable
-//     fills and compacts every few thousand 1.2 kB states: a third of the
-//     processor's CPU. Buffered, a batch holds each written key once.
+//     writes a sensor's state once per batch, or on every message without
+//     batches (docs/design.md, delivery guarantees), and goka's storage
+//     turns each of those writes into a LevelDB journal write(2) plus a
+//     second one for the offset, and the memtable fills and compacts every
+//     few thousand states. Buffered, a batch holds each written key once.
 //     The local copy is a cache of the changelog: goka rebuilds it from the
 //     changelog starting at the stored offset, and that offset only ever
 //     goes to LevelDB in the same batch as every value written before it,

@@ -31,7 +31,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&b.cmd.MemoryBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as streamrls run does)")
 	f.BoolVar(&b.cmd.Keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
-	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run: a single-sample (and a0 without batches), b micro-batch, c goka counter, d latency, r recovery, p processing rate at --sensors over 64 sensors (--messages each), s serve over a table of --sensors sensors, v broker, process and serve as processes")
+	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run, names comma-separated or letters: single (a, and a0 without batches), batch (b), counter (c), latency (d), scale (p: rate at --sensors over 64 sensors), recovery (r), serve (s: over a table of --sensors sensors), processes (v: broker, process and serve as processes)")
 	// The processor's own batch flags, read as process reads them; only
 	// what they say of the phases differs.
 	b.batch.register(f)
@@ -108,13 +108,15 @@ one unless --brokers is given):
 
 Input topics are filled before a processor starts; (a), (b) and (d) run the
 processor at --batch-interval. Prints a table, or JSON with --json. --phases
-picks phases; not run by default: p compares the processing rate at --sensors
-sensors with that at 64 sensors, --messages each; r times the recovery of a table of
---recovery-sensors sensors by a processor and a view; v starts broker,
-serve and process as separate processes, as a user would, on
---serve-messages single-sample JSON messages already in the topic, and
-measures the rate seen at serve's HTTP API with --batch-interval 0 and at
---batch-interval.`,
+picks phases by name (single, batch, counter, latency, scale, recovery, serve,
+processes; comma-separated) or letter (abcd, the default); not run by default:
+scale (p) compares the processing rate at --sensors sensors with that at 64
+sensors, --messages each; recovery (r) times the recovery of a table of
+--recovery-sensors sensors by a processor and a view; serve (s) times serve's
+HTTP API over a table of --sensors sensors; processes (v) starts broker, serve
+and process as separate processes, as a user would, on --serve-messages
+single-sample JSON messages already in the topic, and measures the rate seen
+at serve's HTTP API with --batch-interval 0 and at --batch-interval.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := bf.command(g.log)

@@ -3,29 +3,32 @@
 // in the same run on the same broker with the same Kafka configuration.
 //
 // Phases (each on its own topics and groups, one after another, so they do
-// not compete for the CPU):
+// not compete for the CPU), by name and the letter the report labels them
+// with; --phases takes either:
 //
-//	a  single-sample messages through the real processor, topic to written
-//	   state, at BatchInterval and (a0) without batches
-//	b  micro-batches of Batch samples (binary), topic to view
-//	c  a trivial goka counter processor on the input of (a): the baseline
-//	d  emit-to-view latency at a steady Rate of single-sample messages
-//	v  broker, process and serve as three OS processes, measured at serve's
-//	   HTTP API, without batches and at BatchInterval
-//	r  recovery of a large table (not run by default)
-//	p  the processing rate of (a) at Sensors sensors over that at 64
-//	   sensors, same number of messages, in one run (not run by default)
-//	s  serve's HTTP API over a table of Sensors sensors: a page, paging
-//	   through all, the dashboard, /metrics, lookups, RSS (not run by
-//	   default)
+//	single    (a) single-sample messages through the real processor, topic
+//	          to written state, at BatchInterval and (a0) without batches
+//	batch     (b) micro-batches of Batch samples (binary), topic to view
+//	counter   (c) a trivial goka counter processor on the input of (a): the
+//	          baseline; (c') the same on streamrls's storage
+//	latency   (d) emit-to-view latency at a steady Rate of single-sample
+//	          messages
+//	processes (v) broker, process and serve as three OS processes, measured
+//	          at serve's HTTP API, without batches and at BatchInterval
+//	scale     (p) the processing rate of (a) at Sensors sensors over that at
+//	          64 sensors, same number of messages, in one run (not run by
+//	          default)
+//	serve     (s) serve's HTTP API over a table of Sensors sensors: a page,
+//	          paging through all, the dashboard, /metrics, lookups, RSS (not
+//	          run by default)
+//	recovery  (r) recovery of a large table (not run by default)
 //
 // Throughput phases pre-fill their input topic before any processor starts,
 // so they measure consumption and processing, not the emitter. A rate is
 // samples / (time of the last sample seen − time of the first), observed by
-// polling every millisecond (a, c), in the view's update callback (b) or
-// by polling serve's HTTP API (v);
-// the time from the processor's start to the first sample is reported apart
-// as start-up.
+// polling every millisecond (a, c), in the view's update callback (b) or by
+// polling serve's HTTP API (v); the time from the processor's start to the
+// first sample is reported apart as start-up.
 package bench
 
 import (
@@ -34,11 +37,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/streamrls/streamrls/codec"
@@ -48,19 +51,22 @@ import (
 	"github.com/streamrls/streamrls/topology"
 )
 
-// Phases.
+// The letters that label the phases' rows in the report (Throughput.Phase);
+// --phases takes them as aliases of the phases' names.
 const (
-	PhaseSingle       = "a"
-	PhaseBatch        = "b"
-	PhaseCounter      = "c"
-	PhaseLatency      = "d"
-	PhaseRecovery     = "r"
-	PhaseServe        = "v"
-	PhaseScale        = "s"
-	PhaseScaleProcess = "p"
-	// PhaseSingleNoBatches is (a) without batches (--batch-interval 0): it
+	LabelSingle    = "a"
+	LabelBatch     = "b"
+	LabelCounter   = "c"
+	LabelLatency   = "d"
+	LabelRecovery  = "r"
+	LabelProcesses = "v"
+	LabelServe     = "s"
+	LabelScale     = "p"
+	// LabelSingleNoBatches is (a) without batches (--batch-interval 0): it
 	// runs with (a), in every round, unless (a) itself has no batches.
-	PhaseSingleNoBatches = "a0"
+	LabelSingleNoBatches = "a0"
+	// LabelCounterOwn is (c) on streamrls's storage (--counter-storage).
+	LabelCounterOwn = "c'"
 )
 
 // Config of one bench run. Zero values take the documented defaults.
@@ -72,7 +78,8 @@ type Config struct {
 	Embedded bool
 	// Dir holds the processors' and views' local state. Required.
 	Dir string
-	// Phases to run, any of "abcdprsv". Default "abcd".
+	// Phases to run: names or letters, comma-separated, letters also run
+	// together (ParsePhases). Default "single,batch,counter,latency".
 	Phases string
 
 	Partitions int          // partitions of every input topic; default 8
@@ -148,7 +155,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Phases == "" {
-		c.Phases = PhaseSingle + PhaseBatch + PhaseCounter + PhaseLatency
+		c.Phases = defaultPhases()
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 8
@@ -226,10 +233,8 @@ func (c *Config) defaults() {
 
 // Validate reports a bad setting, naming its flag.
 func (c *Config) Validate() error {
-	for _, p := range c.Phases {
-		if !strings.ContainsRune("abcdprsv", p) {
-			return fmt.Errorf("--phases %q: unknown phase %q (want any of a, b, c, d, p, r, s, v)", c.Phases, p)
-		}
+	if _, err := ParsePhases(c.Phases); err != nil {
+		return fmt.Errorf("--phases %q: %w", c.Phases, err)
 	}
 	switch {
 	case c.Dir == "":
@@ -270,10 +275,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--scale-samples %d: want ≥ 1", c.ScaleSamples)
 	case c.ScaleOrder != ScaleOrderRoundRobin && c.ScaleOrder != ScaleOrderSensor:
 		return fmt.Errorf("--scale-order %q: want %s or %s", c.ScaleOrder, ScaleOrderRoundRobin, ScaleOrderSensor)
-	case strings.Contains(c.Phases, PhaseServe) && c.Binary == "":
-		return errors.New("bench: phase v needs the streamrls executable")
-	case strings.Contains(c.Phases, PhaseScale) && c.Binary == "":
-		return errors.New("bench: phase s needs the streamrls executable")
+	case (c.has(PhaseProcesses) || c.has(PhaseServe)) && c.Binary == "":
+		return errors.New("bench: phases processes (v) and serve (s) need the streamrls executable")
 	case c.Processes < 0:
 		return fmt.Errorf("--processes %d: want ≥ 0 (0: in this process)", c.Processes)
 	case c.Processes > 0 && len(c.ProcessorCommand) == 0:
@@ -285,9 +288,14 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func (c *Config) has(phase string) bool { return strings.Contains(c.Phases, phase) }
+// has says whether the run includes the phase of that name.
+func (c *Config) has(name string) bool {
+	names, _ := ParsePhases(c.Phases)
+	return slices.Contains(names, name)
+}
 
 // Report is the result of a run; every field is in the --json output.
+// A ratio's name says numerator Over denominator.
 type Report struct {
 	Settings Settings `json:"settings"`
 	// Single is (a), Batch (b), Counter (c); nil when not run. CounterOwn
@@ -299,20 +307,21 @@ type Report struct {
 	// SingleNoBatches is (a0): (a) with --batch-interval 0, run in the same
 	// rounds; nil when (a) itself runs without batches.
 	SingleNoBatches *Throughput `json:"single_no_batches,omitempty"`
-	// SingleOverCounterOwn and CPUOverCounterOwn are as below for (c').
-	SingleOverCounterOwn float64 `json:"single_over_counter_streamrls_storage,omitempty"`
-	CPUOverCounterOwn    float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
-	// NoBatchesOverCounter and NoBatchesOverCounterOwn are (a0)/(c) and
-	// (a0)/(c') in samples per second, of the median rounds.
-	NoBatchesOverCounter    float64 `json:"single_no_batches_over_counter,omitempty"`
-	NoBatchesOverCounterOwn float64 `json:"single_no_batches_over_counter_streamrls_storage,omitempty"`
+	// SingleOverCounterOwn and CounterOwnCPUOverSingle are as below for (c').
+	SingleOverCounterOwn    float64 `json:"single_over_counter_streamrls_storage,omitempty"`
+	CounterOwnCPUOverSingle float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
+	// SingleNoBatchesOverCounter and SingleNoBatchesOverCounterOwn are
+	// (a0)/(c) and (a0)/(c') in samples per second, of the median rounds.
+	SingleNoBatchesOverCounter    float64 `json:"single_no_batches_over_counter,omitempty"`
+	SingleNoBatchesOverCounterOwn float64 `json:"single_no_batches_over_counter_streamrls_storage,omitempty"`
 	// SingleOverCounter is (a)/(c) in samples (= messages) per second, of
-	// the median rounds; RoundRatios is (a)/(c) of each round.
-	SingleOverCounter float64   `json:"single_over_counter,omitempty"`
-	RoundRatios       []float64 `json:"round_ratios,omitempty"`
-	// CPUOverCounter is (c)/(a) in CPU time per message: the throughput
-	// ratio the CPU cost alone predicts, less sensitive to other load.
-	CPUOverCounter float64 `json:"cpu_counter_over_single,omitempty"`
+	// the median rounds; RoundsSingleOverCounter is (a)/(c) of each round.
+	SingleOverCounter       float64   `json:"single_over_counter,omitempty"`
+	RoundsSingleOverCounter []float64 `json:"round_ratios,omitempty"`
+	// CounterCPUOverSingle is (c)/(a) in CPU time per message: the
+	// throughput ratio (a)/(c) the CPU cost alone predicts, less sensitive
+	// to other load.
+	CounterCPUOverSingle float64 `json:"cpu_counter_over_single,omitempty"`
 	// BatchOverCounter is (b) samples/s over (c) messages/s.
 	BatchOverCounter float64       `json:"batch_over_counter,omitempty"`
 	Latency          *Latency      `json:"latency,omitempty"`
@@ -322,6 +331,46 @@ type Report struct {
 	ScaleProcess     *ScaleProcess `json:"scale_process,omitempty"`
 	// StateBytes is the size of one sensor's table value (envelope and bank).
 	StateBytes int `json:"state_bytes"`
+}
+
+// ratios sets the report's ratios of throughputs from the phases run; a
+// ratio whose phases did not run, or whose denominator is 0, stays 0.
+func (rep *Report) ratios() {
+	rep.SingleOverCounter = samplesOver(rep.Single, rep.Counter)
+	rep.SingleOverCounterOwn = samplesOver(rep.Single, rep.CounterOwn)
+	rep.SingleNoBatchesOverCounter = samplesOver(rep.SingleNoBatches, rep.Counter)
+	rep.SingleNoBatchesOverCounterOwn = samplesOver(rep.SingleNoBatches, rep.CounterOwn)
+	rep.BatchOverCounter = samplesOver(rep.Batch, rep.Counter)
+	if rep.Single != nil {
+		rep.CounterCPUOverSingle = cpuOver(rep.Counter, rep.Single)
+		rep.CounterOwnCPUOverSingle = cpuOver(rep.CounterOwn, rep.Single)
+	}
+}
+
+// samplesOver is a's samples/s over b's; 0 if either is missing or b's
+// rate is 0.
+func samplesOver(a, b *Throughput) float64 {
+	if a == nil || b == nil {
+		return 0
+	}
+	return over(a.SamplesPerSec, b.SamplesPerSec)
+}
+
+// cpuOver is a's CPU time per message over b's; 0 if either is missing or
+// b's is 0.
+func cpuOver(a, b *Throughput) float64 {
+	if a == nil || b == nil {
+		return 0
+	}
+	return over(a.CPUMicros, b.CPUMicros)
+}
+
+// over is a / b, 0 when b is not positive.
+func over(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // Settings echo the run's configuration.
@@ -399,6 +448,13 @@ func lowerMedian[T any](v []T, cmp func(a, b T) int) T {
 	return sorted[(len(sorted)-1)/2]
 }
 
+// quantileMs is the p-quantile (0 ≤ p ≤ 1) of sorted (ascending, not
+// empty) in milliseconds: the element at p·(len−1), rounded to the nearest
+// index.
+func quantileMs(sorted []time.Duration, p float64) float64 {
+	return sorted[int(math.Round(p*float64(len(sorted)-1)))].Seconds() * 1000
+}
+
 // changelog records the table writes of the phase.
 func (t *Throughput) changelog(writes, bytes int64) {
 	t.StateWrites, t.ChangelogBytes = writes, bytes
@@ -444,7 +500,7 @@ type Latency struct {
 	BatchIntervalMs float64 `json:"batch_interval_ms"`
 }
 
-// Run runs the configured phases.
+// Run runs the configured phases, in the order of the phase table.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	if err := cfg.Validate(); err != nil {
@@ -452,6 +508,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg.Kafka = cfg.Kafka.WithDefaults()
 	r := &runner{cfg: cfg, id: strconv.FormatInt(time.Now().UnixNano()%1e10, 36), log: cfg.Log}
+	rep := newReport(cfg)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: state dir: %w", err)
+	}
+	r.chosen, _ = ParsePhases(cfg.Phases)
+	for _, p := range phases {
+		if !slices.Contains(r.chosen, p.name) {
+			continue
+		}
+		if err := p.run(r, ctx, rep); err != nil {
+			rep.ratios() // of the phases done
+			return rep, fmt.Errorf("phase %s (%s, %s): %w", p.name, p.letter, p.about, err)
+		}
+	}
+	rep.ratios()
+	return rep, nil
+}
+
+// newReport is the report of a run of cfg before any phase.
+func newReport(cfg Config) *Report {
 	rep := &Report{Settings: Settings{
 		Brokers: cfg.Kafka.Brokers, Embedded: cfg.Embedded, Partitions: cfg.Partitions, Sensors: cfg.Sensors, Dim: cfg.Dim,
 		Format: cfg.Format.String(), Processes: cfg.Processes, GoMaxProcs: gomaxprocs(),
@@ -462,114 +538,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Settings.Models = append(rep.Settings.Models, s.String())
 	}
 	rep.StateBytes = StateBytes(cfg.Specs, cfg.Dim)
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("bench: state dir: %w", err)
-	}
-
-	var singleTopic string
-	if cfg.has(PhaseSingle) || cfg.has(PhaseCounter) {
-		singleTopic = r.name("single")
-		var err error
-		if r.singlePrefill, r.singleBytes, err = r.prefill(ctx, singleTopic, cfg.Messages, 1); err != nil {
-			return nil, err
-		}
-	}
-	kinds := []string{cfg.CounterStorage}
-	if cfg.CounterStorage == "both" {
-		kinds = []string{"goka", "streamrls"}
-	}
-	var counters, owns, singles, nobatches []*Throughput
-	for round := range cfg.Rounds {
-		for _, kind := range kinds {
-			if !cfg.has(PhaseCounter) {
-				break
-			}
-			t, err := r.counter(ctx, singleTopic, round, kind)
-			if err != nil {
-				return rep, fmt.Errorf("phase c (goka counter, %s storage), round %d: %w", kind, round+1, err)
-			}
-			if kind == kinds[0] {
-				counters = append(counters, t)
-			} else {
-				t.Phase = PhaseCounter + "'"
-				owns = append(owns, t)
-			}
-		}
-		if cfg.has(PhaseSingle) {
-			t, err := r.single(ctx, singleTopic, strconv.Itoa(round), cfg.BatchInterval)
-			if err != nil {
-				return rep, fmt.Errorf("phase a (single-sample messages), round %d: %w", round+1, err)
-			}
-			singles = append(singles, t)
-			if n := len(counters); n > 0 {
-				rep.RoundRatios = append(rep.RoundRatios, t.SamplesPerSec/counters[n-1].SamplesPerSec)
-			}
-			if cfg.BatchInterval > 0 {
-				t, err := r.single(ctx, singleTopic, strconv.Itoa(round), processor.NoBatches)
-				if err != nil {
-					return rep, fmt.Errorf("phase a0 (single-sample messages, --batch-interval 0), round %d: %w", round+1, err)
-				}
-				nobatches = append(nobatches, t)
-			}
-		}
-	}
-	rep.Counter, rep.CounterOwn, rep.Single = median(counters), median(owns), median(singles)
-	rep.SingleNoBatches = median(nobatches)
-	if rep.CounterOwn != nil && rep.CounterOwn.SamplesPerSec > 0 {
-		if rep.Single != nil {
-			rep.SingleOverCounterOwn = rep.Single.SamplesPerSec / rep.CounterOwn.SamplesPerSec
-			rep.CPUOverCounterOwn = rep.CounterOwn.CPUMicros / rep.Single.CPUMicros
-		}
-		if rep.SingleNoBatches != nil {
-			rep.NoBatchesOverCounterOwn = rep.SingleNoBatches.SamplesPerSec / rep.CounterOwn.SamplesPerSec
-		}
-	}
-	if rep.Counter != nil && rep.Counter.SamplesPerSec > 0 && rep.SingleNoBatches != nil {
-		rep.NoBatchesOverCounter = rep.SingleNoBatches.SamplesPerSec / rep.Counter.SamplesPerSec
-	}
-	var err error
-	if cfg.has(PhaseBatch) {
-		if rep.Batch, err = r.batch(ctx); err != nil {
-			return rep, fmt.Errorf("phase b (micro-batches): %w", err)
-		}
-	}
-	if rep.Counter != nil && rep.Counter.SamplesPerSec > 0 {
-		if rep.Single != nil {
-			rep.SingleOverCounter = rep.Single.SamplesPerSec / rep.Counter.SamplesPerSec
-			if rep.Single.CPUMicros > 0 {
-				rep.CPUOverCounter = rep.Counter.CPUMicros / rep.Single.CPUMicros
-			}
-		}
-		if rep.Batch != nil {
-			rep.BatchOverCounter = rep.Batch.SamplesPerSec / rep.Counter.SamplesPerSec
-		}
-	}
-	if cfg.has(PhaseLatency) {
-		if rep.Latency, err = r.latency(ctx); err != nil {
-			return rep, fmt.Errorf("phase d (latency): %w", err)
-		}
-	}
-	if cfg.has(PhaseServe) {
-		if rep.Serve, err = r.serve(ctx); err != nil {
-			return rep, fmt.Errorf("phase v (broker, process and serve as processes): %w", err)
-		}
-	}
-	if cfg.has(PhaseScaleProcess) {
-		if rep.ScaleProcess, err = r.scaleProcess(ctx); err != nil {
-			return rep, fmt.Errorf("phase p (processing at scale): %w", err)
-		}
-	}
-	if cfg.has(PhaseScale) {
-		if rep.Scale, err = r.scale(ctx); err != nil {
-			return rep, fmt.Errorf("phase s (serve at scale): %w", err)
-		}
-	}
-	if cfg.has(PhaseRecovery) {
-		if rep.Recovery, err = r.recovery(ctx); err != nil {
-			return rep, fmt.Errorf("phase r (recovery): %w", err)
-		}
-	}
-	return rep, nil
+	return rep
 }
 
 // StateBytes is the size of a sensor's table value with the given bank.
@@ -595,6 +564,10 @@ type runner struct {
 	afterSingle func()
 	// sensorMajor fills topics sensor after sensor (see ScaleOrderSensor).
 	sensorMajor bool
+	// chosen are the names of the phases to run.
+	chosen []string
+	// roundsDone says (a) and (c) have run: they run together.
+	roundsDone bool
 }
 
 // name is a topic or group name unique to this run.

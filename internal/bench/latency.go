@@ -139,9 +139,7 @@ func (r *runner) latency(ctx context.Context) (*Latency, error) {
 		return nil, fmt.Errorf("no samples after the %v warm-up", warm)
 	}
 	slices.Sort(lat)
-	q := func(p float64) float64 {
-		return lat[int(math.Round(p*float64(len(lat)-1)))].Seconds() * 1000
-	}
+	q := func(p float64) float64 { return quantileMs(lat, p) }
 	return &Latency{
 		Rate: r.cfg.Rate, Achieved: float64(n) / emitted.Seconds(), Samples: len(lat), WarmupSecs: warm.Seconds(),
 		P50Ms: q(0.50), P90Ms: q(0.90), P99Ms: q(0.99), MaxMs: q(1),

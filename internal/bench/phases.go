@@ -109,7 +109,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 	if err != nil {
 		return nil, fmt.Errorf("goka counter processor: %w", err)
 	}
-	t := &Throughput{Phase: PhaseCounter, What: what, MeasuredAt: "processor",
+	t := &Throughput{Phase: LabelCounter, What: what, MeasuredAt: "processor",
 		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds()}
 	r.log.Info("phase c: goka counter", "messages", r.cfg.Messages)
 	pctx, cancel := context.WithCancel(ctx)
@@ -154,12 +154,12 @@ func (c countingCodec) Encode(v any) ([]byte, error) {
 // holding every sample is written (acknowledged, with batches), not when
 // it is applied in memory.
 func (r *runner) single(ctx context.Context, topic, id string, interval time.Duration) (*Throughput, error) {
-	what, phase := "single", PhaseSingle
-	t := &Throughput{Phase: PhaseSingle, What: "streamrls, 1 sample per message, batch interval " + IntervalName(interval), MeasuredAt: "processor",
+	what, phase := "single", LabelSingle
+	t := &Throughput{Phase: LabelSingle, What: "streamrls, 1 sample per message, batch interval " + IntervalName(interval), MeasuredAt: "processor",
 		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds(),
 		BatchInterval: IntervalName(interval)}
 	if interval != r.cfg.BatchInterval {
-		what, phase = "single-nobatch", PhaseSingleNoBatches
+		what, phase = "single-nobatch", LabelSingleNoBatches
 		t.Phase = phase
 	}
 	names := r.names(what+id, topic)
@@ -199,7 +199,7 @@ func (r *runner) single(ctx context.Context, topic, id string, interval time.Dur
 func (r *runner) batch(ctx context.Context) (*Throughput, error) {
 	topic := r.name("batch")
 	msgs := (r.cfg.BatchSamples/int64(r.cfg.Sensors) + int64(r.cfg.Batch) - 1) / int64(r.cfg.Batch) * int64(r.cfg.Sensors)
-	t := &Throughput{Phase: PhaseBatch, What: fmt.Sprintf("streamrls, %d-sample binary micro-batches", r.cfg.Batch), MeasuredAt: "view",
+	t := &Throughput{Phase: LabelBatch, What: fmt.Sprintf("streamrls, %d-sample binary micro-batches", r.cfg.Batch), MeasuredAt: "view",
 		Messages: msgs, Samples: r.cfg.BatchSamples, BatchInterval: IntervalName(r.cfg.BatchInterval)}
 	prefill := func() error {
 		took, size, err := r.prefill(ctx, topic, r.cfg.BatchSamples, r.cfg.Batch)

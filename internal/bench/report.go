@@ -60,14 +60,14 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	}
 	if rep.SingleOverCounter > 0 {
 		fmt.Fprintf(out, "\n(a)/(c) single-sample messages over the goka counter: %.2f (rounds: %s); CPU per message (c)/(a): %.2f\n",
-			rep.SingleOverCounter, ratios(rep.RoundRatios), rep.CPUOverCounter)
+			rep.SingleOverCounter, ratios(rep.RoundsSingleOverCounter), rep.CounterCPUOverSingle)
 	}
 	if rep.SingleOverCounterOwn > 0 {
 		fmt.Fprintf(out, "(a)/(c') over the goka counter on streamrls's storage: %.2f; CPU per message (c')/(a): %.2f\n",
-			rep.SingleOverCounterOwn, rep.CPUOverCounterOwn)
+			rep.SingleOverCounterOwn, rep.CounterOwnCPUOverSingle)
 	}
-	if rep.NoBatchesOverCounter > 0 || rep.NoBatchesOverCounterOwn > 0 {
-		fmt.Fprintf(out, "(a0) without batches: (a0)/(c) %.2f, (a0)/(c') %.2f\n", rep.NoBatchesOverCounter, rep.NoBatchesOverCounterOwn)
+	if rep.SingleNoBatchesOverCounter > 0 || rep.SingleNoBatchesOverCounterOwn > 0 {
+		fmt.Fprintf(out, "(a0) without batches: (a0)/(c) %.2f, (a0)/(c') %.2f\n", rep.SingleNoBatchesOverCounter, rep.SingleNoBatchesOverCounterOwn)
 	}
 	if rep.BatchOverCounter > 0 {
 		fmt.Fprintf(out, "(b)/(c) micro-batch samples/s over the goka counter's messages/s: %.1f\n", rep.BatchOverCounter)
@@ -80,8 +80,8 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	if v := rep.Serve; v != nil {
 		fmt.Fprintf(out, "\n(v) broker, process and serve as processes, %d single-sample JSON messages in the topic, rate at serve (polled every %.0f ms):\n",
 			v.Batches.Messages, v.PollMs+servePause.Seconds()*1000)
-		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; ratio %.2f (%.2f from the process's start)\n",
-			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.FromStartRatio)
+		fmt.Fprintf(out, "    batch interval %s: %.0f samples/s; batch interval 0: %.0f samples/s; (v)/(v0) %.2f (%.2f from the process's start)\n",
+			v.Batches.BatchInterval, v.Batches.SamplesPerSec, v.NoBatches.SamplesPerSec, v.BatchesOverNoBatches, v.BatchesOverNoBatchesFromStart)
 	}
 	if sp := rep.ScaleProcess; sp != nil {
 		fmt.Fprintf(out, "\n(p) %d single-sample binary messages through the processor, batch interval %s:\n", sp.Large.Messages, sp.Large.BatchInterval)
@@ -93,10 +93,10 @@ func (rep *Report) WriteTable(out io.Writer) error {
 			broker = " (embedded broker included)"
 		}
 		fmt.Fprintf(out, "    ratio %d/%d sensors: %.2f; RSS at the end of the first run at %d sensors %.0f MiB%s, Go heap %.0f MiB\n",
-			sp.Sensors, smallSensors, sp.Ratio, sp.Sensors, sp.RSSMiB, broker, sp.HeapMiB)
-		if len(sp.RoundRatios) > 1 {
+			sp.Sensors, smallSensors, sp.LargeOverSmall, sp.Sensors, sp.RSSMiB, broker, sp.HeapMiB)
+		if len(sp.RoundsLargeOverSmall) > 1 {
 			fmt.Fprintf(out, "    median of %d rounds; ratio of every round: %s; samples/s of every round: %d sensors %s, %d sensors %s\n",
-				len(sp.RoundRatios), ratios(sp.RoundRatios), smallSensors, rates(sp.Small.Rounds), sp.Sensors, rates(sp.Large.Rounds))
+				len(sp.RoundsLargeOverSmall), ratios(sp.RoundsLargeOverSmall), smallSensors, rates(sp.Small.Rounds), sp.Sensors, rates(sp.Large.Rounds))
 		}
 	}
 	if sc := rep.Scale; sc != nil {

@@ -89,9 +89,9 @@ func (r *runner) scale(ctx context.Context) (*Scale, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer serve.stop()
+	defer stopChild(serve)
 	t0 := time.Now()
-	addr, err := serve.logAddr(ctx, "http listening", 30*time.Second)
+	addr, err := serve.WaitAddr(ctx, "http listening", 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (r *runner) scale(ctx context.Context) (*Scale, error) {
 	if err := r.measureServe(ctx, client, base, res); err != nil {
 		return nil, err
 	}
-	res.ServeRSSMiB = rssMiB(serve.cmd.Process.Pid)
+	res.ServeRSSMiB = rssMiB(serve.Cmd.Process.Pid)
 	return res, nil
 }
 
@@ -185,8 +185,7 @@ func (r *runner) measureServe(ctx context.Context, client *http.Client, base str
 		}
 	}
 	slices.Sort(ds)
-	res.LookupP50Ms = ds[len(ds)/2].Seconds() * 1000
-	res.LookupP99Ms = ds[len(ds)*99/100].Seconds() * 1000
+	res.LookupP50Ms, res.LookupP99Ms = quantileMs(ds, 0.50), quantileMs(ds, 0.99)
 	return nil
 }
 

@@ -22,12 +22,12 @@ type ScaleProcess struct {
 	Order   string      `json:"order"` // of the samples in both inputs (Config.ScaleOrder)
 	Small   *Throughput `json:"small"` // at smallSensors sensors, the median round
 	Large   *Throughput `json:"large"` // at Sensors sensors, the median round
-	// Ratio is the median of RoundRatios, each round's Large over Small
-	// in samples/s: a round's two runs are next to each other in time, so
-	// their ratio is less sensitive to the machine's other load than a
-	// ratio of medians.
-	Ratio       float64   `json:"ratio"`
-	RoundRatios []float64 `json:"round_ratios"`
+	// LargeOverSmall is the median of RoundsLargeOverSmall, each round's
+	// Large over Small in samples/s: a round's two runs are next to each
+	// other in time, so their ratio is less sensitive to the machine's
+	// other load than a ratio of medians.
+	LargeOverSmall       float64   `json:"ratio"`
+	RoundsLargeOverSmall []float64 `json:"round_ratios"`
 	// RSSMiB is this process's resident set at the end of the first large
 	// run (an embedded broker, which holds the topics in memory,
 	// included); HeapMiB is the Go heap in use then.
@@ -68,12 +68,12 @@ func (r *runner) scaleProcess(ctx context.Context) (*ScaleProcess, error) {
 		}
 		smalls, larges = append(smalls, s), append(larges, l)
 		if s.SamplesPerSec > 0 {
-			res.RoundRatios = append(res.RoundRatios, l.SamplesPerSec/s.SamplesPerSec)
+			res.RoundsLargeOverSmall = append(res.RoundsLargeOverSmall, samplesOver(l, s))
 		}
 	}
 	res.Small, res.Large = median(smalls), median(larges)
-	if len(res.RoundRatios) > 0 {
-		res.Ratio = lowerMedian(res.RoundRatios, cmp.Compare[float64])
+	if len(res.RoundsLargeOverSmall) > 0 {
+		res.LargeOverSmall = lowerMedian(res.RoundsLargeOverSmall, cmp.Compare[float64])
 	}
 	return res, nil
 }
@@ -105,7 +105,7 @@ func (in *scaleInput) run(ctx context.Context, round int) (*Throughput, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Phase = PhaseScaleProcess
+	t.Phase = LabelScale
 	t.What = fmt.Sprintf("streamrls, %d sensors, 1 sample per message, %s order, batch interval %s", sensors, in.r.cfg.ScaleOrder, IntervalName(in.r.cfg.BatchInterval))
 	return t, nil
 }

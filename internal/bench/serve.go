@@ -6,16 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
 )
 
@@ -30,11 +27,12 @@ type Serve struct {
 	Batches   *Throughput `json:"batches"`
 	// BatchesOverNoBatches is Batches over NoBatches in samples/s.
 	BatchesOverNoBatches float64 `json:"batches_over_no_batches"`
-	// FromStartRatio is the same ratio with each rate taken from the
-	// process's start instead of the first sample seen: with batches,
-	// serve sees the first sample only when the first batch is written, so
-	// the first-to-last span leaves out up to one interval of work.
-	FromStartRatio float64 `json:"batches_over_no_batches_from_start"`
+	// BatchesOverNoBatchesFromStart is the same ratio with each rate
+	// taken from the process's start instead of the first sample seen:
+	// with batches, serve sees the first sample only when the first batch
+	// is written, so the first-to-last span leaves out up to one interval
+	// of work.
+	BatchesOverNoBatchesFromStart float64 `json:"batches_over_no_batches_from_start"`
 	// PollMs is the mean time of one poll of every sensor at serve: the
 	// resolution of the rates' first and last sample.
 	PollMs float64 `json:"poll_ms"`
@@ -49,8 +47,8 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer broker.stop()
-	addr, err := broker.logAddr(ctx, "embedded broker listening", 30*time.Second)
+	defer stopChild(broker)
+	addr, err := broker.WaitAddr(ctx, "embedded broker listening", 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +64,7 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 	res := &Serve{}
 	polls, pollTime := 0, time.Duration(0)
 	for _, interval := range []time.Duration{processor.NoBatches, r.cfg.BatchInterval} {
-		phase := PhaseServe
+		phase := LabelProcesses
 		if interval == processor.NoBatches {
 			phase += "0"
 		}
@@ -84,16 +82,20 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 			res.Batches = t
 		}
 	}
-	if res.NoBatches.SamplesPerSec > 0 {
-		res.BatchesOverNoBatches = res.Batches.SamplesPerSec / res.NoBatches.SamplesPerSec
-	}
-	if b := res.Batches.StartupSeconds + res.Batches.Seconds; b > 0 {
-		res.FromStartRatio = (res.NoBatches.StartupSeconds + res.NoBatches.Seconds) / b
-	}
+	res.ratios()
 	if polls > 0 {
 		res.PollMs = pollTime.Seconds() * 1000 / float64(polls)
 	}
 	return res, nil
+}
+
+// ratios sets the ratios of the two runs' rates.
+func (s *Serve) ratios() {
+	s.BatchesOverNoBatches = samplesOver(s.Batches, s.NoBatches)
+	// The same samples in both runs: the rate from the start is the
+	// inverse of the time from the start.
+	s.BatchesOverNoBatchesFromStart = over(s.NoBatches.StartupSeconds+s.NoBatches.Seconds,
+		s.Batches.StartupSeconds+s.Batches.Seconds)
 }
 
 // serveRun starts serve, then process, on a new group over topic, and
@@ -110,8 +112,8 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 	if err != nil {
 		return 0, 0, err
 	}
-	defer serve.stop()
-	addr, err := serve.logAddr(ctx, "http listening", 30*time.Second)
+	defer stopChild(serve)
+	addr, err := serve.WaitAddr(ctx, "http listening", 30*time.Second)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -135,8 +137,8 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 	if err != nil {
 		return 0, 0, err
 	}
-	defer proc.stop()
-	procAddr, err := proc.logAddr(ctx, "http listening", 30*time.Second)
+	defer stopChild(proc)
+	procAddr, err := proc.WaitAddr(ctx, "http listening", 30*time.Second)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -172,9 +174,9 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 		if now.Sub(moved) > stall || now.After(deadline) {
 			return polls, pollTime, fmt.Errorf("serve stuck at %d of %d samples", total, t.Samples)
 		}
-		for _, c := range []*child{serve, proc} {
-			if c.exited() {
-				return polls, pollTime, c.failure()
+		for _, c := range []*testkit.Proc{serve, proc} {
+			if c.Exited() {
+				return polls, pollTime, failure(c)
 			}
 		}
 		select {
@@ -197,7 +199,7 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := proc.stop(); err != nil {
+	if err := stopChild(proc); err != nil {
 		r.log.Warn("process did not stop cleanly", "err", err)
 	}
 	if last.Equal(first) && !before.IsZero() {
@@ -205,13 +207,13 @@ func (r *runner) serveRun(ctx context.Context, phase, topic string, interval tim
 		// after the poll before, the span's resolution.
 		first = before
 	}
-	t.finish(first.Sub(start), last.Sub(first), proc.cpu())
+	t.finish(first.Sub(start), last.Sub(first), cpu(proc))
 	t.changelog(int64(writes), int64(size))
 	return polls, pollTime, nil
 }
 
 // waitReady waits until serve's /readyz answers 200.
-func waitReady(ctx context.Context, client *http.Client, base string, c *child, timeout time.Duration) error {
+func waitReady(ctx context.Context, client *http.Client, base string, c *testkit.Proc, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := client.Get(base + "/readyz")
@@ -221,11 +223,11 @@ func waitReady(ctx context.Context, client *http.Client, base string, c *child, 
 				return nil
 			}
 		}
-		if c.exited() {
-			return c.failure()
+		if c.Exited() {
+			return failure(c)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v", c.name, timeout)
+			return fmt.Errorf("%s not ready after %v", c.Name, timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -294,123 +296,32 @@ func scrape(client *http.Client, base string, names ...string) ([]float64, error
 	return vals, nil
 }
 
-// child is a streamrls process of phase (v).
-type child struct {
-	name   string
-	cmd    *exec.Cmd
-	stderr lockedBuffer
-	done   chan struct{}
-	err    error
-	once   sync.Once
-	stopE  error
+// stopGrace is how long a child has to stop after SIGTERM before it is
+// killed.
+const stopGrace = 20 * time.Second
+
+// startChild starts the streamrls executable with args; the caller stops
+// it with stopChild.
+func (r *runner) startChild(name string, args ...string) (*testkit.Proc, error) {
+	return testkit.Launch(r.cfg.Binary, name, nil, args...)
 }
 
-// startChild starts the streamrls executable with args.
-func (r *runner) startChild(name string, args ...string) (*child, error) {
-	c := &child{name: name, done: make(chan struct{})}
-	c.cmd = exec.Command(r.cfg.Binary, args...)
-	c.cmd.Stderr = &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (%s): %w", name, r.cfg.Binary, err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
+// stopChild sends SIGTERM and waits; it says how the child ended, or that
+// it had to be killed. It may be called more than once.
+func stopChild(c *testkit.Proc) error {
+	err, _ := c.Stop(stopGrace)
+	return err
 }
 
 // failure describes a child that ended on its own.
-func (c *child) failure() error {
-	return fmt.Errorf("%s exited (%v):\n%s", c.name, c.err, tail(c.stderr.String(), 20))
-}
-
-// stop sends SIGTERM and waits; a child still running after 20s is killed
-// and stop says so. It may be called more than once.
-func (c *child) stop() error {
-	c.once.Do(func() {
-		if c.exited() {
-			return
-		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(20 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-			c.stopE = fmt.Errorf("%s still running 20s after SIGTERM (killed)", c.name)
-		}
-	})
-	return c.stopE
+func failure(c *testkit.Proc) error {
+	return fmt.Errorf("%s exited (%v):\n%s", c.Name, c.Err(), testkit.Tail(c.Stderr.String(), 20))
 }
 
 // cpu is the child's user and system CPU time (once it has ended).
-func (c *child) cpu() time.Duration {
-	if ps := c.cmd.ProcessState; ps != nil {
+func cpu(c *testkit.Proc) time.Duration {
+	if ps := c.Cmd.ProcessState; ps != nil {
 		return ps.UserTime() + ps.SystemTime()
 	}
 	return 0
-}
-
-var addrRE = regexp.MustCompile(`addr=(\S+)`)
-
-// logAddr waits for a log line (text format) containing msg and returns
-// its addr=.
-func (c *child) logAddr(ctx context.Context, msg string, timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		for _, line := range strings.Split(c.stderr.String(), "\n") {
-			if strings.Contains(line, msg) {
-				if m := addrRE.FindStringSubmatch(line); m != nil {
-					return m[1], nil
-				}
-			}
-		}
-		if c.exited() {
-			return "", c.failure()
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s: no %q log line after %v:\n%s", c.name, msg, timeout, tail(c.stderr.String(), 20))
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// lockedBuffer is a bytes.Buffer for one writer and many readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func tail(s string, lines int) string {
-	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
 }

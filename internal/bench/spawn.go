@@ -3,40 +3,33 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/topology"
 )
 
 // spawn starts n processor processes on names at the batch interval, each
-// with its own state directory. stop sends them SIGTERM and waits (SIGKILL after 20s); it may
-// be called more than once. hold(true) stops them (SIGSTOP), hold(false)
-// continues them. Their session timeout is at least 30s, so that the group
-// keeps them while they are held.
+// with its own state directory. stop sends them SIGTERM and waits (SIGKILL
+// after stopGrace); it may be called more than once. hold(true) stops them
+// (SIGSTOP), hold(false) continues them. Their session timeout is at least
+// 30s, so that the group keeps them while they are held.
 func (r *runner) spawn(ctx context.Context, names topology.Names, n int, interval time.Duration) (stop func(), failed <-chan error, hold func(bool) error, err error) {
 	fail := make(chan error, n)
-	var cmds []*exec.Cmd
-	var waits []chan struct{}
+	var procs []*testkit.Proc
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			for _, c := range cmds {
-				_ = c.Process.Signal(syscall.SIGCONT)
-				_ = c.Process.Signal(syscall.SIGTERM)
+			for _, p := range procs {
+				_ = p.Cmd.Process.Signal(syscall.SIGCONT)
+				_ = p.Cmd.Process.Signal(syscall.SIGTERM)
 			}
-			for i, w := range waits {
-				select {
-				case <-w:
-				case <-time.After(20 * time.Second):
-					_ = cmds[i].Process.Kill()
-					<-w
-				}
+			for _, p := range procs {
+				stopChild(p)
 			}
 		})
 	}
@@ -45,9 +38,9 @@ func (r *runner) spawn(ctx context.Context, names topology.Names, n int, interva
 		if on {
 			sig = syscall.SIGSTOP
 		}
-		for _, c := range cmds {
-			if err := c.Process.Signal(sig); err != nil {
-				return fmt.Errorf("signal processor process %d: %w", c.Process.Pid, err)
+		for _, p := range procs {
+			if err := p.Cmd.Process.Signal(sig); err != nil {
+				return fmt.Errorf("signal %s: %w", p.Name, err)
 			}
 		}
 		return nil
@@ -66,20 +59,16 @@ func (r *runner) spawn(ctx context.Context, names topology.Names, n int, interva
 		for _, s := range r.cfg.Specs {
 			args = append(args, "--model", s.String())
 		}
-		c := exec.Command(r.cfg.ProcessorCommand[0], args...)
-		c.Stdout, c.Stderr = os.Stderr, os.Stderr
-		if err := c.Start(); err != nil {
+		p, err := testkit.Launch(r.cfg.ProcessorCommand[0], "processor process "+strconv.Itoa(i), nil, args...)
+		if err != nil {
 			stop()
-			return nil, nil, nil, fmt.Errorf("start processor %d (%s): %w", i, r.cfg.ProcessorCommand[0], err)
+			return nil, nil, nil, err
 		}
-		cmds = append(cmds, c)
-		w := make(chan struct{})
-		waits = append(waits, w)
+		procs = append(procs, p)
 		go func() {
-			err := c.Wait()
-			close(w)
+			<-p.Done()
 			if ctx.Err() == nil {
-				fail <- fmt.Errorf("processor process %d exited: %v", c.Process.Pid, err)
+				fail <- failure(p)
 			}
 		}()
 	}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -65,18 +66,10 @@ type Proc struct {
 // stderr.
 func Start(t testing.TB, bin, name string, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, done: make(chan struct{})}
-	p.Cmd = exec.Command(bin, args...)
-	p.Cmd.Env = append(os.Environ(), env...)
-	p.Cmd.Stdout, p.Cmd.Stderr = &p.Stdout, &p.Stderr
-	p.Started = time.Now()
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
+	p, err := Launch(bin, name, env, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		p.err = p.Cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.Stop(5 * time.Second)
 		if t.Failed() {
@@ -84,6 +77,23 @@ func Start(t testing.TB, bin, name string, env []string, args ...string) *Proc {
 		}
 	})
 	return p
+}
+
+// Launch is Start outside a test: the caller stops the process.
+func Launch(bin, name string, env []string, args ...string) (*Proc, error) {
+	p := &Proc{Name: name, done: make(chan struct{})}
+	p.Cmd = exec.Command(bin, args...)
+	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Stdout, p.Cmd.Stderr = &p.Stdout, &p.Stderr
+	p.Started = time.Now()
+	if err := p.Cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	go func() {
+		p.err = p.Cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // Done is closed when the process has ended.
@@ -149,22 +159,34 @@ var addrRE = regexp.MustCompile(`addr=(\S+)`)
 // LogAddr waits for a log line containing msg and returns its addr=.
 func (p *Proc) LogAddr(t testing.TB, msg string, timeout time.Duration) string {
 	t.Helper()
+	addr, err := p.WaitAddr(context.Background(), msg, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// WaitAddr is LogAddr outside a test.
+func (p *Proc) WaitAddr(ctx context.Context, msg string, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(p.Stderr.String(), "\n") {
 			if strings.Contains(line, msg) {
 				if m := addrRE.FindStringSubmatch(line); m != nil {
-					return m[1]
+					return m[1], nil
 				}
 			}
 		}
 		if p.Exited() {
-			t.Fatalf("%s exited (%v) before logging %q:\n%s", p.Name, p.err, msg, Tail(p.Stderr.String(), 40))
+			return "", fmt.Errorf("%s exited (%v) before logging %q:\n%s", p.Name, p.err, msg, Tail(p.Stderr.String(), 40))
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	t.Fatalf("%s: no %q log line after %v:\n%s", p.Name, msg, timeout, Tail(p.Stderr.String(), 40))
-	return ""
+	return "", fmt.Errorf("%s: no %q log line after %v:\n%s", p.Name, msg, timeout, Tail(p.Stderr.String(), 40))
 }
 
 // HTTPURL waits for the process (started with --http) to log the address it
