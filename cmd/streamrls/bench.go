@@ -80,7 +80,16 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 	if err := b.batch.apply(&pc); err != nil {
 		return c, err
 	}
+	if err := checkProcessor(pc); err != nil {
+		return c, err
+	}
 	c.BatchInterval, c.BatchMaxInterval, c.BatchDensity, c.BatchMaxBytes = pc.BatchInterval, pc.BatchMaxInterval, pc.BatchDensity, pc.BatchMaxBytes
+	if pc.NoBatches {
+		c.BatchInterval = bench.NoBatches
+	}
+	if pc.NoBatchGrowth {
+		c.BatchMaxInterval = bench.NoBatchGrowth
+	}
 	if b.brokers != "" {
 		if c.Brokers, err = kafkaconf.ParseBrokers(b.brokers); err != nil {
 			return c, flagErr("--brokers: %v", err)

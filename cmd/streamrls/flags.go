@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/internal/setting"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/pipeline"
 	"github.com/streamrls/streamrls/processor"
@@ -193,30 +195,48 @@ func (b *batchFlags) register(fs *pflag.FlagSet) {
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
 }
 
-// apply sets the batch fields of cfg.
+// apply sets the batch fields of cfg: 0 turns batches, or their growing,
+// off on the command line. The ranges are cfg.Validate's to check.
 func (b *batchFlags) apply(cfg *processor.Config) error {
-	if b.interval < 0 {
-		return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", b.interval)
-	}
 	n, err := humanize.ParseBytes(b.maxBytes)
-	if err != nil || n == 0 || n > math.MaxInt32 {
+	if err != nil || n == 0 {
 		return flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", b.maxBytes)
 	}
-	switch {
-	case b.maxInterval < 0:
-		return flagErr("--batch-max-interval %v: want ≥ 0 (0: batches do not grow)", b.maxInterval)
-	case b.density < 1:
-		return flagErr("--batch-density %d: want ≥ 1 (1: batches do not grow)", b.density)
+	if b.density == 0 {
+		return flagErr("--batch-density 0: want ≥ 1 (1: batches do not grow)")
 	}
-	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
+	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(min(n, math.MaxInt))
 	cfg.BatchMaxInterval, cfg.BatchDensity = b.maxInterval, b.density
-	if b.interval == 0 {
-		cfg.BatchInterval = processor.NoBatches
-	}
-	if b.maxInterval == 0 {
-		cfg.BatchMaxInterval = processor.NoBatchGrowth
-	}
+	cfg.NoBatches, cfg.NoBatchGrowth = b.interval == 0, b.maxInterval == 0
 	return nil
+}
+
+// processorFlagNames are the flags that set processor.Config's fields.
+var processorFlagNames = map[string]string{
+	"BatchInterval": "batch-interval", "BatchMaxBytes": "batch-max-bytes", "BatchMaxInterval": "batch-max-interval",
+	"BatchDensity": "batch-density", "MaxDim": "max-dim", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
+	"Partitions": "partitions", "Snapshots.Interval": "snapshot-interval",
+}
+
+// checkProcessor is cfg.Validate's error as a usage error naming the flag
+// of the field.
+func checkProcessor(cfg processor.Config) error {
+	return flagError(cfg.Validate(), processorFlagNames)
+}
+
+// flagError is err, a library configuration's error, as a usage error; a
+// *setting.Error of a field in flags names the field's flag instead.
+func flagError(err error, flags map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	var se *setting.Error
+	if errors.As(err, &se) {
+		if name, ok := flags[se.Field]; ok {
+			return flagErr("--%s %v: want %s", name, se.Value, se.Want)
+		}
+	}
+	return usageError{err}
 }
 
 // processorFlags are the flags of a processor's own settings (process,
@@ -249,29 +269,18 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err != nil {
 		return processor.Config{}, err
 	}
-	if p.maxDim < 0 || p.maxDim > processor.DefaultMaxDim {
-		return processor.Config{}, flagErr("--max-dim %d: want 1..%d, or 0 for the largest that fits", p.maxDim, processor.DefaultMaxDim)
-	}
 	if err := requireStateDir(p.stateDir, "processor"); err != nil {
 		return processor.Config{}, err
 	}
 	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
 		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones)}
-	switch cfg.Tombstones {
-	case processor.TombstonesDeadLetter, processor.TombstonesDelete:
-	default:
-		return cfg, flagErr("--tombstones %q: want %s or %s", p.tombstones, processor.TombstonesDeadLetter, processor.TombstonesDelete)
-	}
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
 	}
 	if err := p.scores.apply(&cfg, specs); err != nil {
 		return cfg, err
 	}
-	if p.idleTTL < 0 || p.idleTTL > 0 && cfg.BatchInterval < 0 {
-		return cfg, flagErr("--idle-ttl %v: want ≥ 0, and > 0 only with --batch-interval > 0", p.idleTTL)
-	}
-	return cfg, nil
+	return cfg, checkProcessor(cfg)
 }
 
 // requireStateDir checks a role's required --state-dir.
@@ -317,11 +326,9 @@ func (s *snapshotFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models when this long has passed since its last snapshot and it was updated since (0: not by time; both 0: no snapshots); with a count rule it is not used, so that a sensor gets at most one snapshot per --snapshot-every of its samples whatever the number of sensors")
 }
 
-func (s *snapshotFlags) policy() (processor.Snapshots, error) {
-	if s.interval < 0 {
-		return processor.Snapshots{}, flagErr("--snapshot-interval %v: want ≥ 0 (0: not by time)", s.interval)
-	}
-	return processor.Snapshots{Every: s.every, Interval: s.interval}, nil
+// policy is the snapshot policy of the flags; the processor checks it.
+func (s *snapshotFlags) policy() processor.Snapshots {
+	return processor.Snapshots{Every: s.every, Interval: s.interval}
 }
 
 // historyFlags are the view's history settings (serve).
