@@ -211,7 +211,7 @@ type EventFollower struct {
 // NewEventFollower returns a follower; Run fills its store.
 func NewEventFollower(cfg EventFollowerConfig) (*EventFollower, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("events: empty group (--group)")
+		return nil, errors.New("events: no group (EventFollowerConfig.Group)")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = EventsTopic(cfg.Group)

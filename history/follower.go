@@ -72,7 +72,7 @@ type tail struct {
 // closes it.
 func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("history: empty group (--group)")
+		return nil, errors.New("history: no group (FollowerConfig.Group)")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = topology.Names{Group: cfg.Group}.WithDefaults().Snapshots

@@ -69,10 +69,10 @@ func (v *View) OnGokaView(fn func(*goka.View)) {
 // New builds a view; Run starts it.
 func New(cfg Config) (*View, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("view: empty group (--group)")
+		return nil, errors.New("view: no group (Config.Group)")
 	}
 	if cfg.StateDir == "" {
-		return nil, errors.New("view: no state dir (--state-dir)")
+		return nil, errors.New("view: no state dir (Config.StateDir)")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -94,7 +94,7 @@ func New(cfg Config) (*View, error) {
 		goka.WithViewStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
 			st, err := base(topic, partition)
 			if err != nil {
-				return nil, fmt.Errorf("%w (is another process using --state-dir %s?)", err, cfg.StateDir)
+				return nil, fmt.Errorf("%w (is another process using the state dir %s?)", err, cfg.StateDir)
 			}
 			c := &counted{Storage: st, ids: newIDSet()}
 			v.mu.Lock()

@@ -110,11 +110,11 @@ func (n *namesFlags) names() (topology.Names, error) {
 // validNames is n with its defaults, if it is valid.
 func validNames(n topology.Names) (topology.Names, error) {
 	n = n.WithDefaults()
-	if err := n.Validate(); err != nil {
-		return n, usageError{err}
-	}
-	return n, nil
+	return n, flagError(n.Validate(), "topology", namesFlagNames)
 }
+
+// namesFlagNames are the flags that set topology.Names's fields.
+var namesFlagNames = map[string]string{"Input": "topic", "Group": "group", "DeadLetter": "deadletter"}
 
 func checkPartitions(n int) error {
 	if n < 1 {
@@ -151,7 +151,8 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 }
 
 // config is the emitter configuration the flags give (Kafka, topic and
-// logging left to the caller), validated by the emitter itself.
+// logging left to the caller), validated by the emitter itself. A negative
+// --noise is none; 0 takes the emitter's default.
 func (e *emitFlags) config() (emitter.Config, error) {
 	f, err := codec.ParseFormat(e.format)
 	if err != nil {
@@ -162,6 +163,9 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return emitter.Config{}, err
 	}
 	outliers, err := emitter.ParseOutliers(e.outliers)
+	if err == nil {
+		err = outliers.Validate()
+	}
 	if err != nil {
 		return emitter.Config{}, flagErr("--outliers: %v", err)
 	}
@@ -169,11 +173,15 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's largest --max-dim)", e.dim, processor.DefaultMaxDim)
 	}
 	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
-		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift, Outliers: outliers}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{err}
-	}
-	return cfg, nil
+		Linger: e.linger, Format: f, Seed: e.seed, Noise: max(e.noise, 0), NoNoise: e.noise < 0, Drift: drift,
+		Outliers: outliers}
+	return cfg, flagError(cfg.Validate(), "emitter", emitterFlagNames)
+}
+
+// emitterFlagNames are the flags that set emitter.Config's fields.
+var emitterFlagNames = map[string]string{
+	"Sensors": "sensors", "Dim": "dim", "Count": "count", "Rate": "rate", "Batch": "batch", "Linger": "linger",
+	"Noise": "noise", "Drift": "drift",
 }
 
 // batchFlags are the micro-batch flags of every role that runs a processor.
@@ -221,17 +229,17 @@ var processorFlagNames = map[string]string{
 // checkProcessor is cfg.Validate's error as a usage error naming the flag
 // of the field.
 func checkProcessor(cfg processor.Config) error {
-	return flagError(cfg.Validate(), processorFlagNames)
+	return flagError(cfg.Validate(), "processor", processorFlagNames)
 }
 
 // flagError is err, a library configuration's error, as a usage error; a
-// *setting.Error of a field in flags names the field's flag instead.
-func flagError(err error, flags map[string]string) error {
+// *setting.Error of a field of pkg in flags names the field's flag instead.
+func flagError(err error, pkg string, flags map[string]string) error {
 	if err == nil {
 		return nil
 	}
 	var se *setting.Error
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && se.Pkg == pkg {
 		if name, ok := flags[se.Field]; ok {
 			return flagErr("--%s %v: want %s", name, se.Value, se.Want)
 		}
