@@ -33,9 +33,9 @@ type kafkaFlags struct {
 
 func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.brokers, "brokers", kafkaconf.DefaultBroker, "Kafka bootstrap brokers, comma-separated host:port")
-	fs.DurationVar(&k.sessionTimeout, "session-timeout", kafkaconf.DefaultSessionTimeout, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
+	fs.DurationVar(&k.sessionTimeout, "session-timeout", kafkaconf.DefaultSessionTimeout, "consumer-group session timeout: how soon a dead processor's partitions move to another (brokers' default minimum: 6s)")
 	fs.IntVar(&k.replication, "replication", kafkaconf.DefaultReplication, "replication factor of the topics streamrls creates")
-	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0 keeps them forever so replay can rebuild every model")
+	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0: forever, so that replay can rebuild every model")
 	k.security.register(fs, false)
 }
 
@@ -147,7 +147,7 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 	fs.Uint64Var(&e.seed, "seed", 1, "random seed; the same seed sends the same samples")
 	fs.Float64Var(&e.noise, "noise", 0.1, "standard deviation of the Gaussian noise on y (negative: none)")
 	fs.StringVar(&e.drift, "drift", "none", driftHelp)
-	fs.StringVar(&e.outliers, "outliers", "none", "gross errors: P:SIZE adds ±SIZE·σ (σ = --noise, sign at random) to each sample with probability P (P in [0, 1], SIZE ≥ 0; its own random stream per sensor from --seed); none: no outliers")
+	fs.StringVar(&e.outliers, "outliers", "none", "gross errors: P:SIZE adds ±SIZE·σ (σ = --noise) to a sample with probability P (docs/operations.md); none: no outliers")
 }
 
 // config is the emitter configuration the flags give (Kafka, topic and
@@ -194,11 +194,11 @@ type batchFlags struct {
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&b.interval, "batch-interval", processor.DefaultBatchInterval,
-		"how long a partition's batch collects messages before each sensor it updated writes its state once (table and changelog) and the batch's offsets are committed; the latency a state write gains for one write per sensor per interval; 0: write every message's state at once")
+		"how long a partition's batch collects messages before each sensor it updated writes its state once; 0: no batches")
 	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
 		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
 	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
-		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; a batch whose partition has at most half as many messages left to read as it holds stays open until they are read, up to half as long again; 0: off")
+		"how long a batch may grow while the processor is behind its input (docs/operations.md, Settings); 0: off")
 	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
 }
@@ -263,10 +263,10 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
 	p.scores.register(fs)
-	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension a sensor may have, at most %d; larger samples are dead-lettered (max-dim); 0: the largest whose state fits in one table record of %d bytes (%d for the default bank; a larger state is dead-lettered as state-too-large)",
-		processor.DefaultMaxDim, processor.MaxStateBytes, processor.MaxDimFor(processor.RLS{Specs: rls.DefaultSpecs()})))
+	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: the largest that fits a table record",
+		processor.DefaultMaxDim))
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
-	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state (a tombstone on the table: views and exports forget it) once it has had no message for this long, checked every quarter of it (1s to 1m); needs --batch-interval > 0; 0: keep every sensor")
+	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state once it has had no message for this long (needs batches); 0: keep every sensor")
 	fs.StringVar(&p.tombstones, "tombstones", string(processor.TombstonesDeadLetter), "what an input message with a null value does: deadletter (reason tombstone) or delete (the sensor's state is deleted)")
 }
 
@@ -331,7 +331,7 @@ type snapshotFlags struct {
 
 func (s *snapshotFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&s.every, "snapshot-every", 100, "publish a sensor's models to GROUP-snapshots each time its sample count crosses a multiple of this (0: not by count)")
-	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models when this long has passed since its last snapshot and it was updated since (0: not by time; both 0: no snapshots); with a count rule it is not used, so that a sensor gets at most one snapshot per --snapshot-every of its samples whatever the number of sensors")
+	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models this long after its last snapshot if updated since; 0: not by time")
 }
 
 // policy is the snapshot policy of the flags; the processor checks it.
@@ -349,7 +349,7 @@ type historyFlags struct {
 func (h *historyFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&h.points, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves; when full, every second one is dropped")
 	registerHistoryMaxBytes(fs, &h.maxBytes)
-	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
+	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,1): plots compare every sensor of that dimension with it")
 }
 
 // eventsFlags are the events kept and predict's intervals (serve).
@@ -360,7 +360,8 @@ type eventsFlags struct {
 
 func (e *eventsFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&e.perSensor, "events-per-sensor", history.DefaultEventsPerSensor, fmt.Sprintf(
-		"latest anomaly and drift events kept per sensor (from GROUP-events, in memory, at most %d per group in all); the most GET …/events?limit= answers", history.DefaultMaxEvents))
+		"latest anomaly and drift events kept per sensor in memory, at most %d per group; the most …/events?limit= answers",
+		history.DefaultMaxEvents))
 	fs.Float64Var(&e.level, "interval-level", rls.DefaultIntervalLevel, "coverage of the prediction intervals [lo, hi] that predict answers, in (0, 1)")
 }
 
@@ -377,7 +378,7 @@ func (e *eventsFlags) config() (pipeline.Events, error) {
 // registerHistoryMaxBytes registers --history-max-bytes (serve, run).
 func registerHistoryMaxBytes(fs *pflag.FlagSet, v *string) {
 	fs.StringVar(v, "history-max-bytes", strings.ReplaceAll(humanize.IBytes(history.DefaultMaxBytes), " ", ""),
-		"bound of the curves kept on disk (under the state directory's history/) in total; over it the curves of the sensors updated least recently are thinned to 32 points, then dropped, first (e.g. 512MiB, 2GB)")
+		"bound of the curves kept on disk in all; over it the least recently updated sensors' curves are thinned, then dropped")
 }
 
 // parseHistoryMaxBytes checks --history-max-bytes.
@@ -423,4 +424,4 @@ func (e *emitFlags) parseDrift() (emitter.Drift, error) {
 	return d, nil
 }
 
-const driftHelp = `how θ* moves, per sensor: none; jump:N (θ* becomes −θ* after N samples); wander:SIGMA[:N] (after N samples, default 0, θ* takes a Gaussian random-walk step of standard deviation SIGMA per coefficient per sample)`
+const driftHelp = `how θ* moves per sensor: none, jump:N (θ* flips sign after N samples) or wander:SIGMA[:N] (a random walk)`
