@@ -29,10 +29,16 @@ import (
 
 // Config describes one view over one group's table.
 type Config struct {
-	Group    string
-	Kafka    kafkaconf.Kafka
-	StateDir string // local copy of the table; one per process
-	Log      *slog.Logger
+	// Group whose table the view follows. Required.
+	Group string
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
+	Kafka kafkaconf.Kafka
+	// StateDir holds the view's local copy of the table. Required; one per
+	// process, as LevelDB allows one writer.
+	StateDir string
+	// Log receives the view's logs. Default slog.Default().
+	Log *slog.Logger
 }
 
 // View is a goka View over a group table that finds a sensor in whichever
