@@ -82,8 +82,8 @@ type Config struct {
 	// processor is behind its input. A processor that keeps up ends every
 	// batch at BatchInterval; one that is catching up over many sensors
 	// would write each state once per sample or two, so its batch grows
-	// until it holds BatchDensity samples per sensor it updated (docs/
-	// operations.md, Settings). A value ≤ BatchInterval, like
+	// until it holds BatchDensity samples per sensor it updated
+	// (docs/operations.md, Settings). A value ≤ BatchInterval, like
 	// NoBatchGrowth, keeps every batch to BatchInterval. Default
 	// DefaultBatchMaxInterval.
 	BatchMaxInterval time.Duration
@@ -106,8 +106,7 @@ type Config struct {
 	Tombstones Tombstones
 	// Scoring is what is published of every sample's scores: events on
 	// Names.Events always, score records on Names.Scores with
-	// Scoring.Publish. The tests are the Learner's. Default: events with
-	// the Learner's default tests, no score records.
+	// Scoring.Publish. The tests are the Learner's. Default: events only.
 	Scoring Scoring
 }
 
