@@ -249,7 +249,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	if h := s.historyOf(v); h == nil {
 		d.NoPlot = "no history is kept for this group"
 	} else if hj, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
-		d.NoPlot = "no snapshots of this sensor yet (processors publish them with --snapshot-every / --snapshot-interval)"
+		d.NoPlot = "no snapshots of this sensor yet (processors publish them when their snapshot-every or snapshot-interval is set)"
 	} else {
 		svg, err := plot.CurvesBytes(hj, "svg")
 		if err != nil {

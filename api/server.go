@@ -374,7 +374,7 @@ func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.V
 	}
 	out, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them with --snapshot-every/--snapshot-interval)", id, v.Group()))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them when their snapshot-every or snapshot-interval is set)", id, v.Group()))
 		return out, false
 	}
 	return out, true

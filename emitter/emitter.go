@@ -16,6 +16,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/internal/setting"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
 )
@@ -99,61 +100,96 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 	return s
 }
 
-// Config of one emitter run. Zero values take the documented defaults.
+// Config of one emitter run. The zero value of every field is its default;
+// NoNoise turns the noise off.
 type Config struct {
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
 	Kafka kafkaconf.Kafka
-	Topic string // default topology.DefaultInput
-	// Partitions of the topic if the emitter has to create it.
+	// Topic receives the samples. Default topology.DefaultInput, the
+	// processor's default input.
+	Topic string
+	// Partitions of Topic if the emitter has to create it. Default
+	// topology.DefaultPartitions.
 	Partitions int
-	Sensors    int           // default 8
-	Dim        int           // default 10
-	Count      int64         // samples in all; 0: forever
-	Rate       float64       // samples/s in all; 0: as fast as possible
-	Batch      int           // samples per message (per sensor); default 1
-	Linger     time.Duration // a partial batch leaves after at most this; default 1s
-	Format     codec.Format
-	Seed       uint64
-	Theta      []float64 // default DefaultTheta(Dim)
-	Noise      float64   // default 0.1; negative means none
-	Drift      Drift     // how θ* moves (zero: it stays)
-	Outliers   Outliers  // gross errors on a fraction of the samples (zero: none)
+	// Sensors is the number of sensors, keyed "1" … "N". Default 8.
+	Sensors int
+	// Dim is the features per sample. Default 10.
+	Dim int
+	// Count is the samples to send in all. Default none: send until the
+	// context ends.
+	Count int64
+	// Rate is the samples per second in all. Default none: as fast as the
+	// broker takes them.
+	Rate float64
+	// Batch is the samples per message (each message holds one sensor's
+	// samples), a micro-batch that saves a message per sample. Default 1.
+	Batch int
+	// Linger bounds how long a partial batch waits for more samples, so
+	// that a slow Rate does not hold samples back. Default 1s.
+	Linger time.Duration
+	// Format is the wire format of the samples. Default codec.FormatJSON.
+	Format codec.Format
+	// Seed of the random samples: a seed sends the same samples each run.
+	// Default 0.
+	Seed uint64
+	// Theta is the true coefficients θ* that the models should learn.
+	// Default DefaultTheta(Dim).
+	Theta []float64
+	// Noise is the standard deviation of the Gaussian noise on y, which
+	// the models' MSE converges to. Default 0.1.
+	Noise float64
+	// NoNoise sends y without noise. Default false.
+	NoNoise bool
+	// Drift says how θ* moves. Default none: it stays.
+	Drift Drift
+	// Outliers adds gross errors to a fraction of the samples. Default
+	// none.
+	Outliers Outliers
 	// SensorMajor sends each sensor's share of Count (Count/Sensors, rounded
 	// up) back to back, sensor after sensor, instead of one sample of each
 	// sensor in turn: devices that upload what they buffered. Needs Count.
+	// Default false.
 	SensorMajor bool
-	Log         *slog.Logger
-	// Sent, if set, counts samples acknowledged by the broker (for progress).
+	// Log receives the emitter's logs. Default slog.Default().
+	Log *slog.Logger
+	// Sent, if set, counts samples acknowledged by the broker (for
+	// progress). Default none.
 	Sent *atomic.Int64
 }
 
-// Validate reports a bad setting, naming its flag. Run validates after
-// filling the defaults, so a zero field is fine there; a caller that wants
-// every field set explicitly (the CLI) validates before.
+// Validate reports the first setting of c that Run cannot use, as a
+// *setting.Error naming its field where it is one field. Run validates
+// after filling the defaults, so a zero field is fine there; a caller that
+// sets every field explicitly (the CLI) validates before.
 func (c *Config) Validate() error {
+	const pkg = "emitter"
 	switch {
 	case c.Sensors < 1:
-		return fmt.Errorf("--sensors %d: want ≥ 1", c.Sensors)
+		return setting.Errorf(pkg, "Sensors", c.Sensors, "≥ 1")
 	case c.Dim < 1:
-		return fmt.Errorf("--dim %d: want ≥ 1", c.Dim)
+		return setting.Errorf(pkg, "Dim", c.Dim, "≥ 1")
 	case c.Count < 0:
-		return fmt.Errorf("--count %d: want ≥ 0 (0: forever)", c.Count)
+		return setting.Errorf(pkg, "Count", c.Count, "≥ 0 (0: forever)")
 	case c.Rate < 0:
-		return fmt.Errorf("--rate %v: want ≥ 0 (0: as fast as possible)", c.Rate)
+		return setting.Errorf(pkg, "Rate", c.Rate, "≥ 0 (0: as fast as possible)")
 	case c.Batch < 1:
-		return fmt.Errorf("--batch %d: want ≥ 1", c.Batch)
+		return setting.Errorf(pkg, "Batch", c.Batch, "≥ 1")
 	case c.SensorMajor && c.Count == 0:
-		return errors.New("sensor-major order needs a count of samples (--count > 0)")
+		return setting.Errorf(pkg, "Count", c.Count, "> 0 in sensor-major order (each sensor sends its share of the count)")
 	case c.Linger <= 0:
-		return fmt.Errorf("--linger %v: want > 0", c.Linger)
+		return setting.Errorf(pkg, "Linger", c.Linger, "> 0")
 	case c.Batch > 1 && c.Format == codec.FormatText:
-		return fmt.Errorf("--batch %d with --format text: the text format carries one sample per message; use json or binary", c.Batch)
+		return setting.Errorf(pkg, "Batch", c.Batch, "1 in the text format, which carries one sample per message; use json or binary")
 	case c.Theta != nil && len(c.Theta) != c.Dim:
-		return fmt.Errorf("θ* has %d coefficients but --dim is %d", len(c.Theta), c.Dim)
+		return setting.Errorf(pkg, "Theta", fmt.Sprintf("of %d coefficients", len(c.Theta)), "%d, the dimension", c.Dim)
+	case c.Noise < 0:
+		return setting.Errorf(pkg, "Noise", c.Noise, "≥ 0")
 	case c.Drift.Kind == DriftWander && !(c.Drift.Sigma > 0):
-		return fmt.Errorf("--drift %s: SIGMA must be > 0", c.Drift)
+		return setting.Errorf(pkg, "Drift", c.Drift, "a SIGMA > 0")
 	}
 	if err := c.Outliers.Validate(); err != nil {
-		return fmt.Errorf("--%v", err)
+		return fmt.Errorf("%s: %w", pkg, err)
 	}
 	return nil
 }
@@ -177,10 +213,11 @@ func (c *Config) defaults() {
 	if c.Theta == nil {
 		c.Theta = DefaultTheta(c.Dim)
 	}
-	if c.Noise == 0 {
-		c.Noise = 0.1
-	} else if c.Noise < 0 {
+	switch {
+	case c.NoNoise:
 		c.Noise = 0
+	case c.Noise == 0:
+		c.Noise = 0.1
 	}
 	if c.Partitions == 0 {
 		c.Partitions = topology.DefaultPartitions

@@ -20,7 +20,8 @@ const DefaultTimeout = 5 * time.Minute
 
 // Config is an export of one group's table.
 type Config struct {
-	// Kafka is where the group's table is.
+	// Kafka is where the group's table is. Unset fields take their
+	// defaults (kafkaconf.Kafka.WithDefaults).
 	Kafka kafkaconf.Kafka
 	// Group is the group whose table is exported. Default
 	// topology.DefaultGroup.
@@ -31,8 +32,8 @@ type Config struct {
 	// overwritten). The export is written to a temporary directory next to
 	// it and moved in once complete. Required.
 	Out string
-	// StateDir keeps the view's local copy of the table; empty: a temporary
-	// one, removed after (a kept one makes the next export faster).
+	// StateDir keeps the view's local copy of the table; a kept one makes
+	// the next export faster. Default a temporary one, removed after.
 	StateDir string
 	// Timeout is how long to wait for the view to catch up with the table.
 	// Default DefaultTimeout.

@@ -190,14 +190,21 @@ func (st *EventStore) Close() error { return nil }
 
 // EventFollowerConfig describes the follower of one group's events.
 type EventFollowerConfig struct {
+	// Group whose events are followed. Required.
 	Group string
-	Topic string // default EventsTopic(Group)
+	// Topic of the events. Default EventsTopic(Group).
+	Topic string
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
 	Kafka kafkaconf.Kafka
-	// PerSensor is how many events a sensor keeps (default
-	// DefaultEventsPerSensor); MaxEvents bounds those of all sensors
-	// (default DefaultMaxEvents).
-	PerSensor, MaxEvents int
-	Log                  *slog.Logger
+	// PerSensor is how many events a sensor keeps, the latest. Default
+	// DefaultEventsPerSensor.
+	PerSensor int
+	// MaxEvents bounds the events of all sensors, which are kept in
+	// memory. Default DefaultMaxEvents.
+	MaxEvents int
+	// Log receives the follower's logs. Default slog.Default().
+	Log *slog.Logger
 }
 
 // EventFollower follows a group's events topic, as Follower does its
@@ -211,7 +218,7 @@ type EventFollower struct {
 // NewEventFollower returns a follower; Run fills its store.
 func NewEventFollower(cfg EventFollowerConfig) (*EventFollower, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("events: empty group (--group)")
+		return nil, errors.New("events: no group (EventFollowerConfig.Group)")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = EventsTopic(cfg.Group)

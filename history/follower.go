@@ -18,20 +18,27 @@ import (
 
 // FollowerConfig describes the follower of one group's snapshots.
 type FollowerConfig struct {
+	// Group whose snapshots are followed. Required.
 	Group string
-	Topic string // default topology.Names{Group: Group}.WithDefaults().Snapshots
+	// Topic of the snapshots. Default the group's
+	// (topology.Names.Snapshots).
+	Topic string
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
 	Kafka kafkaconf.Kafka
-	// Points kept per sensor (default DefaultPoints); older points
-	// are thinned out by halving, so the whole curve stays visible.
+	// Points kept per sensor; older points are thinned out by halving, so
+	// the whole curve stays visible. Default DefaultPoints.
 	Points int
-	// Dir keeps the curves and the offsets read (a LevelDB); empty: in
-	// memory, and the topic is read from its start.
+	// Dir keeps the curves and the offsets read (a LevelDB), so that a
+	// restart reads only what is new. Default none: in memory, and the
+	// topic is read from its start.
 	Dir string
-	// MaxBytes bounds the curves kept in total (default DefaultMaxBytes);
-	// the sensors updated least recently have theirs thinned, then
-	// dropped, first (see Store).
+	// MaxBytes bounds the curves kept in all; the sensors updated least
+	// recently have theirs thinned, then dropped, first (see Store).
+	// Default DefaultMaxBytes.
 	MaxBytes int64
-	Log      *slog.Logger
+	// Log receives the follower's logs. Default slog.Default().
+	Log *slog.Logger
 }
 
 // Follower follows a group's snapshots topic with a plain sarama consumer of
@@ -72,7 +79,7 @@ type tail struct {
 // closes it.
 func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("history: empty group (--group)")
+		return nil, errors.New("history: no group (FollowerConfig.Group)")
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = topology.Names{Group: cfg.Group}.WithDefaults().Snapshots

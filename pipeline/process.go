@@ -19,7 +19,7 @@ type ProcessConfig struct {
 	// Processor is the processor; its Metrics are created by Process.
 	Processor processor.Config
 	// SensorMetrics exports per-sensor MSE gauges for at most this many
-	// sensors (0: off).
+	// sensors (the first updated). Default none.
 	SensorMetrics int
 	// HTTP serves /healthz and Prometheus /metrics (no listener: none).
 	HTTP HTTP

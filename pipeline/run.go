@@ -65,7 +65,7 @@ type Config struct {
 	// Events bounds the events HTTP keeps and sets predict's intervals.
 	Events Events
 	// SensorMetrics exports per-sensor MSE gauges for at most this many
-	// sensors (0: off).
+	// sensors (the first updated). Default none.
 	SensorMetrics int
 	// Progress is how often the live table is refreshed. Default
 	// DefaultProgress.

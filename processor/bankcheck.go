@@ -51,7 +51,7 @@ func checkBank(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		if change != nil && !logged {
-			log.Info("the table's model bank differs from --model", "table", topic, "change", change.String())
+			log.Info("the table's model bank differs from the configured one", "table", topic, "change", change.String())
 			logged = true
 		}
 	}

@@ -160,7 +160,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 			h.infoLog.log(h.log(), slog.LevelInfo, h.now(), "sensor deleted", "tombstone", "sensor", key, "partition", partition, "offset", offset, "cause", "tombstone")
 			return 0
 		}
-		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is deleted by one only with --tombstones delete"
+		reason, detail = ReasonTombstone, "null value (a tombstone): a sensor is deleted by one only when tombstones delete"
 	}
 	if reason != "" {
 		rejects := []rejection{{index: -1, reason: reason, detail: detail}}
@@ -426,7 +426,7 @@ func (h *Handler) check(s *codec.Sample, rec *Record) (reason, detail string) {
 	case n == 0:
 		return ReasonDimension, "sample has no features"
 	case n > h.maxDim():
-		return ReasonMaxDim, fmt.Sprintf("dimension %d is above --max-dim %d", n, h.maxDim())
+		return ReasonMaxDim, fmt.Sprintf("dimension %d is above the max-dim %d", n, h.maxDim())
 	case rec.Dim != 0 && n != int(rec.Dim):
 		return ReasonDimension, fmt.Sprintf("dimension %d, sensor has %d", n, rec.Dim)
 	}

@@ -77,11 +77,11 @@ func newCountsCollector(c *Counts) *countsCollector {
 		d("streamrls_messages_duplicate_total", "Redelivered messages skipped because their sensor's state already holds them.", &c.Duplicates),
 		d("streamrls_sensors_created_total", "Sensor states created by this process.", &c.Sensors),
 		d("streamrls_processor_restarts_total", "Times the goka processor stopped on an error and was rebuilt.", &c.Restarts),
-		d("streamrls_state_writes_total", "Sensor states written to the group table (once per message with --batch-interval 0, once per updated sensor per batch otherwise).", &c.StateWrites),
+		d("streamrls_state_writes_total", "Sensor states written to the group table (once per message without batches, once per updated sensor per batch with them).", &c.StateWrites),
 		d("streamrls_state_write_bytes_total", "Bytes of the sensor states written to the group table's changelog.", &c.StateBytes),
-		d("streamrls_sensors_deleted_total", "Sensors deleted: by a null value (--tombstones delete) or after --idle-ttl without a message.", &c.Deleted),
-		d("streamrls_anomalies_total", "Anomaly events: samples whose |z| in the score model (--score-model) exceeded --anomaly-z.", &c.Anomalies),
-		d("streamrls_drifts_total", "Drift events: a model's change detector fired (--drift-detect).", &c.Drifts),
+		d("streamrls_sensors_deleted_total", "Sensors deleted: by a null value (when tombstones delete) or after the idle TTL without a message.", &c.Deleted),
+		d("streamrls_anomalies_total", "Anomaly events: samples whose |z| in the score model exceeded the anomaly threshold.", &c.Anomalies),
+		d("streamrls_drifts_total", "Drift events: a model's change detector fired.", &c.Drifts),
 		d("streamrls_samples_written_total", "Samples whose sensor state has been written to the table (with batches: acknowledged by Kafka).", &c.Written),
 	}, rej: prometheus.NewDesc("streamrls_samples_rejected_total", "Samples (or whole messages, when undecodable) rejected, by reason.", []string{"reason"}, nil)}
 }

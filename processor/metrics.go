@@ -84,13 +84,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: DelayBuckets,
 		}),
 		SensorMSE: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamrls_sensor_mse", Help: "Running mean of squared a-priori errors of a sensor's model (only for the first --sensor-metrics sensors).",
+			Name: "streamrls_sensor_mse", Help: "Running mean of squared a-priori errors of a sensor's model (only for the first SensorLimit sensors updated).",
 		}, []string{"sensor", "model"}),
 		SensorRecentMSE: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamrls_sensor_recent_mse", Help: "Exponentially weighted recent mean of squared a-priori errors of a sensor's model (only for the first --sensor-metrics sensors).",
+			Name: "streamrls_sensor_recent_mse", Help: "Exponentially weighted recent mean of squared a-priori errors of a sensor's model (only for the first SensorLimit sensors updated).",
 		}, []string{"sensor", "model"}),
 		SensorSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first --sensor-metrics sensors).",
+			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first SensorLimit sensors updated).",
 		}, []string{"sensor"}),
 		BatchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrls_batch_messages", Help: "Input messages per batch written.",

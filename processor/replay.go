@@ -208,7 +208,7 @@ func newOffsets(k kafkaconf.Kafka, names topology.Names) (*offsets, error) {
 	if o.parts, err = client.Partitions(names.Input); err != nil || len(o.parts) == 0 {
 		o.close()
 		if err == nil || errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-			return nil, fmt.Errorf("input topic %q does not exist on %s: nothing to replay (--topic)", names.Input, strings.Join(k.Brokers, ","))
+			return nil, fmt.Errorf("input topic %q does not exist on %s: nothing to replay", names.Input, strings.Join(k.Brokers, ","))
 		}
 		return nil, fmt.Errorf("input topic %q: %w", names.Input, err)
 	}

@@ -2,93 +2,113 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/internal/setting"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
-// Config describes one processor process.
+// Config describes one processor process. The zero value of every field is
+// its default; a setting that turns something off is a field of its own.
 type Config struct {
+	// Names are the topics and the group. Unset names take their defaults
+	// (topology.Names.WithDefaults).
 	Names topology.Names
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
 	Kafka kafkaconf.Kafka
 	// Learner is what is learned per key. Required.
 	Learner Learner
-	// StateDir holds the local LevelDB copy of the group table. Each process
-	// needs its own: Run refuses a dir another process holds.
+	// StateDir holds the local LevelDB copy of the group table. Required.
+	// Each process needs its own: Run refuses a dir another process holds.
 	StateDir string
-	// Partitions of the input topic when streamrls has to create it.
-	// Default topology.DefaultPartitions. An existing topic keeps its count.
+	// Partitions of the input topic when streamrls has to create it, and of
+	// the topics it creates with it. Default topology.DefaultPartitions. An
+	// existing topic keeps its count.
 	Partitions int
-	// MaxDim bounds a sensor's dimension. Default DefaultMaxDim.
+	// MaxDim bounds a sensor's dimension: a larger sample is dead-lettered.
+	// At most DefaultMaxDim. Default MaxDimFor(Learner), the largest whose
+	// state fits in one table record, so that every accepted sensor can be
+	// written.
 	MaxDim int
 	// CacheSize bounds the decoded sensor states kept in memory between
-	// messages. Default DefaultCacheSize; negative: none.
+	// messages, which saves decoding a state at each of its messages.
+	// Default DefaultCacheSize.
 	CacheSize int
-	// Metrics to count into (nil: none).
+	// Metrics to count into. Default none.
 	Metrics *Metrics
-	// Log (nil: slog.Default()).
+	// Log receives the processor's logs. Default slog.Default().
 	Log *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait before restarting after a
-	// Kafka error. Defaults 500ms and 30s.
+	// Kafka error: goka stops a processor at each one, and a restart that
+	// fails at once waits twice as long as the previous one. Defaults
+	// 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
 	// Options are extra goka processor options (e.g. goka.WithHotStandby()).
-	// A goka.WithRebalanceCallback here is replaced by the processor's own.
+	// A goka.WithRebalanceCallback here is replaced by the processor's own,
+	// which must drop the state cache. Default none.
 	Options []goka.ProcessorOption
 	// OnStart is called with each new goka processor (tests, readiness).
+	// Default none.
 	OnStart func(*goka.Processor)
-	// Snapshots says when to publish sensors' snapshots to Names.Snapshots
-	// (zero: never).
+	// Snapshots says when to publish sensors' snapshots to Names.Snapshots.
+	// Default none: snapshots are for followers that draw curves, which a
+	// processor need not feed.
 	Snapshots Snapshots
 	// BatchInterval is how long a partition's batch collects messages
-	// before every sensor it updated writes its state once (see batch.go).
-	// Default DefaultBatchInterval (100ms); NoBatches writes every
-	// message's state at once (--batch-interval 0).
+	// before every sensor it updated writes its state once (see batch.go):
+	// a state write waits up to this long, and a sensor is written once per
+	// interval however many messages it had. Default DefaultBatchInterval.
 	BatchInterval time.Duration
+	// NoBatches writes every message's state at once, with goka committing
+	// each message's offset: one state write per message, and the
+	// batch settings are not used. Default false.
+	NoBatches bool
 	// BatchMaxBytes ends a batch early once the states and outputs waiting
-	// in it reach this size. Default DefaultBatchMaxBytes (64 MiB).
+	// in it reach this size, which bounds a batch's memory. Default
+	// DefaultBatchMaxBytes.
 	BatchMaxBytes int
 	// BatchMaxInterval is how long a batch may stay open while the
-	// processor is behind its input (--batch-max-interval): it then grows
-	// until it holds BatchDensity samples per sensor it updated, so that a
-	// processor catching up over many sensors writes each state once per
-	// several samples instead of once per sample; a batch whose partition
-	// has at most half as many messages left to read as it holds stays
-	// open until they are read, up to half as long again. A processor that
-	// keeps up ends every batch at BatchInterval. Default
-	// DefaultBatchMaxInterval (5s); a value ≤ BatchInterval turns growing
-	// off.
+	// processor is behind its input. A processor that keeps up ends every
+	// batch at BatchInterval; one that is catching up over many sensors
+	// would write each state once per sample or two, so its batch grows
+	// until it holds BatchDensity samples per sensor it updated
+	// (docs/operations.md, Settings). A value ≤ BatchInterval, like
+	// NoBatchGrowth, keeps every batch to BatchInterval. Default
+	// DefaultBatchMaxInterval.
 	BatchMaxInterval time.Duration
+	// NoBatchGrowth keeps a catching-up batch to BatchInterval too.
+	// Default false.
+	NoBatchGrowth bool
 	// BatchDensity is the samples per updated sensor a growing batch waits
-	// for (--batch-density). Default DefaultBatchDensity (32); 1 turns
-	// growing off.
+	// for: the number of samples a catching-up processor applies per state
+	// write. 1 keeps every batch to BatchInterval. Default
+	// DefaultBatchDensity.
 	BatchDensity int
-	// IdleTTL > 0 deletes a sensor's state (a tombstone on the table, so
-	// views and exports forget it) once it has had no message for that
-	// long (--idle-ttl). Needs batches. Default 0: sensors are kept.
+	// IdleTTL deletes a sensor's state (a tombstone on the table, so views
+	// and exports forget it) once it has had no message for that long,
+	// so that the table does not keep sensors that are gone. Needs
+	// batches. Default none: sensors are kept.
 	IdleTTL time.Duration
-	// Tombstones says what an input message with a null value does
-	// (--tombstones). Default TombstonesDeadLetter.
+	// Tombstones says what an input message with a null value does.
+	// Default TombstonesDeadLetter: a null value is kept for inspection
+	// rather than deleting a sensor by accident.
 	Tombstones Tombstones
 	// Scoring is what is published of every sample's scores: events on
 	// Names.Events always, score records on Names.Scores with
-	// Scoring.Publish (--scores). The tests are the Learner's.
+	// Scoring.Publish. The tests are the Learner's. Default: events only.
 	Scoring Scoring
 }
-
-// NoBatches as Config.BatchInterval writes every message's state at once.
-const NoBatches time.Duration = -1
-
-// NoBatchGrowth as Config.BatchMaxInterval keeps a catching-up batch to
-// BatchInterval too (--batch-max-interval 0).
-const NoBatchGrowth time.Duration = -1
 
 // withDefaults fills the unset fields of a config about to run.
 func (cfg Config) withDefaults() Config {
@@ -106,11 +126,14 @@ func (cfg Config) withDefaults() Config {
 	if cfg.BatchInterval == 0 {
 		cfg.BatchInterval = DefaultBatchInterval
 	}
-	if cfg.BatchMaxBytes <= 0 {
+	if cfg.BatchMaxBytes == 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
 	}
 	if cfg.BatchMaxInterval == 0 {
 		cfg.BatchMaxInterval = DefaultBatchMaxInterval
+	}
+	if cfg.NoBatchGrowth {
+		cfg.BatchMaxInterval = cfg.BatchInterval
 	}
 	if cfg.BatchDensity == 0 {
 		cfg.BatchDensity = DefaultBatchDensity
@@ -121,28 +144,55 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
+// Validate reports the first setting of cfg that Run cannot use, as a
+// *setting.Error naming its field. Learner and StateDir, which Run also
+// requires, are not checked, so that a part of a configuration can be
+// validated alone.
+func (cfg Config) Validate() error {
+	const pkg = "processor"
+	switch {
+	case cfg.Partitions < 0:
+		return setting.Errorf(pkg, "Partitions", cfg.Partitions, "≥ 1")
+	case cfg.MaxDim < 0 || cfg.MaxDim > DefaultMaxDim:
+		return setting.Errorf(pkg, "MaxDim", cfg.MaxDim, "1..%d", DefaultMaxDim)
+	case cfg.CacheSize < 0:
+		return setting.Errorf(pkg, "CacheSize", cfg.CacheSize, "≥ 0")
+	case cfg.MinBackoff < 0 || cfg.MaxBackoff < 0:
+		return setting.Errorf(pkg, "MinBackoff, MaxBackoff", fmt.Sprint(cfg.MinBackoff, ", ", cfg.MaxBackoff), "≥ 0")
+	case cfg.BatchInterval < 0:
+		return setting.Errorf(pkg, "BatchInterval", cfg.BatchInterval, "≥ 0")
+	case cfg.BatchMaxBytes < 0 || cfg.BatchMaxBytes > math.MaxInt32:
+		return setting.Errorf(pkg, "BatchMaxBytes", cfg.BatchMaxBytes, "a size from 1 byte to 2GiB")
+	case cfg.BatchMaxInterval < 0:
+		return setting.Errorf(pkg, "BatchMaxInterval", cfg.BatchMaxInterval, "≥ 0")
+	case cfg.BatchDensity < 0:
+		return setting.Errorf(pkg, "BatchDensity", cfg.BatchDensity, "≥ 1")
+	case cfg.IdleTTL < 0:
+		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "≥ 0")
+	case cfg.IdleTTL > 0 && cfg.NoBatches:
+		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "0 without batches (a batch deletes the idle sensors)")
+	case cfg.Snapshots.Interval < 0:
+		return setting.Errorf(pkg, "Snapshots.Interval", cfg.Snapshots.Interval, "≥ 0")
+	case cfg.Tombstones != "" && cfg.Tombstones != TombstonesDeadLetter && cfg.Tombstones != TombstonesDelete:
+		return setting.Errorf(pkg, "Tombstones", fmt.Sprintf("%q", cfg.Tombstones), "%s or %s", TombstonesDeadLetter, TombstonesDelete)
+	}
+	return cfg.Names.WithDefaults().Validate()
+}
+
 // Run runs the processor until ctx ends, rebuilding it with backoff after
 // any error: goka stops a processor on every Kafka error by design, and a
 // broker that is down at start is waited for. It returns nil when ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Learner == nil {
-		return fmt.Errorf("processor: no learner (Config.Learner)")
+		return errors.New("processor: no learner (Config.Learner)")
 	}
 	if cfg.StateDir == "" {
-		return fmt.Errorf("processor: no state dir (--state-dir)")
+		return errors.New("processor: no state dir (Config.StateDir)")
 	}
-	cfg = cfg.withDefaults()
-	if err := cfg.Names.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	switch {
-	case cfg.IdleTTL < 0:
-		return fmt.Errorf("processor: idle TTL %v: want ≥ 0 (0: off)", cfg.IdleTTL)
-	case cfg.IdleTTL > 0 && cfg.BatchInterval < 0:
-		return fmt.Errorf("processor: an idle TTL (--idle-ttl %v) needs batches (--batch-interval > 0)", cfg.IdleTTL)
-	case cfg.Tombstones != "" && cfg.Tombstones != TombstonesDeadLetter && cfg.Tombstones != TombstonesDelete:
-		return fmt.Errorf("processor: tombstones %q: want %s or %s", cfg.Tombstones, TombstonesDeadLetter, TombstonesDelete)
-	}
+	cfg = cfg.withDefaults()
 	log := cfg.Log.With("group", cfg.Names.Group, "topic", cfg.Names.Input)
 	release, err := tablestore.LockDir(cfg.StateDir)
 	if err != nil {
@@ -192,7 +242,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
 	stores := new(tablestore.Stores)
 	var hooks []kafkaconf.GroupHook
-	if cfg.BatchInterval > 0 {
+	if !cfg.NoBatches {
 		gate, claims := kafkaconf.NewCommitGate(), kafkaconf.NewClaims()
 		hooks = append(hooks, gate, claims)
 		prod, err := cfg.Kafka.BatchProducer("streamrls-batches-" + cfg.Names.Group)

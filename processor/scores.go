@@ -29,14 +29,14 @@ type Scorer interface {
 // (threshold, detector, action) are the learner's (RLS.Scoring).
 type Scoring struct {
 	// Publish writes one schema.ScoreRecord per input message that
-	// applied samples to Names.Scores (--scores). Off by default: it costs
-	// a JSON record per message.
+	// applied samples to Names.Scores. Default false: it costs a JSON
+	// record per message.
 	Publish bool
-	// Model names the model whose anomalies are events (--score-model);
-	// "" is the first model of the bank.
+	// Model names the model whose anomalies are events. Default the first
+	// model of the bank.
 	Model string
-	// IntervalLevel is the coverage of the intervals of the scores topic
-	// (--interval-level). 0: rls.DefaultIntervalLevel.
+	// IntervalLevel is the coverage of the intervals of the scores topic.
+	// Default rls.DefaultIntervalLevel.
 	IntervalLevel float64
 }
 

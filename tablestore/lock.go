@@ -41,7 +41,7 @@ func LockDir(dir string) (release func() error, err error) {
 		}
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("state dir %s is in use by %s (it holds %s): each process needs its own --state-dir", dir, holder, path)
+			return nil, fmt.Errorf("state dir %s is in use by %s (it holds %s): each process needs its own state dir", dir, holder, path)
 		}
 		return nil, fmt.Errorf("state dir %s: lock %s: %w", dir, path, err)
 	}

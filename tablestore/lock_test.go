@@ -22,7 +22,7 @@ func TestLockDirRefusesASecondHolder(t *testing.T) {
 	if err == nil {
 		t.Fatal("a second LockDir of the same dir succeeded")
 	}
-	for _, want := range []string{dir, fmt.Sprintf("process %d", os.Getpid()), "--state-dir"} {
+	for _, want := range []string{dir, fmt.Sprintf("process %d", os.Getpid()), "its own state dir"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -5,8 +5,11 @@ package topology
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/internal/setting"
 )
 
 // Defaults of the names a user sees. The input topic is a flag so that the
@@ -50,17 +53,19 @@ func (n Names) WithDefaults() Names {
 	return n
 }
 
-// Validate reports an empty or clashing name.
+// Validate reports an empty or clashing name, as a *setting.Error naming
+// its field where it is one field.
 func (n Names) Validate() error {
+	const pkg = "topology"
 	switch {
 	case n.Input == "":
-		return fmt.Errorf("topic name is empty (--topic)")
+		return setting.Errorf(pkg, "Input", `""`, "an input topic name")
 	case n.Group == "":
-		return fmt.Errorf("group name is empty (--group)")
+		return setting.Errorf(pkg, "Group", `""`, "a group name")
 	case n.DeadLetter == n.Input:
-		return fmt.Errorf("dead-letter topic %q is the input topic (--deadletter)", n.DeadLetter)
+		return setting.Errorf(pkg, "DeadLetter", strconv.Quote(n.DeadLetter), "a topic other than the input topic")
 	case n.DeadLetter == n.Table():
-		return fmt.Errorf("dead-letter topic %q is the group table (--deadletter)", n.DeadLetter)
+		return setting.Errorf(pkg, "DeadLetter", strconv.Quote(n.DeadLetter), "a topic other than the group table")
 	case n.Snapshots != "" && (n.Snapshots == n.Input || n.Snapshots == n.DeadLetter || n.Snapshots == n.Table()):
 		return fmt.Errorf("snapshots topic %q is also the input, dead-letter or table topic", n.Snapshots)
 	}

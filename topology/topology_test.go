@@ -23,10 +23,10 @@ func TestNames(t *testing.T) {
 		n    topology.Names
 		want string
 	}{
-		{topology.Names{Group: "g"}, "--topic"},
-		{topology.Names{Input: "in"}, "--group"},
-		{topology.Names{Input: "in", Group: "g", DeadLetter: "in"}, "is the input topic"},
-		{topology.Names{Input: "in", Group: "g", DeadLetter: "g-table"}, "is the group table"},
+		{topology.Names{Group: "g"}, "Input"},
+		{topology.Names{Input: "in"}, "Group"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "in"}, "other than the input topic"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "g-table"}, "other than the group table"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "dl"}, "snapshots topic"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "g-table"}, "snapshots topic"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Scores: "in"}, "scores topic"},

@@ -27,10 +27,16 @@ import (
 
 // Config describes one view over one group's table.
 type Config struct {
-	Group    string
-	Kafka    kafkaconf.Kafka
-	StateDir string // local copy of the table; one per process
-	Log      *slog.Logger
+	// Group whose table the view follows. Required.
+	Group string
+	// Kafka is the client configuration. Unset fields take their defaults
+	// (kafkaconf.Kafka.WithDefaults).
+	Kafka kafkaconf.Kafka
+	// StateDir holds the view's local copy of the table. Required; one per
+	// process, as LevelDB allows one writer.
+	StateDir string
+	// Log receives the view's logs. Default slog.Default().
+	Log *slog.Logger
 }
 
 // View is a goka View over a group table that finds a sensor in whichever
@@ -67,10 +73,10 @@ func (v *View) OnGokaView(fn func(*goka.View)) {
 // New builds a view; Run starts it.
 func New(cfg Config) (*View, error) {
 	if cfg.Group == "" {
-		return nil, errors.New("view: empty group (--group)")
+		return nil, errors.New("view: no group (Config.Group)")
 	}
 	if cfg.StateDir == "" {
-		return nil, errors.New("view: no state dir (--state-dir)")
+		return nil, errors.New("view: no state dir (Config.StateDir)")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -92,7 +98,7 @@ func New(cfg Config) (*View, error) {
 		goka.WithViewStorageBuilder(func(topic string, partition int32) (storage.Storage, error) {
 			st, err := base(topic, partition)
 			if err != nil {
-				return nil, fmt.Errorf("%w (is another process using --state-dir %s?)", err, cfg.StateDir)
+				return nil, fmt.Errorf("%w (is another process using the state dir %s?)", err, cfg.StateDir)
 			}
 			c := &counted{Storage: st, ids: newIDSet()}
 			v.mu.Lock()

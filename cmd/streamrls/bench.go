@@ -31,7 +31,7 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&b.cmd.MemoryBroker, "broker-memory", false, "keep the embedded broker's log in memory only (default: on disk in --dir, as streamrls run does)")
 	f.BoolVar(&b.cmd.Keep, "keep", false, "keep the temporary directory")
 	f.BoolVar(&b.cmd.JSON, "json", false, "print the report as JSON")
-	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run, names comma-separated or letters: single (a, and a0 without batches), batch (b), counter (c), latency (d), scale (p: rate at --sensors over 64 sensors), recovery (r), serve (s: over a table of --sensors sensors), processes (v: broker, process and serve as processes)")
+	f.StringVar(&b.cmd.Phases, "phases", "abcd", "phases to run, names or letters, comma-separated: single,batch,counter,latency,scale,recovery,serve,processes")
 	// The processor's own batch flags, read as process reads them; only
 	// what they say of the phases differs.
 	b.batch.register(f)
@@ -57,11 +57,11 @@ func (b *benchFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&b.cmd.LatencyDuration, "latency-duration", 6*time.Second, "how long (d) emits")
 	f.DurationVar(&b.cmd.Warmup, "warmup", time.Second, "the first part of (d) that is not counted")
 	f.IntVar(&b.cmd.ScaleSamples, "scale-samples", 20, "single-sample messages per sensor that fill the table of (s)")
-	f.StringVar(&b.cmd.ScaleOrder, "scale-order", bench.ScaleOrderRoundRobin, "order of the samples that fill (s)'s table and make (p)'s two inputs: round-robin (one of each sensor in turn, as emit sends them: at many sensors a batch holds about one sample per sensor) or sensor (each sensor's samples back to back: a state per sensor, as a compacted changelog holds; in (p) the best case of locality and state writes)")
+	f.StringVar(&b.cmd.ScaleOrder, "scale-order", bench.ScaleOrderRoundRobin, "order of the samples of (s) and (p): round-robin (one of each sensor in turn, as emit) or sensor (docs/operations.md)")
 	f.IntVar(&b.cmd.RecoverySensors, "recovery-sensors", 100000, "sensors in the table of the recovery phase r")
-	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate `streamrls process` processes, measured at the view (0: in this process)")
+	f.IntVar(&b.cmd.Processes, "processes", 0, "run (a) and (b) in this many separate processor processes, measured at the view; 0: in this process")
 	f.DurationVar(&b.cmd.Timeout, "timeout", 5*time.Minute, "give up a phase after this long")
-	f.StringVar(&b.cmd.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (broker included when embedded) to this file; the samples of each processor run carry the label group=GROUP (e.g. go tool pprof -tagfocus group=single100000)")
+	f.StringVar(&b.cmd.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; each processor run's samples carry the label group=GROUP")
 	f.Uint64Var(&b.cmd.Seed, "seed", 1, "random seed of the samples")
 }
 
@@ -80,7 +80,16 @@ func (b *benchFlags) command(log *slog.Logger) (bench.Command, error) {
 	if err := b.batch.apply(&pc); err != nil {
 		return c, err
 	}
+	if err := checkProcessor(pc); err != nil {
+		return c, err
+	}
 	c.BatchInterval, c.BatchMaxInterval, c.BatchDensity, c.BatchMaxBytes = pc.BatchInterval, pc.BatchMaxInterval, pc.BatchDensity, pc.BatchMaxBytes
+	if pc.NoBatches {
+		c.BatchInterval = bench.NoBatches
+	}
+	if pc.NoBatchGrowth {
+		c.BatchMaxInterval = bench.NoBatchGrowth
+	}
 	if b.brokers != "" {
 		if c.Brokers, err = kafkaconf.ParseBrokers(b.brokers); err != nil {
 			return c, flagErr("--brokers: %v", err)

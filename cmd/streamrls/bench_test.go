@@ -27,7 +27,9 @@ func TestBatchMaxBytesFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 		var cfg processor.Config
-		processErr = bf.apply(&cfg)
+		if processErr = bf.apply(&cfg); processErr == nil {
+			processErr = checkProcessor(cfg)
+		}
 		return c.BatchMaxBytes, cfg.BatchMaxBytes, benchErr, processErr
 	}
 	for _, tc := range []struct {

@@ -21,8 +21,8 @@ func (f *exportFlags) register(fs *pflag.FlagSet) {
 	f.kafka.register(fs)
 	fs.StringVar(&f.group, "group", topology.DefaultGroup, "group whose table to export")
 	fs.StringVar(&f.format, "format", string(export.NPY), "npy, npz, json or csv")
-	fs.StringVar(&f.out, "out", "", "directory to write to (created if missing; files in it are overwritten; written to a temporary directory next to it first and moved in when complete)")
-	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the view's local copy of the table (default: a temporary one, removed after; a kept one makes the next export faster)")
+	fs.StringVar(&f.out, "out", "", "directory to write to (created if missing; its files are replaced once the export is complete)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the view's local table copy (default: a temporary one; a kept one makes the next export faster)")
 	fs.DurationVar(&f.timeout, "timeout", export.DefaultTimeout, "give up if the view has not caught up with the table by then")
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/history"
+	"github.com/streamrls/streamrls/internal/setting"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/pipeline"
 	"github.com/streamrls/streamrls/processor"
@@ -32,9 +34,9 @@ type kafkaFlags struct {
 
 func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.brokers, "brokers", kafkaconf.DefaultBroker, "Kafka bootstrap brokers, comma-separated host:port")
-	fs.DurationVar(&k.sessionTimeout, "session-timeout", kafkaconf.DefaultSessionTimeout, "consumer-group session timeout: how soon a dead processor's partitions move to another (Kafka's minimum by default is 6s)")
+	fs.DurationVar(&k.sessionTimeout, "session-timeout", kafkaconf.DefaultSessionTimeout, "consumer-group session timeout: how soon a dead processor's partitions move to another (brokers' default minimum: 6s)")
 	fs.IntVar(&k.replication, "replication", kafkaconf.DefaultReplication, "replication factor of the topics streamrls creates")
-	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0 keeps them forever so replay can rebuild every model")
+	fs.DurationVar(&k.retention, "retention", 0, "retention of the input and dead-letter topics streamrls creates; 0: forever, so that replay can rebuild every model")
 	k.security.register(fs, false)
 }
 
@@ -109,11 +111,11 @@ func (n *namesFlags) names() (topology.Names, error) {
 // validNames is n with its defaults, if it is valid.
 func validNames(n topology.Names) (topology.Names, error) {
 	n = n.WithDefaults()
-	if err := n.Validate(); err != nil {
-		return n, usageError{err}
-	}
-	return n, nil
+	return n, flagError(n.Validate(), "topology", namesFlagNames)
 }
+
+// namesFlagNames are the flags that set topology.Names's fields.
+var namesFlagNames = map[string]string{"Input": "topic", "Group": "group", "DeadLetter": "deadletter"}
 
 func checkPartitions(n int) error {
 	if n < 1 {
@@ -146,11 +148,12 @@ func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64)
 	fs.Uint64Var(&e.seed, "seed", 1, "random seed; the same seed sends the same samples")
 	fs.Float64Var(&e.noise, "noise", 0.1, "standard deviation of the Gaussian noise on y (negative: none)")
 	fs.StringVar(&e.drift, "drift", "none", driftHelp)
-	fs.StringVar(&e.outliers, "outliers", "none", "gross errors: P:SIZE adds ±SIZE·σ (σ = --noise, sign at random) to each sample with probability P (P in [0, 1], SIZE ≥ 0; its own random stream per sensor from --seed); none: no outliers")
+	fs.StringVar(&e.outliers, "outliers", "none", "gross errors: P:SIZE adds ±SIZE·σ (σ = --noise) to a sample with probability P (docs/operations.md); none: no outliers")
 }
 
 // config is the emitter configuration the flags give (Kafka, topic and
-// logging left to the caller), validated by the emitter itself.
+// logging left to the caller), validated by the emitter itself. A negative
+// --noise is none; 0 takes the emitter's default.
 func (e *emitFlags) config() (emitter.Config, error) {
 	f, err := codec.ParseFormat(e.format)
 	if err != nil {
@@ -161,6 +164,9 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return emitter.Config{}, err
 	}
 	outliers, err := emitter.ParseOutliers(e.outliers)
+	if err == nil {
+		err = outliers.Validate()
+	}
 	if err != nil {
 		return emitter.Config{}, flagErr("--outliers: %v", err)
 	}
@@ -168,11 +174,15 @@ func (e *emitFlags) config() (emitter.Config, error) {
 		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's largest --max-dim)", e.dim, processor.DefaultMaxDim)
 	}
 	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
-		Linger: e.linger, Format: f, Seed: e.seed, Noise: e.noise, Drift: drift, Outliers: outliers}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usageError{err}
-	}
-	return cfg, nil
+		Linger: e.linger, Format: f, Seed: e.seed, Noise: max(e.noise, 0), NoNoise: e.noise < 0, Drift: drift,
+		Outliers: outliers}
+	return cfg, flagError(cfg.Validate(), "emitter", emitterFlagNames)
+}
+
+// emitterFlagNames are the flags that set emitter.Config's fields.
+var emitterFlagNames = map[string]string{
+	"Sensors": "sensors", "Dim": "dim", "Count": "count", "Rate": "rate", "Batch": "batch", "Linger": "linger",
+	"Noise": "noise", "Drift": "drift",
 }
 
 // batchFlags are the micro-batch flags of every role that runs a processor.
@@ -185,39 +195,57 @@ type batchFlags struct {
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&b.interval, "batch-interval", processor.DefaultBatchInterval,
-		"how long a partition's batch collects messages before each sensor it updated writes its state once (table and changelog) and the batch's offsets are committed; the latency a state write gains for one write per sensor per interval; 0: write every message's state at once")
+		"how long a partition's batch collects messages before each sensor it updated writes its state once; 0: no batches")
 	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
 		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
 	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
-		"how long a batch may stay open while the processor is behind its input (the newest message was produced more than --batch-interval ago and messages keep coming): it grows until it holds --batch-density samples per sensor it updated, so that catching up over many sensors writes each state once per several samples; a batch whose partition has at most half as many messages left to read as it holds stays open until they are read, up to half as long again; 0: off")
+		"how long a batch may grow while the processor is behind its input (docs/operations.md, Settings); 0: off")
 	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
 }
 
-// apply sets the batch fields of cfg.
+// apply sets the batch fields of cfg: 0 turns batches, or their growing,
+// off on the command line. The ranges are cfg.Validate's to check.
 func (b *batchFlags) apply(cfg *processor.Config) error {
-	if b.interval < 0 {
-		return flagErr("--batch-interval %v: want ≥ 0 (0: a state write per message)", b.interval)
-	}
 	n, err := humanize.ParseBytes(b.maxBytes)
-	if err != nil || n == 0 || n > math.MaxInt32 {
+	if err != nil || n == 0 {
 		return flagErr("--batch-max-bytes %q: want a size from 1 byte to 2GiB, e.g. 64MiB", b.maxBytes)
 	}
-	switch {
-	case b.maxInterval < 0:
-		return flagErr("--batch-max-interval %v: want ≥ 0 (0: batches do not grow)", b.maxInterval)
-	case b.density < 1:
-		return flagErr("--batch-density %d: want ≥ 1 (1: batches do not grow)", b.density)
+	if b.density == 0 {
+		return flagErr("--batch-density 0: want ≥ 1 (1: batches do not grow)")
 	}
-	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(n)
+	cfg.BatchInterval, cfg.BatchMaxBytes = b.interval, int(min(n, math.MaxInt))
 	cfg.BatchMaxInterval, cfg.BatchDensity = b.maxInterval, b.density
-	if b.interval == 0 {
-		cfg.BatchInterval = processor.NoBatches
-	}
-	if b.maxInterval == 0 {
-		cfg.BatchMaxInterval = processor.NoBatchGrowth
-	}
+	cfg.NoBatches, cfg.NoBatchGrowth = b.interval == 0, b.maxInterval == 0
 	return nil
+}
+
+// processorFlagNames are the flags that set processor.Config's fields.
+var processorFlagNames = map[string]string{
+	"BatchInterval": "batch-interval", "BatchMaxBytes": "batch-max-bytes", "BatchMaxInterval": "batch-max-interval",
+	"BatchDensity": "batch-density", "MaxDim": "max-dim", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
+	"Partitions": "partitions", "Snapshots.Interval": "snapshot-interval",
+}
+
+// checkProcessor is cfg.Validate's error as a usage error naming the flag
+// of the field.
+func checkProcessor(cfg processor.Config) error {
+	return flagError(cfg.Validate(), "processor", processorFlagNames)
+}
+
+// flagError is err, a library configuration's error, as a usage error; a
+// *setting.Error of a field of pkg in flags names the field's flag instead.
+func flagError(err error, pkg string, flags map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	var se *setting.Error
+	if errors.As(err, &se) && se.Pkg == pkg {
+		if name, ok := flags[se.Field]; ok {
+			return flagErr("--%s %v: want %s", name, se.Value, se.Want)
+		}
+	}
+	return usageError{err}
 }
 
 // processorFlags are the flags of a processor's own settings (process,
@@ -236,10 +264,10 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
 	p.scores.register(fs)
-	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension a sensor may have, at most %d; larger samples are dead-lettered (max-dim); 0: the largest whose state fits in one table record of %d bytes (%d for the default bank; a larger state is dead-lettered as state-too-large)",
-		processor.DefaultMaxDim, processor.MaxStateBytes, processor.MaxDimFor(processor.RLS{Specs: rls.DefaultSpecs()})))
+	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: the largest that fits a table record",
+		processor.DefaultMaxDim))
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
-	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state (a tombstone on the table: views and exports forget it) once it has had no message for this long, checked every quarter of it (1s to 1m); needs --batch-interval > 0; 0: keep every sensor")
+	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state once it has had no message for this long (needs batches); 0: keep every sensor")
 	fs.StringVar(&p.tombstones, "tombstones", string(processor.TombstonesDeadLetter), "what an input message with a null value does: deadletter (reason tombstone) or delete (the sensor's state is deleted)")
 }
 
@@ -250,29 +278,18 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err != nil {
 		return processor.Config{}, err
 	}
-	if p.maxDim < 0 || p.maxDim > processor.DefaultMaxDim {
-		return processor.Config{}, flagErr("--max-dim %d: want 1..%d, or 0 for the largest that fits", p.maxDim, processor.DefaultMaxDim)
-	}
 	if err := requireStateDir(p.stateDir, "processor"); err != nil {
 		return processor.Config{}, err
 	}
 	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
 		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones)}
-	switch cfg.Tombstones {
-	case processor.TombstonesDeadLetter, processor.TombstonesDelete:
-	default:
-		return cfg, flagErr("--tombstones %q: want %s or %s", p.tombstones, processor.TombstonesDeadLetter, processor.TombstonesDelete)
-	}
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
 	}
 	if err := p.scores.apply(&cfg, specs); err != nil {
 		return cfg, err
 	}
-	if p.idleTTL < 0 || p.idleTTL > 0 && cfg.BatchInterval < 0 {
-		return cfg, flagErr("--idle-ttl %v: want ≥ 0, and > 0 only with --batch-interval > 0", p.idleTTL)
-	}
-	return cfg, nil
+	return cfg, checkProcessor(cfg)
 }
 
 // requireStateDir checks a role's required --state-dir.
@@ -315,14 +332,12 @@ type snapshotFlags struct {
 
 func (s *snapshotFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&s.every, "snapshot-every", 100, "publish a sensor's models to GROUP-snapshots each time its sample count crosses a multiple of this (0: not by count)")
-	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models when this long has passed since its last snapshot and it was updated since (0: not by time; both 0: no snapshots); with a count rule it is not used, so that a sensor gets at most one snapshot per --snapshot-every of its samples whatever the number of sensors")
+	fs.DurationVar(&s.interval, "snapshot-interval", 10*time.Second, "with --snapshot-every 0: publish a sensor's models this long after its last snapshot if updated since; 0: not by time")
 }
 
-func (s *snapshotFlags) policy() (processor.Snapshots, error) {
-	if s.interval < 0 {
-		return processor.Snapshots{}, flagErr("--snapshot-interval %v: want ≥ 0 (0: not by time)", s.interval)
-	}
-	return processor.Snapshots{Every: s.every, Interval: s.interval}, nil
+// policy is the snapshot policy of the flags; the processor checks it.
+func (s *snapshotFlags) policy() processor.Snapshots {
+	return processor.Snapshots{Every: s.every, Interval: s.interval}
 }
 
 // historyFlags are the view's history settings (serve).
@@ -335,7 +350,7 @@ type historyFlags struct {
 func (h *historyFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&h.points, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves; when full, every second one is dropped")
 	registerHistoryMaxBytes(fs, &h.maxBytes)
-	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,0,0,0,0,0,0,1): plots and the dashboard compare every sensor of that dimension with it")
+	fs.StringVar(&h.thetaStar, "theta-star", "", "the true coefficients θ*, comma-separated (e.g. 1,0,0,1): plots compare every sensor of that dimension with it")
 }
 
 // eventsFlags are the events kept and predict's intervals (serve).
@@ -346,7 +361,8 @@ type eventsFlags struct {
 
 func (e *eventsFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&e.perSensor, "events-per-sensor", history.DefaultEventsPerSensor, fmt.Sprintf(
-		"latest anomaly and drift events kept per sensor (from GROUP-events, in memory, at most %d per group in all); the most GET …/events?limit= answers", history.DefaultMaxEvents))
+		"latest anomaly and drift events kept per sensor in memory, at most %d per group; the most …/events?limit= answers",
+		history.DefaultMaxEvents))
 	fs.Float64Var(&e.level, "interval-level", rls.DefaultIntervalLevel, "coverage of the prediction intervals [lo, hi] that predict answers, in (0, 1)")
 }
 
@@ -363,7 +379,7 @@ func (e *eventsFlags) config() (pipeline.Events, error) {
 // registerHistoryMaxBytes registers --history-max-bytes (serve, run).
 func registerHistoryMaxBytes(fs *pflag.FlagSet, v *string) {
 	fs.StringVar(v, "history-max-bytes", strings.ReplaceAll(humanize.IBytes(history.DefaultMaxBytes), " ", ""),
-		"bound of the curves kept on disk (under the state directory's history/) in total; over it the curves of the sensors updated least recently are thinned to 32 points, then dropped, first (e.g. 512MiB, 2GB)")
+		"bound of the curves kept on disk in all; over it the least recently updated sensors' curves are thinned, then dropped")
 }
 
 // parseHistoryMaxBytes checks --history-max-bytes.
@@ -409,4 +425,4 @@ func (e *emitFlags) parseDrift() (emitter.Drift, error) {
 	return d, nil
 }
 
-const driftHelp = `how θ* moves, per sensor: none; jump:N (θ* becomes −θ* after N samples); wander:SIGMA[:N] (after N samples, default 0, θ* takes a Gaussian random-walk step of standard deviation SIGMA per coefficient per sample)`
+const driftHelp = `how θ* moves per sensor: none, jump:N (θ* flips sign after N samples) or wander:SIGMA[:N] (a random walk)`

@@ -40,7 +40,8 @@ func (f *processFlags) config(g *globalFlags) (pipeline.ProcessConfig, error) {
 	if err != nil {
 		return pipeline.ProcessConfig{}, err
 	}
-	if pcfg.Snapshots, err = f.snapshots.policy(); err != nil {
+	pcfg.Snapshots = f.snapshots.policy()
+	if err := checkProcessor(pcfg); err != nil {
 		return pipeline.ProcessConfig{}, err
 	}
 	if err := checkSensorMetrics(f.sensorMetrics); err != nil {

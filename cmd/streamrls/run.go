@@ -64,16 +64,17 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 			return cfg, check
 		}
 	}
-	if cfg.Processor.Snapshots, err = f.snapshots.policy(); err != nil {
-		return cfg, err
-	}
+	cfg.Processor.Snapshots = f.snapshots.policy()
 	if err := checkHistoryPoints(f.historyPoints); err != nil {
 		return cfg, err
 	}
 	if cfg.HistoryMaxBytes, err = parseHistoryMaxBytes(f.historyBytes); err != nil {
 		return cfg, err
 	}
-	return cfg, f.batch.apply(&cfg.Processor)
+	if err := f.batch.apply(&cfg.Processor); err != nil {
+		return cfg, err
+	}
+	return cfg, checkProcessor(cfg.Processor)
 }
 
 func newRunCmd(g *globalFlags) *cobra.Command {

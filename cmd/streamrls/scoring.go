@@ -22,10 +22,10 @@ type scoreFlags struct {
 }
 
 func (s *scoreFlags) register(fs *pflag.FlagSet) {
-	fs.BoolVar(&s.publish, "scores", false, "publish every applied sample's scores (each model's prediction, error, z and interval) to GROUP-scores, one JSON record per input message; anomaly and drift events go to GROUP-events with or without it")
-	fs.Float64Var(&s.anomalyZ, "anomaly-z", rls.DefaultAnomalyZ, "a sample whose |z| (its a-priori error over the predicted standard deviation) exceeds this in --score-model is an anomaly: counted and published to GROUP-events; 0: no anomalies")
-	fs.StringVar(&s.drift, "drift-detect", "on", "the per-model change detector on z: on (CUSUM with K=0.5, H=15, KSCALE=2.5, HSCALE=40), off, or cusum:K:H:KSCALE:HSCALE (larger H and HSCALE: fewer false alarms, later detection; see docs/operations.md)")
-	fs.StringVar(&s.onDrift, "on-drift", "none", "what a model does when its detector fires: none (count and publish it) or reset (also P ← δ·I, keeping θ, so that it relearns quickly)")
+	fs.BoolVar(&s.publish, "scores", false, "publish every applied sample's scores to GROUP-scores (anomaly and drift events go to GROUP-events either way)")
+	fs.Float64Var(&s.anomalyZ, "anomaly-z", rls.DefaultAnomalyZ, "a sample whose |z| in --score-model exceeds this is an anomaly, published to GROUP-events; 0: no anomalies")
+	fs.StringVar(&s.drift, "drift-detect", "on", "the per-model change detector on z: on (CUSUM, docs/operations.md), off or cusum:K:H:KSCALE:HSCALE")
+	fs.StringVar(&s.onDrift, "on-drift", "none", "what a model does when its detector fires: none (count and publish) or reset (also P ← δ·I, keeping θ)")
 	fs.Float64Var(&s.level, "interval-level", rls.DefaultIntervalLevel, "coverage of the prediction intervals of GROUP-scores, in (0, 1)")
 	fs.StringVar(&s.model, "score-model", "", "the model whose anomalies are events and counted in streamrls_anomalies_total (default: the first --model)")
 }

@@ -26,7 +26,7 @@ func (s *securityFlags) register(fs *pflag.FlagSet, server bool) {
 	if server {
 		fs.StringVar(&s.mechanism, "sasl-mechanism", "", "require SASL authentication with this mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no authentication)")
 		fs.StringVar(&s.user, "sasl-user", "", "the user the broker accepts (a superuser)")
-		fs.StringVar(&s.password, "sasl-password", "", "that user's password (prefer --sasl-password-file or STREAMRLS_SASL_PASSWORD: a command line is visible to every user of the machine)")
+		fs.StringVar(&s.password, "sasl-password", "", "that user's password (prefer --sasl-password-file or STREAMRLS_SASL_PASSWORD: others can read a command line)")
 		fs.StringVar(&s.passwordFile, "sasl-password-file", "", "file holding that user's password (one trailing newline is ignored)")
 		fs.StringVar(&s.tlsCert, "tls-cert", "", "serve TLS with this PEM certificate (with --tls-key)")
 		fs.StringVar(&s.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -35,7 +35,7 @@ func (s *securityFlags) register(fs *pflag.FlagSet, server bool) {
 	}
 	fs.StringVar(&s.mechanism, "sasl-mechanism", "", "authenticate to Kafka with SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
 	fs.StringVar(&s.user, "sasl-user", "", "SASL user")
-	fs.StringVar(&s.password, "sasl-password", "", "SASL password (prefer --sasl-password-file or STREAMRLS_SASL_PASSWORD: a command line is visible to every user of the machine)")
+	fs.StringVar(&s.password, "sasl-password", "", "SASL password (prefer --sasl-password-file or STREAMRLS_SASL_PASSWORD: others can read a command line)")
 	fs.StringVar(&s.passwordFile, "sasl-password-file", "", "file holding the SASL password (one trailing newline is ignored)")
 	fs.StringVar(&s.tlsCA, "tls-ca", "", "connect with TLS and verify the brokers against the CAs in this PEM file")
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "connect with TLS and present this PEM client certificate (with --tls-key; for brokers that require client certificates)")
@@ -117,7 +117,7 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 type httpAuthFlags struct{ token, tokenFile string }
 
 func (h *httpAuthFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&h.token, "http-token", "", "require \"Authorization: Bearer TOKEN\" on every HTTP route but /healthz (prefer --http-token-file or STREAMRLS_HTTP_TOKEN)")
+	fs.StringVar(&h.token, "http-token", "", "require \"Authorization: Bearer TOKEN\" on every route but /healthz (prefer --http-token-file or STREAMRLS_HTTP_TOKEN)")
 	fs.StringVar(&h.tokenFile, "http-token-file", "", "file holding the HTTP bearer token (one trailing newline is ignored)")
 }
 

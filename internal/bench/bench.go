@@ -91,11 +91,11 @@ type Config struct {
 
 	// BatchInterval is the processor's batch interval in (a), (b) and (d)
 	// (processor.Config.BatchInterval: 0 takes processor.DefaultBatchInterval,
-	// processor.NoBatches writes every message's state at once).
+	// NoBatches writes every message's state at once).
 	BatchInterval time.Duration
 	// BatchMaxInterval, BatchDensity and BatchMaxBytes are the processor's
 	// (processor.Config) in every phase; zero takes its default, and
-	// processor.NoBatchGrowth as BatchMaxInterval turns growing off.
+	// NoBatchGrowth as BatchMaxInterval turns growing off.
 	BatchMaxInterval time.Duration
 	BatchDensity     int
 	BatchMaxBytes    int
@@ -265,10 +265,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--warmup %v: must be shorter than --latency-duration %v", c.Warmup, c.LatencyDuration)
 	case c.RecoverySensors < 0:
 		return fmt.Errorf("--recovery-sensors %d: want ≥ 1", c.RecoverySensors)
-	case c.BatchInterval < 0 && c.BatchInterval != processor.NoBatches:
-		return fmt.Errorf("--batch-interval %v: want ≥ 0 (0: a state write per message)", c.BatchInterval)
-	case c.BatchDensity < 0 || c.BatchMaxBytes < 0:
-		return fmt.Errorf("--batch-density %d, --batch-max-bytes %d: want ≥ 1", c.BatchDensity, c.BatchMaxBytes)
 	case c.ServeMessages < 0:
 		return fmt.Errorf("--serve-messages %d: want ≥ 1", c.ServeMessages)
 	case c.ScaleSamples < 0:
@@ -285,7 +281,29 @@ func (c *Config) Validate() error {
 	if err := rls.ValidateSpecs(c.Specs); err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
-	return nil
+	return c.processorBatches(c.BatchInterval).Validate()
+}
+
+// NoBatches as Config.BatchInterval (or a phase's interval) runs the
+// processor without batches; NoBatchGrowth as Config.BatchMaxInterval keeps
+// its batches from growing.
+const (
+	NoBatches     time.Duration = -1
+	NoBatchGrowth time.Duration = -1
+)
+
+// processorBatches is the processor configuration of c's batch settings at
+// interval.
+func (c *Config) processorBatches(interval time.Duration) processor.Config {
+	pc := processor.Config{BatchInterval: interval, BatchMaxInterval: c.BatchMaxInterval, BatchDensity: c.BatchDensity,
+		BatchMaxBytes: c.BatchMaxBytes}
+	if interval == NoBatches {
+		pc.BatchInterval, pc.NoBatches = 0, true
+	}
+	if c.BatchMaxInterval == NoBatchGrowth {
+		pc.BatchMaxInterval, pc.NoBatchGrowth = 0, true
+	}
+	return pc
 }
 
 // has says whether the run includes the phase of that name.

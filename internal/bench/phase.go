@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/streamrls/streamrls/processor"
 )
 
 // Names of the phases, as --phases spells them.
@@ -172,7 +171,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report) error {
 			rep.RoundsSingleOverCounter = append(rep.RoundsSingleOverCounter, samplesOver(t, counters[n-1]))
 		}
 		if cfg.BatchInterval > 0 {
-			t, err := r.single(ctx, topic, strconv.Itoa(round), processor.NoBatches)
+			t, err := r.single(ctx, topic, strconv.Itoa(round), NoBatches)
 			if err != nil {
 				return fmt.Errorf("single without batches (a0), round %d: %w", round+1, err)
 			}

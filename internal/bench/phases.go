@@ -149,7 +149,7 @@ func (c countingCodec) Encode(v any) ([]byte, error) {
 	return b, err
 }
 
-// single is phase (a) (or (a0) when interval is processor.NoBatches):
+// single is phase (a) (or (a0) when interval is NoBatches):
 // single-sample messages through the real processor, done when the state
 // holding every sample is written (acknowledged, with batches), not when
 // it is applied in memory.
@@ -316,11 +316,10 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 		// The label marks the run's samples in --cpuprofile: every goroutine
 		// the processor starts inherits it.
 		pprof.Do(pctx, pprof.Labels("group", names.Group), func(pctx context.Context) {
-			err := processor.Run(pctx, processor.Config{
-				Names: names, Kafka: r.cfg.Kafka, Learner: processor.RLS{Specs: r.cfg.Specs}, StateDir: dir,
-				Partitions: r.cfg.Partitions, Metrics: metrics, Log: r.log, OnStart: onStart, BatchInterval: interval,
-				BatchMaxInterval: r.cfg.BatchMaxInterval, BatchDensity: r.cfg.BatchDensity, BatchMaxBytes: r.cfg.BatchMaxBytes,
-			})
+			pc := r.cfg.processorBatches(interval)
+			pc.Names, pc.Kafka, pc.Learner, pc.StateDir = names, r.cfg.Kafka, processor.RLS{Specs: r.cfg.Specs}, dir
+			pc.Partitions, pc.Metrics, pc.Log, pc.OnStart = r.cfg.Partitions, metrics, r.log, onStart
+			err := processor.Run(pctx, pc)
 			if err != nil {
 				fail <- err
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/processor"
 )
 
 // Serve is phase (v): broker, process and serve as three OS processes, as
@@ -63,9 +62,9 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 	}
 	res := &Serve{}
 	polls, pollTime := 0, time.Duration(0)
-	for _, interval := range []time.Duration{processor.NoBatches, r.cfg.BatchInterval} {
+	for _, interval := range []time.Duration{NoBatches, r.cfg.BatchInterval} {
 		phase := LabelProcesses
-		if interval == processor.NoBatches {
+		if interval == NoBatches {
 			phase += "0"
 		}
 		t := &Throughput{Phase: phase, What: "broker, process, serve as processes; batch interval " + IntervalName(interval),
@@ -76,7 +75,7 @@ func (r *runner) serve(ctx context.Context) (*Serve, error) {
 			return nil, fmt.Errorf("batch interval %s: %w", IntervalName(interval), err)
 		}
 		polls, pollTime = polls+n, pollTime+d
-		if interval == processor.NoBatches {
+		if interval == NoBatches {
 			res.NoBatches = t
 		} else {
 			res.Batches = t
