@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
@@ -191,11 +192,11 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
 	stores := new(tablestore.Stores)
-	var hooks []kafkaconf.GroupHook
+	var hooks []exactlyonce.GroupHook
 	if cfg.BatchInterval > 0 {
-		gate, claims := kafkaconf.NewCommitGate(), kafkaconf.NewClaims()
+		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
 		hooks = append(hooks, gate, claims)
-		prod, err := cfg.Kafka.BatchProducer("streamrls-batches-" + cfg.Names.Group)
+		prod, err := exactlyonce.NewBatchProducer(cfg.Kafka, "streamrls-batches-"+cfg.Names.Group)
 		if err != nil {
 			return err
 		}
@@ -211,7 +212,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Learner: cfg.Learner}, new(codec.Bytes), h.Process)
-	opts, err := cfg.Kafka.ProcessorOptions(hooks...)
+	opts, err := exactlyonce.ProcessorOptions(cfg.Kafka, hooks...)
 	if err != nil {
 		return err
 	}

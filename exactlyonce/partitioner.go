@@ -1,44 +1,32 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 // goka workaround: goka's producer hashes every key to pick the partition
-// and offers no way to choose one per message. producerBuilder swaps in a
+// and offers no way to choose one per message. Its producers here get a
 // partitioner that honours PartitionHeader, so the processor can write a
 // sensor's state to the partition its samples arrived on.
 
-// Producer opens a goka producer with this configuration outside any goka
+// NewProducer opens a goka producer with k's configuration outside any goka
 // processor; it honours PartitionHeader like the processors' own producers.
-// (The processor's batch writer uses BatchProducer.)
-func (k Kafka) Producer(clientID string) (goka.Producer, error) {
+// (The processor's batch writer uses NewBatchProducer.)
+func NewProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
-	cfg, err := k.Sarama()
+	pb, err := k.ProducerBuilder(PartitionerFor)
 	if err != nil {
 		return nil, err
 	}
-	return k.producerBuilder(cfg)(k.Brokers, clientID, goka.DefaultHasher())
-}
-
-func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
-	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-		c := copyConfig(cfg)
-		c.ClientID = clientID
-		c.Producer.Partitioner = PartitionerFor(hasher)
-		p, err := goka.NewProducer(brokers, c)
-		if err != nil {
-			return nil, fmt.Errorf("producer to %s: %w", strings.Join(brokers, ","), err)
-		}
-		return p, nil
-	}
+	return pb(k.Brokers, clientID, goka.DefaultHasher())
 }
 
 // PartitionHeader pins a message to a partition. The processor sets it on
