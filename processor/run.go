@@ -191,7 +191,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
-	stores := new(tablestore.Stores)
+	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
 	if cfg.BatchInterval > 0 {
 		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
@@ -217,7 +217,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log)))),
+		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log))))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.
@@ -242,7 +242,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg.OnStart(p)
 	}
 	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
-	return explain(p.Run(ctx), cfg)
+	return offsets.explain(p.Run(ctx), cfg)
 }
 
 // EnsureTopics creates the input, dead-letter, snapshots, scores and events
@@ -267,18 +267,6 @@ func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error
 		}
 	}
 	return k.EnsureTable(tm, names.Table(), n)
-}
-
-// explain adds what to do to errors a user can fix.
-func explain(err error, cfg Config) error {
-	if err == nil {
-		return nil
-	}
-	if strings.Contains(err.Error(), "delete your local cache") || strings.Contains(err.Error(), "local offset is higher") {
-		return fmt.Errorf("%w\nthe local state in %s is newer than the table topic %s on the broker (the broker's data was wiped or the topic recreated): delete %s and restart; the state is rebuilt from the topic",
-			err, cfg.StateDir, cfg.Names.Table(), cfg.StateDir)
-	}
-	return err
 }
 
 // localCopyOptions are the processor's settings of its local table copies.
