@@ -1,14 +1,13 @@
 // Package exactlyonce is the exactly-once writer of a processor that writes
-// its results in batches, beside goka's own per-message writes.
-//
-// A batch's writes are pinned to the input partition they come from
-// (PartitionHeader, honoured by NewBatchProducer's and goka's producers), so
-// that a sensor's state lives where its samples arrive and a partition's
-// acknowledgements arrive in order. The CommitGate holds the input offsets
-// back until the batch is acknowledged: a crash re-reads what was not
-// written. Claims tells a processor how far each partition it still claims
-// goes, and rebalance.go keeps the member in its group across rebalances.
-// ProcessorOptions builds goka's processor with all of them.
+// its results in batches. A batch's writes are pinned to the input partition
+// they come from (PartitionHeader), so that a sensor's state lives where its
+// samples arrive and a partition's acknowledgements come in order. They are
+// acknowledged before the batch's input offsets are committed (CommitGate),
+// so a crash re-reads whatever was not written, and Claims says which
+// partitions the member still claims and how far each one's input goes.
+// ProcessorOptions builds goka's processor with them, in a consumer group
+// that rejoins at once after a rebalance (rebalance.go); NewBatchProducer is
+// the producer of the batches.
 package exactlyonce
 
 import (
@@ -37,7 +36,7 @@ func ProcessorOptions(k kafkaconf.Kafka, hooks ...GroupHook) ([]goka.ProcessorOp
 	if err != nil {
 		return nil, err
 	}
-	pb, err := k.ProducerBuilder(PartitionerFor)
+	pb, err := k.ProducerBuilder(partitionerFor)
 	if err != nil {
 		return nil, err
 	}

@@ -13,16 +13,17 @@ import (
 )
 
 // goka workaround: goka's producer hashes every key to pick the partition
-// and offers no way to choose one per message. Its producers here get a
-// partitioner that honours PartitionHeader, so the processor can write a
-// sensor's state to the partition its samples arrived on.
+// and offers no way to choose one per message. The producers of
+// ProcessorOptions and NewProducer put a message with PartitionHeader on
+// that partition, so the processor can write a sensor's state to the
+// partition its samples arrived on.
 
 // NewProducer opens a goka producer with k's configuration outside any goka
 // processor; it honours PartitionHeader like the processors' own producers.
 // (The processor's batch writer uses NewBatchProducer.)
 func NewProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
-	pb, err := k.ProducerBuilder(PartitionerFor)
+	pb, err := k.ProducerBuilder(partitionerFor)
 	if err != nil {
 		return nil, err
 	}
@@ -47,9 +48,9 @@ func PartitionBytes(p int32) []byte {
 // partition of the topic.
 var ErrBadPartitionHeader = errors.New("bad " + PartitionHeader + " header")
 
-// PartitionerFor returns a sarama partitioner that honours PartitionHeader
+// partitionerFor returns a sarama partitioner that honours PartitionHeader
 // and otherwise hashes the key with hasher like goka does.
-func PartitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
+func partitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
 	return func(topic string) sarama.Partitioner {
 		return &headerPartitioner{hash: sarama.NewCustomHashPartitioner(hasher)(topic), topic: topic}
 	}
