@@ -150,9 +150,8 @@ const (
 	// FlushBytes (Producer.Flush.Bytes; sarama 0, goka 64 KiB): a produce
 	// request leaves once this much is buffered, or after FlushFrequency.
 	// With the idempotent producer only one request per broker is in
-	// flight, so requests should be big under load: 1 MiB took 8% less CPU
-	// per message than 256 kB in `streamrls bench` (a), and at low rates
-	// FlushFrequency sends first anyway.
+	// flight, so requests should be big under load (docs/performance.md);
+	// at low rates FlushFrequency sends first anyway.
 	FlushBytes = 1 << 20
 	// MaxMessageBytes (Producer.MaxMessageBytes; sarama 1 MiB) is the
 	// largest record batch; Kafka's default message.max.bytes is about 1 MB.
