@@ -15,8 +15,8 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/schema"
@@ -264,8 +264,8 @@ func TestInteropKcat(t *testing.T) {
 			t.Errorf("sensor %s has table records in partitions %d and %d", rec.Key, p, rec.Partition)
 		}
 		partOf[rec.Key] = rec.Partition
-		if len(rec.Headers) != 2 || rec.Headers[0] != kafkaconf.PartitionHeader || len(rec.Headers[1]) != 4 {
-			t.Errorf("sensor %s: table record headers %q: want [%s <4 bytes>]", rec.Key, rec.Headers, kafkaconf.PartitionHeader)
+		if len(rec.Headers) != 2 || rec.Headers[0] != exactlyonce.PartitionHeader || len(rec.Headers[1]) != 4 {
+			t.Errorf("sensor %s: table record headers %q: want [%s <4 bytes>]", rec.Key, rec.Headers, exactlyonce.PartitionHeader)
 			continue
 		}
 		h := rec.Headers[1]

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
@@ -16,7 +17,7 @@ import (
 // produceSnapshots writes rounds from..to of snapshots of sensors to topic.
 func produceSnapshots(t *testing.T, kc kafkaconf.Kafka, topic string, sensors int, from, to uint64) int {
 	t.Helper()
-	prod, err := kc.Producer("snapshots-test")
+	prod, err := exactlyonce.NewProducer(kc, "snapshots-test")
 	if err != nil {
 		t.Fatal(err)
 	}

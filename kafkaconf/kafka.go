@@ -1,18 +1,16 @@
 // Package kafkaconf is how streamrls talks to Kafka: the client
 // configuration every role shares (Kafka), its security (SASL and TLS), and
-// what is built from it: goka's options, topic settings, partitioner and
-// logger, and the sarama admin client.
+// what is built from it: goka's options, topic settings and logger, and the
+// sarama admin client. The exactly-once writer of a processor (partition
+// pinning, commit gate, claims) builds on it in package exactlyonce.
 //
 // goka's and sarama's defaults are wrong for this job in several places;
-// each override says which and why. The goka workarounds live in a file
-// each: partitioner.go (a partition chosen per message), rebalance.go
-// (rejoining the group at once after a rebalance), commitgate.go (offset
-// marks held behind the messages whose results are not written) and
-// claims.go (where each claimed partition ends).
+// each override says which and why.
 package kafkaconf
 
 import (
 	"fmt"
+	"hash"
 	"strings"
 	"time"
 
@@ -211,15 +209,11 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	return c, nil
 }
 
-// A GroupHook watches or changes the consumer-group sessions goka gets:
-// CommitGate, Claims.
-type GroupHook interface {
-	wrap(sarama.ConsumerGroupHandler) sarama.ConsumerGroupHandler
-}
-
-// ProcessorOptions are the goka options every processor of ours uses; the
-// hooks see every session of its consumer group.
-func (k Kafka) ProcessorOptions(hooks ...GroupHook) ([]goka.ProcessorOption, error) {
+// ProcessorOptions are the goka options of a processor with this
+// configuration. A processor of streamrls is built with
+// exactlyonce.ProcessorOptions, which adds the producers and consumer group
+// its writes need.
+func (k Kafka) ProcessorOptions() ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
 	cfg, err := k.Sarama()
 	if err != nil {
@@ -228,9 +222,9 @@ func (k Kafka) ProcessorOptions(hooks ...GroupHook) ([]goka.ProcessorOption, err
 	return []goka.ProcessorOption{
 		goka.WithPartitionChannelSize(PartitionChannelSize),
 		goka.WithTopicManagerBuilder(k.topicManagerBuilder(cfg)),
-		goka.WithConsumerGroupBuilder(rejoinGroupBuilder(copyConfig(cfg), hooks)),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(copyConfig(cfg))),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(copyConfig(cfg))),
-		goka.WithProducerBuilder(k.producerBuilder(copyConfig(cfg))),
+		goka.WithProducerBuilder(producerBuilder(cfg, nil)),
 	}, nil
 }
 
@@ -256,8 +250,37 @@ func (k Kafka) EmitterOptions() ([]goka.EmitterOption, error) {
 	}
 	return []goka.EmitterOption{
 		goka.WithEmitterTopicManagerBuilder(k.topicManagerBuilder(cfg)),
-		goka.WithEmitterProducerBuilder(k.producerBuilder(copyConfig(cfg))),
+		goka.WithEmitterProducerBuilder(producerBuilder(cfg, nil)),
 	}, nil
+}
+
+// ProducerBuilder is goka's producer builder with this configuration. Its
+// producers place a message with partitioner(hasher), hasher being the one
+// goka passes; a nil partitioner hashes the key with it, as goka does.
+func (k Kafka) ProducerBuilder(partitioner func(hasher func() hash.Hash32) sarama.PartitionerConstructor) (goka.ProducerBuilder, error) {
+	cfg, err := k.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	return producerBuilder(cfg, partitioner), nil
+}
+
+// producerBuilder builds each producer on a copy of cfg: goka's own builder
+// changes the config it is given, shared by every producer it builds.
+func producerBuilder(cfg *sarama.Config, partitioner func(func() hash.Hash32) sarama.PartitionerConstructor) goka.ProducerBuilder {
+	if partitioner == nil {
+		partitioner = sarama.NewCustomHashPartitioner
+	}
+	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
+		c := copyConfig(cfg)
+		c.ClientID = clientID
+		c.Producer.Partitioner = partitioner(hasher)
+		p, err := goka.NewProducer(brokers, c)
+		if err != nil {
+			return nil, fmt.Errorf("producer to %s: %w", strings.Join(brokers, ","), err)
+		}
+		return p, nil
+	}
 }
 
 func copyConfig(c *sarama.Config) *sarama.Config { cc := *c; return &cc }

@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
@@ -95,7 +96,7 @@ func TestTopicsHoldTheLargestRecord(t *testing.T) {
 			t.Errorf("topic %s: max.message.bytes=%q cleanup.policy=%q, want %d and %s", topic, got["max.message.bytes"], got["cleanup.policy"], kafkaconf.TopicMaxMessageBytes, policy)
 		}
 	}
-	prod, err := kc.Producer("streamrls-test")
+	prod, err := exactlyonce.NewProducer(kc, "streamrls-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestTopicsHoldTheLargestRecord(t *testing.T) {
 	value := make([]byte, processor.MaxStateBytes+codec.EnvelopeHeaderLen)
 	key := strings.Repeat("k", processor.MaxKeyBytes)
 	done := make(chan error, 1)
-	prod.EmitWithHeaders(names.Table(), key, value, goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(1)}).Then(func(err error) { done <- err })
+	prod.EmitWithHeaders(names.Table(), key, value, goka.Headers{exactlyonce.PartitionHeader: exactlyonce.PartitionBytes(1)}).Then(func(err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatalf("a state of %d bytes under a %d-byte key: %v", len(value), len(key), err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/streamrls/streamrls/codec"
-	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/tablestore"
 )
 
@@ -86,7 +86,7 @@ type batchWriter struct {
 	metrics     *Metrics // nil: none
 	// gate holds the group's marks behind each batch's first message
 	// (nil: every message defers its commit instead).
-	gate *kafkaconf.CommitGate
+	gate *exactlyonce.CommitGate
 	// ends tell a batch that its processor has read all its input (nil:
 	// only a pause in the input does).
 	ends inputEnds
@@ -108,7 +108,7 @@ type dirtyState struct {
 }
 
 // inputEnds says where a partition's input ends: the offset after its
-// newest message, false when unknown (kafkaconf.Claims).
+// newest message, false when unknown (exactlyonce.Claims).
 type inputEnds interface {
 	HighWaterMark(topic string, partition int32) (int64, bool)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
@@ -37,7 +38,7 @@ func (s *sent) send(t *testing.T, kc kafkaconf.Kafka, topic string, keys []strin
 	}
 	const dim = 10
 	gen := emitter.NewGenerator(len(keys), dim, emitter.DefaultTheta(dim), 0.1, seed)
-	prod, err := kc.Producer("test")
+	prod, err := exactlyonce.NewProducer(kc, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

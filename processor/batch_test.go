@@ -16,8 +16,8 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
-	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
@@ -206,7 +206,7 @@ func (s *markSession) last() int64 {
 // gated gives the rig's handler a commit gate: goka's marks go through it
 // into the returned session.
 func (r *batchRig) gated() *markSession {
-	gate := kafkaconf.NewCommitGate()
+	gate := exactlyonce.NewCommitGate()
 	ms := &markSession{}
 	r.h.batches.gate, r.ctx.session = gate, gate.Session(ms)
 	return ms
@@ -636,7 +636,7 @@ func BenchmarkProcessSensors(b *testing.B) {
 			}
 			for b.Loop() {
 				r := newBatchRigOn(b, tablestore.StorageBuilder(b.TempDir()), time.Hour, 1<<40)
-				gate := kafkaconf.NewCommitGate()
+				gate := exactlyonce.NewCommitGate()
 				r.h.batches.gate, r.ctx.session = gate, gate.Session(discardMarks{})
 				for off, k := range order {
 					r.process(keys[k], int64(off), values[k])

@@ -7,7 +7,7 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/exactlyonce"
 )
 
 // Bounds of the decoded sensor states kept between messages.
@@ -117,7 +117,7 @@ func (c *recordCache) part(p int32, owner context.Context) *partCache {
 	if pc != nil {
 		c.dropPart(pc)
 	}
-	pin := goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(p)}
+	pin := goka.Headers{exactlyonce.PartitionHeader: exactlyonce.PartitionBytes(p)}
 	pc = &partCache{
 		p:          p,
 		owner:      owner,

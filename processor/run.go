@@ -12,6 +12,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/setting"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/tablestore"
@@ -240,12 +241,12 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
-	stores := new(tablestore.Stores)
-	var hooks []kafkaconf.GroupHook
+	stores, offsets := new(tablestore.Stores), new(localOffsets)
+	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
-		gate, claims := kafkaconf.NewCommitGate(), kafkaconf.NewClaims()
+		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
 		hooks = append(hooks, gate, claims)
-		prod, err := cfg.Kafka.BatchProducer("streamrls-batches-" + cfg.Names.Group)
+		prod, err := exactlyonce.NewBatchProducer(cfg.Kafka, "streamrls-batches-"+cfg.Names.Group)
 		if err != nil {
 			return err
 		}
@@ -261,12 +262,12 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Learner: cfg.Learner}, new(codec.Bytes), h.Process)
-	opts, err := cfg.Kafka.ProcessorOptions(hooks...)
+	opts, err := exactlyonce.ProcessorOptions(cfg.Kafka, hooks...)
 	if err != nil {
 		return err
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log)))),
+		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log))))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.
@@ -291,7 +292,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg.OnStart(p)
 	}
 	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
-	return explain(p.Run(ctx), cfg)
+	return offsets.explain(p.Run(ctx), cfg)
 }
 
 // EnsureTopics creates the input, dead-letter, snapshots, scores and events
@@ -316,18 +317,6 @@ func EnsureTopics(k kafkaconf.Kafka, names topology.Names, partitions int) error
 		}
 	}
 	return k.EnsureTable(tm, names.Table(), n)
-}
-
-// explain adds what to do to errors a user can fix.
-func explain(err error, cfg Config) error {
-	if err == nil {
-		return nil
-	}
-	if strings.Contains(err.Error(), "delete your local cache") || strings.Contains(err.Error(), "local offset is higher") {
-		return fmt.Errorf("%w\nthe local state in %s is newer than the table topic %s on the broker (the broker's data was wiped or the topic recreated): delete %s and restart; the state is rebuilt from the topic",
-			err, cfg.StateDir, cfg.Names.Table(), cfg.StateDir)
-	}
-	return err
 }
 
 // localCopyOptions are the processor's settings of its local table copies.

@@ -22,7 +22,7 @@ func main() {
 	defer stop()
 	root := newRoot()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "streamrls:", err)
+		fmt.Fprintln(os.Stderr, "streamrls:", withFlagHints(err))
 		stop()
 		os.Exit(exitCode(err))
 	}

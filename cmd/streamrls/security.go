@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/streamrls/streamrls/api"
+	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/pipeline"
 )
@@ -102,7 +104,7 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(c.Mechanism, c.User, c.Password))
 	}
 	if c.CertFile != "" {
-		tc, err := kafkaconf.ServerTLS(c.CAFile, c.CertFile, c.KeyFile)
+		tc, err := broker.ServerTLS(c.CAFile, c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -111,6 +113,29 @@ func (s *securityFlags) server() ([]kfake.Opt, error) {
 		return nil, flagErr("--tls-ca on the broker needs --tls-cert and --tls-key")
 	}
 	return opts, nil
+}
+
+// authFlagHints say which flags to check for each reason a broker refuses
+// a client (kafkaconf.AuthError).
+var authFlagHints = map[kafkaconf.AuthReason]string{
+	kafkaconf.AuthTLSHandshake:    "check --tls-ca, --tls-cert and --tls-key",
+	kafkaconf.AuthPlaintextToTLS:  "set --tls-ca (and --tls-cert/--tls-key if the broker wants client certificates)",
+	kafkaconf.AuthTLSClosed:       "if it requires client certificates, set --tls-cert and --tls-key; else check --sasl-mechanism, --sasl-user and --sasl-password",
+	kafkaconf.AuthSASLRefused:     "check --sasl-mechanism, --sasl-user and --sasl-password",
+	kafkaconf.AuthRefusedAfterTLS: "check --sasl-mechanism, --sasl-user, --sasl-password and the TLS flags",
+	kafkaconf.AuthNoSASL:          "set --sasl-mechanism, --sasl-user and --sasl-password, and --tls-ca for a TLS listener",
+}
+
+// withFlagHints returns err with an authentication failure's hint naming
+// the flags to check.
+func withFlagHints(err error) error {
+	var ae *kafkaconf.AuthError
+	if errors.As(err, &ae) {
+		if h, ok := authFlagHints[ae.Reason]; ok {
+			ae.Hint = h
+		}
+	}
+	return err
 }
 
 // httpAuthFlags are --http-token and --http-token-file.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/tablestore"
@@ -91,7 +92,7 @@ func (r *runner) counter(ctx context.Context, topic string, round int, kind stri
 		goka.Input(goka.Stream(topic), new(codec.Bytes), cb),
 		goka.Persist(countingCodec{Codec: new(gokacodec.Int64), writes: &writes, bytes: &bytes}),
 	)
-	opts, err := r.cfg.Kafka.ProcessorOptions()
+	opts, err := exactlyonce.ProcessorOptions(r.cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}

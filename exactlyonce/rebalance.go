@@ -1,4 +1,4 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package kafkaconf_test
+package exactlyonce_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
+	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
 )
@@ -54,12 +55,12 @@ func TestBatchProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bp, err := kc.BatchProducer("test-batch")
+	bp, err := exactlyonce.NewBatchProducer(kc, "test-batch")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bp.Close()
-	ref, err := kc.Producer("test-reference")
+	ref, err := exactlyonce.NewProducer(kc, "test-reference")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestBatchProducer(t *testing.T) {
 	for i := range 40 {
 		key := "sensor-" + strconv.Itoa(i)
 		want := int32(i % parts)
-		got, err := emit(bp, "pinned", key, goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(want), "other": []byte("x")})
+		got, err := emit(bp, "pinned", key, goka.Headers{exactlyonce.PartitionHeader: exactlyonce.PartitionBytes(want), "other": []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +111,11 @@ func TestBatchProducer(t *testing.T) {
 		pc.Close()
 	}
 
-	if at, err := emit(bp, "pinned", "bad", goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(parts)}); err == nil {
+	if at, err := emit(bp, "pinned", "bad", goka.Headers{exactlyonce.PartitionHeader: exactlyonce.PartitionBytes(parts)}); err == nil {
 		t.Errorf("header naming partition %d of %d: produced to %+v, want an error", parts, parts, at)
 	}
-	if at, err := emit(bp, "pinned", "bad", goka.Headers{kafkaconf.PartitionHeader: {1, 2}}); !errors.Is(err, kafkaconf.ErrBadPartitionHeader) {
-		t.Errorf("a 2-byte header: produced to %+v with error %v, want %v", at, err, kafkaconf.ErrBadPartitionHeader)
+	if at, err := emit(bp, "pinned", "bad", goka.Headers{exactlyonce.PartitionHeader: {1, 2}}); !errors.Is(err, exactlyonce.ErrBadPartitionHeader) {
+		t.Errorf("a 2-byte header: produced to %+v with error %v, want %v", at, err, exactlyonce.ErrBadPartitionHeader)
 	}
 }
 
@@ -134,20 +135,20 @@ func BenchmarkBatchProducer(b *testing.B) {
 	value := make([]byte, 1326)
 	for _, c := range []struct {
 		name string
-		open func(string) (goka.Producer, error)
-	}{{"sarama", kc.Producer}, {"franz-go", kc.BatchProducer}} {
+		open func(kafkaconf.Kafka, string) (goka.Producer, error)
+	}{{"sarama", exactlyonce.NewProducer}, {"franz-go", exactlyonce.NewBatchProducer}} {
 		topic := "states-" + c.name
 		if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1}, false); err != nil {
 			b.Fatal(err)
 		}
-		p, err := c.open("bench-" + c.name)
+		p, err := c.open(kc, "bench-"+c.name)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer p.Close()
 		pins := make([]goka.Headers, parts)
 		for i := range pins {
-			pins[i] = goka.Headers{kafkaconf.PartitionHeader: kafkaconf.PartitionBytes(int32(i))}
+			pins[i] = goka.Headers{exactlyonce.PartitionHeader: exactlyonce.PartitionBytes(int32(i))}
 		}
 		b.Run(c.name, func(b *testing.B) {
 			var cpu time.Duration

@@ -1,4 +1,4 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"sync"
@@ -9,7 +9,7 @@ import (
 // Claims tracks the partitions a processor's consumer group sessions
 // claim, so that the processor can tell how far its input goes: goka's
 // callbacks see only their own message. Build the consumer group with it
-// through Kafka.ProcessorOptions. Its methods are safe for concurrent use.
+// through ProcessorOptions. Its methods are safe for concurrent use.
 type Claims struct {
 	mu     sync.Mutex
 	claims map[topicPartition]sarama.ConsumerGroupClaim

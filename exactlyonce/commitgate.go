@@ -1,4 +1,4 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"sync"
@@ -24,16 +24,10 @@ import (
 // sensors a batch holds hundreds of thousands of them.
 //
 // The gate wraps the sessions of the consumer group built with it by
-// Kafka.ProcessorOptions (sarama's MarkOffset and MarkMessage); a new
+// ProcessorOptions (sarama's MarkOffset and MarkMessage); a new
 // session starts with no holds. Its methods are safe for concurrent use.
 type CommitGate struct {
 	parts sync.Map // topicPartition → *gateState
-}
-
-// topicPartition keys the gate's and the claims' per-partition state.
-type topicPartition struct {
-	topic     string
-	partition int32
 }
 
 // gateState is one partition's holds and marks. Each has its own lock: a
@@ -141,7 +135,7 @@ func (h gatedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Consu
 }
 
 // Session returns s with its marks (MarkOffset, MarkMessage) going through
-// the gate; the consumer group of Kafka.ProcessorOptions hands goka such
+// the gate; the consumer group of ProcessorOptions hands goka such
 // sessions.
 func (g *CommitGate) Session(s sarama.ConsumerGroupSession) sarama.ConsumerGroupSession {
 	return gatedSession{s, g}

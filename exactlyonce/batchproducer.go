@@ -1,4 +1,4 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"context"
@@ -14,20 +14,23 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
-// BatchProducer opens the producer of the processor's batch writer: the
+// NewBatchProducer opens the producer of a processor's batch writer: the
 // sensors' states, pinned by PartitionHeader, and the batch's dead letters,
 // snapshots and scores, hashed by key as goka's producers hash them (FNV-1a,
 // sarama's placement). It is a franz-go client behind goka's Producer
-// interface, with the settings of Sarama that matter to a producer (an
-// idempotent producer, acks from all replicas, no compression, linger
-// FlushFrequency, records of at most MaxMessageBytes, the same security).
+// interface, with the settings of k's sarama config that matter to a
+// producer (an idempotent producer, acks from all replicas, no compression,
+// linger FlushFrequency, records of at most kafkaconf.MaxMessageBytes, the
+// same security).
 //
-// Why not sarama: a batch writes a state per sensor at once, and for that
-// many records franz-go takes less time and CPU per record
-// (BenchmarkBatchProducer, docs/performance.md#go-test--bench).
-func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
+// Why not sarama: a batch writes a state per sensor at once, and franz-go
+// takes less time and CPU per record for that (BenchmarkBatchProducer,
+// docs/performance.md).
+func NewBatchProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
 	sc, err := k.Sarama() // the security settings, applied as for every client
 	if err != nil {
@@ -38,7 +41,7 @@ func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
 		kgo.ClientID(clientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(k.FlushFrequency),
-		kgo.ProducerBatchMaxBytes(MaxMessageBytes),
+		kgo.ProducerBatchMaxBytes(kafkaconf.MaxMessageBytes),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RecordRetries(sc.Producer.Retry.Max),
 		kgo.RetryBackoffFn(func(int) time.Duration { return sc.Producer.Retry.Backoff }),
@@ -59,7 +62,8 @@ func (k Kafka) BatchProducer(clientID string) (goka.Producer, error) {
 	return &batchProducer{cl: cl}, nil
 }
 
-// kgoSecurity turns the SASL and TLS settings that Security applied to sc
+// kgoSecurity turns the SASL and TLS settings that kafkaconf.Security
+// applied to sc
 // into franz-go options.
 func kgoSecurity(sc *sarama.Config) ([]kgo.Opt, error) {
 	var opts []kgo.Opt

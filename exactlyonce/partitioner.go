@@ -1,44 +1,33 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
-	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
+
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 // goka workaround: goka's producer hashes every key to pick the partition
-// and offers no way to choose one per message. producerBuilder swaps in a
-// partitioner that honours PartitionHeader, so the processor can write a
-// sensor's state to the partition its samples arrived on.
+// and offers no way to choose one per message. The producers of
+// ProcessorOptions and NewProducer put a message with PartitionHeader on
+// that partition, so the processor can write a sensor's state to the
+// partition its samples arrived on.
 
-// Producer opens a goka producer with this configuration outside any goka
+// NewProducer opens a goka producer with k's configuration outside any goka
 // processor; it honours PartitionHeader like the processors' own producers.
-// (The processor's batch writer uses BatchProducer.)
-func (k Kafka) Producer(clientID string) (goka.Producer, error) {
+// (The processor's batch writer uses NewBatchProducer.)
+func NewProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error) {
 	k = k.WithDefaults()
-	cfg, err := k.Sarama()
+	pb, err := k.ProducerBuilder(partitionerFor)
 	if err != nil {
 		return nil, err
 	}
-	return k.producerBuilder(cfg)(k.Brokers, clientID, goka.DefaultHasher())
-}
-
-func (k Kafka) producerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
-	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-		c := copyConfig(cfg)
-		c.ClientID = clientID
-		c.Producer.Partitioner = PartitionerFor(hasher)
-		p, err := goka.NewProducer(brokers, c)
-		if err != nil {
-			return nil, fmt.Errorf("producer to %s: %w", strings.Join(brokers, ","), err)
-		}
-		return p, nil
-	}
+	return pb(k.Brokers, clientID, goka.DefaultHasher())
 }
 
 // PartitionHeader pins a message to a partition. The processor sets it on
@@ -59,9 +48,9 @@ func PartitionBytes(p int32) []byte {
 // partition of the topic.
 var ErrBadPartitionHeader = errors.New("bad " + PartitionHeader + " header")
 
-// PartitionerFor returns a sarama partitioner that honours PartitionHeader
+// partitionerFor returns a sarama partitioner that honours PartitionHeader
 // and otherwise hashes the key with hasher like goka does.
-func PartitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
+func partitionerFor(hasher func() hash.Hash32) sarama.PartitionerConstructor {
 	return func(topic string) sarama.Partitioner {
 		return &headerPartitioner{hash: sarama.NewCustomHashPartitioner(hasher)(topic), topic: topic}
 	}

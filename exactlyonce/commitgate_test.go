@@ -1,4 +1,4 @@
-package kafkaconf
+package exactlyonce
 
 import (
 	"math/rand/v2"
