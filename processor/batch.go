@@ -392,7 +392,7 @@ func (w *batchWriter) grows() bool { return w.density > 1 && w.maxInterval > w.i
 // catchUpQuiet is how long a growing batch waits for a next message before
 // it takes the input as paused and is written. Shorter pauses are common
 // while catching up: a partition's messages come in fetches, and a batch
-// write or a GC cycle holds both cores for a few hundred milliseconds.
+// write or a GC cycle can hold every core for a good part of it.
 const catchUpQuiet = time.Second
 
 // catchingUp says whether the batch stays open past this tick. It does
@@ -407,11 +407,11 @@ const catchUpQuiet = time.Second
 //
 // A batch at maxInterval whose partition has at most half as many
 // messages left to read as the batch holds (nearlyRead) stays open until
-// they are read, for at most half of maxInterval more. Ended at maxInterval,
-// it would write every sensor it updated, and the last few messages,
-// which touch most of those sensors again, would write them all a second
-// time a moment later: at many sensors that doubled the state writes of a
-// catch-up that ends just after maxInterval.
+// they are read, for at most half of maxInterval more. Ended at
+// maxInterval, it would write every sensor it updated, and the last few
+// messages, which touch most of those sensors again, would write them all
+// a second time a moment later: at many sensors, twice the state writes of
+// a catch-up that ends just after maxInterval.
 func (pb *partBatch) catchingUp(now time.Time) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
