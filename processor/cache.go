@@ -18,9 +18,9 @@ import (
 // DefaultCacheBytes bounds the memory of the cached records of a Handler
 // (estimated from their models' arrays; see recordBytes). A state that
 // left the cache is read back from LevelDB and decoded, which costs more
-// than applying a sample to it, so the default holds every sensor of a
-// processor with many sensors of the default bank (docs/performance.md,
-// "Kafka client and storage settings").
+// than applying a sample to it, so the default is sized to keep every
+// state of a processor with many sensors of the default bank (the figures
+// are in docs/performance.md).
 const (
 	DefaultCacheSize  = 1 << 20
 	DefaultCacheBytes = 256 << 20
@@ -89,7 +89,7 @@ type partCache struct {
 	mu   sync.Mutex
 	recs map[string]cached
 	// dropped says a rebalance or a new owner dropped this cache: its
-	// records are no longer counted, and it takes no new ones.
+	// records are out of the totals, and it takes no new ones.
 	dropped bool
 	// pin and pinHeaders pin a table write to this partition, as goka's
 	// emit options and as headers.
