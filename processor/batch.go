@@ -48,8 +48,8 @@ const batchMessageBytes = 64
 // goka commits the message once they are acknowledged. So every message
 // writes its sensor's state, rejected ones too (statePerMessage): all of a
 // partition's acknowledgements then arrive in order on one changelog
-// partition, and goka never commits past a message whose state is unwritten
-// (docs/design.md, "Exactly once in effect", rule 3).
+// partition, and goka never commits past a message whose state is
+// unwritten (docs/design.md).
 type msgBatch struct {
 	// pin pins a table write to the input partition; a slice, so passing
 	// it on with ... does not allocate.
