@@ -11,7 +11,7 @@ import (
 // A group's model bank can change between runs of its processors. The
 // bank's specs are part of every sensor's state (each model's name, λ and
 // δ), and a sensor's bank is brought to the configured one when it is read
-// (Reconciler): a model added is created fresh for the sensor at its next
+// (RLS.Reconcile): a model added is created fresh for the sensor at its next
 // sample (its own `samples` count starts there), a model removed is
 // dropped, and a model whose λ or δ changed under the same name is refused:
 // its history was learned with other settings, so keeping it would mix
@@ -19,15 +19,6 @@ import (
 // Run checks the table's newest states at start and refuses such a change
 // there (a *BankError); a sensor found later with one has its message
 // dead-lettered (reason model-changed) and keeps its state.
-
-// Reconciler is a Learner whose states can be brought to its current
-// configuration. The handler calls it on every state it reads from the
-// table (not on states it made itself).
-type Reconciler interface {
-	// Reconcile returns st in the current configuration, and what changed
-	// (nil when nothing did). An error names what cannot change.
-	Reconcile(st State) (State, *BankChange, error)
-}
 
 // BankChange is how a stored bank differs from the configured one.
 type BankChange struct {
@@ -63,7 +54,10 @@ var ErrBankChanged = errors.New("model bank changed")
 // Is makes errors.Is(err, ErrBankChanged) true for a *BankError.
 func (e *BankError) Is(target error) bool { return target == ErrBankChanged }
 
-// Reconcile brings a stored bank to m.Specs.
+// Reconcile returns st, a stored bank, in the configured one (m.Specs),
+// and what changed (nil when nothing did); an error names what cannot
+// change. The handler calls it on every state it reads from the table, not
+// on states it made itself.
 func (m RLS) Reconcile(st State) (State, *BankChange, error) {
 	bs, ok := st.(*BankState)
 	if !ok {

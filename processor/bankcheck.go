@@ -16,7 +16,7 @@ import (
 // or cannot be read is no error: the handler reconciles every state it
 // reads anyway.
 func checkBank(ctx context.Context, cfg Config, log *slog.Logger) error {
-	r, ok := cfg.Learner.(Reconciler)
+	r, ok := cfg.Learner.(RLS)
 	if !ok {
 		return nil
 	}

@@ -32,12 +32,10 @@ const (
 	// latency only for a processor that is behind anyway.
 	DefaultBatchMaxInterval = 5 * time.Second
 	// DefaultBatchDensity is the samples per updated sensor a catching-up
-	// batch waits for: with many sensors a 100 ms batch holds about one
-	// sample of each, and writing a 1.3 kB state per 108-byte sample is
-	// then most of the work. At 32 the states written while catching up
-	// are about 40 bytes per 108-byte sample (a third of the input) instead
-	// of 1,326; maxInterval and maxBytes still end the batch first when
-	// the sensors are many.
+	// batch waits for: with many sensors a batch of one interval holds
+	// about one sample of each, and writing a state, many times a sample's
+	// size, per sample is then most of the work. maxInterval and maxBytes
+	// still end the batch first when the sensors are many.
 	DefaultBatchDensity = 32
 )
 
@@ -45,31 +43,69 @@ const (
 // (its place in the batch's bookkeeping), for the BatchMaxBytes bound.
 const batchMessageBytes = 64
 
-// A batch is the messages one partition processor received in one batch
-// interval. Their samples are applied to the in-memory states as they
-// arrive, exactly as without batches; what changes is when the results
-// leave. The batch's first message holds the group's committed offset of
-// its partition at itself (gate.Hold) and hands its commit back to goka
-// (ctx.DeferCommit); goka marks the later messages as their callbacks
-// return, and the gate keeps those marks back. When the batch ends, every
-// sensor it updated is encoded once and written, pinned to the input
-// partition, to the changelog and to the local table copy, after the
-// batch's dead letters and snapshots; once Kafka has acknowledged all of
-// them and the local copy holds the states, the table offset is stored,
-// the hold is released and the first message's commit completed (see
-// produce). Without a gate every message defers its
-// commit, and the commits are completed in offset order. So no input
-// offset is committed before the state that holds its message is on the
-// changelog:
-// after a crash the messages of unacknowledged batches are redelivered and
-// the state's own offset (Record.Offset) skips those already in it, as it
-// does for single messages. The design record (docs/design.md, "Micro-batches")
-// has the whole argument.
+// msgBatch is a batch of one message (--batch-interval 0): its writes go
+// straight to goka's context, the state pinned to the input partition, and
+// goka commits the message once they are acknowledged. So every message
+// writes its sensor's state, rejected ones too (statePerMessage): all of a
+// partition's acknowledgements then arrive in order on one changelog
+// partition, and goka never commits past a message whose state is
+// unwritten (docs/design.md).
+type msgBatch struct {
+	// pin pins a table write to the input partition; a slice, so passing
+	// it on with ... does not allocate.
+	pin    []goka.ContextOption
+	counts *Counts
+}
+
+func (*msgBatch) begin() {}
+
+// end counts the message's samples as written: handed to goka.
+func (mb *msgBatch) end(_ goka.Context, applied int) { mb.counts.Written.Add(uint64(applied)) }
+
+// lookup knows no sensor: a batch of one holds nothing before its message.
+func (*msgBatch) lookup(string) (*Record, bool, error) { return nil, false, nil }
+
+func (mb *msgBatch) set(ctx goka.Context, _ string, rec *Record) {
+	ctx.SetValue(rec, mb.pin...)
+	mb.counts.StateWrites.Add(1)
+	mb.counts.StateBytes.Add(uint64(rec.size))
+}
+
+func (mb *msgBatch) del(ctx goka.Context, _ string) { ctx.Delete(mb.pin...) }
+
+func (*msgBatch) emit(ctx goka.Context, topic, key string, value []byte, headers goka.Headers) {
+	if headers == nil {
+		ctx.Emit(goka.Stream(topic), key, value)
+		return
+	}
+	ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
+}
+
+func (*msgBatch) statePerMessage() bool { return true }
+
+// A timed batch (partBatch) is the messages one partition processor
+// received in one batch interval. Their samples are applied to the
+// in-memory states as they arrive, as in a batch of one; what changes is
+// when the results leave. The batch's first message holds the group's
+// committed offset of its partition at itself (gate.Hold) and hands its
+// commit back to goka (ctx.DeferCommit); goka marks the later messages as
+// their callbacks return, and the gate keeps those marks back. When the
+// batch ends, every sensor it updated is encoded once and written, pinned
+// to the input partition, to the changelog and to the local table copy,
+// after the batch's dead letters and snapshots; once Kafka has acknowledged
+// all of them and the local copy holds the states, the table offset is
+// stored, the hold is released and the first message's commit completed
+// (see produce). Without a gate every message defers its commit, and the
+// commits are completed in offset order. So no input offset is committed
+// before the state that holds its message is on the changelog: after a
+// crash the messages of unacknowledged batches are redelivered and the
+// state's own offset (Record.Offset) skips those already in it. The design
+// record (docs/design.md, "Micro-batches") has the whole argument.
 //
 // goka has no timers, so a goroutine per partition processor ends a batch
 // every interval; the callback ends it at once when it is full, and when
-// goka stops the partition processor (shutdown, rebalance) the open batch is
-// written before goka closes the table: goka waits for every deferred
+// goka stops the partition processor (shutdown, rebalance) the open batch
+// is written before goka closes the table: goka waits for every deferred
 // commit before it does.
 type batchWriter struct {
 	table    string // the table topic
@@ -264,8 +300,25 @@ func (pb *partBatch) sweep() error {
 	return nil
 }
 
+// begin takes mu for one message's callback.
+func (pb *partBatch) begin() { pb.mu.Lock() }
+
+// end adds the message to the batch (see done), releases mu and writes
+// the batch if it is full.
+func (pb *partBatch) end(ctx goka.Context, applied int) {
+	full := pb.done(ctx, applied)
+	pb.mu.Unlock()
+	if full {
+		pb.flush(false)
+	}
+}
+
+// statePerMessage is false: the batch's commits wait for all its writes,
+// dead letters included, so a sensor without a state need not write one.
+func (*partBatch) statePerMessage() bool { return false }
+
 // del marks key for deletion at the batch's end; the caller holds mu.
-func (pb *partBatch) del(key string) {
+func (pb *partBatch) del(_ goka.Context, key string) {
 	if i, ok := pb.dirty[key]; ok {
 		pb.updated[i].rec = nil
 		delete(pb.dirty, key)
@@ -306,7 +359,7 @@ func (pb *partBatch) lookup(key string) (rec *Record, known bool, err error) {
 // checked, not trusted: a record is at most once in updated, under its
 // own key, so updated[i].rec == rec means it is there, and a stale batchAt
 // (a cut batch, a record replaced or deleted) fails the check.
-func (pb *partBatch) set(key string, rec *Record) {
+func (pb *partBatch) set(_ goka.Context, key string, rec *Record) {
 	if len(pb.deletes) > 0 {
 		delete(pb.deletes, key) // a new state after a delete replaces it
 	}
@@ -328,7 +381,7 @@ func (pb *partBatch) set(key string, rec *Record) {
 const stateSizeGuess = 1024
 
 // emit adds an output; the caller holds mu.
-func (pb *partBatch) emit(topic, key string, value []byte, headers goka.Headers) {
+func (pb *partBatch) emit(_ goka.Context, topic, key string, value []byte, headers goka.Headers) {
 	pb.outs = append(pb.outs, outMsg{topic: topic, key: key, value: value, headers: headers})
 	pb.bytes += len(value) + len(key)
 }
@@ -339,7 +392,7 @@ func (w *batchWriter) grows() bool { return w.density > 1 && w.maxInterval > w.i
 // catchUpQuiet is how long a growing batch waits for a next message before
 // it takes the input as paused and is written. Shorter pauses are common
 // while catching up: a partition's messages come in fetches, and a batch
-// write or a GC cycle holds both cores for a few hundred milliseconds.
+// write or a GC cycle can hold every core for a good part of it.
 const catchUpQuiet = time.Second
 
 // catchingUp says whether the batch stays open past this tick. It does
@@ -354,11 +407,11 @@ const catchUpQuiet = time.Second
 //
 // A batch at maxInterval whose partition has at most half as many
 // messages left to read as the batch holds (nearlyRead) stays open until
-// they are read, for at most half of maxInterval more. Ended at maxInterval,
-// it would write every sensor it updated, and the last few messages,
-// which touch most of those sensors again, would write them all a second
-// time a moment later: at many sensors that doubled the state writes of a
-// catch-up that ends just after maxInterval.
+// they are read, for at most half of maxInterval more. Ended at
+// maxInterval, it would write every sensor it updated, and the last few
+// messages, which touch most of those sensors again, would write them all
+// a second time a moment later: at many sensors, twice the state writes of
+// a catch-up that ends just after maxInterval.
 func (pb *partBatch) catchingUp(now time.Time) bool {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()

@@ -172,6 +172,9 @@ func newBatchRigOn(t testing.TB, local storage.Builder, interval time.Duration, 
 	return r
 }
 
+// batch is the rig's partition's open batch.
+func (r *batchRig) batch() *partBatch { return r.h.cache.load(0).batch.(*partBatch) }
+
 func (r *batchRig) process(key string, off int64, value []byte) {
 	r.ctx.key, r.ctx.off, r.ctx.deferred = key, off, false
 	r.h.Process(r.ctx, value)
@@ -244,10 +247,10 @@ func TestBatchEqualsPerMessage(t *testing.T) {
 			for k := range keys {
 				r.process(keys[k], int64(k), values[k])
 				if tc.flushAt > 0 && (k+1)%tc.flushAt == 0 {
-					r.h.cache.load(0).batch.flush(false)
+					r.batch().flush(false)
 				}
 			}
-			r.h.cache.load(0).batch.flush(false)
+			r.batch().flush(false)
 			for key, want := range ref.table {
 				got, err := r.store.Get(key)
 				if err != nil || string(got) != string(want) {
@@ -293,7 +296,7 @@ func TestBatchCommitsAfterAcks(t *testing.T) {
 	for k := range keys {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	done := make(chan struct{})
 	go func() { pb.flush(false); close(done) }()
 	time.Sleep(50 * time.Millisecond)
@@ -326,7 +329,7 @@ func TestBatchGate(t *testing.T) {
 	for k := range 10 {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	done := make(chan struct{})
 	go func() { pb.flush(false); close(done) }()
 	testkit.Eventually(t, 5*time.Second, func() error {
@@ -373,7 +376,7 @@ func TestBatchGateFailure(t *testing.T) {
 	for k := range 5 {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.flush(false)
 	r.prod.fail = errors.New("broker gone")
 	for k := 5; k < 12; k++ {
@@ -405,7 +408,7 @@ func TestBatchFailure(t *testing.T) {
 	for k := 0; k < 10; k++ {
 		r.process(keys[k], int64(k), values[k])
 	}
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.flush(false)
 	r.prod.fail = nil
 	for k := 10; k < 20; k++ {
@@ -601,7 +604,7 @@ func BenchmarkProcessBatched(b *testing.B) {
 		r.process(keys[k%len(keys)], int64(k), values[k%len(values)])
 		k++
 		if k%1000 == 0 {
-			r.h.cache.load(0).batch.flush(false)
+			r.batch().flush(false)
 			r.mu.Lock()
 			r.commits = r.commits[:0]
 			r.mu.Unlock()
@@ -641,7 +644,7 @@ func BenchmarkProcessSensors(b *testing.B) {
 				for off, k := range order {
 					r.process(keys[k], int64(off), values[k])
 				}
-				r.h.cache.load(0).batch.flush(false)
+				r.batch().flush(false)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 		})
@@ -662,10 +665,10 @@ func TestBatchTombstoneDeletes(t *testing.T) {
 	r.h.Tombstones = TombstonesDelete
 	r.process(keys[0], 0, values[0])
 	r.process(keys[1], 1, values[1])
-	r.h.cache.load(0).batch.flush(false)
+	r.batch().flush(false)
 	r.ctx.key, r.ctx.off = keys[0], 2
 	r.h.Process(r.ctx, nil)
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.flush(false)
 	table := r.prod.written[r.h.batches.table]
 	if last := table[len(table)-1]; last.key != keys[0] || last.value != nil {
@@ -703,7 +706,7 @@ func TestBatchTombstoneWithinBatch(t *testing.T) {
 	r.h.Process(r.ctx, nil)
 	r.process(keys[2], 3, values[2])
 	r.process(keys[3], 4, values[3])
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.writeMu.Lock()
 	c := pb.cut(false)
 	pb.write(c)
@@ -741,7 +744,7 @@ func TestBatchIdleSweep(t *testing.T) {
 	r.process(keys[1], 1, values[1])
 	now = now.Add(2 * time.Hour)
 	r.process(keys[2], 2, values[2])
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.flush(false)
 	r.process(keys[1], 3, values[1]) // sensor 2 again, in the open batch
 	if err := pb.sweep(); err != nil {
@@ -770,7 +773,7 @@ func TestBatchIdleSensorWakesUp(t *testing.T) {
 	r.h.Now = func() time.Time { return now }
 	r.h.batches.now, r.h.batches.idleTTL = r.h.now, time.Hour
 	r.process(keys[0], 0, values[0])
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	pb.flush(false)
 	now = now.Add(2 * time.Hour)
 	if err := pb.sweep(); err != nil {
@@ -816,7 +819,7 @@ func TestBatchLocalWriteConcurrent(t *testing.T) {
 	r := newBatchRigOn(t, func(string, int32) (storage.Storage, error) { return st, nil }, time.Hour, DefaultBatchMaxBytes)
 	r.process(keys[0], 0, values[0])
 	r.process(keys[1], 1, values[1])
-	pb := r.h.cache.load(0).batch
+	pb := r.batch()
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)

@@ -17,12 +17,10 @@ import (
 //
 // DefaultCacheBytes bounds the memory of the cached records of a Handler
 // (estimated from their models' arrays; see recordBytes). A state that
-// left the cache is read back from LevelDB and decoded, which slows
-// processing at many sensors
-// (docs/performance.md#kafka-client-and-storage-settings). A two-model bank
-// of dimension 10 counts 2.4 kB, so the default keeps about 110,000
-// sensors: every sensor of a processor at 100,000, and one in nine at a
-// million.
+// left the cache is read back from LevelDB and decoded, which costs more
+// than applying a sample to it, so the default is sized to keep every
+// state of a processor with many sensors of the default bank (the figures
+// are in docs/performance.md).
 const (
 	DefaultCacheSize  = 1 << 20
 	DefaultCacheBytes = 256 << 20
@@ -48,7 +46,7 @@ const (
 // Each partition's records have a lock of their own, and the totals the
 // bounds apply to are atomic: the partitions' callbacks run at once, and at
 // many sensors a lookup waits on memory, so one lock over every partition
-// made them queue behind each other.
+// would make them queue behind each other.
 type recordCache struct {
 	mu     sync.Mutex   // serialises replacing a partition's cache
 	parts  sync.Map     // int32 → *partCache
@@ -91,15 +89,15 @@ type partCache struct {
 	mu   sync.Mutex
 	recs map[string]cached
 	// dropped says a rebalance or a new owner dropped this cache: its
-	// records are no longer counted, and it takes no new ones.
+	// records are out of the totals, and it takes no new ones.
 	dropped bool
-	// pin is the emit options pinning a write to this partition, as a
-	// slice: passing it on with ... does not allocate.
+	// pin and pinHeaders pin a table write to this partition, as goka's
+	// emit options and as headers.
 	pin        []goka.ContextOption
 	pinHeaders goka.Headers
-	// batch is the partition processor's open batch (batching only);
-	// created and used by its callback only.
-	batch *partBatch
+	// batch is the partition processor's batch (see Handler.output);
+	// made and used by its callback only.
+	batch output
 }
 
 // part returns the cache of partition p owned by owner, replacing one of

@@ -1,75 +1,18 @@
 package processor
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/codec"
-	"github.com/streamrls/streamrls/kafkaconf"
-	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/topology"
 )
-
-// MaxDeadLetterValue is the most of a rejected value a dead letter keeps.
-const MaxDeadLetterValue = kafkaconf.MaxMessageBytes - recordOverhead
-
-// maxHeader bounds the text headers of a dead letter (the details of a
-// micro-batch with thousands of bad samples would not fit).
-const maxHeader = 4 << 10
-
-// clip cuts s to maxHeader bytes at a rune boundary, marking the cut.
-func clip(s string) string {
-	if len(s) <= maxHeader {
-		return s
-	}
-	const more = " …(cut)"
-	cut := maxHeader - len(more)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + more
-}
-
-// DefaultMaxDim is the largest --max-dim: the decoder refuses larger
-// samples before it allocates for them.
-const DefaultMaxDim = codec.DefaultMaxDim
-
-// MaxStateBytes is the largest state the table holds: one record under
-// the producer's message limit (kafkaconf.MaxMessageBytes), less what the
-// record needs besides its value.
-const MaxStateBytes = kafkaconf.MaxMessageBytes - recordOverhead - codec.EnvelopeHeaderLen
-
-// recordOverhead is what a table or dead-letter record needs besides its
-// value: record batch and record headers, the key (at most MaxKeyBytes)
-// and streamrls's headers (bounded, see deadLetter).
-const recordOverhead = 16 << 10
-
-// MaxDimFor is the default --max-dim of a model: the largest dimension
-// whose state fits in one table record (MaxStateBytes), at most
-// DefaultMaxDim. For the default bank (two models) it is 357.
-func MaxDimFor(m Learner) int {
-	lo, hi := 0, DefaultMaxDim // the largest fitting dimension is in [lo, hi]
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if m.StateSize(mid) <= MaxStateBytes {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return lo
-}
 
 // Handler is the goka callback of the processor group.
 type Handler struct {
@@ -86,8 +29,8 @@ type Handler struct {
 	CacheSize int
 	// Tombstones says what a null value does (default: dead-lettered).
 	Tombstones Tombstones
-	// Scoring says what is published of the samples' scores (a State that
-	// is a Scorer): events always, score records with Scoring.Publish.
+	// Scoring says what is published of the samples' scores (of a
+	// *BankState): events always, score records with Scoring.Publish.
 	Scoring Scoring
 
 	own        Counts // without Metrics
@@ -98,8 +41,8 @@ type Handler struct {
 	derived    int // MaxDimFor(Learner)
 	snapshots  snapshotClock
 	cache      recordCache
-	// batches, when set, collects the partitions' outputs into batches;
-	// nil writes every message's state at once.
+	// batches writes the partitions' timed batches; nil makes every
+	// message a batch of its own (see Handler.output).
 	batches *batchWriter
 }
 
@@ -131,17 +74,9 @@ func (h *Handler) Process(ctx goka.Context, msg any) {
 	}
 	pc := h.cache.part(ctx.Partition(), ctx.Context())
 	out := h.output(ctx, pc)
-	if out.batch != nil {
-		out.batch.mu.Lock()
-	}
+	out.begin()
 	applied = h.process(ctx, pc, out, msg)
-	if pb := out.batch; pb != nil {
-		full := pb.done(ctx, applied)
-		pb.mu.Unlock()
-		if full {
-			pb.flush(false)
-		}
-	}
+	out.end(ctx, applied)
 }
 
 // process handles one message and returns the samples it applied. Its
@@ -191,11 +126,10 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	} else {
 		rejects, applied = h.apply(value, rec, &ms)
 	}
-	if rec.State == nil && out.batch != nil {
+	if rec.State == nil && !out.statePerMessage() {
 		// Nothing valid for a sensor that has no state: no table entry, so
-		// junk keys do not grow the table. Only with batches: without them
-		// every message must write a state to keep its partition's
-		// acknowledgements in order (docs/design.md).
+		// junk keys do not grow the table, unless every message must write
+		// its state (see output.statePerMessage).
 		h.count(0, rejects)
 		h.deadLetter(ctx, out, value, rejects)
 		return 0
@@ -206,11 +140,8 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	rec.Samples += uint64(applied)
 	rec.Rejected += uint64(len(rejects))
 	rec.Updated = now.UnixMilli()
-	// Every message writes its sensor's state, rejected ones too: all of a
-	// partition's acknowledgements then arrive in order on one changelog
-	// partition, so goka never commits past a message whose state is
-	// unwritten. (In a batch, the write is the sensor's one write at the
-	// batch's end.)
+	// Every message that reaches here writes its sensor's state, rejected
+	// ones too; a timed batch writes it once, at the batch's end.
 	out.set(ctx, key, rec)
 	h.cache.put(pc, key, rec, was, h.cacheLimit())
 	if h.snapshotDue(key, prev, rec.Samples, now) {
@@ -238,26 +169,24 @@ func (h *Handler) read(ctx goka.Context, pc *partCache, out output, key string) 
 	if was.rec != nil {
 		return was.rec, was
 	}
-	if out.batch != nil {
-		rec, known, err := out.batch.lookup(key)
-		if err != nil {
-			ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
-		}
-		if known {
-			return rec, was
-		}
+	rec, known, err := out.lookup(key)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("state of sensor %q being written: %w", key, err))
 	}
-	rec, _ := ctx.Value().(*Record)
+	if known {
+		return rec, was
+	}
+	rec, _ = ctx.Value().(*Record)
 	return rec, was
 }
 
 // reconcile brings a state read from the table to the learner's current
-// configuration (see Reconciler).
+// configuration (see RLS.Reconcile).
 func (h *Handler) reconcile(key string, rec *Record) error {
 	if rec.current || rec.State == nil {
 		return nil
 	}
-	r, ok := h.Learner.(Reconciler)
+	r, ok := h.Learner.(RLS)
 	if !ok {
 		rec.current = true
 		return nil
@@ -273,69 +202,54 @@ func (h *Handler) reconcile(key string, rec *Record) error {
 	return nil
 }
 
-// output is where a message's state write and emits go: straight to goka
-// (no batching), or into the partition's open batch.
-type output struct {
-	pin    []goka.ContextOption // pins a direct table write to the input partition
-	batch  *partBatch
-	counts *Counts
+// output is a partition's batch as the callback sees it: where each
+// message's state write, deletion and emits go. It is made at the
+// partition's first message and kept while its partition processor runs: a
+// timed batch (partBatch) when the handler has a batch writer, else a batch
+// of one message (msgBatch). The callback writes to either the same way.
+type output interface {
+	// begin and end bracket one message's callback; end is told the
+	// samples it applied and writes the batch when it is due.
+	begin()
+	end(ctx goka.Context, applied int)
+	// lookup returns key's state waiting in the batch or being written;
+	// known says the batch knows the sensor (rec nil: deleted), so the
+	// local table copy must not be asked.
+	lookup(key string) (rec *Record, known bool, err error)
+	// set writes rec as key's state; del deletes it (a tombstone on the
+	// table); emit sends value to topic under key.
+	set(ctx goka.Context, key string, rec *Record)
+	del(ctx goka.Context, key string)
+	emit(ctx goka.Context, topic, key string, value []byte, headers goka.Headers)
+	// statePerMessage says whether every message with a sensor ID must
+	// write its sensor's state, even one without a valid sample.
+	statePerMessage() bool
 }
 
+// output returns the partition's batch, made at its first message.
 func (h *Handler) output(ctx goka.Context, pc *partCache) output {
+	if pc.batch != nil {
+		return pc.batch
+	}
 	if h.batches == nil {
-		return output{pin: pc.pin, counts: h.counts()}
+		pc.batch = &msgBatch{pin: pc.pin, counts: h.counts()}
+		return pc.batch
 	}
-	if pc.batch == nil {
-		pb, err := h.batches.newPartBatch(ctx.Context(), pc.p, pc.pinHeaders)
-		if err != nil {
-			ctx.Fail(err)
-		}
-		pc.batch = pb
+	pb, err := h.batches.newPartBatch(ctx.Context(), pc.p, pc.pinHeaders)
+	if err != nil {
+		ctx.Fail(err)
 	}
-	return output{batch: pc.batch, counts: h.counts()}
-}
-
-// set writes rec as key's state.
-func (o output) set(ctx goka.Context, key string, rec *Record) {
-	if o.batch != nil {
-		o.batch.set(key, rec)
-		return
-	}
-	ctx.SetValue(rec, o.pin...)
-	o.counts.StateWrites.Add(1)
-	o.counts.StateBytes.Add(uint64(rec.size))
-}
-
-// del deletes key's state: a tombstone on the table.
-func (o output) del(ctx goka.Context, key string) {
-	if o.batch != nil {
-		o.batch.del(key)
-		return
-	}
-	ctx.Delete(o.pin...)
-}
-
-// emit sends value to topic under key.
-func (o output) emit(ctx goka.Context, topic, key string, value []byte, headers goka.Headers) {
-	if o.batch != nil {
-		o.batch.emit(topic, key, value, headers)
-		return
-	}
-	if headers == nil {
-		ctx.Emit(goka.Stream(topic), key, value)
-		return
-	}
-	ctx.Emit(goka.Stream(topic), key, value, goka.WithCtxEmitHeaders(headers))
+	pc.batch = pb
+	return pb
 }
 
 func msgBytes(msg any) []byte { b, _ := msg.([]byte); return b }
 
+// count counts a message's applied samples and rejections; its batch
+// counts the samples once their state is written.
 func (h *Handler) count(applied int, rejects []rejection) {
 	c := h.counts()
 	c.Applied.Add(uint64(applied))
-	if h.batches == nil {
-		c.Written.Add(uint64(applied))
-	}
 	for _, r := range rejects {
 		c.reject(r.reason)
 	}
@@ -439,40 +353,6 @@ func (h *Handler) check(s *codec.Sample, rec *Record) (reason, detail string) {
 		}
 	}
 	return "", ""
-}
-
-func (h *Handler) deadLetter(ctx goka.Context, out output, value []byte, rejects []rejection) {
-	idx := make([]string, 0, len(rejects))
-	details := make([]string, 0, len(rejects))
-	for _, r := range rejects {
-		if r.index >= 0 {
-			idx = append(idx, strconv.Itoa(r.index))
-			details = append(details, fmt.Sprintf("sample %d: %s: %s", r.index, r.reason, r.detail))
-		} else {
-			details = append(details, r.reason+": "+r.detail)
-		}
-	}
-	hd := goka.Headers{
-		schema.HeaderReason:          []byte(rejects[0].reason),
-		schema.HeaderError:           []byte(clip(strings.Join(details, "; "))),
-		schema.HeaderSourceTopic:     []byte(ctx.Topic()),
-		schema.HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
-		schema.HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
-	}
-	if len(idx) > 0 {
-		hd[schema.HeaderRejected] = []byte(clip(strings.Join(idx, ",")))
-	}
-	if len(value) > MaxDeadLetterValue {
-		// The whole value would not fit in one record: keep its head and
-		// say how to find and check the original on the input topic.
-		sum := sha256.Sum256(value)
-		hd[schema.HeaderOriginalSize] = []byte(strconv.Itoa(len(value)))
-		hd[schema.HeaderOriginalSHA256] = []byte(hex.EncodeToString(sum[:]))
-		value = value[:MaxDeadLetterValue]
-	}
-	h.rejectLog.log(h.log(), slog.LevelWarn, h.now(), "rejected input", rejects[0].reason, "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(),
-		"key", ctx.Key(), "reason", rejects[0].reason, "detail", string(hd[schema.HeaderError]))
-	out.emit(ctx, h.Names.DeadLetter, ctx.Key(), value, hd)
 }
 
 func (h *Handler) log() *slog.Logger {

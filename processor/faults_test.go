@@ -81,11 +81,16 @@ func header(m *sarama.ConsumerMessage, key string) string {
 // TestBadInput interleaves every kind of bad message with good samples: each
 // lands in the dead-letter topic with its reason, the good samples' models
 // equal the oracle, the sensor counts its rejections and the processor keeps
-// running.
+// running, with timed batches and with a batch per message.
 func TestBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
+	t.Run("batches", func(t *testing.T) { testBadInput(t, false) })
+	t.Run("per message", func(t *testing.T) { testBadInput(t, true) })
+}
+
+func testBadInput(t *testing.T, noBatches bool) {
 	_, kc := testkit.Broker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -171,7 +176,7 @@ func TestBadInput(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		_ = processor.Run(ctx, processor.Config{Names: names, Kafka: kc, Learner: processor.RLS{Specs: specs},
-			StateDir: t.TempDir(), MaxDim: 8, Metrics: metrics})
+			StateDir: t.TempDir(), MaxDim: 8, Metrics: metrics, NoBatches: noBatches})
 	}()
 	v := testkit.StartView(t, ctx, kc, names.Group)
 	check := func(n int) {

@@ -96,7 +96,7 @@ func fuzzBatched(t *testing.T, key string, msg any, good []byte) {
 	r.h.Process(r.ctx, msg)
 	r.ctx.key, r.ctx.off = "other", 2
 	r.h.Process(r.ctx, good)
-	r.h.cache.load(0).batch.flush(false)
+	r.batch().flush(false)
 	dead := r.prod.written[r.h.Names.DeadLetter]
 	applied := float64(r.h.Metrics.Applied.Load()) - 2
 	if applied == 0 && len(dead) == 0 {

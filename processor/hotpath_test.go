@@ -28,6 +28,7 @@ type fakeCtx struct {
 	table       map[string][]byte
 	codec       TableCodec
 	emits       int
+	sets        int       // SetValue calls
 	ts          time.Time // the message's timestamp
 }
 
@@ -56,6 +57,7 @@ func (c *fakeCtx) SetValue(v any, _ ...goka.ContextOption) {
 		panic(err)
 	}
 	c.table[c.key] = b
+	c.sets++
 }
 func (c *fakeCtx) Emit(goka.Stream, string, any, ...goka.ContextOption) { c.emits++ }
 

@@ -111,12 +111,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Reporter is implemented by states that report per-model error figures
-// (the RLS bank does); they feed the per-sensor gauges.
-type Reporter interface {
-	Report(fn func(model string, mse, recentMSE float64))
-}
-
 // observe records one message's callback duration and delay.
 func (m *Metrics) observe(start time.Time, ts time.Time, applied int) {
 	if m == nil {
@@ -137,7 +131,7 @@ func (m *Metrics) observeSensor(sensor string, rec *Record) {
 	if m == nil || m.SensorLimit <= 0 || rec == nil || rec.State == nil {
 		return
 	}
-	r, ok := rec.State.(Reporter)
+	r, ok := rec.State.(*BankState) // another learner's states have no gauges
 	if !ok {
 		return
 	}

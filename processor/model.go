@@ -10,12 +10,14 @@ import (
 	"fmt"
 
 	"github.com/streamrls/streamrls/codec"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 )
 
 // Learner is what the processor learns per key: it makes, decodes and
-// sizes a key's State. The RLS bank (a bank of rls.Model) is one; anything with a state codec and a per-sample update plugs in the same
-// way (the tests plug a running mean).
+// sizes a key's State. The RLS bank (a bank of rls.Model) is one; anything
+// with a state codec and a per-sample update plugs in the same way (the
+// tests plug a running mean).
 type Learner interface {
 	// New returns the state of a key whose first sample has dim features.
 	New(dim int) (State, error)
@@ -36,6 +38,36 @@ type State interface {
 	Append(dst []byte) []byte
 }
 
+// DefaultMaxDim is the largest --max-dim: the decoder refuses larger
+// samples before it allocates for them.
+const DefaultMaxDim = codec.DefaultMaxDim
+
+// MaxStateBytes is the largest state the table holds: one record under
+// the producer's message limit (kafkaconf.MaxMessageBytes), less what the
+// record needs besides its value.
+const MaxStateBytes = kafkaconf.MaxMessageBytes - recordOverhead - codec.EnvelopeHeaderLen
+
+// recordOverhead is what a table or dead-letter record needs besides its
+// value: record batch and record headers, the key (at most MaxKeyBytes)
+// and streamrls's headers (bounded, see deadLetter).
+const recordOverhead = 16 << 10
+
+// MaxDimFor is the default --max-dim of a model: the largest dimension
+// whose state fits in one table record (MaxStateBytes), at most
+// DefaultMaxDim. For the default bank (two models) it is 357.
+func MaxDimFor(m Learner) int {
+	lo, hi := 0, DefaultMaxDim // the largest fitting dimension is in [lo, hi]
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if m.StateSize(mid) <= MaxStateBytes {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
 // Record is one key's value in the group table: the processor's bookkeeping
 // and the model state (nil for a key that never had a valid sample).
 type Record struct {
@@ -43,7 +75,7 @@ type Record struct {
 	State State
 
 	size    int  // bytes of its last encoding: the buffer size of the next
-	current bool // State is in the learner's current configuration (see Reconciler)
+	current bool // State is in the learner's current configuration (see RLS.Reconcile)
 	// batchAt is 1 + its place in the updated list of the batch that last
 	// took it (see partBatch.set); stale once that batch is cut.
 	batchAt int
@@ -97,7 +129,8 @@ type RLS struct {
 	Scoring *rls.Scoring
 }
 
-// BankState is the RLS bank of one sensor. It is a Scorer.
+// BankState is the RLS bank of one sensor. Its models score every sample
+// they apply (Score), which the handler publishes.
 type BankState struct {
 	Bank    *rls.Bank
 	Scoring *rls.Scoring // nil: rls.DefaultScoring
@@ -139,7 +172,8 @@ func (s *BankState) Apply(x []float64, y float64) error { return s.Bank.UpdateSc
 // Scores is the number of models.
 func (s *BankState) Scores() int { return len(s.Bank.Models) }
 
-// Score is model i's name, samples and score of the last sample.
+// Score is model i's name, samples and score of the last sample. It does
+// not allocate: the handler calls it for every sample.
 func (s *BankState) Score(i int) (string, uint64, rls.Score) {
 	m := s.Bank.Models[i]
 	return m.Name, m.Samples, m.LastScore()

@@ -12,18 +12,6 @@ import (
 	"github.com/streamrls/streamrls/schema"
 )
 
-// Scorer is a State that scores the samples it applies: after a successful
-// Apply it tells how each of its models scored that sample. The handler
-// turns those scores into the scores topic and into events; a State that is
-// not a Scorer has neither.
-type Scorer interface {
-	// Scores is the number of models.
-	Scores() int
-	// Score is model i's name, its sample count and its score of the sample
-	// applied last. It must not allocate.
-	Score(i int) (model string, samples uint64, s rls.Score)
-}
-
 // Scoring is what the processor publishes from the scores (see
 // docs/operations.md, "Scores, anomalies and drift"). The tests themselves
 // (threshold, detector, action) are the learner's (RLS.Scoring).
@@ -42,7 +30,7 @@ type Scoring struct {
 
 // msgScores collects one message's scores and events while it is applied.
 type msgScores struct {
-	scorer Scorer
+	scorer *BankState
 	model  int // index of the score model, -1 if the bank has none by that name
 	q      float64
 	record *schema.ScoreRecord // nil unless Publish
@@ -50,9 +38,10 @@ type msgScores struct {
 }
 
 // beginScores prepares the scoring of samples applied to st: false when
-// st is no Scorer.
+// st is no *BankState, whose models score every sample they apply (another
+// learner's states have neither scores nor events).
 func (h *Handler) beginScores(ms *msgScores, st State) bool {
-	sc, ok := st.(Scorer)
+	sc, ok := st.(*BankState)
 	if !ok {
 		ms.scorer = nil
 		return false

@@ -52,7 +52,7 @@ func TestScoresAndEvents(t *testing.T) {
 		for k := 0; k < n; k += per {
 			rig.process("s", int64(k/per), codec.Encode(codec.FormatJSON, nil, samples[k:k+per]))
 		}
-		rig.h.cache.load(0).batch.flush(false)
+		rig.batch().flush(false)
 		records := rig.prod.written[rig.h.Names.Scores]
 		if !publish {
 			if len(records) != 0 {

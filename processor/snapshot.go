@@ -39,13 +39,8 @@ type Snapshots struct {
 // Enabled says whether any snapshot is published.
 func (s Snapshots) Enabled() bool { return s.Every > 0 || s.Interval > 0 }
 
-// Describer is a State that can list its models in a snapshot. A state that
-// is not one is published with its counts and no models.
-type Describer interface {
-	Describe() []schema.Model
-}
-
-// Describe lists the bank's models.
+// Describe lists the bank's models. A state of another learner is
+// published with its counts and no models.
 func (s *BankState) Describe() []schema.Model { return codec.DescribeBank(s.Bank) }
 
 // snapshotClock is the in-memory time of each sensor's last snapshot. The
@@ -91,7 +86,7 @@ func (h *Handler) snapshot(ctx goka.Context, out output, rec *Record) {
 		Samples: rec.Samples, Rejected: rec.Rejected, Dim: int(rec.Dim), Models: []schema.Model{},
 	}
 	s.SetUpdated(rec.Updated)
-	if d, ok := rec.State.(Describer); ok {
+	if d, ok := rec.State.(*BankState); ok {
 		s.Models = d.Describe()
 	}
 	b, err := s.Encode()
