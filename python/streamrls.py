@@ -113,7 +113,7 @@ class Client:
         h = self._json("GET", self._sensor(sensor_id, "history"))
         if np is None:
             return h
-        dim = h.get("dim", 0)
+        dim = max(h.get("dim", 0), 1)  # reshape(-1, 0) is undefined
         for k, dt in (("samples", np.uint64), ("updated_ms", np.int64), ("rejected", np.uint64)):
             h[k] = np.array(h.get(k, []), dtype=dt)
         if "theta_star" in h:
