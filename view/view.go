@@ -125,8 +125,8 @@ func (v *View) Table() string { return v.table }
 
 // Run runs the view until ctx ends. It waits, with backoff, for the brokers
 // and the table to exist (a processor creates the table when it first
-// starts), reconnects after Kafka errors, and meanwhile serves whatever its
-// local copy holds.
+// starts) and reconnects after Kafka errors. Meanwhile its local copy can
+// be read but may be behind the table: Waiting says what it waits for.
 func (v *View) Run(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
