@@ -317,6 +317,31 @@ func exportedJSON(t *testing.T, out string) []schema.Sensor {
 	return ss
 }
 
+// checkNewCurves checks that the API at base, once ready, has no learning
+// curve of the old cluster's sensors (kept in the state dir too), and that
+// logs say the old curves were dropped.
+func checkNewCurves(t *testing.T, base string, logs func() string) {
+	t.Helper()
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if code, err := getJSON(base+"/readyz", nil); err != nil || code != http.StatusOK {
+			return fmt.Errorf("/readyz: %d %v", code, err)
+		}
+		return nil
+	})
+	if code, err := getJSON(base+"/v1/sensors/5/history", nil); err != nil || code != http.StatusNotFound {
+		t.Errorf("history of the old cluster's sensor 5: %d %v; want 404", code, err)
+	}
+	var h struct {
+		Dim int `json:"dim"`
+	}
+	if code, err := getJSON(base+"/v1/sensors/1/history", &h); err != nil || code != http.StatusOK || h.Dim != newDim {
+		t.Errorf("history of sensor 1: %d %v, dimension %d; want the new cluster's %d", code, err, h.Dim, newDim)
+	}
+	if !strings.Contains(logs(), "do not belong to the topic") {
+		t.Errorf("no log line on dropping the old curves:\n%s", testkit.Tail(logs(), 20))
+	}
+}
+
 // TestStateDirOfAnotherBrokerServe: a `serve` state dir filled from one
 // broker (8 sensors), reused by `serve` against a fresh broker holding 4
 // other sensors, answers with the new broker's 4 sensors, or 503 until
@@ -348,6 +373,7 @@ func TestStateDirOfAnotherBrokerServe(t *testing.T) {
 	seen := waitNewCluster(t, "http://"+addr, 60*time.Second)
 	t.Logf("answers: %q", seen)
 	checkMovedAside(t, stateDir, s.Stderr.String())
+	checkNewCurves(t, "http://"+addr, s.Stderr.String)
 }
 
 // TestStateDirOfAnotherBrokerExport: `export --state-dir` kept from one
@@ -421,4 +447,5 @@ func TestStateDirOfAnotherBrokerRun(t *testing.T) {
 	seen := waitNewCluster(t, base, 90*time.Second)
 	t.Logf("answers: %q", seen)
 	checkMovedAside(t, dataDir, p.Stderr.String()+p.Stdout.String())
+	checkNewCurves(t, base, func() string { return p.Stderr.String() + p.Stdout.String() })
 }

@@ -32,7 +32,30 @@ type Origin struct {
 	End int64 `json:"-"`
 }
 
-// OriginFunc reads the Origin of one partition of a table topic.
+// Mismatch says how found differs from o, recorded with a local copy of
+// topic: another cluster or another topic ID ("": none that both know).
+func (o Origin) Mismatch(found Origin, topic string) string {
+	if o.Cluster != "" && found.Cluster != "" && o.Cluster != found.Cluster {
+		return fmt.Sprintf("recorded with cluster %q, the broker is cluster %q", o.Cluster, found.Cluster)
+	}
+	if o.TopicID != "" && found.TopicID != "" && o.TopicID != found.TopicID {
+		return fmt.Sprintf("recorded with topic ID %s, the broker's %s has topic ID %s", o.TopicID, topic, found.TopicID)
+	}
+	return ""
+}
+
+// Merge is found with what of o (recorded) found does not know.
+func (o Origin) Merge(found Origin) Origin {
+	if found.Cluster == "" {
+		found.Cluster = o.Cluster
+	}
+	if found.TopicID == "" {
+		found.TopicID = o.TopicID
+	}
+	return found
+}
+
+// OriginFunc reads the Origin of one partition of a topic.
 type OriginFunc func(topic string, partition int32) (Origin, error)
 
 // KafkaOrigin reads origins through client: the cluster and topic IDs from
@@ -109,11 +132,8 @@ func (p *partitionDB) belongs(db *localDB, originOf OriginFunc) (*localDB, error
 // foreign says why db does not belong to found ("": it does, as far as
 // known). recorded is what was recorded with the copy.
 func (p *partitionDB) foreign(db *localDB, recorded, found Origin) (string, error) {
-	if recorded.Cluster != "" && found.Cluster != "" && recorded.Cluster != found.Cluster {
-		return fmt.Sprintf("partition %d: recorded with cluster %q, the broker is cluster %q", p.partition, recorded.Cluster, found.Cluster), nil
-	}
-	if recorded.TopicID != "" && found.TopicID != "" && recorded.TopicID != found.TopicID {
-		return fmt.Sprintf("partition %d: recorded with topic ID %s, the broker's %s has topic ID %s", p.partition, recorded.TopicID, p.topic, found.TopicID), nil
+	if why := recorded.Mismatch(found, p.topic); why != "" {
+		return fmt.Sprintf("partition %d: %s", p.partition, why), nil
 	}
 	if found.End < 0 {
 		return "", nil
@@ -156,13 +176,7 @@ func (p *partitionDB) recorded() (Origin, error) {
 // record writes found as the copy's origin, keeping what of recorded found
 // does not know.
 func (p *partitionDB) record(recorded, found Origin) error {
-	o := found
-	if o.Cluster == "" {
-		o.Cluster = recorded.Cluster
-	}
-	if o.TopicID == "" {
-		o.TopicID = recorded.TopicID
-	}
+	o := recorded.Merge(found)
 	if o.Cluster == recorded.Cluster && o.TopicID == recorded.TopicID {
 		return nil
 	}
