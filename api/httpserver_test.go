@@ -181,3 +181,34 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 		t.Errorf("idle connection closed after %v, want about 300ms", took)
 	}
 }
+
+// TestDataRoutesWaitForTheView: while a view has not caught up with its
+// table, the routes that read its sensors answer 503 with a JSON error
+// saying what it waits for, never what its local copy holds.
+func TestDataRoutesWaitForTheView(t *testing.T) {
+	ts := httptest.NewServer(idleAPI(t))
+	defer ts.Close()
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/sensors", ""},
+		{"GET", "/v1/sensors/1", ""},
+		{"POST", "/v1/sensors/1/predict", `{"x": [1, 2]}`},
+		{"GET", "/v1/groups/idle/sensors", ""},
+		{"GET", "/v1/groups/idle/sensors/1", ""},
+	} {
+		req, _ := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		what := c.method + " " + c.path
+		msg := errorBody(t, what, resp.Header, b)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(msg, "view of group idle is connecting") {
+			t.Errorf("%s: %d (Retry-After %q) %q; want 503 saying the view of group idle is connecting",
+				what, resp.StatusCode, resp.Header.Get("Retry-After"), msg)
+		}
+	}
+}

@@ -180,6 +180,19 @@ func (s *Server) withGroup(fn func(http.ResponseWriter, *http.Request, *view.Vie
 	}
 }
 
+// ready answers 503 with what v waits for while it has not caught up with
+// its table: until then its local copy may be behind the table, or one
+// being rebuilt, and its sensors are not served as if they were current.
+func ready(w http.ResponseWriter, v *view.View) bool {
+	msg := v.Waiting()
+	if msg == "" {
+		return true
+	}
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, msg)
+	return false
+}
+
 // MaxPage bounds ?limit= of the sensor list.
 const MaxPage = 10000
 
@@ -192,6 +205,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *view.View) {
 			return
 		}
 		limit = n
+	}
+	if !ready(w, v) {
+		return
 	}
 	ids, more, err := v.Sensors(r.URL.Query().Get("after"), limit)
 	if err != nil {
@@ -209,6 +225,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *view.View) {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
+	if !ready(w, v) {
+		return
+	}
 	id := r.PathValue("id")
 	sensor, ok, err := v.Get(id)
 	if err != nil {
@@ -238,6 +257,9 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 	req, status, err := decodePredict(w, r)
 	if err != nil {
 		writeError(w, status, err.Error())
+		return
+	}
+	if !ready(w, v) {
 		return
 	}
 	sensor, ok, err := v.Get(id)

@@ -127,14 +127,7 @@ func TestExport(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		raw, err := os.ReadFile(filepath.Join(out, export.JSONFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []schema.Sensor
-		if err := json.Unmarshal(raw, &got); err != nil {
-			t.Fatal(err)
-		}
+		got := exportedJSON(t, out)
 		if len(got) != len(ids) {
 			t.Fatalf("%d sensors exported, want %d", len(got), len(ids))
 		}

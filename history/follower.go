@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -57,6 +58,14 @@ type offsetSink interface {
 	Record(partition int32, next int64)
 	Flush() error
 	Close() error
+}
+
+// keptSink is a sink kept across restarts: it belongs to one cluster and
+// topic, and is reset when the broker's is another.
+type keptSink interface {
+	Origin() tablestore.Origin
+	SetOrigin(tablestore.Origin) error
+	Reset() error
 }
 
 // tail reads a topic of JSON records keyed by sensor ID into a sink: the
@@ -236,6 +245,35 @@ func (h *tail) flushEvery(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// checkKept resets a kept sink read from another cluster or topic (a
+// recorded ID differs, or it has read past a partition's end: the topic was
+// wiped or made again), with one log line saying why, so that what it kept
+// is not served as this topic's; then it records the broker's identity.
+func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int64) error {
+	found, err := tablestore.KafkaOrigin(client)(h.topic, 0)
+	if err != nil {
+		return err
+	}
+	recorded := kept.Origin()
+	why := recorded.Mismatch(found, h.topic)
+	for p, next := range h.sink.Offsets() {
+		if end, ok := ends[p]; why == "" && ok && next > end {
+			why = fmt.Sprintf("partition %d read up to offset %d, the broker's %s ends at %d", p, next, h.topic, end)
+		}
+	}
+	if why != "" {
+		h.log.Error("the kept "+h.what+" do not belong to the topic: dropped, reading it again", "reason", why)
+		if err := kept.Reset(); err != nil {
+			return err
+		}
+		recorded = tablestore.Origin{}
+	}
+	if o := recorded.Merge(found); o.Cluster != recorded.Cluster || o.TopicID != recorded.TopicID {
+		return kept.SetOrigin(o)
+	}
+	return nil
+}
+
 // endOffsets returns each partition's next and oldest offsets.
 func endOffsets(client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
 	ends, oldest = map[int32]int64{}, map[int32]int64{}
@@ -277,6 +315,11 @@ func (h *tail) consume(ctx context.Context) error {
 	ends, oldest, err := endOffsets(client, h.topic, parts)
 	if err != nil {
 		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
+	}
+	if kept, ok := h.sink.(keptSink); ok {
+		if err := h.checkKept(client, kept, ends); err != nil {
+			return fmt.Errorf(h.what+" %s: %w", h.topic, err)
+		}
 	}
 	h.setEnds(ends, oldest)
 	consumer, err := sarama.NewConsumerFromClient(client)

@@ -119,3 +119,47 @@ func TestFollowerResumes(t *testing.T) {
 	}
 	stop()
 }
+
+// TestFollowerDropsAnotherTopicsCurves: a follower's directory filled from
+// one broker and reused against a fresh one (another topic ID; or a wiped
+// topic that ends before the offsets read) keeps none of the old curves.
+func TestFollowerDropsAnotherTopicsCurves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	for _, many := range []bool{false, true} {
+		t.Run(fmt.Sprintf("new topic longer %v", many), func(t *testing.T) {
+			names := topology.Names{Group: "moved"}.WithDefaults()
+			dir := t.TempDir()
+			_, old := testkit.Broker(t)
+			if err := processor.EnsureTopics(old, names, 4); err != nil {
+				t.Fatal(err)
+			}
+			produceSnapshots(t, old, names.Snapshots, 20, 1, 5)
+			h, stop := runFollower(t, old, names.Group, dir)
+			waitReady(t, h)
+			stop()
+
+			_, fresh := testkit.Broker(t)
+			if err := processor.EnsureTopics(fresh, names, 4); err != nil {
+				t.Fatal(err)
+			}
+			rounds := uint64(1)
+			if many {
+				rounds = 20
+			}
+			n := produceSnapshots(t, fresh, names.Snapshots, 4, 1, rounds)
+			h, stop = runFollower(t, fresh, names.Group, dir)
+			defer stop()
+			if got := waitReady(t, h); got != int64(n) {
+				t.Errorf("ready after %d snapshots, want the new topic's %d", got, n)
+			}
+			if ids := h.Store().Sensors(); len(ids) != 4 {
+				t.Errorf("sensors with curves: %v; want the new topic's 4", ids)
+			}
+			if pts := h.Store().Points("0"); len(pts) == 0 || pts[len(pts)-1].Samples != bankSnap("0", rounds).Samples {
+				t.Errorf("sensor 0's curve: %v; want the new topic's", curve(pts))
+			}
+		})
+	}
+}

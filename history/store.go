@@ -2,10 +2,12 @@ package history
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -14,6 +16,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/streamrls/streamrls/schema"
+	"github.com/streamrls/streamrls/tablestore"
 )
 
 // DefaultPoints bounds the points a Store keeps per sensor.
@@ -48,7 +51,9 @@ const flushEvery = 2000
 // Keys: 'm'+sensor → meta (series counters, newest snapshot);
 // 'p'+uvarint(len sensor)+sensor+seq (big endian) → one kept point;
 // 'u'+touch (big endian) → sensor, the order of the latest snapshots;
-// 'o'+partition → next offset; 't' → touch counter and total bytes.
+// 'o'+partition → next offset; 't' → touch counter and total bytes;
+// 'i' → the cluster and topic the curves were read from (JSON, see
+// tablestore.Origin).
 type Store struct {
 	max      int
 	maxBytes int64
@@ -194,6 +199,47 @@ func (st *Store) Record(partition int32, next int64) {
 	k[0] = 'o'
 	binary.BigEndian.PutUint32(k[1:], uint32(partition))
 	st.batch.Put(k[:], binary.AppendVarint(nil, next))
+}
+
+// Origin is the cluster and topic the store's curves were read from, as
+// recorded by SetOrigin (zero: none).
+func (st *Store) Origin() tablestore.Origin {
+	var o tablestore.Origin
+	if b, err := st.db.Get([]byte{'i'}, nil); err == nil {
+		_ = json.Unmarshal(b, &o) // unreadable: unknown
+	}
+	return o
+}
+
+// SetOrigin records the cluster and topic the store's curves are read
+// from.
+func (st *Store) SetOrigin(o tablestore.Origin) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	return st.db.Put([]byte{'i'}, b, nil)
+}
+
+// Reset drops every curve, offset and origin: the store was read from
+// another cluster or topic.
+func (st *Store) Reset() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.batch.Reset()
+	clear(st.dirty)
+	clear(st.offsets)
+	st.pending, st.touch, st.total, st.err = 0, 0, 0, nil
+	var b leveldb.Batch
+	it := st.db.NewIterator(nil, nil)
+	for it.Next() {
+		b.Delete(slices.Clone(it.Key()))
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	return st.db.Write(&b, nil)
 }
 
 // Flush writes what is pending and drops the oldest curves if the store is

@@ -266,8 +266,17 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The local copy is checked against the table topic as each partition
+	// opens it (tablestore.Origin).
+	client, admin, err := cfg.Kafka.Admin("streamrls-origin-" + cfg.Names.Group)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	local := localCopyOptions(cfg, log)
+	local.Origin = tablestore.KafkaOrigin(client)
 	opts = append(opts,
-		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, localCopyOptions(cfg, log))))),
+		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local)))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.

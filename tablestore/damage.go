@@ -50,7 +50,7 @@ func (p *partitionDB) String() string {
 // a rebuild.
 func (p *partitionDB) open() (*localDB, error) {
 	if reason, err := os.ReadFile(p.path + damagedSuffix); err == nil {
-		if err := p.moveAside(strings.TrimSpace(string(reason))); err != nil {
+		if err := p.moveAside(damagedMsg, strings.TrimSpace(string(reason))); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -63,7 +63,7 @@ func (p *partitionDB) open() (*localDB, error) {
 	if !isDamage(err) {
 		return nil, fmt.Errorf("open local table copy %s: %w", p, err)
 	}
-	if err := p.moveAside(fmt.Sprintf("open: %v", err)); err != nil {
+	if err := p.moveAside(damagedMsg, fmt.Sprintf("open: %v", err)); err != nil {
 		return nil, err
 	}
 	db, err = p.openLevelDB()
@@ -145,9 +145,12 @@ func isDamage(err error) bool {
 	return errors.As(err, &c1) || errors.As(err, &c2) || errors.Is(err, fs.ErrNotExist)
 }
 
+// damagedMsg is the log message of a damaged copy moved aside.
+const damagedMsg = "local table copy damaged: moved aside, rebuilding it from the changelog"
+
 // moveAside renames the partition's directory to PATH.corrupt-TIME and
-// logs it; reason is what was found.
-func (p *partitionDB) moveAside(reason string) error {
+// logs it as msg; reason is what was found.
+func (p *partitionDB) moveAside(msg, reason string) error {
 	if _, err := os.Stat(p.path); errors.Is(err, fs.ErrNotExist) {
 		// Already gone (moved by hand): nothing to keep.
 		return p.clearMark()
@@ -161,10 +164,9 @@ func (p *partitionDB) moveAside(reason string) error {
 		to = fmt.Sprintf("%s-%d", base, i)
 	}
 	if err := os.Rename(p.path, to); err != nil {
-		return fmt.Errorf("local table copy %s is damaged (%s) and cannot be moved aside: %w", p, reason, err)
+		return fmt.Errorf("local table copy %s cannot be moved aside (%s): %w", p, reason, err)
 	}
-	p.log.Error("local table copy damaged: moved aside, rebuilding it from the changelog",
-		"path", p.path, "moved_to", to, "topic", p.topic, "partition", p.partition, "reason", reason)
+	p.log.Error(msg, "path", p.path, "moved_to", to, "topic", p.topic, "partition", p.partition, "reason", reason)
 	return p.clearMark()
 }
 

@@ -53,8 +53,14 @@ type StorageOptions struct {
 	// processor does) sets it so that its memory does not grow with its
 	// partition count.
 	MaxPendingTotal int
-	// Log receives the damaged partitions moved aside (nil: slog.Default()).
+	// Log receives the damaged and foreign partitions moved aside (nil:
+	// slog.Default()).
 	Log *slog.Logger
+	// Origin, when set, is asked for each partition it opens: a copy that
+	// does not belong to the table topic there is moved aside and rebuilt,
+	// and the origin is recorded with the copy (see Origin). A failure to
+	// ask fails the open.
+	Origin OriginFunc
 }
 
 // StorageBuilder builds the local copies of a table under dir, one LevelDB
@@ -87,7 +93,8 @@ type StorageOptions struct {
 // A partition whose LevelDB is damaged (corrupted or missing files found
 // when opening it, or by a read or write, which then fails) is moved aside
 // to dir/TOPIC.PARTITION.corrupt-TIME and rebuilt from the changelog; see
-// partitionDB.open.
+// partitionDB.open. So is one that belongs to another cluster or topic, or
+// holds records past the end of the topic (StorageOptions.Origin).
 func StorageBuilder(dir string) storage.Builder { return StorageBuilderWith(dir, StorageOptions{}) }
 
 // StorageBuilderWith is StorageBuilder with options.
@@ -111,6 +118,11 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 		db, err := p.open()
 		if err != nil {
 			return nil, err
+		}
+		if o.Origin != nil {
+			if db, err = p.belongs(db, o.Origin); err != nil {
+				return nil, err
+			}
 		}
 		b := newBuffered(db, p, o)
 		total.join(b)

@@ -52,6 +52,8 @@ type View struct {
 
 	brokers []string
 	opts    []goka.ViewOption
+	kafka   kafkaconf.Kafka
+	origin  atomic.Pointer[tablestore.OriginFunc] // nil while Run has no client
 
 	mu     sync.RWMutex
 	stores map[int32]*counted
@@ -91,7 +93,7 @@ func New(cfg Config) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := tablestore.StorageBuilder(cfg.StateDir)
+	base := tablestore.StorageBuilderWith(cfg.StateDir, tablestore.StorageOptions{Log: v.log, Origin: v.originOf})
 	opts = append(opts,
 		goka.WithViewAutoReconnect(),
 		goka.WithViewLogger(kafkaconf.GokaLogger(cfg.Log)),
@@ -107,8 +109,18 @@ func New(cfg Config) (*View, error) {
 			return c, nil
 		}),
 	)
-	v.brokers, v.opts = cfg.Kafka.WithDefaults().Brokers, opts
+	v.brokers, v.opts, v.kafka = cfg.Kafka.WithDefaults().Brokers, opts, cfg.Kafka
 	return v, nil
+}
+
+// originOf asks the brokers Run is connected to about a partition of the
+// table, so that a local copy of another cluster or topic is not served.
+func (v *View) originOf(topic string, partition int32) (tablestore.Origin, error) {
+	fn := v.origin.Load()
+	if fn == nil {
+		return tablestore.Origin{}, errors.New("view: not connected to the brokers")
+	}
+	return (*fn)(topic, partition)
 }
 
 // Group is the group whose table this view serves.
@@ -119,12 +131,12 @@ func (v *View) Table() string { return v.table }
 
 // Run runs the view until ctx ends. It waits, with backoff, for the brokers
 // and the table to exist (a processor creates the table when it first
-// starts), reconnects after Kafka errors, and meanwhile serves whatever its
-// local copy holds.
+// starts) and reconnects after Kafka errors. Meanwhile its local copy can
+// be read but may be behind the table: Waiting says what it waits for.
 func (v *View) Run(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
-		gv, err := goka.NewView(v.brokers, goka.Table(v.table), new(codec.Bytes), v.opts...)
+		gv, release, err := v.build()
 		if err == nil {
 			v.mu.Lock()
 			v.gv.Store(gv)
@@ -135,6 +147,7 @@ func (v *View) Run(ctx context.Context) error {
 			}
 			v.log.Info("view running", "table", v.table)
 			err = gv.Run(ctx)
+			release()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -149,6 +162,27 @@ func (v *View) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// build makes a goka view and the client its local copies are checked
+// with; release closes the client once the goka view has run.
+func (v *View) build() (gv *goka.View, release func(), err error) {
+	client, admin, err := v.kafka.Admin("streamrls-origin-" + v.group)
+	if err != nil {
+		return nil, nil, err
+	}
+	originOf := tablestore.KafkaOrigin(client)
+	v.origin.Store(&originOf)
+	release = func() {
+		v.origin.Store(nil)
+		admin.Close()
+	}
+	gv, err = goka.NewView(v.brokers, goka.Table(v.table), new(codec.Bytes), v.opts...)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return gv, release, nil
 }
 
 // Recovered says whether the view has caught up with the table.
@@ -182,6 +216,54 @@ func (v *View) State() string {
 		return "running"
 	default:
 		return fmt.Sprint(st)
+	}
+}
+
+// Waiting says what the view waits for before it has caught up with the
+// table, naming the first partition not yet caught up and how far it is;
+// "" once it has.
+func (v *View) Waiting() string {
+	gv := v.gv.Load()
+	if gv == nil {
+		return fmt.Sprintf("view of group %s is connecting to the brokers and the table %s", v.group, v.table)
+	}
+	if gv.Recovered() {
+		return ""
+	}
+	stats := gv.Stats(context.Background())
+	ps := make([]int32, 0, len(stats.Partitions))
+	for p := range stats.Partitions {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	for _, p := range ps {
+		st := stats.Partitions[p]
+		if st.Status >= goka.PartitionRunning {
+			continue
+		}
+		if r := st.Recovery; r != nil && r.Hwm > 0 && st.Status == goka.PartitionRecovering {
+			return fmt.Sprintf("view of group %s is recovering: partition %d at offset %d of %d", v.group, p, max(r.Offset, 0), r.Hwm)
+		}
+		return fmt.Sprintf("view of group %s is %s: partition %d is %s", v.group, v.State(), p, partitionState(st.Status))
+	}
+	return fmt.Sprintf("view of group %s is %s", v.group, v.State())
+}
+
+// partitionState names a goka partition status for Waiting.
+func partitionState(s goka.PartitionStatus) string {
+	switch s {
+	case goka.PartitionStopped:
+		return "stopped"
+	case goka.PartitionInitializing:
+		return "opening its local copy"
+	case goka.PartitionConnecting:
+		return "connecting"
+	case goka.PartitionRecovering:
+		return "recovering"
+	case goka.PartitionPreparing:
+		return "preparing"
+	default:
+		return fmt.Sprint(int(s))
 	}
 }
 
