@@ -2,7 +2,6 @@ package codec
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -13,35 +12,6 @@ import (
 	"github.com/streamrls/streamrls/rls"
 )
 
-// appendBankV1 is the version-1 encoder (the layout before the scoring
-// state), kept to test that old table values still load.
-func appendBankV1(dst []byte, b *rls.Bank) []byte {
-	n := b.Dim
-	dst = append(dst, BankMagic, 1)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
-	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
-	for _, m := range b.Models {
-		dst = append(dst, byte(len(m.Name)))
-		dst = append(dst, m.Name...)
-		f(m.Lambda)
-		f(m.Delta)
-		f(m.MaxTrace)
-		dst = binary.LittleEndian.AppendUint64(dst, m.Samples)
-		f(m.MSE)
-		f(m.RecentMSE)
-		for _, v := range m.Theta {
-			f(v)
-		}
-		for r := 0; r < n; r++ {
-			for c := r; c < n; c++ {
-				f(m.P[r*n+c])
-			}
-		}
-	}
-	return dst
-}
-
 // TestBankDecodesV1: a version-1 state decodes to the same θ, P and figures,
 // with fresh scoring state (σ̂² unknown, detector at its start, zero
 // counts), even into a bank that had scoring state; the decoded bank then
@@ -51,12 +21,12 @@ func TestBankDecodesV1(t *testing.T) {
 	if b.Models[0].Sigma2 == 0 || b.Models[0].Sigma2N != 300 {
 		t.Fatalf("test bank has no scoring state: %+v", b.Models[0])
 	}
-	v1 := appendBankV1(nil, b)
+	v1 := AppendBankV1(nil, b)
 	if len(v1) != len(AppendBank(nil, b))-3*64 {
 		t.Fatalf("v1 state %d bytes, v2 %d: want 64 fewer per model", len(v1), len(AppendBank(nil, b)))
 	}
 	// The fuzz corpus holds version-1 states written by the version-1 code.
-	if !bytes.Equal(appendBankV1(nil, rls.NewBank(rls.DefaultSpecs(), 2)), fuzzSeedV1(t, "valid-default-2")) {
+	if !bytes.Equal(AppendBankV1(nil, rls.NewBank(rls.DefaultSpecs(), 2)), fuzzSeedV1(t, "valid-default-2")) {
 		t.Fatal("appendBankV1 does not write what the version-1 code wrote (testdata/fuzz/FuzzDecodeBank/valid-default-2)")
 	}
 	want := b.Clone()
@@ -73,7 +43,7 @@ func TestBankDecodesV1(t *testing.T) {
 	if err := dst.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if again := appendBankV1(nil, dst); !bytes.Equal(again, v1) {
+	if again := AppendBankV1(nil, dst); !bytes.Equal(again, v1) {
 		t.Fatal("a decoded v1 state re-encoded as v1 differs")
 	}
 	x := []float64{1, 2, 3, 4}

@@ -142,7 +142,7 @@ func FuzzDecodeBank(f *testing.F) {
 	f.Add(AppendBank(nil, rls.NewBank(rls.DefaultSpecs(), 2)))
 	f.Add(AppendBank(nil, rls.NewBank(rls.DefaultSpecs()[:1], 0)))
 	f.Add(AppendBank(nil, testBank(f, 3, 20)))
-	f.Add(appendBankV1(nil, testBank(f, 3, 20)))
+	f.Add(AppendBankV1(nil, testBank(f, 3, 20)))
 	f.Add([]byte{0xBA, 1, 0xff, 0xff, 0, 0, 1, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := DecodeBank(data)
@@ -158,7 +158,7 @@ func FuzzDecodeBank(f *testing.F) {
 		}
 		enc := AppendBank
 		if data[1] == 1 {
-			enc = appendBankV1 // a version-1 state keeps its bytes in the version-1 layout
+			enc = AppendBankV1 // a version-1 state keeps its bytes in the version-1 layout
 		}
 		if again := enc(nil, b); !bytes.Equal(again, data) {
 			t.Fatalf("DecodeBank(%q): re-encoded %q", data, again)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	le "encoding/binary" // the package's binary is the streamrls command
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -350,19 +349,26 @@ func comparePyRoutes(t *testing.T, py *pyAnswer, g *goAnswers, url, token string
 			t.Errorf("numpy %v: %s: Python\n%.600s\nGo\n%.600s", py.Numpy, what, gj, wj)
 		}
 	}
-	same("sensors", py.Sensors, g.Sensors)
-	same("sensors, 2 a page", py.SensorsPaged, g.Sensors)
-	same("group's sensors, 3 a page", py.GroupSensors, g.GroupSensors)
-	same("first page", py.FirstPage, g.FirstPage)
-	same("sensor", py.Sensor, g.Sensor)
-	same("group's sensor", py.GroupSensor, g.GroupSensor)
-	same("predict", py.Predict, g.Predict)
-	same("history", py.History, g.History)
-	same("events", py.Events, g.Events)
-	same("events, limit 2", py.EventsLimited, g.Limited)
-	same("groups", py.Groups, g.Groups)
-	same("healthz", py.Health, g.Health)
-	same("readyz", py.Ready, g.Ready)
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"sensors", py.Sensors, g.Sensors},
+		{"sensors, 2 a page", py.SensorsPaged, g.Sensors},
+		{"group's sensors, 3 a page", py.GroupSensors, g.GroupSensors},
+		{"first page", py.FirstPage, g.FirstPage},
+		{"sensor", py.Sensor, g.Sensor},
+		{"group's sensor", py.GroupSensor, g.GroupSensor},
+		{"predict", py.Predict, g.Predict},
+		{"history", py.History, g.History},
+		{"events", py.Events, g.Events},
+		{"events, limit 2", py.EventsLimited, g.Limited},
+		{"groups", py.Groups, g.Groups},
+		{"healthz", py.Health, g.Health},
+		{"readyz", py.Ready, g.Ready},
+	} {
+		same(c.what, c.got, c.want)
+	}
 	if g.FirstPage.Next == "" || len(g.Sensors) < 5 {
 		t.Errorf("%d sensors, first page %+v: the paging is not exercised", len(g.Sensors), g.FirstPage)
 	}
@@ -416,35 +422,6 @@ func comparePyRoutes(t *testing.T, py *pyAnswer, g *goAnswers, url, token string
 	}
 }
 
-// appendBankV1 writes a bank in version 1 of the bank codec (no scoring
-// state), as codec's tests do.
-func appendBankV1(dst []byte, b *rls.Bank) []byte {
-	n := b.Dim
-	dst = append(dst, codec.BankMagic, 1)
-	dst = le.LittleEndian.AppendUint32(dst, uint32(n))
-	dst = le.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
-	f := func(v float64) { dst = le.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
-	for _, m := range b.Models {
-		dst = append(dst, byte(len(m.Name)))
-		dst = append(dst, m.Name...)
-		f(m.Lambda)
-		f(m.Delta)
-		f(m.MaxTrace)
-		dst = le.LittleEndian.AppendUint64(dst, m.Samples)
-		f(m.MSE)
-		f(m.RecentMSE)
-		for _, v := range m.Theta {
-			f(v)
-		}
-		for r := 0; r < n; r++ {
-			for c := r; c < n; c++ {
-				f(m.P[r*n+c])
-			}
-		}
-	}
-	return dst
-}
-
 // pyStates are the states Go encodes for decode_state: banks of versions 1
 // and 2, a stub without a bank, and broken values. banks holds each valid
 // one's envelope and bank (nil: none) by name.
@@ -488,7 +465,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		for _, m := range v1.Models {
 			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
 		}
-		add(fmt.Sprintf("v1-dim%d", dim), meta(dim, 300), appendBankV1(nil, b), v1, 1)
+		add(fmt.Sprintf("v1-dim%d", dim), meta(dim, 300), codec.AppendBankV1(nil, b), v1, 1)
 	}
 	// The version-1 value the version-1 code wrote (codec's fuzz corpus).
 	seed := fuzzBytes(t, filepath.Join("..", "codec", "testdata", "fuzz", "FuzzDecodeBank", "valid-default-2"))

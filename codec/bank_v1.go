@@ -1,0 +1,39 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/streamrls/streamrls/rls"
+)
+
+// AppendBankV1 appends b in version 1 of the bank codec, the layout before
+// the scoring state. Nothing writes it any more: it is kept so that the
+// readers of old table values, this package's and those in other
+// languages, can be tested against the real layout.
+func AppendBankV1(dst []byte, b *rls.Bank) []byte {
+	n := b.Dim
+	dst = append(dst, BankMagic, 1)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
+	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
+	for _, m := range b.Models {
+		dst = append(dst, byte(len(m.Name)))
+		dst = append(dst, m.Name...)
+		f(m.Lambda)
+		f(m.Delta)
+		f(m.MaxTrace)
+		dst = binary.LittleEndian.AppendUint64(dst, m.Samples)
+		f(m.MSE)
+		f(m.RecentMSE)
+		for _, v := range m.Theta {
+			f(v)
+		}
+		for r := 0; r < n; r++ {
+			for c := r; c < n; c++ {
+				f(m.P[r*n+c])
+			}
+		}
+	}
+	return dst
+}
