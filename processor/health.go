@@ -33,9 +33,12 @@ func NewHealth(cfg Config) *Health { return &Health{stall: StallBound(cfg)} }
 
 // StallBound is how long a processor run with cfg may leave input it has
 // read unwritten before its Health says it does not work: 3 ×
-// BatchMaxInterval, which is how long a catching-up batch may collect
-// input, with room for writing it.
-func StallBound(cfg Config) time.Duration { return 3 * cfg.withDefaults().BatchMaxInterval }
+// BatchMaxInterval, how long a catching-up batch may collect input, with
+// room for writing it; at least 3 × DefaultBatchMaxInterval, so that short
+// batches under load are not taken for a stall.
+func StallBound(cfg Config) time.Duration {
+	return 3 * max(cfg.withDefaults().BatchMaxInterval, DefaultBatchMaxInterval)
+}
 
 // Check returns nil while the processor works, else why it does not.
 func (h *Health) Check() error {
