@@ -53,6 +53,9 @@ type Server struct {
 	// Goka is goka's monitor and query UI under /goka/ (nil: one is made
 	// showing Views).
 	Goka *GokaUI
+	// Health, when set, makes /healthz answer 503 while it returns an
+	// error (run's processor, see Healthz).
+	Health func() error
 }
 
 // route is one pattern of the API's ServeMux; the pattern is also the
@@ -77,9 +80,7 @@ func (s *Server) routes() []route {
 	}
 	fn := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
 	return []route{
-		fn("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		}),
+		fn("GET /healthz", Healthz(s.Health)),
 		fn("GET /readyz", s.readyz),
 		{"GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})},
 		fn("GET /openapi.json", serveOpenAPI),

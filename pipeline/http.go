@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,14 +37,14 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveMetrics serves /healthz and /metrics of reg (nothing without a
-// listener).
-func serveMetrics(ctx context.Context, eg group, hc HTTP, reg *prometheus.Registry, log *slog.Logger) {
+// serveMetrics serves /healthz, by health (nil: always ok), and /metrics of
+// reg (nothing without a listener).
+func serveMetrics(ctx context.Context, eg group, hc HTTP, reg *prometheus.Registry, health func() error, log *slog.Logger) {
 	if hc.Listener == nil {
 		return
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `{"status":"ok"}`) })
+	mux.HandleFunc("GET /healthz", api.Healthz(health))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	serveHTTP(ctx, eg, hc, mux, log)
 }

@@ -22,6 +22,8 @@ type ProcessConfig struct {
 	// sensors (the first updated). Default none.
 	SensorMetrics int
 	// HTTP serves /healthz and Prometheus /metrics (no listener: none).
+	// /healthz answers 503 while the processor does not work
+	// (processor.Health).
 	HTTP HTTP
 }
 
@@ -32,8 +34,9 @@ func Process(ctx context.Context, cfg ProcessConfig) error {
 	pcfg := cfg.Processor
 	pcfg.Metrics = processor.NewMetrics(reg)
 	pcfg.Metrics.SensorLimit = cfg.SensorMetrics
+	pcfg.Health = processor.NewHealth(pcfg)
 	eg, ctx := errgroup.WithContext(ctx)
-	serveMetrics(ctx, eg, cfg.HTTP, reg, log)
+	serveMetrics(ctx, eg, cfg.HTTP, reg, pcfg.Health.Check, log)
 	eg.Go(func() error { return processor.Run(ctx, pcfg) })
 	return eg.Wait()
 }
@@ -78,7 +81,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	eg, ctx := errgroup.WithContext(ctx)
-	serveMetrics(ctx, eg, cfg.HTTP, reg, log)
+	serveMetrics(ctx, eg, cfg.HTTP, reg, nil, log)
 	show := &replayProgress{group: rc.Names.WithDefaults().Group, every: cfg.Progress, w: cfg.Bar, log: log}
 	rc.Progress = show.update
 	rc.CaughtUp = func(s processor.ReplaySummary) {

@@ -153,6 +153,7 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 	pcfg.Names, pcfg.Kafka, pcfg.StateDir, pcfg.Partitions = names, kc, filepath.Join(cfg.DataDir, "processor"), cfg.Partitions
 	pcfg.Metrics, pcfg.Log, pcfg.OnStart = processor.NewMetrics(reg), cfg.Log, gokaUI.AttachProcessor
 	pcfg.Metrics.SensorLimit = cfg.SensorMetrics
+	pcfg.Health = processor.NewHealth(pcfg)
 	eg.Go(func() error { return processor.Run(ctx, pcfg) })
 	viewDir := filepath.Join(cfg.DataDir, "view")
 	release, err := tablestore.LockDir(viewDir)
@@ -182,7 +183,7 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 		eg.Go(func() error { return events.Run(ctx) })
 		srv := &api.Server{Views: []*view.View{v}, Registry: reg, Metrics: api.NewMetrics(reg, v), Log: cfg.Log,
 			Histories: []*history.Follower{hist}, Events: []*history.EventFollower{events}, Truth: truth, Goka: gokaUI,
-			IntervalLevel: cfg.Events.IntervalLevel}
+			IntervalLevel: cfg.Events.IntervalLevel, Health: pcfg.Health.Check}
 		serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), cfg.Log)
 	}
 	eg.Go(func() error {

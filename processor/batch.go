@@ -55,12 +55,16 @@ type msgBatch struct {
 	// it on with ... does not allocate.
 	pin    []goka.ContextOption
 	counts *Counts
+	health *Health
 }
 
 func (*msgBatch) begin() {}
 
 // end counts the message's samples as written: handed to goka.
-func (mb *msgBatch) end(_ goka.Context, applied int) { mb.counts.Written.Add(uint64(applied)) }
+func (mb *msgBatch) end(_ goka.Context, applied int) {
+	mb.counts.Written.Add(uint64(applied))
+	mb.health.settle(1, nil)
+}
 
 // lookup knows no sensor: a batch of one holds nothing before its message.
 func (*msgBatch) lookup(string) (*Record, bool, error) { return nil, false, nil }
@@ -132,7 +136,9 @@ type batchWriter struct {
 	idleTTL time.Duration
 	now     func() time.Time
 	// forget drops a deleted sensor from the handler's decoded-state cache.
-	forget  func(p int32, key string)
+	forget func(p int32, key string)
+	// health counts the batches' messages written or failed (nil: none).
+	health  *Health
 	infoLog sampledLog
 	running sync.WaitGroup // the partitions' batch goroutines
 }
@@ -610,6 +616,7 @@ func (pb *partBatch) write(c cutBatch) {
 	for _, commit := range c.commits {
 		commit(err)
 	}
+	pb.w.health.settle(c.messages, err)
 	if err == nil {
 		pb.w.counts.StateWrites.Add(uint64(len(c.table)))
 		pb.w.counts.StateBytes.Add(uint64(c.bytes))

@@ -44,6 +44,9 @@ type Handler struct {
 	// batches writes the partitions' timed batches; nil makes every
 	// message a batch of its own (see Handler.output).
 	batches *batchWriter
+	// health counts the messages read (nil: none); the batches count
+	// them written.
+	health *Health
 }
 
 // Rebalanced is the goka rebalance callback: it drops every cached state
@@ -68,6 +71,7 @@ type rejection struct {
 func (h *Handler) Process(ctx goka.Context, msg any) {
 	applied := 0
 	h.counts().Messages.Add(1)
+	h.health.reading()
 	if h.Metrics != nil {
 		start := time.Now()
 		defer func() { h.Metrics.observe(start, ctx.Timestamp(), applied) }()
@@ -232,7 +236,7 @@ func (h *Handler) output(ctx goka.Context, pc *partCache) output {
 		return pc.batch
 	}
 	if h.batches == nil {
-		pc.batch = &msgBatch{pin: pc.pin, counts: h.counts()}
+		pc.batch = &msgBatch{pin: pc.pin, counts: h.counts(), health: h.health}
 		return pc.batch
 	}
 	pb, err := h.batches.newPartBatch(ctx.Context(), pc.p, pc.pinHeaders)

@@ -109,6 +109,10 @@ type Config struct {
 	// Names.Events always, score records on Names.Scores with
 	// Scoring.Publish. The tests are the Learner's. Default: events only.
 	Scoring Scoring
+	// Health is told when the processor stops, when a rebuilt one runs
+	// and what it reads and writes, for a liveness probe (NewHealth).
+	// Default none.
+	Health *Health
 }
 
 // withDefaults fills the unset fields of a config about to run.
@@ -219,6 +223,10 @@ func Run(ctx context.Context, cfg Config) error {
 		if kafkaconf.IsAuthError(err) {
 			return err
 		}
+		if err == nil {
+			err = errors.New("goka's processor stopped without an error")
+		}
+		cfg.Health.stopped(err)
 		if time.Since(started) > time.Minute {
 			backoff = cfg.MinBackoff // it ran for a while: this is a new failure
 		}
@@ -236,11 +244,17 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
+	// A local table copy that fails, even in a background write that no
+	// callback would see until its next one, stops the processor: it is
+	// rebuilt with a copy opened afresh (tablestore.StorageOptions.Timeout).
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
-		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
+		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring,
+		health: cfg.Health}
 	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
@@ -253,7 +267,8 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
 			codec: TableCodec{Learner: cfg.Learner}, gate: gate, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
-			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition}
+			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition,
+			health: cfg.Health}
 		defer func() {
 			// Every partition's last batch is written before goka's
 			// processor returns; the goroutines only remain to be reaped.
@@ -275,6 +290,10 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer admin.Close()
 	local := localCopyOptions(cfg, log)
 	local.Origin = tablestore.KafkaOrigin(client)
+	local.OnFail = func(err error) {
+		cfg.Health.stopped(err)
+		stop(err)
+	}
 	opts = append(opts,
 		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local)))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
@@ -300,8 +319,19 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.OnStart != nil {
 		cfg.OnStart(p)
 	}
+	if cfg.Health != nil {
+		go func() {
+			if p.WaitForReadyContext(ctx) == nil && p.Recovered() {
+				cfg.Health.running()
+			}
+		}()
+	}
 	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
-	return offsets.explain(p.Run(ctx), cfg)
+	err = offsets.explain(p.Run(ctx), cfg)
+	if cause := context.Cause(ctx); err == nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a local table copy failed
+	}
+	return err
 }
 
 // EnsureTopics creates the input, dead-letter, snapshots, scores and events

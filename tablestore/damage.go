@@ -49,6 +49,12 @@ func (p *partitionDB) String() string {
 // disagrees with the values). A wrong state served as right is worse than
 // a rebuild.
 func (p *partitionDB) open() (*localDB, error) {
+	if why, ok := abandoned.LoadAndDelete(p.path); ok {
+		if err := p.moveAside(abandonedMsg, why.(string)); err != nil {
+			abandoned.Store(p.path, why)
+			return nil, err
+		}
+	}
 	if reason, err := os.ReadFile(p.path + damagedSuffix); err == nil {
 		if err := p.moveAside(damagedMsg, strings.TrimSpace(string(reason))); err != nil {
 			return nil, err
@@ -143,6 +149,24 @@ func isDamage(err error) bool {
 	var c2 *lstorage.ErrCorrupted
 	// A table file missing when read surfaces as the file system's error.
 	return errors.As(err, &c1) || errors.As(err, &c2) || errors.Is(err, fs.ErrNotExist)
+}
+
+// abandoned are the directories of LevelDBs whose close did not finish, by
+// path, with the reason. Such a database may still hold the directory's
+// lock, so a new one cannot open there, and may still write to its files:
+// the directory is moved aside with it, and the partition rebuilt from the
+// changelog in a fresh one. Waiting instead might be for ever.
+var abandoned sync.Map
+
+// abandonedMsg is the log message of an abandoned copy moved aside.
+const abandonedMsg = "local table copy abandoned: moved aside, rebuilding it from the changelog"
+
+// abandon marks the partition's LevelDB, whose close did not finish, to
+// be moved aside at the next open.
+func (p *partitionDB) abandon(cause error) {
+	abandoned.Store(p.path, fmt.Sprintf("close: %v", cause))
+	p.log.Error("local table copy abandoned: it is moved aside and rebuilt when opened next",
+		"path", p.path, "topic", p.topic, "partition", p.partition, "err", cause)
 }
 
 // damagedMsg is the log message of a damaged copy moved aside.

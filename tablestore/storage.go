@@ -31,7 +31,12 @@ const OffsetKey = "__offset"
 const (
 	DefaultStorageFlush   = 200 * time.Millisecond
 	DefaultStoragePending = 8 << 20
+	DefaultStorageTimeout = 30 * time.Second
 )
+
+// ErrTimeout is wrapped by the error of a LevelDB write or close that did
+// not finish within StorageOptions.Timeout.
+var ErrTimeout = errors.New("timed out")
 
 // StorageOptions tune the local table copies (see StorageBuilder).
 type StorageOptions struct {
@@ -61,6 +66,19 @@ type StorageOptions struct {
 	// and the origin is recorded with the copy (see Origin). A failure to
 	// ask fails the open.
 	Origin OriginFunc
+	// Timeout bounds each write of buffered values to LevelDB and each
+	// close of it. goleveldb can wait for ever: a full disk fails the
+	// compactions, which it retries while writes wait, and a failed large
+	// write leaves its write lock taken. A write that fails or times out
+	// fails the partition (every later write, and Close, returns the
+	// error) and calls OnFail; a close that times out abandons the
+	// database, which is moved aside when the partition opens next. Default
+	// DefaultStorageTimeout (30s).
+	Timeout time.Duration
+	// OnFail, when set, is called once with the error of a partition whose
+	// write failed or timed out, also of a write in the background, which
+	// no caller would see until its next write.
+	OnFail func(error)
 }
 
 // StorageBuilder builds the local copies of a table under dir, one LevelDB
@@ -94,7 +112,9 @@ type StorageOptions struct {
 // when opening it, or by a read or write, which then fails) is moved aside
 // to dir/TOPIC.PARTITION.corrupt-TIME and rebuilt from the changelog; see
 // partitionDB.open. So is one that belongs to another cluster or topic, or
-// holds records past the end of the topic (StorageOptions.Origin).
+// holds records past the end of the topic (StorageOptions.Origin), and one
+// whose close did not finish (StorageOptions.Timeout): its LevelDB may
+// still hold the directory's lock and write to its files.
 func StorageBuilder(dir string) storage.Builder { return StorageBuilderWith(dir, StorageOptions{}) }
 
 // StorageBuilderWith is StorageBuilder with options.
@@ -107,6 +127,9 @@ func StorageBuilderWith(dir string, o StorageOptions) storage.Builder {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultStorageTimeout
 	}
 	var total *pendingTotal
 	if o.MaxPendingTotal > 0 {
@@ -200,7 +223,7 @@ type buffered struct {
 	hasOff   bool
 	offDirty bool      // offset not yet in LevelDB
 	oldest   time.Time // when the oldest write not yet in LevelDB was buffered; zero: none
-	err      error
+	err      error     // a write failed or timed out: the partition is failed
 
 	flushMu   sync.Mutex // one flush at a time
 	recovered sync.Once
@@ -255,18 +278,42 @@ func (b *buffered) buffering() {
 	}
 }
 
-// Close flushes and closes LevelDB.
+// Close flushes and closes LevelDB, each within the timeout. A failed
+// partition is not flushed again; a close that does not finish is left
+// running and the database abandoned (see partitionDB.abandon).
 func (b *buffered) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.stop)
 		if b.started.Load() {
-			<-b.done
+			<-b.done // its flush is bounded
 		}
-		err = errors.Join(b.flush(), b.db.Close())
+		err = b.flush()
 		b.total.leave(b)
+		cerr := b.bounded(b.db.Close)
+		if errors.Is(cerr, ErrTimeout) {
+			b.where.abandon(cerr)
+		}
+		if cerr != nil {
+			err = errors.Join(err, fmt.Errorf("local table copy %s: close: %w", b.where, cerr))
+		}
 	})
 	return err
+}
+
+// bounded runs op, a write or close of LevelDB, and waits for it at most
+// the timeout; op then goes on alone.
+func (b *buffered) bounded(op func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	t := time.NewTimer(b.opt.Timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("no answer from LevelDB after %v: %w", b.opt.Timeout, ErrTimeout)
+	}
 }
 
 func (b *buffered) lookup(key string) (pendingValue, bool) {
@@ -384,18 +431,18 @@ func (b *buffered) MarkRecovered() error {
 // allocate their bytes about three times over.
 var batches = sync.Pool{New: func() any { return new(leveldb.Batch) }}
 
-// flush writes the buffered values and the offset as one LevelDB batch.
+// flush writes the buffered values and the offset as one LevelDB batch,
+// within the timeout. A failed partition writes nothing more.
 func (b *buffered) flush() error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
-	if len(b.pending) == 0 && !b.offDirty {
+	if b.err != nil || (len(b.pending) == 0 && !b.offDirty) {
 		err := b.err
 		b.mu.Unlock()
 		return err
 	}
 	batch := batches.Get().(*leveldb.Batch)
-	defer batches.Put(batch)
 	batch.Reset()
 	for k, pv := range b.pending {
 		if pv.del {
@@ -413,10 +460,14 @@ func (b *buffered) flush() error {
 	b.oldest = time.Time{}
 	b.mu.Unlock()
 
-	err := b.db.Write(batch, nil)
+	// The batch goes back to the pool once LevelDB is done with it, which
+	// after a timeout is later than this flush.
+	err := b.bounded(func() error {
+		defer batches.Put(batch)
+		return b.db.Write(batch, nil)
+	})
 
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err != nil {
 		// Keep what failed readable and make every later write fail: the
 		// processor stops and is rebuilt from the changelog.
@@ -429,6 +480,10 @@ func (b *buffered) flush() error {
 		err = b.err
 	}
 	b.flushing = nil
+	b.mu.Unlock()
+	if err != nil && b.opt.OnFail != nil {
+		b.opt.OnFail(err)
+	}
 	return err
 }
 
