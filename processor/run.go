@@ -99,7 +99,7 @@ type Config struct {
 	// IdleTTL deletes a sensor's state (a tombstone on the table, so views
 	// and exports forget it) once it has had no message for that long,
 	// so that the table does not keep sensors that are gone. Needs
-	// batches. Default none: sensors are kept.
+	// batches. At least MinIdleTTL. Default none: sensors are kept.
 	IdleTTL time.Duration
 	// Tombstones says what an input message with a null value does.
 	// Default TombstonesDeadLetter: a null value is kept for inspection
@@ -145,6 +145,12 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
+// MinIdleTTL is the shortest Config.IdleTTL: a partition looks for idle
+// sensors at most once a second (sweepEvery), so a shorter TTL could not be
+// kept, and it would delete the state of a sensor that reports every second
+// between two of its samples.
+const MinIdleTTL = time.Second
+
 // Validate reports the first setting of cfg that Run cannot use, as a
 // *setting.Error naming its field. Learner and StateDir, which Run also
 // requires, are not checked, so that a part of a configuration can be
@@ -168,8 +174,8 @@ func (cfg Config) Validate() error {
 		return setting.Errorf(pkg, "BatchMaxInterval", cfg.BatchMaxInterval, "≥ 0")
 	case cfg.BatchDensity < 0:
 		return setting.Errorf(pkg, "BatchDensity", cfg.BatchDensity, "≥ 1")
-	case cfg.IdleTTL < 0:
-		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "≥ 0")
+	case cfg.IdleTTL < 0 || cfg.IdleTTL > 0 && cfg.IdleTTL < MinIdleTTL:
+		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "0 (keep every sensor) or at least %v", MinIdleTTL)
 	case cfg.IdleTTL > 0 && cfg.NoBatches:
 		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "0 without batches (a batch deletes the idle sensors)")
 	case cfg.Snapshots.Interval < 0:
