@@ -38,10 +38,15 @@ type Config struct {
 	// existing topic keeps its count.
 	Partitions int
 	// MaxDim bounds a sensor's dimension: a larger sample is dead-lettered.
-	// At most DefaultMaxDim. Default MaxDimFor(Learner), the largest whose
-	// state fits in one table record, so that every accepted sensor can be
-	// written.
+	// At most DefaultMaxDim. Default DefaultFleetMaxDim, or MaxDimFor(Learner)
+	// where that is smaller (the largest whose state fits in one table
+	// record), so that a junk key costs the table a bounded state and every
+	// accepted sensor can be written.
 	MaxDim int
+	// MaxValueBytes bounds an input value as the processor receives it
+	// (decompressed): a larger one is dead-lettered, reason ReasonTooLarge,
+	// before it is decoded. Default DefaultMaxValueBytes.
+	MaxValueBytes int
 	// CacheSize bounds the decoded sensor states kept in memory between
 	// messages, which saves decoding a state at each of its messages.
 	// Default DefaultCacheSize.
@@ -118,6 +123,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = topology.DefaultPartitions
 	}
+	if cfg.MaxDim == 0 && cfg.Learner != nil {
+		cfg.MaxDim = min(DefaultFleetMaxDim, MaxDimFor(cfg.Learner))
+	}
+	if cfg.MaxValueBytes == 0 {
+		cfg.MaxValueBytes = DefaultMaxValueBytes
+	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
 	}
@@ -162,6 +173,8 @@ func (cfg Config) Validate() error {
 		return setting.Errorf(pkg, "Partitions", cfg.Partitions, "≥ 1")
 	case cfg.MaxDim < 0 || cfg.MaxDim > DefaultMaxDim:
 		return setting.Errorf(pkg, "MaxDim", cfg.MaxDim, "1..%d", DefaultMaxDim)
+	case cfg.MaxValueBytes < 0 || cfg.MaxValueBytes > math.MaxInt32:
+		return setting.Errorf(pkg, "MaxValueBytes", cfg.MaxValueBytes, "a size from 1 byte to 2GiB")
 	case cfg.CacheSize < 0:
 		return setting.Errorf(pkg, "CacheSize", cfg.CacheSize, "≥ 0")
 	case cfg.MinBackoff < 0 || cfg.MaxBackoff < 0:
@@ -245,7 +258,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
-	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
+	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes, Metrics: cfg.Metrics, Log: log,
 		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring}
 	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
