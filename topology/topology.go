@@ -87,6 +87,15 @@ func legalTopic(name string, n int) bool {
 	return true
 }
 
+// ValidateTopic reports a topic name Kafka would refuse, as a
+// *setting.Error of field, the field that holds it.
+func ValidateTopic(field, name string) error {
+	if !legalTopic(name, MaxTopicBytes) {
+		return setting.Errorf("topology", field, strconv.Quote(name), "%s", topicRule(MaxTopicBytes))
+	}
+	return nil
+}
+
 // ValidateGroup reports a group name whose topics (GROUP-table and the
 // others) Kafka would refuse. A legal name is also one flat directory name
 // under a state directory.
@@ -112,8 +121,10 @@ func (n Names) Validate() error {
 	}
 	for _, t := range []struct{ field, name string }{{"Input", n.Input}, {"DeadLetter", n.DeadLetter},
 		{"Snapshots", n.Snapshots}, {"Scores", n.Scores}, {"Events", n.Events}} {
-		if t.name != "" && !legalTopic(t.name, MaxTopicBytes) {
-			return setting.Errorf(pkg, t.field, strconv.Quote(t.name), "%s", topicRule(MaxTopicBytes))
+		if t.name != "" {
+			if err := ValidateTopic(t.field, t.name); err != nil {
+				return err
+			}
 		}
 	}
 	switch {
