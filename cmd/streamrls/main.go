@@ -119,9 +119,13 @@ func applyEnv(cmd *cobra.Command) error {
 func refuseEmpty(fs *pflag.FlagSet, names ...string) error {
 	for _, name := range names {
 		f := fs.Lookup(name)
-		if f != nil && f.Changed && f.Value.Type() == "string" && f.Value.String() == "" {
-			return flagErr("--%s \"\": want a name (leave the flag out for its default %q)", name, f.DefValue)
+		if f == nil || !f.Changed || f.Value.Type() != "string" || f.Value.String() != "" {
+			continue
 		}
+		if f.DefValue == "" {
+			return flagErr("--%s \"\": want a name", name)
+		}
+		return flagErr("--%s \"\": want a name (leave the flag out for its default %q)", name, f.DefValue)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ func TestRefusedFlags(t *testing.T) {
 		{"export group a/b", []string{"export", "--group", "a/b", "--out", "x"}, []string{`--group "a/b"`, "Kafka's topic names"}},
 		{"group too long", []string{"process", "--group", strings.Repeat("g", 239)}, []string{"1 to 238 characters"}},
 		{"process group empty", []string{"process", "--group", ""}, []string{`--group ""`, "want a name"}},
+		{"replay group empty", []string{"replay", "--group", ""}, []string{`--group "": want a name`}},
 		{"serve group empty", []string{"serve", "--group", ""}, []string{`--group ""`}},
 		{"process topic empty", []string{"process", "--topic", ""}, []string{`--topic ""`, "want a name"}},
 		{"emit topic empty", []string{"emit", "--topic", ""}, []string{`--topic ""`, "want a name"}},
