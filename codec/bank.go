@@ -21,7 +21,7 @@ const (
 	// MaxBankDim is the largest bank dimension DecodeBank accepts.
 	MaxBankDim = 1 << 16
 	// MaxModelName is the longest model name, in bytes, the bank codec carries.
-	MaxModelName = 255
+	MaxModelName = rls.MaxNameBytes
 
 	// lambda, delta, maxTrace, samples, mse, recentMSE (version 1), then
 	// sigma2, sigma2N, the detector's pos, neg, scale and n, anomalies,

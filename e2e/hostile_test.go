@@ -113,7 +113,7 @@ func TestHostileInput(t *testing.T) {
 		xs[i], ys[i] = append(xs[i], xs2[i]...), append(ys[i], ys2[i]...)
 	}
 
-	p := start(t, "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0", "--max-dim", "1024")
+	p := start(t, "process", "--brokers", b.Addr(), "--state-dir", t.TempDir(), "--http", "127.0.0.1:0", "--max-dim", "1024", "--max-value-bytes", "4MiB")
 	url := p.HTTPURL(t)
 	v := testkit.StartView(t, ctx, kc, names.Group)
 	checkAgainstOracle(t, v, xs, ys, rls.DefaultSpecs(), 1e-8)

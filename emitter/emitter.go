@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -171,8 +172,8 @@ func (c *Config) Validate() error {
 		return setting.Errorf(pkg, "Dim", c.Dim, "≥ 1")
 	case c.Count < 0:
 		return setting.Errorf(pkg, "Count", c.Count, "≥ 0 (0: forever)")
-	case c.Rate < 0:
-		return setting.Errorf(pkg, "Rate", c.Rate, "≥ 0 (0: as fast as possible)")
+	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
+		return setting.Errorf(pkg, "Rate", c.Rate, "a finite number ≥ 0 (0: as fast as possible)")
 	case c.Batch < 1:
 		return setting.Errorf(pkg, "Batch", c.Batch, "≥ 1")
 	case c.SensorMajor && c.Count == 0:
@@ -183,10 +184,10 @@ func (c *Config) Validate() error {
 		return setting.Errorf(pkg, "Batch", c.Batch, "1 in the text format, which carries one sample per message; use json or binary")
 	case c.Theta != nil && len(c.Theta) != c.Dim:
 		return setting.Errorf(pkg, "Theta", fmt.Sprintf("of %d coefficients", len(c.Theta)), "%d, the dimension", c.Dim)
-	case c.Noise < 0:
-		return setting.Errorf(pkg, "Noise", c.Noise, "≥ 0")
-	case c.Drift.Kind == DriftWander && !(c.Drift.Sigma > 0):
-		return setting.Errorf(pkg, "Drift", c.Drift, "a SIGMA > 0")
+	case !(c.Noise >= 0) || math.IsInf(c.Noise, 0):
+		return setting.Errorf(pkg, "Noise", c.Noise, "a finite number ≥ 0")
+	case c.Drift.Kind == DriftWander && (!(c.Drift.Sigma > 0) || math.IsInf(c.Drift.Sigma, 0)):
+		return setting.Errorf(pkg, "Drift", c.Drift, "a finite SIGMA > 0")
 	}
 	if err := c.Outliers.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", pkg, err)

@@ -18,10 +18,13 @@ import (
 type Handler struct {
 	Names   topology.Names
 	Learner Learner
-	MaxDim  int              // 0: DefaultMaxDim
-	Metrics *Metrics         // nil: counted in Counts only
-	Log     *slog.Logger     // nil: slog.Default()
-	Now     func() time.Time // nil: time.Now
+	MaxDim  int // 0: DefaultMaxDim
+	// MaxValueBytes bounds an input value; a larger one is dead-lettered
+	// undecoded. 0: DefaultMaxValueBytes.
+	MaxValueBytes int
+	Metrics       *Metrics         // nil: counted in Counts only
+	Log           *slog.Logger     // nil: slog.Default()
+	Now           func() time.Time // nil: time.Now
 	// Snapshots says when to publish a sensor's snapshot to Names.Snapshots.
 	Snapshots Snapshots
 	// CacheSize bounds the decoded sensor states kept between messages
@@ -91,6 +94,10 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	// A message that names no valid sensor writes no state: the key must
 	// never reach the table (goka's reserved key would corrupt it).
 	reason, detail := checkKey(key)
+	if reason == "" && len(value) > h.maxValue() {
+		reason, detail = ReasonTooLarge, fmt.Sprintf("the value is %d bytes, the limit %d", len(value), h.maxValue())
+		release.schedule()
+	}
 	if reason == "" && msg == nil {
 		if h.Tombstones == TombstonesDelete {
 			out.del(ctx, key)
@@ -272,6 +279,13 @@ func (h *Handler) now() time.Time {
 		return h.Now()
 	}
 	return time.Now()
+}
+
+func (h *Handler) maxValue() int {
+	if h.MaxValueBytes > 0 {
+		return h.MaxValueBytes
+	}
+	return DefaultMaxValueBytes
 }
 
 func (h *Handler) maxDim() int {

@@ -21,11 +21,13 @@ const (
 	ReasonStateTooLarge = "state-too-large" // the sensor's state would not fit in one table record
 	ReasonNumeric       = "numeric"         // the update would make θ or P non-finite
 	ReasonModelChanged  = "model-changed"   // the sensor's model under a configured name has another λ or δ
+	ReasonTooLarge      = "too-large"       // the value, decompressed, is over Config.MaxValueBytes
 )
 
 // reasonList is every rejection reason; Reasons is a copy for callers.
 var reasonList = [...]string{ReasonDecode, ReasonEmptyKey, ReasonReservedKey, ReasonBadKey, ReasonTombstone,
-	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric, ReasonModelChanged}
+	ReasonDimension, ReasonNonFinite, ReasonMaxDim, ReasonStateTooLarge, ReasonNumeric, ReasonModelChanged,
+	ReasonTooLarge}
 
 // Reasons lists every rejection reason.
 var Reasons = reasonList[:]

@@ -42,6 +42,16 @@ type State interface {
 // samples before it allocates for them.
 const DefaultMaxDim = codec.DefaultMaxDim
 
+// DefaultFleetMaxDim is the default Config.MaxDim (of a learner whose
+// states fit at that size): room for the features of a sensor's regression,
+// while a key that sends one sample of junk can make the table keep no more
+// than one state of this dimension (about 34 KB for the default bank).
+const DefaultFleetMaxDim = 64
+
+// DefaultMaxValueBytes is the default Config.MaxValueBytes: a micro-batch of
+// thousands of samples fits; a larger value is refused before it is decoded.
+const DefaultMaxValueBytes = 1 << 20
+
 // MaxStateBytes is the largest state the table holds: one record under
 // the producer's message limit (kafkaconf.MaxMessageBytes), less what the
 // record needs besides its value.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
 
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/topology"
@@ -65,6 +67,24 @@ func (s ReplaySummary) Rate() float64 {
 // Follow) has caught up.
 var ErrReplayInterrupted = errors.New("replay interrupted before it caught up")
 
+// ReplayClientID is the client ID of a replay's Kafka clients. It tells
+// the group members that are replays, which may share a group, from live
+// processors, which a replay refuses to join.
+const ReplayClientID = "streamrls-replay"
+
+// GroupInUseError is a replay into a group that processors other than
+// replays are consuming: the replay would take part of their partitions
+// and commit their offsets, so that neither reports what it did.
+type GroupInUseError struct {
+	Group   string
+	Members []string // client ID and host of each live member
+}
+
+func (e *GroupInUseError) Error() string {
+	return fmt.Sprintf("group %q has %d live member(s) that are not replays (%s): a replay builds a group of its own; "+
+		"choose another group, or stop those processors first", e.Group, len(e.Members), strings.Join(e.Members, ", "))
+}
+
 // Replay runs the processor of rc.Names.Group until the group's committed
 // offsets reach the end offsets the input topic had when Replay started,
 // then stops it cleanly and returns the summary (or, with Follow, reports
@@ -100,6 +120,10 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 		return sum, err
 	}
 	defer off.close()
+	if err := off.liveMembers(); err != nil {
+		return sum, err
+	}
+	cfg.Options = append(slices.Clip(cfg.Options), goka.WithClientID(ReplayClientID))
 	start, end, err := off.bounds()
 	if err != nil {
 		return sum, err
@@ -213,6 +237,28 @@ func newOffsets(k kafkaconf.Kafka, names topology.Names) (*offsets, error) {
 		return nil, fmt.Errorf("input topic %q: %w", names.Input, err)
 	}
 	return o, nil
+}
+
+// liveMembers returns a *GroupInUseError if the group has members that
+// are not replays.
+func (o *offsets) liveMembers() error {
+	gs, err := o.admin.DescribeConsumerGroups([]string{o.names.Group})
+	if err != nil {
+		return fmt.Errorf("describe group %s: %w", o.names.Group, err)
+	}
+	var live []string
+	for _, g := range gs {
+		for _, m := range g.Members {
+			if m.ClientId != ReplayClientID {
+				live = append(live, m.ClientId+"@"+strings.TrimPrefix(m.ClientHost, "/"))
+			}
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	slices.Sort(live)
+	return &GroupInUseError{Group: o.names.Group, Members: live}
 }
 
 func (o *offsets) close() {

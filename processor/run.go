@@ -38,10 +38,15 @@ type Config struct {
 	// existing topic keeps its count.
 	Partitions int
 	// MaxDim bounds a sensor's dimension: a larger sample is dead-lettered.
-	// At most DefaultMaxDim. Default MaxDimFor(Learner), the largest whose
-	// state fits in one table record, so that every accepted sensor can be
-	// written.
+	// At most DefaultMaxDim. Default DefaultFleetMaxDim, or MaxDimFor(Learner)
+	// where that is smaller (the largest whose state fits in one table
+	// record), so that a junk key costs the table a bounded state and every
+	// accepted sensor can be written.
 	MaxDim int
+	// MaxValueBytes bounds an input value as the processor receives it
+	// (decompressed): a larger one is dead-lettered, reason ReasonTooLarge,
+	// before it is decoded. Default DefaultMaxValueBytes.
+	MaxValueBytes int
 	// CacheSize bounds the decoded sensor states kept in memory between
 	// messages, which saves decoding a state at each of its messages.
 	// Default DefaultCacheSize.
@@ -99,7 +104,7 @@ type Config struct {
 	// IdleTTL deletes a sensor's state (a tombstone on the table, so views
 	// and exports forget it) once it has had no message for that long,
 	// so that the table does not keep sensors that are gone. Needs
-	// batches. Default none: sensors are kept.
+	// batches. At least MinIdleTTL. Default none: sensors are kept.
 	IdleTTL time.Duration
 	// Tombstones says what an input message with a null value does.
 	// Default TombstonesDeadLetter: a null value is kept for inspection
@@ -121,6 +126,12 @@ func (cfg Config) withDefaults() Config {
 	cfg.Kafka = cfg.Kafka.WithDefaults()
 	if cfg.Partitions == 0 {
 		cfg.Partitions = topology.DefaultPartitions
+	}
+	if cfg.MaxDim == 0 && cfg.Learner != nil {
+		cfg.MaxDim = min(DefaultFleetMaxDim, MaxDimFor(cfg.Learner))
+	}
+	if cfg.MaxValueBytes == 0 {
+		cfg.MaxValueBytes = DefaultMaxValueBytes
 	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = 500 * time.Millisecond
@@ -149,6 +160,12 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
+// MinIdleTTL is the shortest Config.IdleTTL: a partition looks for idle
+// sensors at most once a second (sweepEvery), so a shorter TTL could not be
+// kept, and it would delete the state of a sensor that reports every second
+// between two of its samples.
+const MinIdleTTL = time.Second
+
 // Validate reports the first setting of cfg that Run cannot use, as a
 // *setting.Error naming its field. Learner and StateDir, which Run also
 // requires, are not checked, so that a part of a configuration can be
@@ -160,6 +177,8 @@ func (cfg Config) Validate() error {
 		return setting.Errorf(pkg, "Partitions", cfg.Partitions, "≥ 1")
 	case cfg.MaxDim < 0 || cfg.MaxDim > DefaultMaxDim:
 		return setting.Errorf(pkg, "MaxDim", cfg.MaxDim, "1..%d", DefaultMaxDim)
+	case cfg.MaxValueBytes < 0 || cfg.MaxValueBytes > math.MaxInt32:
+		return setting.Errorf(pkg, "MaxValueBytes", cfg.MaxValueBytes, "a size from 1 byte to 2GiB")
 	case cfg.CacheSize < 0:
 		return setting.Errorf(pkg, "CacheSize", cfg.CacheSize, "≥ 0")
 	case cfg.MinBackoff < 0 || cfg.MaxBackoff < 0:
@@ -172,8 +191,8 @@ func (cfg Config) Validate() error {
 		return setting.Errorf(pkg, "BatchMaxInterval", cfg.BatchMaxInterval, "≥ 0")
 	case cfg.BatchDensity < 0:
 		return setting.Errorf(pkg, "BatchDensity", cfg.BatchDensity, "≥ 1")
-	case cfg.IdleTTL < 0:
-		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "≥ 0")
+	case cfg.IdleTTL < 0 || cfg.IdleTTL > 0 && cfg.IdleTTL < MinIdleTTL:
+		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "0 (keep every sensor) or at least %v", MinIdleTTL)
 	case cfg.IdleTTL > 0 && cfg.NoBatches:
 		return setting.Errorf(pkg, "IdleTTL", cfg.IdleTTL, "0 without batches (a batch deletes the idle sensors)")
 	case cfg.Snapshots.Interval < 0:
@@ -252,9 +271,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
-	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, Metrics: cfg.Metrics, Log: log,
-		Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones, Scoring: cfg.Scoring,
-		health: cfg.Health}
+	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes,
+		Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones,
+		Scoring: cfg.Scoring, health: cfg.Health}
 	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {

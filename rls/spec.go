@@ -15,6 +15,10 @@ type Spec struct {
 	Delta  float64 // P₀ = Delta·I, > 0 and finite
 }
 
+// MaxNameBytes is the longest model name, in bytes: the state codec carries
+// a name's length in one byte.
+const MaxNameBytes = 255
+
 // DefaultSpecs returns the original notebook's two models: mod1:1:10 (no
 // forgetting, P₀ = 10·I) and mod2:0.99:1 (forgetting factor 0.99, P₀ = I).
 func DefaultSpecs() []Spec {
@@ -50,8 +54,8 @@ func ParseSpec(s string) (Spec, error) {
 	return sp, nil
 }
 
-// Validate reports whether the spec is usable: Name non-empty and without
-// ':', Lambda in (0, 1], Delta > 0 and finite.
+// Validate reports whether the spec is usable: Name non-empty, at most
+// MaxNameBytes and without ':', Lambda in (0, 1], Delta > 0 and finite.
 func (s Spec) Validate() error {
 	if msg := s.problem(); msg != "" {
 		return fmt.Errorf("rls: model %q: %s", s.Name, msg)
@@ -64,6 +68,8 @@ func (s Spec) problem() string {
 	switch {
 	case s.Name == "":
 		return "name is empty"
+	case len(s.Name) > MaxNameBytes:
+		return fmt.Sprintf("name is %d bytes, want at most %d", len(s.Name), MaxNameBytes)
 	case strings.Contains(s.Name, ":"):
 		return fmt.Sprintf("name %q contains ':'", s.Name)
 	case !(s.Lambda > 0 && s.Lambda <= 1):

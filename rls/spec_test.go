@@ -32,6 +32,8 @@ func TestParseSpec(t *testing.T) {
 		{in: "m:1:-1", errWant: []string{"delta -1 is not a finite number > 0"}},
 		{in: "m:1:Inf", errWant: []string{"delta +Inf is not a finite number > 0"}},
 		{in: "m:1:NaN", errWant: []string{"delta NaN is not a finite number > 0"}},
+		{in: strings.Repeat("n", 255) + ":1:1", want: Spec{strings.Repeat("n", 255), 1, 1}},
+		{in: strings.Repeat("n", 256) + ":1:1", errWant: []string{"name is 256 bytes, want at most 255"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

@@ -53,15 +53,81 @@ func (n Names) WithDefaults() Names {
 	return n
 }
 
-// Validate reports an empty or clashing name, as a *setting.Error naming
-// its field where it is one field.
+// MaxTopicBytes is the longest topic name Kafka accepts.
+const MaxTopicBytes = 249
+
+// groupSuffixes are what a group's topics add to its name; the longest
+// bounds the group name.
+var groupSuffixes = []string{"-table", "-deadletter", "-snapshots", "-scores", "-events"}
+
+// MaxGroupBytes is the longest group name whose topics Kafka accepts.
+var MaxGroupBytes = func() int {
+	n := MaxTopicBytes
+	for _, s := range groupSuffixes {
+		n = min(n, MaxTopicBytes-len(s))
+	}
+	return n
+}()
+
+// topicRule is what Kafka accepts as a topic name, with n the longest.
+func topicRule(n int) string {
+	return fmt.Sprintf("1 to %d characters of a-z, A-Z, 0-9, '.', '_' and '-', not \".\" or \"..\" (Kafka's topic names)", n)
+}
+
+// legalTopic says whether Kafka accepts name, at most n bytes, as a topic.
+func legalTopic(name string, n int) bool {
+	if name == "" || len(name) > n || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateTopic reports a topic name Kafka would refuse, as a
+// *setting.Error of field, the field that holds it.
+func ValidateTopic(field, name string) error {
+	if !legalTopic(name, MaxTopicBytes) {
+		return setting.Errorf("topology", field, strconv.Quote(name), "%s", topicRule(MaxTopicBytes))
+	}
+	return nil
+}
+
+// ValidateGroup reports a group name whose topics (GROUP-table and the
+// others) Kafka would refuse. A legal name is also one flat directory name
+// under a state directory.
+func ValidateGroup(group string) error {
+	if !legalTopic(group, MaxGroupBytes) {
+		return setting.Errorf("topology", "Group", strconv.Quote(group), "%s", topicRule(MaxGroupBytes))
+	}
+	return nil
+}
+
+// Validate reports an empty, illegal or clashing name, as a *setting.Error
+// naming its field where it is one field.
 func (n Names) Validate() error {
 	const pkg = "topology"
-	switch {
-	case n.Input == "":
+	if n.Input == "" {
 		return setting.Errorf(pkg, "Input", `""`, "an input topic name")
-	case n.Group == "":
+	}
+	if n.Group == "" {
 		return setting.Errorf(pkg, "Group", `""`, "a group name")
+	}
+	if err := ValidateGroup(n.Group); err != nil {
+		return err
+	}
+	for _, t := range []struct{ field, name string }{{"Input", n.Input}, {"DeadLetter", n.DeadLetter},
+		{"Snapshots", n.Snapshots}, {"Scores", n.Scores}, {"Events", n.Events}} {
+		if t.name != "" {
+			if err := ValidateTopic(t.field, t.name); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
 	case n.DeadLetter == n.Input:
 		return setting.Errorf(pkg, "DeadLetter", strconv.Quote(n.DeadLetter), "a topic other than the input topic")
 	case n.DeadLetter == n.Table():

@@ -19,6 +19,10 @@ func TestNames(t *testing.T) {
 	if err := n.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
+	long := topology.Names{Group: strings.Repeat("g", topology.MaxGroupBytes)}.WithDefaults()
+	if err := long.Validate(); err != nil {
+		t.Errorf("longest group: %v", err)
+	}
 	for _, c := range []struct {
 		n    topology.Names
 		want string
@@ -33,6 +37,12 @@ func TestNames(t *testing.T) {
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Snapshots: "s", Events: "s"}, "events topic"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Events: "g-table"}, "events topic"},
 		{topology.Names{Input: "in", Group: "g", DeadLetter: "dl", Scores: "x", Events: "x"}, "both"},
+		{topology.Names{Input: "in", Group: "a/b"}, `Group "a/b": want 1 to 238 characters`},
+		{topology.Names{Input: "in", Group: ".."}, `Group ".."`},
+		{topology.Names{Input: "in", Group: strings.Repeat("g", 239)}, "Group"},
+		{topology.Names{Input: "in put", Group: "g"}, `Input "in put"`},
+		{topology.Names{Input: strings.Repeat("i", 250), Group: "g"}, "Input"},
+		{topology.Names{Input: "in", Group: "g", DeadLetter: "d:l"}, `DeadLetter "d:l"`},
 	} {
 		if err := c.n.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want an error containing %q", c.n, err, c.want)

@@ -28,6 +28,9 @@ otherwise it logs a progress line every 5 seconds.`,
 			if err != nil {
 				return err
 			}
+			if err := flagError(topology.ValidateTopic("Input", topic), "topology", namesFlagNames); err != nil {
+				return err
+			}
 			ecfg.Kafka, ecfg.Topic, ecfg.Partitions, ecfg.Log = kc, topic, partitions, g.log
 			return pipeline.Emit(cmd.Context(), ecfg, nil)
 		},

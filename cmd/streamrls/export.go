@@ -38,10 +38,11 @@ func (f *exportFlags) config(g *globalFlags) (export.Config, error) {
 	switch {
 	case f.out == "":
 		return export.Config{}, flagErr("--out is required: the directory to write to")
-	case f.group == "":
-		return export.Config{}, flagErr("--group: empty")
 	case f.timeout <= 0:
 		return export.Config{}, flagErr("--timeout %v: want > 0", f.timeout)
+	}
+	if err := flagError(topology.ValidateGroup(f.group), "topology", namesFlagNames); err != nil {
+		return export.Config{}, err
 	}
 	return export.Config{Kafka: kc, Group: f.group, Format: format, Out: f.out, StateDir: f.stateDir, Timeout: f.timeout, Log: g.log}, nil
 }

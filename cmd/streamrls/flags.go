@@ -223,7 +223,7 @@ func (b *batchFlags) apply(cfg *processor.Config) error {
 // processorFlagNames are the flags that set processor.Config's fields.
 var processorFlagNames = map[string]string{
 	"BatchInterval": "batch-interval", "BatchMaxBytes": "batch-max-bytes", "BatchMaxInterval": "batch-max-interval",
-	"BatchDensity": "batch-density", "MaxDim": "max-dim", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
+	"BatchDensity": "batch-density", "MaxDim": "max-dim", "MaxValueBytes": "max-value-bytes", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
 	"Partitions": "partitions", "Snapshots.Interval": "snapshot-interval",
 }
 
@@ -254,6 +254,7 @@ type processorFlags struct {
 	models     modelFlags
 	batch      batchFlags
 	maxDim     int
+	maxValue   string
 	stateDir   string
 	idleTTL    time.Duration
 	tombstones string
@@ -264,8 +265,10 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
 	p.scores.register(fs)
-	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: the largest that fits a table record",
-		processor.DefaultMaxDim))
+	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: %d (docs/operations.md)",
+		processor.DefaultMaxDim, processor.DefaultFleetMaxDim))
+	fs.StringVar(&p.maxValue, "max-value-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultMaxValueBytes), " ", ""),
+		"largest input value, decompressed; a larger one is dead-lettered undecoded, reason too-large")
 	fs.StringVar(&p.stateDir, "state-dir", "", "directory of this processor's local table copy (required; one per process)")
 	fs.DurationVar(&p.idleTTL, "idle-ttl", 0, "delete a sensor's state once it has had no message for this long (needs batches); 0: keep every sensor")
 	fs.StringVar(&p.tombstones, "tombstones", string(processor.TombstonesDeadLetter), "what an input message with a null value does: deadletter (reason tombstone) or delete (the sensor's state is deleted)")
@@ -286,6 +289,11 @@ func (p *processorFlags) config() (processor.Config, error) {
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
 	}
+	n, err := humanize.ParseBytes(p.maxValue)
+	if err != nil || n == 0 || n > math.MaxInt32 {
+		return cfg, flagErr("--max-value-bytes %q: want a size from 1 byte to 2GiB, e.g. 1MiB", p.maxValue)
+	}
+	cfg.MaxValueBytes = int(n)
 	if err := p.scores.apply(&cfg, specs); err != nil {
 		return cfg, err
 	}

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -59,6 +61,12 @@ dashes as underscores). A flag on the command line wins.`,
 			if err := applyEnv(cmd); err != nil {
 				return err
 			}
+			if err := refuseEmpty(cmd.Flags(), "group", "topic"); err != nil {
+				return err
+			}
+			if err := refuseNonFinite(cmd.Flags()); err != nil {
+				return err
+			}
 			return g.setup()
 		},
 	}
@@ -102,6 +110,37 @@ func applyEnv(cmd *cobra.Command) error {
 			err = flagErr("%s=%q (for --%s): %v", name, v, f.Name, e)
 		}
 		f.Changed = true
+	})
+	return err
+}
+
+// refuseEmpty refuses each of the named string flags given as "": its
+// default would otherwise stand in silently for what was asked.
+func refuseEmpty(fs *pflag.FlagSet, names ...string) error {
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil || !f.Changed || f.Value.Type() != "string" || f.Value.String() != "" {
+			continue
+		}
+		if f.DefValue == "" {
+			return flagErr("--%s \"\": want a name", name)
+		}
+		return flagErr("--%s \"\": want a name (leave the flag out for its default %q)", name, f.DefValue)
+	}
+	return nil
+}
+
+// refuseNonFinite refuses a number flag given as NaN or ±Inf: pflag
+// parses them, and no setting of streamrls means any of them.
+func refuseNonFinite(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		if err != nil || f.Value.Type() != "float64" {
+			return
+		}
+		if v, e := strconv.ParseFloat(f.Value.String(), 64); e == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = flagErr("--%s %s: want a finite number", f.Name, f.Value.String())
+		}
 	})
 	return err
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,7 +85,12 @@ offsets continues from them. Serve the result with
 			if cfg.HTTP, err = f.http.listen(g.log); err != nil {
 				return err
 			}
-			return pipeline.Replay(cmd.Context(), cfg)
+			err = pipeline.Replay(cmd.Context(), cfg)
+			var inUse *processor.GroupInUseError
+			if errors.As(err, &inUse) {
+				return usageError{fmt.Errorf("--group %q: %w", inUse.Group, err)}
+			}
+			return err
 		},
 	}
 	f.register(cmd.Flags())

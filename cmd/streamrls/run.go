@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/pipeline"
+	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/topology"
 )
 
@@ -73,6 +74,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	}
 	if err := f.batch.apply(&cfg.Processor); err != nil {
 		return cfg, err
+	}
+	if f.emit.dim > processor.DefaultFleetMaxDim {
+		cfg.Processor.MaxDim = f.emit.dim // run's own samples are never dead-lettered for their size
 	}
 	return cfg, checkProcessor(cfg.Processor)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -36,8 +38,8 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	if err := requireStateDir(f.stateDir, "view"); err != nil {
 		return pipeline.ServeConfig{}, err
 	}
-	if len(f.groups) == 0 {
-		return pipeline.ServeConfig{}, flagErr("--group: at least one group is needed")
+	if err := checkGroups(f.groups); err != nil {
+		return pipeline.ServeConfig{}, err
 	}
 	truth, err := f.history.truth()
 	if err != nil {
@@ -53,6 +55,24 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	}
 	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
 		HistoryMaxBytes: maxBytes, Truth: truth, Events: events, Log: g.log}, nil
+}
+
+// checkGroups checks serve's --group: at least one, each a legal group
+// name, none given twice (each group's view and curves are kept under a
+// directory of its name).
+func checkGroups(groups []string) error {
+	if len(groups) == 0 {
+		return flagErr("--group: at least one group is needed")
+	}
+	for i, g := range groups {
+		if err := flagError(topology.ValidateGroup(g), "topology", namesFlagNames); err != nil {
+			return err
+		}
+		if slices.Contains(groups[:i], g) {
+			return flagErr("--group %q: given twice; want each group once", g)
+		}
+	}
+	return nil
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {

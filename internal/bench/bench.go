@@ -303,6 +303,9 @@ func (c *Config) processorBatches(interval time.Duration) processor.Config {
 	if c.BatchMaxInterval == NoBatchGrowth {
 		pc.BatchMaxInterval, pc.NoBatchGrowth = 0, true
 	}
+	if c.Dim > processor.DefaultFleetMaxDim {
+		pc.MaxDim = c.Dim // the samples the run sends must not be dead-lettered
+	}
 	return pc
 }
 

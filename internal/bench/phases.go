@@ -535,6 +535,10 @@ func sensorIndex(key string, sensors int) int {
 
 // batchArgs are the batch flags of a spawned streamrls process.
 func (r *runner) batchArgs(interval time.Duration) []string {
-	return []string{"--batch-interval", IntervalName(interval), "--batch-max-interval", max(r.cfg.BatchMaxInterval, 0).String(),
+	args := []string{"--batch-interval", IntervalName(interval), "--batch-max-interval", max(r.cfg.BatchMaxInterval, 0).String(),
 		"--batch-density", strconv.Itoa(r.cfg.BatchDensity), "--batch-max-bytes", strconv.Itoa(r.cfg.BatchMaxBytes)}
+	if r.cfg.Dim > processor.DefaultFleetMaxDim {
+		args = append(args, "--max-dim", strconv.Itoa(r.cfg.Dim))
+	}
+	return args
 }
