@@ -25,7 +25,8 @@ type GroupHook interface {
 
 // ProcessorOptions are k's processor options (kafkaconf.Kafka.ProcessorOptions)
 // with producers that honour PartitionHeader and a consumer group that
-// rejoins at once after a rebalance; the hooks see every session of it.
+// rejoins at once after a rebalance; the hooks see every session of it, the
+// first outermost (Transactions, which drops goka's marks, comes first).
 func ProcessorOptions(k kafkaconf.Kafka, hooks ...GroupHook) ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
 	opts, err := k.ProcessorOptions()
@@ -35,6 +36,12 @@ func ProcessorOptions(k kafkaconf.Kafka, hooks ...GroupHook) ([]goka.ProcessorOp
 	cfg, err := k.Sarama()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range hooks {
+		if _, ok := h.(*Transactions); ok {
+			// The transactions commit the offsets; sarama has nothing to.
+			cfg.Consumer.Offsets.AutoCommit.Enable = false
+		}
 	}
 	pb, err := k.ProducerBuilder(partitionerFor)
 	if err != nil {
