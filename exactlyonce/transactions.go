@@ -328,7 +328,9 @@ func (h txnHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 }
 
 func (h txnHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	if start := h.t.start(c.Topic(), c.Partition()); start > c.InitialOffset() {
+	// InitialOffset is sarama's oldest or newest (negative) when it read no
+	// committed offset.
+	if start := h.t.start(c.Topic(), c.Partition()); start >= 0 && start > c.InitialOffset() {
 		h.t.log.Info("claim starts at the stable committed offset", "topic", c.Topic(), "partition", c.Partition(),
 			"sarama", c.InitialOffset(), "committed", start)
 		c = startAt(s.Context(), c, start)
