@@ -44,18 +44,23 @@ func (t committedEnd) GetOffset(topic string, partition int32, at int64) (int64,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tailTimeout)
 	defer cancel()
-	end, err := t.k.committedEnd(ctx, topic, partition, oldest, hwm)
+	end, err := t.k.CommittedEnd(ctx, topic, partition, oldest, hwm)
 	if err != nil {
 		return 0, fmt.Errorf("newest committed record of %s/%d: %w", topic, partition, err)
 	}
 	return end, nil
 }
 
-// committedEnd reads topic/partition backwards from its last stable offset
-// in growing windows until a window holds a committed data record, and
-// returns the offset after the newest; oldest when there is none. A
-// partition not written in transactions ends at its last record, at hwm.
-func (k Kafka) committedEnd(ctx context.Context, topic string, partition int32, oldest, hwm int64) (int64, error) {
+// CommittedEnd is the offset after the newest record of topic/partition
+// that a read-committed consumer is handed, the end to read up to: the
+// high-water mark may be past a transaction's marker, which no consumer
+// is handed, or an open transaction's records. oldest and hwm are the
+// partition's oldest offset and high-water mark.
+//
+// It reads the partition backwards from its last stable offset in growing
+// windows until a window holds a committed data record; oldest when there
+// is none. A partition not written in transactions ends at hwm.
+func (k Kafka) CommittedEnd(ctx context.Context, topic string, partition int32, oldest, hwm int64) (int64, error) {
 	opts, err := k.KgoOptions()
 	if err != nil {
 		return 0, err
