@@ -1,13 +1,15 @@
 // Package exactlyonce is the exactly-once writer of a processor that writes
 // its results in batches. A batch's writes are pinned to the input partition
 // they come from (PartitionHeader), so that a sensor's state lives where its
-// samples arrive and a partition's acknowledgements come in order. They are
-// acknowledged before the batch's input offsets are committed (CommitGate),
-// so a crash re-reads whatever was not written, and Claims says which
-// partitions the member still claims and how far each one's input goes.
-// ProcessorOptions builds goka's processor with them, in a consumer group
-// that rejoins at once after a rebalance (rebalance.go); NewBatchProducer is
-// the producer of the batches.
+// samples arrive and a partition's acknowledgements come in order. Each
+// batch is one Kafka transaction with its input offsets (Transactions), which
+// fences a paused previous owner of the partition; without transactions the
+// writes are acknowledged before the batch's input offsets are committed
+// (CommitGate), so a crash re-reads whatever was not written. Claims says
+// which partitions the member still claims and how far each one's input
+// goes. ProcessorOptions builds goka's processor with them, in a consumer
+// group that rejoins at once after a rebalance (rebalance.go);
+// NewBatchProducer is the producer of batches without transactions.
 package exactlyonce
 
 import (

@@ -99,8 +99,13 @@ func (*msgBatch) statePerMessage() bool { return true }
 // commits are completed in offset order. So no input offset is committed
 // before the state that holds its message is on the changelog: after a
 // crash the messages of unacknowledged batches are redelivered and the
-// state's own offset (Record.Offset) skips those already in it. The design
-// record (docs/design.md, "Micro-batches") has the whole argument.
+// state's own offset (Record.Offset) skips those already in it.
+//
+// With transactions (batchWriter.txns, the default) a batch is one Kafka
+// transaction holding its records and its input offsets (see produceTxn):
+// goka's marks are dropped, and the gate and the deferred commits only
+// order the batches' ends. The design record (docs/design.md, "Exactly
+// once in effect" and "Micro-batches") has the whole argument.
 //
 // goka has no timers, so a goroutine per partition processor ends a batch
 // every interval; the callback ends it at once when it is full, and when
