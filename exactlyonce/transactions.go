@@ -176,8 +176,11 @@ func (t *Transactions) openTxn(ctx context.Context, topic string, p int32) (*Txn
 }
 
 // committed reads the group's committed offsets of claims, waiting for the
-// transactions that commit offsets of the group to end (require_stable).
+// transactions that commit offsets of the group to end (require_stable): at
+// most until the broker would have aborted them.
 func (t *Transactions) committed(ctx context.Context, claims map[string][]int32) (map[topicPartition]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*TransactionTimeout)
+	defer cancel()
 	opts, err := t.k.KgoOptions()
 	if err != nil {
 		return nil, err
