@@ -12,8 +12,11 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/exactlyonce"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/kafkaconf"
@@ -46,11 +49,24 @@ func (m *member) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGr
 	}
 }
 
-// txnSetup is a broker with topics in (the input) and out, both of one
-// partition, and in holding 10 messages.
-func txnSetup(t *testing.T) kafkaconf.Kafka {
+// brokers are the brokers the transaction tests run against: the embedded
+// one, and the embedded one answering only the API versions Kafka 4.0
+// serves (TxnOffsetCommit names topics there, by ID beyond).
+var brokers = []struct {
+	name string
+	opts []kfake.Opt
+}{{"embedded", nil}, {"kafka-4.0", []kfake.Opt{kfake.MaxVersions(kversion.V4_0_0())}}}
+
+// txnSetup is a broker with topics in (the input), out and g-table, each
+// of one partition, and in holding 10 messages.
+func txnSetup(t *testing.T, opts ...kfake.Opt) kafkaconf.Kafka {
 	t.Helper()
-	_, kc := testkit.Broker(t)
+	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	kc := kafkaconf.Kafka{Brokers: []string{b.Addr()}, SessionTimeout: 2 * time.Second}.WithDefaults()
 	_, admin, err := kc.Admin("test")
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +224,12 @@ func committed(t *testing.T, kc kafkaconf.Kafka) int64 {
 // no read-committed reader, and the offset stays where the last committed
 // batch put it.
 func TestTxnFencing(t *testing.T) {
-	kc := txnSetup(t)
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) { txnFencing(t, txnSetup(t, b.opts...)) })
+	}
+}
+
+func txnFencing(t *testing.T, kc kafkaconf.Kafka) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	txns := exactlyonce.NewTransactions(kc, "g", nil)
@@ -245,7 +266,12 @@ func TestTxnFencing(t *testing.T) {
 // read-committed reader sees it and the offset does not move. A new
 // session's claim starts at the offset the last committed batch put.
 func TestTxnStaleGeneration(t *testing.T) {
-	kc := txnSetup(t)
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) { txnStaleGeneration(t, txnSetup(t, b.opts...)) })
+	}
+}
+
+func txnStaleGeneration(t *testing.T, kc kafkaconf.Kafka) {
 	ctx, cancel := context.WithCancel(context.Background())
 	txns := exactlyonce.NewTransactions(kc, "g", nil)
 	defer txns.Close()
