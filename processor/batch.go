@@ -695,7 +695,10 @@ func (pb *partBatch) produceTxn(c cutBatch) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	// The broker aborts a transaction open longer than its timeout: a
+	// batch that waits longer has failed.
+	ctx, cancel := context.WithTimeout(context.Background(), exactlyonce.TransactionTimeout)
+	defer cancel()
 	if err := tx.Begin(); err != nil {
 		return err
 	}
