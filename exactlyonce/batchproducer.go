@@ -11,9 +11,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/streamrls/streamrls/kafkaconf"
 )
@@ -31,6 +28,16 @@ import (
 // takes less time and CPU per record for that (BenchmarkBatchProducer,
 // docs/performance.md).
 func NewBatchProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error) {
+	cl, err := newBatchClient(k, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return &batchProducer{cl: cl}, nil
+}
+
+// newBatchClient is the franz-go client of a batch producer, with extra
+// options.
+func newBatchClient(k kafkaconf.Kafka, clientID string, extra ...kgo.Opt) (*kgo.Client, error) {
 	k = k.WithDefaults()
 	sc, err := k.Sarama() // the security settings, applied as for every client
 	if err != nil {
@@ -51,41 +58,15 @@ func NewBatchProducer(k kafkaconf.Kafka, clientID string) (goka.Producer, error)
 		// default of 10,000 would block a batch of many sensors half-way.
 		kgo.MaxBufferedRecords(1 << 20),
 	}
-	sec, err := kgoSecurity(sc)
+	sec, err := kafkaconf.KgoSecurity(sc)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(append(opts, sec...)...)
+	cl, err := kgo.NewClient(append(append(opts, sec...), extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("producer to %s: %w", strings.Join(k.Brokers, ","), err)
 	}
-	return &batchProducer{cl: cl}, nil
-}
-
-// kgoSecurity turns the SASL and TLS settings that kafkaconf.Security
-// applied to sc
-// into franz-go options.
-func kgoSecurity(sc *sarama.Config) ([]kgo.Opt, error) {
-	var opts []kgo.Opt
-	if sc.Net.TLS.Enable {
-		opts = append(opts, kgo.DialTLSConfig(sc.Net.TLS.Config.Clone()))
-	}
-	if !sc.Net.SASL.Enable {
-		return opts, nil
-	}
-	user, pass := sc.Net.SASL.User, sc.Net.SASL.Password
-	var mech sasl.Mechanism
-	switch sc.Net.SASL.Mechanism {
-	case sarama.SASLTypePlaintext:
-		mech = plain.Auth{User: user, Pass: pass}.AsMechanism()
-	case sarama.SASLTypeSCRAMSHA256:
-		mech = scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
-	case sarama.SASLTypeSCRAMSHA512:
-		mech = scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
-	default:
-		return nil, fmt.Errorf("SASL mechanism %q: not supported by the batch producer", sc.Net.SASL.Mechanism)
-	}
-	return append(opts, kgo.SASL(mech)), nil
+	return cl, nil
 }
 
 // pinPartitioner puts a record with PartitionHeader on that partition and

@@ -1,13 +1,15 @@
 // Package exactlyonce is the exactly-once writer of a processor that writes
 // its results in batches. A batch's writes are pinned to the input partition
 // they come from (PartitionHeader), so that a sensor's state lives where its
-// samples arrive and a partition's acknowledgements come in order. They are
-// acknowledged before the batch's input offsets are committed (CommitGate),
-// so a crash re-reads whatever was not written, and Claims says which
-// partitions the member still claims and how far each one's input goes.
-// ProcessorOptions builds goka's processor with them, in a consumer group
-// that rejoins at once after a rebalance (rebalance.go); NewBatchProducer is
-// the producer of the batches.
+// samples arrive and a partition's acknowledgements come in order. Each
+// batch is one Kafka transaction with its input offsets (Transactions), which
+// fences a paused previous owner of the partition; without transactions the
+// writes are acknowledged before the batch's input offsets are committed
+// (CommitGate), so a crash re-reads whatever was not written. Claims says
+// which partitions the member still claims and how far each one's input
+// goes. ProcessorOptions builds goka's processor with them, in a consumer
+// group that rejoins at once after a rebalance (rebalance.go);
+// NewBatchProducer is the producer of batches without transactions.
 package exactlyonce
 
 import (
@@ -25,7 +27,8 @@ type GroupHook interface {
 
 // ProcessorOptions are k's processor options (kafkaconf.Kafka.ProcessorOptions)
 // with producers that honour PartitionHeader and a consumer group that
-// rejoins at once after a rebalance; the hooks see every session of it.
+// rejoins at once after a rebalance; the hooks see every session of it, the
+// first outermost (Transactions, which drops goka's marks, comes first).
 func ProcessorOptions(k kafkaconf.Kafka, hooks ...GroupHook) ([]goka.ProcessorOption, error) {
 	k = k.WithDefaults()
 	opts, err := k.ProcessorOptions()
@@ -35,6 +38,12 @@ func ProcessorOptions(k kafkaconf.Kafka, hooks ...GroupHook) ([]goka.ProcessorOp
 	cfg, err := k.Sarama()
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range hooks {
+		if _, ok := h.(*Transactions); ok {
+			// The transactions commit the offsets; sarama has nothing to.
+			cfg.Consumer.Offsets.AutoCommit.Enable = false
+		}
 	}
 	pb, err := k.ProducerBuilder(partitionerFor)
 	if err != nil {

@@ -274,14 +274,20 @@ func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int
 	return nil
 }
 
-// endOffsets returns each partition's next and oldest offsets.
-func endOffsets(client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
+// endOffsets returns each partition's end, the offset after its newest
+// committed record (kafkaconf.Kafka.CommittedEnd: the processor writes
+// these topics in transactions), and its oldest offset.
+func endOffsets(ctx context.Context, k kafkaconf.Kafka, client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
 	ends, oldest = map[int32]int64{}, map[int32]int64{}
 	for _, p := range parts {
-		if ends[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
 			return nil, nil, err
 		}
 		if oldest[p], err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
+			return nil, nil, err
+		}
+		if ends[p], err = k.CommittedEnd(ctx, topic, p, oldest[p], hwm); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -312,7 +318,7 @@ func (h *tail) consume(ctx context.Context) error {
 	if len(parts) == 0 {
 		return fmt.Errorf(h.what+" %s: no partitions", h.topic)
 	}
-	ends, oldest, err := endOffsets(client, h.topic, parts)
+	ends, oldest, err := endOffsets(ctx, h.kafka, client, h.topic, parts)
 	if err != nil {
 		return fmt.Errorf(h.what+" %s: %w", h.topic, err)
 	}

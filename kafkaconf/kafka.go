@@ -174,6 +174,10 @@ func (k Kafka) Sarama() (*sarama.Config, error) {
 	// A new group reads its input from the oldest offset: samples sent before
 	// the first processor started are not lost (goka's default is newest).
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// Every reader skips the records of aborted transactions: a processor
+	// writes each batch in one (exactlyonce.Transactions), and a batch that
+	// was not committed never happened.
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Group.Session.Timeout = k.SessionTimeout
 	c.Consumer.Group.Heartbeat.Interval = k.Heartbeat
 	c.Consumer.Group.Rebalance.Timeout = 2 * k.SessionTimeout

@@ -123,5 +123,12 @@ const TopicMaxMessageBytes = MaxMessageBytes + 1<<10
 func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder {
 	tmc := copyConfig(cfg)
 	tmc.ClientID = "streamrls-topics"
-	return goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
+	inner := goka.TopicManagerBuilderWithConfig(tmc, k.TopicManagerConfig())
+	return func(brokers []string) (goka.TopicManager, error) {
+		tm, err := inner(brokers)
+		if err != nil {
+			return nil, err
+		}
+		return committedEnd{TopicManager: tm, k: k}, nil
+	}
 }

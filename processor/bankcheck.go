@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/streamrls/streamrls/kafkaconf"
 )
 
 // checkBank reads the newest state of every partition of the group's
@@ -38,7 +40,7 @@ func checkBank(ctx context.Context, cfg Config, log *slog.Logger) error {
 	codec := TableCodec{Learner: cfg.Learner}
 	logged := false
 	for _, p := range parts {
-		b := newestValue(ctx, client, cons, topic, p)
+		b := newestValue(ctx, cfg.Kafka, client, cons, topic, p)
 		if b == nil {
 			continue
 		}
@@ -60,10 +62,16 @@ func checkBank(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // newestValue is the newest non-null value of one table partition among
 // its last few records, nil if there is none.
-func newestValue(ctx context.Context, client sarama.Client, cons sarama.Consumer, topic string, p int32) []byte {
+func newestValue(ctx context.Context, k kafkaconf.Kafka, client sarama.Client, cons sarama.Consumer, topic string, p int32) []byte {
 	oldest, err1 := client.GetOffset(topic, p, sarama.OffsetOldest)
-	newest, err2 := client.GetOffset(topic, p, sarama.OffsetNewest)
-	if err := errors.Join(err1, err2); err != nil || newest <= oldest {
+	hwm, err2 := client.GetOffset(topic, p, sarama.OffsetNewest)
+	if err := errors.Join(err1, err2); err != nil || hwm <= oldest {
+		return nil
+	}
+	// The table is written in transactions: its last record may be a
+	// marker, which the consumer is not handed.
+	newest, err := k.CommittedEnd(ctx, topic, p, oldest, hwm)
+	if err != nil || newest <= oldest {
 		return nil
 	}
 	from := max(oldest, newest-8)

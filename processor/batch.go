@@ -103,8 +103,13 @@ func (*msgBatch) statePerMessage() bool { return true }
 // commits are completed in offset order. So no input offset is committed
 // before the state that holds its message is on the changelog: after a
 // crash the messages of unacknowledged batches are redelivered and the
-// state's own offset (Record.Offset) skips those already in it. The design
-// record (docs/design.md, "Micro-batches") has the whole argument.
+// state's own offset (Record.Offset) skips those already in it.
+//
+// With transactions (batchWriter.txns, the default) a batch is one Kafka
+// transaction holding its records and its input offsets (see produceTxn):
+// goka's marks are dropped, and the gate and the deferred commits only
+// order the batches' ends. The design record (docs/design.md, "Exactly
+// once in effect" and "Micro-batches") has the whole argument.
 //
 // goka has no timers, so a goroutine per partition processor ends a batch
 // every interval; the callback ends it at once when it is full, and when
@@ -114,6 +119,9 @@ func (*msgBatch) statePerMessage() bool { return true }
 type batchWriter struct {
 	table    string // the table topic
 	producer goka.Producer
+	// txns, when set, writes each batch in a transaction of its own, with
+	// its input offsets, instead of producer and gate (see produceTxn).
+	txns     *exactlyonce.Transactions
 	stores   *tablestore.Stores
 	codec    TableCodec
 	interval time.Duration
@@ -192,9 +200,10 @@ type partBatch struct {
 	// from here (nil: being deleted).
 	inflight map[string][]byte
 	outs     []outMsg
-	commits  []func(error) // deferred: the first message's with a gate, else every message's
-	holds    []position    // the gate's holds of the batch, one per input topic
-	last     position      // the newest message
+	commits  []func(error)        // deferred: the first message's with a gate, else every message's
+	holds    []position           // the gate's holds of the batch, one per input topic
+	nexts    []exactlyonce.Offset // the offset after the batch's newest message, per input topic
+	last     position             // the newest message
 	messages int
 	applied  uint64 // samples applied by the batch's messages
 	bytes    int
@@ -463,6 +472,7 @@ func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 		pb.lastArrival = now
 	}
 	pb.last = position{string(ctx.Topic()), ctx.Offset()}
+	pb.next(pb.last)
 	switch {
 	case pb.w.gate == nil:
 		pb.commits = append(pb.commits, ctx.DeferCommit())
@@ -506,6 +516,17 @@ func (pb *partBatch) left() (int64, bool) {
 	return hwm - pb.last.offset - 1, ok
 }
 
+// next records m as the batch's newest message of its topic.
+func (pb *partBatch) next(m position) {
+	for i := range pb.nexts {
+		if pb.nexts[i].Topic == m.topic {
+			pb.nexts[i].Next = m.offset + 1
+			return
+		}
+	}
+	pb.nexts = append(pb.nexts, exactlyonce.Offset{Topic: m.topic, Next: m.offset + 1})
+}
+
 // holding says whether the batch holds a message of topic.
 func (pb *partBatch) holding(topic string) bool {
 	for _, h := range pb.holds {
@@ -522,6 +543,7 @@ type cutBatch struct {
 	outs     []outMsg
 	commits  []func(error)
 	holds    []position
+	nexts    []exactlyonce.Offset
 	messages int
 	applied  uint64
 	bytes    int // of the states
@@ -546,7 +568,7 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	if final {
 		pb.closed = true
 	}
-	c := cutBatch{outs: pb.outs, commits: pb.commits, holds: pb.holds, messages: pb.messages, applied: pb.applied}
+	c := cutBatch{outs: pb.outs, commits: pb.commits, holds: pb.holds, nexts: pb.nexts, messages: pb.messages, applied: pb.applied}
 	if len(pb.dirty) > 0 {
 		c.table = make([]outMsg, 0, len(pb.dirty))
 	}
@@ -582,7 +604,7 @@ func (pb *partBatch) cut(final bool) cutBatch {
 	clear(pb.updated) // let the states go
 	pb.updated = pb.updated[:0]
 	clear(pb.deletes)
-	pb.outs, pb.commits, pb.holds, pb.messages, pb.applied, pb.bytes = nil, nil, nil, 0, 0, 0
+	pb.outs, pb.commits, pb.holds, pb.nexts, pb.messages, pb.applied, pb.bytes = nil, nil, nil, nil, 0, 0, 0
 	pb.newest = time.Time{}
 	return c
 }
@@ -600,15 +622,20 @@ func (pb *partBatch) write(c cutBatch) {
 	if err == nil {
 		err = c.err
 	}
-	if err == nil {
+	if err == nil && pb.w.txns != nil {
+		err = pb.produceTxn(c)
+	} else if err == nil {
 		err = pb.produce(c)
 	}
 	if err != nil && pb.failed == nil {
 		pb.failed = err
-		pb.w.log.Error("batch not written; the processor stops and its messages are redelivered",
-			"partition", pb.p, "messages", c.messages, "sensors", len(c.table), "err", err)
+		msg := "batch not written; the processor stops and its messages are redelivered"
+		if errors.Is(err, exactlyonce.ErrFenced) {
+			msg = "batch aborted: another member owns the partition now; the processor drops its states and rejoins"
+		}
+		pb.w.log.Error(msg, "partition", pb.p, "messages", c.messages, "sensors", len(c.table), "err", err)
 	}
-	if err == nil {
+	if err == nil && pb.w.gate != nil {
 		for _, h := range c.holds {
 			pb.w.gate.Release(h.topic, pb.p, h.offset)
 		}
@@ -655,6 +682,53 @@ func (pb *partBatch) produce(c cutBatch) error {
 	return nil
 }
 
+// produceTxn writes a cut batch in one transaction: its outputs and
+// states, then its input offsets, committed with the group's generation
+// (exactlyonce.Transactions). Either all of it is written or none, so the
+// order of produce need not hold: a state cannot be committed while its
+// dead letter is lost. The local copy gets the states once the transaction
+// committed, so it never holds a state that the changelog may not; a
+// fenced or failed transaction leaves it as it was, and the processor,
+// stopped by the failure, drops every state it held in memory.
+//
+// A batch that wrote nothing (its messages were all below the states'
+// offsets) commits nothing: a transaction that produced no record cannot
+// commit offsets (Txn.Commit), and the next batch commits past them.
+func (pb *partBatch) produceTxn(c cutBatch) error {
+	if len(c.outs) == 0 && len(c.table) == 0 {
+		return nil
+	}
+	tx, err := pb.w.txns.Partition(pb.p)
+	if err != nil {
+		return err
+	}
+	// The broker aborts a transaction open longer than its timeout: a
+	// batch that waits longer has failed.
+	ctx, cancel := context.WithTimeout(context.Background(), exactlyonce.TransactionTimeout)
+	defer cancel()
+	if err := tx.Begin(); err != nil {
+		return err
+	}
+	outs, states := pb.startOn(tx, c.outs), pb.startOn(tx, c.table)
+	_, outErr := outs.wait()
+	tableAt, err := states.wait()
+	if err := errors.Join(outErr, err); err != nil {
+		return tx.Abort(ctx, err)
+	}
+	if err := tx.Commit(ctx, c.nexts); err != nil {
+		return err
+	}
+	if err := pb.setLocal(c.table); err != nil {
+		return err
+	}
+	if tableAt >= 0 {
+		if err := pb.store.SetOffset(tableAt); err != nil {
+			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
+		}
+	}
+	return nil
+}
+
 // setLocal puts the batch's states into the local table copy. The
 // partition's messages go on meanwhile: one that reads a state of this
 // batch finds it in inflight until it is in the local copy, and the next
@@ -687,11 +761,14 @@ type sending struct {
 }
 
 // start produces msgs; wait waits for their acknowledgements.
-func (pb *partBatch) start(msgs []outMsg) *sending {
+func (pb *partBatch) start(msgs []outMsg) *sending { return pb.startOn(pb.w.producer, msgs) }
+
+// startOn produces msgs through p.
+func (pb *partBatch) startOn(p goka.Producer, msgs []outMsg) *sending {
 	s := &sending{newest: -1}
 	for _, o := range msgs {
 		s.wg.Add(1)
-		pb.w.producer.EmitWithHeaders(o.topic, o.key, o.value, o.headers).ThenWithMessage(func(m *sarama.ProducerMessage, err error) {
+		p.EmitWithHeaders(o.topic, o.key, o.value, o.headers).ThenWithMessage(func(m *sarama.ProducerMessage, err error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			defer s.wg.Done()

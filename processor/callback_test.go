@@ -40,7 +40,8 @@ func TestStatelessSensor(t *testing.T) {
 
 // TestDuplicateRewritesState: in a batch of one, a redelivered message
 // writes its sensor's unchanged state again (docs/design.md, "Exactly once
-// in effect", rule 2), and the counts follow every write.
+// in effect": the rule of writes without transactions), and the counts
+// follow every write.
 func TestDuplicateRewritesState(t *testing.T) {
 	keys, values := messages(1, 2, 1)
 	h := newTestHandler(0)

@@ -93,6 +93,15 @@ type Config struct {
 	// NoBatchGrowth, keeps every batch to BatchInterval. Default
 	// DefaultBatchMaxInterval.
 	BatchMaxInterval time.Duration
+	// NoTransactions writes batches without Kafka transactions: a batch's
+	// records are produced, and its input offsets committed by goka once
+	// they are acknowledged. Not safe against zombies: a processor paused
+	// past its session timeout (GC, a frozen VM, SIGSTOP) may write the
+	// states it held after another took its partitions over. For brokers
+	// that forbid transactions. NoBatches writes without transactions
+	// anyway. Default false: each batch is one transaction
+	// (exactlyonce.Transactions).
+	NoTransactions bool
 	// NoBatchGrowth keeps a catching-up batch to BatchInterval too.
 	// Default false.
 	NoBatchGrowth bool
@@ -278,21 +287,30 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
 		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
-		hooks = append(hooks, gate, claims)
-		prod, err := exactlyonce.NewBatchProducer(cfg.Kafka, "streamrls-batches-"+cfg.Names.Group)
-		if err != nil {
-			return err
-		}
-		h.batches = &batchWriter{table: cfg.Names.Table(), producer: prod, stores: stores, counts: h.counts(),
+		h.batches = &batchWriter{table: cfg.Names.Table(), stores: stores, counts: h.counts(),
 			codec: TableCodec{Learner: cfg.Learner}, gate: gate, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
 			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition,
 			health: cfg.Health}
+		var closeWriter func()
+		if cfg.NoTransactions {
+			prod, err := exactlyonce.NewBatchProducer(cfg.Kafka, "streamrls-batches-"+cfg.Names.Group)
+			if err != nil {
+				return err
+			}
+			h.batches.producer, closeWriter = prod, func() { prod.Close() }
+		} else {
+			// First: its sessions drop goka's marks, before the gate's.
+			txns := exactlyonce.NewTransactions(cfg.Kafka, cfg.Names.Group, log)
+			hooks = append(hooks, txns)
+			h.batches.txns, closeWriter = txns, txns.Close
+		}
+		hooks = append(hooks, gate, claims)
 		defer func() {
 			// Every partition's last batch is written before goka's
 			// processor returns; the goroutines only remain to be reaped.
 			h.batches.wait()
-			prod.Close()
+			closeWriter()
 		}()
 	}
 	graph := cfg.Names.Graph(new(codec.Bytes), TableCodec{Learner: cfg.Learner}, new(codec.Bytes), h.Process)

@@ -33,6 +33,7 @@ except ImportError:  # numpy is optional
 __all__ = [
     "APIError", "Client", "StateError", "State", "ModelState", "decode_state",
     "Event", "ScoreRecord", "ScoreSample", "ModelScore", "read_event", "read_score_record",
+    "is_transaction_marker",
 ]
 
 
@@ -446,6 +447,18 @@ def _loads(b: Any) -> dict:
     if not isinstance(d, dict):
         raise ValueError(f"record is a JSON {type(d).__name__}, want an object")
     return d
+
+
+def is_transaction_marker(key: Optional[bytes], value: Optional[bytes]) -> bool:
+    """Says whether a record is a transaction's commit or abort marker.
+
+    The processor writes each batch in a Kafka transaction. kafka-python 2.0.2
+    hands a consumer the markers that end transactions as records (key: the
+    version and type, 0 for abort and 1 for commit, two big-endian int16;
+    value: six bytes); no sensor ID has such a key. Skip them.
+    """
+    return (key in (b"\x00\x00\x00\x00", b"\x00\x00\x00\x01") and value is not None
+            and len(value) == 6 and value[:2] == b"\x00\x00")
 
 
 def read_score_record(b: Any) -> ScoreRecord:

@@ -130,7 +130,7 @@ def read(topic, parse):
     cons = KafkaConsumer(topic, bootstrap_servers=job["bootstrap"], auto_offset_reset="earliest",
                          enable_auto_commit=False, consumer_timeout_ms=3000, group_id=None)
     recs = [{"partition": m.partition, "offset": m.offset, "key": m.key.decode(), "record": parse(m.value)}
-            for m in cons]
+            for m in cons if not streamrls.is_transaction_marker(m.key, m.value)]
     cons.close()
     return recs
 

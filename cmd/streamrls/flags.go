@@ -195,13 +195,19 @@ type batchFlags struct {
 
 func (b *batchFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&b.interval, "batch-interval", processor.DefaultBatchInterval,
-		"how long a partition's batch collects messages before each sensor it updated writes its state once; 0: no batches")
+		"how long a partition's batch collects messages before each sensor it updated writes its state once; 0: none, no txns")
 	fs.StringVar(&b.maxBytes, "batch-max-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultBatchMaxBytes), " ", ""),
 		"end a partition's batch early once the states and outputs waiting in it reach this size (e.g. 64MiB, 500kB, 1048576)")
 	fs.DurationVar(&b.maxInterval, "batch-max-interval", processor.DefaultBatchMaxInterval,
 		"how long a batch may grow while the processor is behind its input (docs/operations.md, Settings); 0: off")
 	fs.IntVar(&b.density, "batch-density", processor.DefaultBatchDensity,
 		"the samples per updated sensor a growing batch waits for (see --batch-max-interval); 1: off")
+}
+
+// registerTransactions registers --transactions, whose value is *on.
+func registerTransactions(fs *pflag.FlagSet, on *bool) {
+	fs.BoolVar(on, "transactions", true,
+		"write each batch with its input offsets in one Kafka transaction; false: not safe against paused processes (zombies)")
 }
 
 // apply sets the batch fields of cfg: 0 turns batches, or their growing,
@@ -259,12 +265,15 @@ type processorFlags struct {
 	idleTTL    time.Duration
 	tombstones string
 	scores     scoreFlags
+	// transactions is --transactions.
+	transactions bool
 }
 
 func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.models.register(fs)
 	p.batch.register(fs)
 	p.scores.register(fs)
+	registerTransactions(fs, &p.transactions)
 	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: %d (docs/operations.md)",
 		processor.DefaultMaxDim, processor.DefaultFleetMaxDim))
 	fs.StringVar(&p.maxValue, "max-value-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultMaxValueBytes), " ", ""),
@@ -285,7 +294,7 @@ func (p *processorFlags) config() (processor.Config, error) {
 		return processor.Config{}, err
 	}
 	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
-		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones)}
+		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones), NoTransactions: !p.transactions}
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
 	}

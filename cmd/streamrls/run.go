@@ -27,6 +27,7 @@ type runFlags struct {
 	partitions    int
 	sensorMetrics int
 	progress      time.Duration
+	transactions  bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -35,6 +36,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	f.snapshots.register(fs)
 	f.batch.register(fs)
 	f.scores.register(fs)
+	registerTransactions(fs, &f.transactions)
 	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	registerHistoryMaxBytes(fs, &f.historyBytes)
@@ -66,6 +68,7 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 		}
 	}
 	cfg.Processor.Snapshots = f.snapshots.policy()
+	cfg.Processor.NoTransactions = !f.transactions
 	if err := checkHistoryPoints(f.historyPoints); err != nil {
 		return cfg, err
 	}
