@@ -109,6 +109,11 @@ type Config struct {
 	// Names.Events always, score records on Names.Scores with
 	// Scoring.Publish. The tests are the Learner's. Default: events only.
 	Scoring Scoring
+	// NoTransactions writes each batch without a Kafka transaction, as
+	// before transactions: not safe against a paused processor that wakes
+	// after its partitions moved. Default false: every batch is one
+	// transaction.
+	NoTransactions bool
 }
 
 // withDefaults fills the unset fields of a config about to run.
