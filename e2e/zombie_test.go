@@ -151,7 +151,7 @@ func zombieRun(t *testing.T, interval string) {
 	}
 
 	// The live view, and a fresh one from the changelog alone.
-	checkSensors(t, "live view", live, xs, ys)
+	checkSensors(t, "live view", live, xs, ys, 20*time.Second)
 	fresh := serve("fresh serve")
 	testkit.Eventually(t, 30*time.Second, func() error {
 		if code, err := getJSON(fresh+"/readyz", nil); err != nil || code != 200 {
@@ -159,7 +159,7 @@ func zombieRun(t *testing.T, interval string) {
 		}
 		return nil
 	})
-	checkSensors(t, "fresh view", fresh, xs, ys)
+	checkSensors(t, "fresh view", fresh, xs, ys, 20*time.Second)
 
 	// A fresh processor of the group, alone, goes on with more samples.
 	for _, p := range []zombieProc{a, b} {
@@ -175,8 +175,8 @@ func zombieRun(t *testing.T, interval string) {
 		xs[i] = append(xs[i], xs2[i]...)
 		ys[i] = append(ys[i], ys2[i]...)
 	}
-	checkSensors(t, "live view after the fresh process", live, xs, ys)
-	checkSensors(t, "fresh view after the fresh process", fresh, xs, ys)
+	checkSensors(t, "live view after the fresh process", live, xs, ys, 45*time.Second)
+	checkSensors(t, "fresh view after the fresh process", fresh, xs, ys, 10*time.Second)
 }
 
 // waitSensors waits until the serve at base shows every sensor with
@@ -218,12 +218,12 @@ func sensorCounts(base string, ys [][]float64) error {
 	return nil
 }
 
-// checkSensors waits until the serve at base shows every sensor with its
-// exact count, then compares its models with the closed-form oracle: θ
+// checkSensors waits up to timeout until the serve at base shows every
+// sensor with its exact count, then compares its models with the closed-form oracle: θ
 // and the trace of P within 1e-8.
-func checkSensors(t *testing.T, what, base string, xs [][][]float64, ys [][]float64) {
+func checkSensors(t *testing.T, what, base string, xs [][][]float64, ys [][]float64, timeout time.Duration) {
 	t.Helper()
-	if err := waitSensors(base, ys, 20*time.Second); err != nil {
+	if err := waitSensors(base, ys, timeout); err != nil {
 		t.Errorf("%s: %v", what, err)
 		return
 	}
