@@ -82,6 +82,15 @@ func TestBenchSmoke(t *testing.T) {
 		t.Errorf("(a0) rounds %v, (a0)/(c) %v, (a0)/(c') %v, (a)/(c') %v; want 2 rounds and ratios > 0",
 			rep.SingleNoBatches.Rounds, rep.SingleNoBatchesOverCounter, rep.SingleNoBatchesOverCounterOwn, rep.SingleOverCounterOwn)
 	}
+	// (a) without transactions, in the same rounds, at the same interval.
+	checkThroughput(t, "(a-notx)", rep.SingleNoTx, 3000)
+	checkChangelog(t, "(a-notx)", rep.SingleNoTx, 64, 3000*1326)
+	if rep.SingleNoTx.Phase != bench.LabelSingleNoTx || rep.SingleNoTx.BatchInterval != "50ms" ||
+		len(rep.SingleNoTx.Rounds) != 2 || len(rep.RoundsTxOverNoTx) != 2 ||
+		math.Abs(rep.TxOverNoTx-rep.Single.SamplesPerSec/rep.SingleNoTx.SamplesPerSec) > 1e-9*rep.TxOverNoTx {
+		t.Errorf("(a-notx) %q at %q, rounds %v, ratio %v (rounds %v); want %s at 50ms, 2 rounds and (a)/(a-notx) of the medians",
+			rep.SingleNoTx.Phase, rep.SingleNoTx.BatchInterval, rep.SingleNoTx.Rounds, rep.TxOverNoTx, rep.RoundsTxOverNoTx, bench.LabelSingleNoTx)
+	}
 	// Without batches every message writes its whole state; with them a
 	// sensor writes at most once per batch, and at least once in all.
 	checkChangelog(t, "(a0)", rep.SingleNoBatches, 3000, 3000*1326)

@@ -108,7 +108,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 one unless --brokers is given):
 
   (a) --messages single-sample messages through the real processor, topic to
-      written state, at --batch-interval and (a0) at --batch-interval 0
+      written state, at --batch-interval; (a-notx) the same without Kafka
+      transactions, in this process; (a0) at --batch-interval 0
   (b) --batch-samples samples in binary micro-batches of --batch, topic to view
   (c) a trivial goka counter processor on the input of (a), same Kafka
       configuration, goka's own LevelDB storage: the baseline of this run

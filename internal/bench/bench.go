@@ -65,6 +65,9 @@ const (
 	// LabelSingleNoBatches is (a) without batches (--batch-interval 0): it
 	// runs with (a), in every round, unless (a) itself has no batches.
 	LabelSingleNoBatches = "a0"
+	// LabelSingleNoTx is (a) without Kafka transactions, run in the same
+	// rounds.
+	LabelSingleNoTx = "a-notx"
 	// LabelCounterOwn is (c) on streamrls's storage (--counter-storage).
 	LabelCounterOwn = "c'"
 )
@@ -328,6 +331,13 @@ type Report struct {
 	// SingleNoBatches is (a0): (a) with --batch-interval 0, run in the same
 	// rounds; nil when (a) itself runs without batches.
 	SingleNoBatches *Throughput `json:"single_no_batches,omitempty"`
+	// SingleNoTx is (a-notx): (a) with processor.Config.NoTransactions, run
+	// in the same rounds, in this process only (nil with Processes > 0).
+	// TxOverNoTx is (a)/(a-notx) in samples per second, of the median
+	// rounds; RoundsTxOverNoTx is (a)/(a-notx) of each round.
+	SingleNoTx       *Throughput `json:"single_no_transactions,omitempty"`
+	TxOverNoTx       float64     `json:"tx_over_no_tx,omitempty"`
+	RoundsTxOverNoTx []float64   `json:"round_tx_over_no_tx,omitempty"`
 	// SingleOverCounterOwn and CounterOwnCPUOverSingle are as below for (c').
 	SingleOverCounterOwn    float64 `json:"single_over_counter_streamrls_storage,omitempty"`
 	CounterOwnCPUOverSingle float64 `json:"cpu_counter_streamrls_storage_over_single,omitempty"`
@@ -359,6 +369,7 @@ type Report struct {
 func (rep *Report) ratios() {
 	rep.SingleOverCounter = samplesOver(rep.Single, rep.Counter)
 	rep.SingleOverCounterOwn = samplesOver(rep.Single, rep.CounterOwn)
+	rep.TxOverNoTx = samplesOver(rep.Single, rep.SingleNoTx)
 	rep.SingleNoBatchesOverCounter = samplesOver(rep.SingleNoBatches, rep.Counter)
 	rep.SingleNoBatchesOverCounterOwn = samplesOver(rep.SingleNoBatches, rep.CounterOwn)
 	rep.BatchOverCounter = samplesOver(rep.Batch, rep.Counter)

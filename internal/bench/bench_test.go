@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cmp"
+	"encoding/json"
 	"math"
 	"slices"
 	"strings"
@@ -210,7 +211,72 @@ func sameRatios(a, b Report) bool {
 		a.SingleNoBatchesOverCounter == b.SingleNoBatchesOverCounter &&
 		a.SingleNoBatchesOverCounterOwn == b.SingleNoBatchesOverCounterOwn &&
 		a.BatchOverCounter == b.BatchOverCounter && a.CounterCPUOverSingle == b.CounterCPUOverSingle &&
-		a.CounterOwnCPUOverSingle == b.CounterOwnCPUOverSingle
+		a.CounterOwnCPUOverSingle == b.CounterOwnCPUOverSingle && a.TxOverNoTx == b.TxOverNoTx
+}
+
+// TestTxOverNoTx: (a)/(a-notx) is the transactional run's samples/s over
+// the non-transactional one's, numerator first, and 0 when either did not
+// run or the denominator is 0.
+func TestTxOverNoTx(t *testing.T) {
+	tx := &Throughput{SamplesPerSec: 270}
+	notx := &Throughput{SamplesPerSec: 300}
+	for _, c := range []struct {
+		name     string
+		tx, notx *Throughput
+		want     float64
+	}{
+		{"both", tx, notx, 0.9},
+		{"faster with transactions", notx, tx, 300.0 / 270},
+		{"no (a-notx)", tx, nil, 0},
+		{"no (a)", nil, notx, 0},
+		{"(a-notx) measured nothing", tx, &Throughput{}, 0},
+	} {
+		rep := &Report{Single: c.tx, SingleNoTx: c.notx}
+		rep.ratios()
+		if math.Abs(rep.TxOverNoTx-c.want) > 1e-12 {
+			t.Errorf("%s: TxOverNoTx = %v, want %v", c.name, rep.TxOverNoTx, c.want)
+		}
+	}
+	// The other ratios are untouched by (a-notx).
+	rep := &Report{Single: tx, SingleNoTx: notx, Counter: &Throughput{SamplesPerSec: 90}}
+	rep.ratios()
+	if rep.SingleOverCounter != 3 || rep.SingleNoBatchesOverCounter != 0 {
+		t.Errorf("with (a-notx): (a)/(c) %v, (a0)/(c) %v; want 3 and 0", rep.SingleOverCounter, rep.SingleNoBatchesOverCounter)
+	}
+	b, err := json.Marshal(&Report{Single: tx, SingleNoTx: notx, TxOverNoTx: 0.9, RoundsTxOverNoTx: []float64{0.85, 0.9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"single_no_transactions":{`, `"tx_over_no_tx":0.9`, `"round_tx_over_no_tx":[0.85,0.9]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON report lacks %s: %s", want, b)
+		}
+	}
+}
+
+// TestWriteTableNoTx: the (a-notx) row, its rounds and the ratio
+// (a)/(a-notx) of the median and of each round.
+func TestWriteTableNoTx(t *testing.T) {
+	rep := &Report{
+		Settings:   Settings{Brokers: []string{"b:9092"}, Partitions: 8, Sensors: 64, Dim: 10, Models: []string{"rls"}, GoMaxProcs: 2, FlushEvery: "0s", BatchInterval: "100ms"},
+		Single:     &Throughput{Phase: LabelSingle, What: "single", MeasuredAt: "processor", Messages: 10, Samples: 10, SamplesPerSec: 270, Rounds: []float64{270, 280}},
+		SingleNoTx: &Throughput{Phase: LabelSingleNoTx, What: "single, no transactions", MeasuredAt: "processor", Messages: 10, Samples: 10, SamplesPerSec: 300, Rounds: []float64{300, 320}},
+		TxOverNoTx: 0.9, RoundsTxOverNoTx: []float64{0.9, 0.875},
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"a-notx single, no transactions",
+		"samples/s of every round: (a) 270 280  (a-notx) 300 320\n",
+		"(a)/(a-notx) transactional over non-transactional: 0.90 (rounds: 0.90 0.88)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestServeRatios(t *testing.T) {

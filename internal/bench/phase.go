@@ -141,7 +141,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report) error {
 	if cfg.CounterStorage == "both" {
 		kinds = []string{"goka", "streamrls"}
 	}
-	var counters, owns, singles, nobatches []*Throughput
+	var counters, owns, singles, nobatches, notxs []*Throughput
 	for round := range cfg.Rounds {
 		for _, kind := range kinds {
 			if !slices.Contains(r.chosen, PhaseCounter) {
@@ -161,7 +161,7 @@ func (r *runner) rounds(ctx context.Context, rep *Report) error {
 		if !slices.Contains(r.chosen, PhaseSingle) {
 			continue
 		}
-		t, err := r.single(ctx, topic, strconv.Itoa(round), cfg.BatchInterval)
+		t, err := r.single(ctx, topic, strconv.Itoa(round), cfg.BatchInterval, false)
 		if err != nil {
 			return fmt.Errorf("single (a), round %d: %w", round+1, err)
 		}
@@ -169,8 +169,18 @@ func (r *runner) rounds(ctx context.Context, rep *Report) error {
 		if n := len(counters); n > 0 {
 			rep.RoundsSingleOverCounter = append(rep.RoundsSingleOverCounter, samplesOver(t, counters[n-1]))
 		}
+		if cfg.Processes == 0 {
+			// The separate processes' flags are the CLI's defaults: the
+			// comparison runs in this process only.
+			nt, err := r.single(ctx, topic, strconv.Itoa(round), cfg.BatchInterval, true)
+			if err != nil {
+				return fmt.Errorf("single without transactions (%s), round %d: %w", LabelSingleNoTx, round+1, err)
+			}
+			notxs = append(notxs, nt)
+			rep.RoundsTxOverNoTx = append(rep.RoundsTxOverNoTx, samplesOver(t, nt))
+		}
 		if cfg.BatchInterval > 0 {
-			t, err := r.single(ctx, topic, strconv.Itoa(round), NoBatches)
+			t, err := r.single(ctx, topic, strconv.Itoa(round), NoBatches, false)
 			if err != nil {
 				return fmt.Errorf("single without batches (a0), round %d: %w", round+1, err)
 			}
@@ -178,6 +188,6 @@ func (r *runner) rounds(ctx context.Context, rep *Report) error {
 		}
 	}
 	rep.Counter, rep.CounterOwn, rep.Single = median(counters), median(owns), median(singles)
-	rep.SingleNoBatches = median(nobatches)
+	rep.SingleNoBatches, rep.SingleNoTx = median(nobatches), median(notxs)
 	return nil
 }

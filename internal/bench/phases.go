@@ -150,21 +150,26 @@ func (c countingCodec) Encode(v any) ([]byte, error) {
 	return b, err
 }
 
-// single is phase (a) (or (a0) when interval is NoBatches):
-// single-sample messages through the real processor, done when the state
-// holding every sample is written (acknowledged, with batches), not when
-// it is applied in memory.
-func (r *runner) single(ctx context.Context, topic, id string, interval time.Duration) (*Throughput, error) {
+// single is phase (a) (or (a0) when interval is NoBatches, (a-notx) when
+// noTx): single-sample messages through the real processor, done when the
+// state holding every sample is written (acknowledged, with batches), not
+// when it is applied in memory.
+func (r *runner) single(ctx context.Context, topic, id string, interval time.Duration, noTx bool) (*Throughput, error) {
 	what, phase := "single", LabelSingle
 	t := &Throughput{Phase: LabelSingle, What: "streamrls, 1 sample per message, batch interval " + IntervalName(interval), MeasuredAt: "processor",
 		Messages: r.cfg.Messages, Samples: r.cfg.Messages, MessageBytes: r.singleBytes, PrefillSeconds: r.singlePrefill.Seconds(),
 		BatchInterval: IntervalName(interval)}
-	if interval != r.cfg.BatchInterval {
+	switch {
+	case noTx:
+		what, phase = "single-notx", LabelSingleNoTx
+		t.What += ", no transactions"
+	case interval != r.cfg.BatchInterval:
 		what, phase = "single-nobatch", LabelSingleNoBatches
-		t.Phase = phase
 	}
+	t.Phase = phase
 	names := r.names(what+id, topic)
-	r.log.Info("phase "+phase+": single-sample messages", "messages", r.cfg.Messages, "batch_interval", IntervalName(interval))
+	r.log.Info("phase "+phase+": single-sample messages", "messages", r.cfg.Messages, "batch_interval", IntervalName(interval),
+		"transactions", !noTx)
 	if r.cfg.Processes > 0 {
 		// Separate processes get a topic of their own, filled while they
 		// are held (see throughViews).
@@ -178,7 +183,7 @@ func (r *runner) single(ctx context.Context, topic, id string, interval time.Dur
 	}
 	metrics := processor.NewMetrics(nil)
 	start, cpu0 := time.Now(), cpuTime()
-	stop, failed := r.runProcessor(ctx, names, r.dir(names.Group), interval, metrics, nil)
+	stop, failed := r.runProcessorTx(ctx, names, r.dir(names.Group), interval, noTx, metrics, nil)
 	// From the first sample applied, so that the first batch's work counts,
 	// to the last one written.
 	first, last, err := poll(ctx, r.cfg.Messages, func() int64 { return int64(metrics.Written.Load()) },
@@ -309,6 +314,11 @@ func (r *runner) waitGroupStable(ctx context.Context, group string, members int)
 // runProcessor runs processor.Run in this process, at the batch interval,
 // until stop is called. onStart, if set, gets every goka processor built.
 func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir string, interval time.Duration, metrics *processor.Metrics, onStart func(*goka.Processor)) (stop func(), failed <-chan error) {
+	return r.runProcessorTx(ctx, names, dir, interval, false, metrics, onStart)
+}
+
+// runProcessorTx is runProcessor, without Kafka transactions if noTx.
+func (r *runner) runProcessorTx(ctx context.Context, names topology.Names, dir string, interval time.Duration, noTx bool, metrics *processor.Metrics, onStart func(*goka.Processor)) (stop func(), failed <-chan error) {
 	pctx, cancel := context.WithCancel(ctx)
 	fail := make(chan error, 1)
 	done := make(chan struct{})
@@ -320,6 +330,7 @@ func (r *runner) runProcessor(ctx context.Context, names topology.Names, dir str
 			pc := r.cfg.processorBatches(interval)
 			pc.Names, pc.Kafka, pc.Learner, pc.StateDir = names, r.cfg.Kafka, processor.RLS{Specs: r.cfg.Specs}, dir
 			pc.Partitions, pc.Metrics, pc.Log, pc.OnStart = r.cfg.Partitions, metrics, r.log, onStart
+			pc.NoTransactions = noTx
 			err := processor.Run(pctx, pc)
 			if err != nil {
 				fail <- err

@@ -28,7 +28,7 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		serve = []*Throughput{rep.Serve.NoBatches, rep.Serve.Batches}
 	}
 	header := false
-	for _, t := range append([]*Throughput{rep.Single, rep.SingleNoBatches, rep.Batch, rep.Counter, rep.CounterOwn}, serve...) {
+	for _, t := range append([]*Throughput{rep.Single, rep.SingleNoTx, rep.SingleNoBatches, rep.Batch, rep.Counter, rep.CounterOwn}, serve...) {
 		if t == nil {
 			continue
 		}
@@ -47,6 +47,9 @@ func (rep *Report) WriteTable(out io.Writer) error {
 		if rep.Single != nil {
 			fmt.Fprintf(out, " (a) %s", rates(rep.Single.Rounds))
 		}
+		if rep.SingleNoTx != nil {
+			fmt.Fprintf(out, "  (%s) %s", LabelSingleNoTx, rates(rep.SingleNoTx.Rounds))
+		}
 		if rep.SingleNoBatches != nil {
 			fmt.Fprintf(out, "  (a0) %s", rates(rep.SingleNoBatches.Rounds))
 		}
@@ -61,6 +64,10 @@ func (rep *Report) WriteTable(out io.Writer) error {
 	if rep.SingleOverCounter > 0 {
 		fmt.Fprintf(out, "\n(a)/(c) single-sample messages over the goka counter: %.2f (rounds: %s); CPU per message (c)/(a): %.2f\n",
 			rep.SingleOverCounter, ratios(rep.RoundsSingleOverCounter), rep.CounterCPUOverSingle)
+	}
+	if rep.TxOverNoTx > 0 {
+		fmt.Fprintf(out, "(a)/(%s) transactional over non-transactional: %.2f (rounds: %s)\n",
+			LabelSingleNoTx, rep.TxOverNoTx, ratios(rep.RoundsTxOverNoTx))
 	}
 	if rep.SingleOverCounterOwn > 0 {
 		fmt.Fprintf(out, "(a)/(c') over the goka counter on streamrls's storage: %.2f; CPU per message (c')/(a): %.2f\n",

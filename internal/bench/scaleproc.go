@@ -101,7 +101,7 @@ func (r *runner) scaleInput(ctx context.Context, sensors int) (*scaleInput, erro
 // run processes the input once, on a group of its own.
 func (in *scaleInput) run(ctx context.Context, round int) (*Throughput, error) {
 	sensors := in.r.cfg.Sensors
-	t, err := in.r.single(ctx, in.topic, fmt.Sprintf("%d-%d", sensors, round), in.r.cfg.BatchInterval)
+	t, err := in.r.single(ctx, in.topic, fmt.Sprintf("%d-%d", sensors, round), in.r.cfg.BatchInterval, false)
 	if err != nil {
 		return nil, err
 	}
