@@ -230,9 +230,9 @@ func checkSensors(t *testing.T, what, base string, xs [][][]float64, ys [][]floa
 	specs := rls.DefaultSpecs()
 	var errs []error
 	for i := range ys {
-		s, _, err := sensorAPI(base, emitter.SensorID(i))
-		if err != nil {
-			t.Fatal(err)
+		s, code, err := sensorAPI(base, emitter.SensorID(i))
+		if err != nil || s == nil {
+			t.Fatalf("%s: sensor %s: %d (%v)", what, emitter.SensorID(i), code, err)
 		}
 		if len(s.Models) != len(specs) {
 			t.Fatalf("%s: sensor %s has %d models, want %d", what, s.Sensor, len(s.Models), len(specs))

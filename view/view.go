@@ -48,6 +48,11 @@ type View struct {
 	group string
 	table string
 	gv    atomic.Pointer[goka.View] // nil until the table was found
+	// caughtUp is gv once it has recovered every partition. goka's
+	// View.Recovered turns false again for a moment whenever a partition
+	// (re)connects, as each does right after its recovery; a view that has
+	// caught up keeps serving through that.
+	caughtUp atomic.Pointer[goka.View]
 	log   *slog.Logger
 
 	brokers []string
@@ -188,7 +193,17 @@ func (v *View) build() (gv *goka.View, release func(), err error) {
 // Recovered says whether the view has caught up with the table.
 func (v *View) Recovered() bool {
 	gv := v.gv.Load()
-	return gv != nil && gv.Recovered()
+	if gv == nil {
+		return false
+	}
+	if v.caughtUp.Load() == gv {
+		return true
+	}
+	if !gv.Recovered() {
+		return false
+	}
+	v.caughtUp.Store(gv)
+	return true
 }
 
 // GokaState is the goka view's state, goka.ViewStateConnecting while the
@@ -227,7 +242,7 @@ func (v *View) Waiting() string {
 	if gv == nil {
 		return fmt.Sprintf("view of group %s is connecting to the brokers and the table %s", v.group, v.table)
 	}
-	if gv.Recovered() {
+	if v.Recovered() {
 		return ""
 	}
 	stats := gv.Stats(context.Background())
