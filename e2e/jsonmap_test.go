@@ -58,7 +58,7 @@ func TestJSONMappingInput(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		`{"device": "a1", "ts": "2026-12-06T11:00:00Z", "reading": {"temp": 21.3, "hum": 40.2}}`:                `x \"reading.volt\" is missing`,
+		`{"device": "a1", "ts": "2026-12-06T11:00:00Z", "reading": {"temp": 21.3, "hum": 40.2}}`:               `x \"reading.volt\" is missing`,
 		`{"device": "a1", "ts": "2026-12-06T11:00:01Z", "reading": {"temp": "hot", "hum": 40.2, "volt": 3.3}}`: `y \"reading.temp\" must be a number`,
 		`{"device": "a1", "reading": {"temp": 21.3, "hum": 40.2, "volt": 3.3}}`:                                `ts \"ts\" is missing`,
 	}
