@@ -151,9 +151,6 @@ func arrayIndex(s string) int {
 	return v
 }
 
-// Mapping is the JSONMapping m was compiled from.
-func (jm *JSONMap) Mapping() JSONMapping { return jm.m }
-
 // NewDecoder returns a decoder of records by this mapping that accepts at
 // most maxDim features (0: DefaultMaxDim).
 func (jm *JSONMap) NewDecoder(maxDim int) *MappedDecoder {
