@@ -48,6 +48,18 @@
 // repr (see Text); a batch of any size other than one is written with
 // "samples".
 //
+// # JSON records of another shape
+//
+// A JSONMapping reads one sample out of a JSON record of any shape by dotted
+// paths (reading.temp, features.3: a segment is an object key, an all-digit
+// segment also an array index): y a number; x one number per path, or one
+// path of an array of numbers; ts, optional, an RFC 3339 string or unix
+// milliseconds. Compile checks the paths; a JSONMap's MappedDecoder decodes
+// the records. A path that is absent or null fails with ReasonMissingField,
+// one of another type with ReasonBadValue, both naming the path. Unmapped
+// fields are skipped as in JSON above; a repeated key replaces the whole
+// earlier value, as in encoding/json.
+//
 // # Text (the original notebook's format)
 //
 // Python's str() of the list [i, y, x1, …, xn], i the sequence number:

@@ -35,6 +35,9 @@ type Handler struct {
 	// Scoring says what is published of the samples' scores (of a
 	// *BankState): events always, score records with Scoring.Publish.
 	Scoring Scoring
+	// Mapping, when set, decodes every value as a JSON record by its paths
+	// instead of the sample formats.
+	Mapping *codec.JSONMap
 
 	own        Counts // without Metrics
 	decoders   sync.Pool
@@ -301,10 +304,9 @@ func (h *Handler) maxDim() int {
 // only itself: the good ones before and after it are applied. The applied
 // samples' scores go to ms.
 func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rejection, applied int) {
-	dec, _ := h.decoders.Get().(*codec.Decoder)
+	dec, _ := h.decoders.Get().(sampleDecoder)
 	if dec == nil {
-		// The decoder refuses oversized dimensions before allocating for them.
-		dec = &codec.Decoder{MaxDim: h.maxDim()}
+		dec = h.newDecoder()
 	}
 	defer h.decoders.Put(dec)
 	samples, err := dec.Decode(value)
@@ -349,6 +351,20 @@ func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rej
 		applied++
 	}
 	return rejects, applied
+}
+
+// sampleDecoder is a *codec.Decoder, or a *codec.MappedDecoder of a mapping.
+type sampleDecoder interface {
+	Decode(value []byte) ([]codec.Sample, error)
+}
+
+// newDecoder is a decoder of the handler's input. It refuses oversized
+// dimensions before allocating for them.
+func (h *Handler) newDecoder() sampleDecoder {
+	if h.Mapping != nil {
+		return h.Mapping.NewDecoder(h.maxDim())
+	}
+	return &codec.Decoder{MaxDim: h.maxDim()}
 }
 
 // check validates one sample against the sensor's state.

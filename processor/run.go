@@ -123,6 +123,11 @@ type Config struct {
 	// Names.Events always, score records on Names.Scores with
 	// Scoring.Publish. The tests are the Learner's. Default: events only.
 	Scoring Scoring
+	// JSONMapping, when set, reads every input value as a JSON record of
+	// any shape, its sample at the mapping's paths (codec.JSONMapping); a
+	// record that lacks a path is dead-lettered, reason ReasonDecode,
+	// naming it. Default none: the sample formats of package codec.
+	JSONMapping codec.JSONMapping
 	// Health is told when the processor stops, when a rebuilt one runs
 	// and what it reads and writes, for a liveness probe (NewHealth).
 	// Default none.
@@ -209,7 +214,23 @@ func (cfg Config) Validate() error {
 	case cfg.Tombstones != "" && cfg.Tombstones != TombstonesDeadLetter && cfg.Tombstones != TombstonesDelete:
 		return setting.Errorf(pkg, "Tombstones", fmt.Sprintf("%q", cfg.Tombstones), "%s or %s", TombstonesDeadLetter, TombstonesDelete)
 	}
+	if _, err := cfg.jsonMap(); err != nil {
+		return err
+	}
 	return cfg.Names.WithDefaults().Validate()
+}
+
+// jsonMap is the compiled JSONMapping, nil when it maps nothing.
+func (cfg Config) jsonMap() (*codec.JSONMap, error) {
+	if cfg.JSONMapping.IsZero() {
+		return nil, nil
+	}
+	jm, err := cfg.JSONMapping.Compile()
+	var me *codec.MappingError
+	if errors.As(err, &me) {
+		return nil, setting.Errorf("processor", "JSONMapping."+me.Field, fmt.Sprintf("%q", me.Path), "%s", me.Want)
+	}
+	return jm, err
 }
 
 // Run runs the processor until ctx ends, rebuilding it with backoff after
@@ -280,9 +301,13 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := EnsureTopics(cfg.Kafka, cfg.Names, cfg.Partitions); err != nil {
 		return err
 	}
+	mapping, err := cfg.jsonMap()
+	if err != nil {
+		return err
+	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes,
 		Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones,
-		Scoring: cfg.Scoring, health: cfg.Health}
+		Scoring: cfg.Scoring, Mapping: mapping, health: cfg.Health}
 	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {

@@ -231,6 +231,25 @@ var processorFlagNames = map[string]string{
 	"BatchInterval": "batch-interval", "BatchMaxBytes": "batch-max-bytes", "BatchMaxInterval": "batch-max-interval",
 	"BatchDensity": "batch-density", "MaxDim": "max-dim", "MaxValueBytes": "max-value-bytes", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
 	"Partitions": "partitions", "Snapshots.Interval": "snapshot-interval",
+	"JSONMapping.Y": "json-y", "JSONMapping.X": "json-x", "JSONMapping.TS": "json-ts",
+}
+
+// jsonMapFlags map JSON records of another shape to samples
+// (codec.JSONMapping).
+type jsonMapFlags struct {
+	y, ts string
+	x     []string
+}
+
+func (j *jsonMapFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&j.y, "json-y", "", "read input values as JSON records with y at this dotted path, e.g. reading.temp (docs/formats.md)")
+	fs.StringSliceVar(&j.x, "json-x", nil, "with --json-y: the paths of x, comma-separated, or one path of an array of numbers")
+	fs.StringVar(&j.ts, "json-ts", "", "with --json-y: the path of the sample's time, an RFC 3339 string or unix milliseconds")
+}
+
+// apply sets cfg's mapping; its paths are cfg.Validate's to check.
+func (j *jsonMapFlags) apply(cfg *processor.Config) {
+	cfg.JSONMapping = codec.JSONMapping{Y: j.y, X: j.x, TS: j.ts}
 }
 
 // checkProcessor is cfg.Validate's error as a usage error naming the flag
@@ -267,6 +286,7 @@ type processorFlags struct {
 	scores     scoreFlags
 	// transactions is --transactions.
 	transactions bool
+	jsonMap      jsonMapFlags
 }
 
 func (p *processorFlags) register(fs *pflag.FlagSet) {
@@ -274,6 +294,7 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.batch.register(fs)
 	p.scores.register(fs)
 	registerTransactions(fs, &p.transactions)
+	p.jsonMap.register(fs)
 	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: %d (docs/operations.md)",
 		processor.DefaultMaxDim, processor.DefaultFleetMaxDim))
 	fs.StringVar(&p.maxValue, "max-value-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultMaxValueBytes), " ", ""),
@@ -295,6 +316,7 @@ func (p *processorFlags) config() (processor.Config, error) {
 	}
 	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
 		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones), NoTransactions: !p.transactions}
+	p.jsonMap.apply(&cfg)
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
 	}

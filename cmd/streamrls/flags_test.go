@@ -40,11 +40,19 @@ func TestZeroFlags(t *testing.T) {
 		{[]string{"--idle-ttl", "-1s"}},
 		{[]string{"--idle-ttl", "1m", "--batch-interval", "0"}},
 		{[]string{"--tombstones", "keep"}},
+		{[]string{"--json-y", "reading..temp", "--json-x", "reading.hum"}},
+		{[]string{"--json-x", "reading.hum,reading.hum", "--json-y", "reading.temp"}},
+		{[]string{"--json-ts", "reading", "--json-y", "reading.temp", "--json-x", "reading.hum"}},
 	} {
 		_, err := parse(tc.args...)
 		if exitCode(err) != 2 || !strings.HasPrefix(err.Error(), tc.args[0]+" ") {
 			t.Errorf("%v: %v; want a usage error naming %s", tc.args, err, tc.args[0])
 		}
+	}
+
+	cfg, err = parse("--json-y", "reading.temp", "--json-x", "reading.hum,reading.volt", "--json-ts", "ts")
+	if m := cfg.JSONMapping; err != nil || m.Y != "reading.temp" || len(m.X) != 2 || m.X[1] != "reading.volt" || m.TS != "ts" {
+		t.Errorf("--json-y/--json-x/--json-ts: %+v, %v", m, err)
 	}
 
 	var e emitFlags

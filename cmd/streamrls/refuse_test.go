@@ -44,6 +44,10 @@ func TestRefusedFlags(t *testing.T) {
 		{"emit rate Inf", []string{"emit", "--rate", "Inf"}, []string{"--rate +Inf: want a finite number"}},
 		{"run noise -Inf", []string{"run", "--noise", "-Inf"}, []string{"--noise -Inf: want a finite number"}},
 		{"idle-ttl 1ns", []string{"process", "--idle-ttl", "1ns"}, []string{"--idle-ttl 1ns", "at least 1s"}},
+		{"json-y empty segment", []string{"process", "--json-y", "reading..temp", "--json-x", "reading.hum"},
+			[]string{`--json-y "reading..temp"`, "non-empty segments"}},
+		{"replay json-x alone", []string{"replay", "--group", "v2", "--json-x", "reading.hum"}, []string{`--json-y ""`}},
+		{"run json-x inside json-y", []string{"run", "--json-y", "r", "--json-x", "r.h"}, []string{`--json-x "r.h"`}},
 		{"max-value-bytes 0", []string{"process", "--max-value-bytes", "0"}, []string{`--max-value-bytes "0"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

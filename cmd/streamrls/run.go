@@ -19,6 +19,7 @@ type runFlags struct {
 	snapshots     snapshotFlags
 	batch         batchFlags
 	scores        scoreFlags
+	jsonMap       jsonMapFlags
 	http          httpFlags
 	historyPoints int
 	historyBytes  string
@@ -37,6 +38,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	f.batch.register(fs)
 	f.scores.register(fs)
 	registerTransactions(fs, &f.transactions)
+	f.jsonMap.register(fs)
 	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
 	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	registerHistoryMaxBytes(fs, &f.historyBytes)
@@ -77,6 +79,11 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	}
 	if err := f.batch.apply(&cfg.Processor); err != nil {
 		return cfg, err
+	}
+	f.jsonMap.apply(&cfg.Processor)
+	if !cfg.Processor.JSONMapping.IsZero() && f.emit.format != "json" {
+		// The mapping reads the emitter's samples too.
+		return cfg, flagErr("--json-y with --format %s: the emitter's samples are read by the mapping, want --format json", f.emit.format)
 	}
 	if f.emit.dim > processor.DefaultFleetMaxDim {
 		cfg.Processor.MaxDim = f.emit.dim // run's own samples are never dead-lettered for their size
