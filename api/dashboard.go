@@ -266,12 +266,5 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func render(w http.ResponseWriter, name string, data any) {
-	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = b.WriteTo(w)
+	renderStatus(w, http.StatusOK, name, data)
 }

@@ -165,7 +165,12 @@ func TestOpenAPI(t *testing.T) {
 		{"token", "GET", "/v1/sensors/1", "", 401, false, js},
 		{"token", "POST", "/v1/sensors/1/predict", x, 401, false, js},
 		{"token", "GET", "/openapi.json", "", 401, false, js},
-		{"token", "GET", "/", "", 401, false, js},
+		{"token", "GET", "/", "", 303, false, html},
+		{"token", "GET", "/sensors/1", "", 303, false, html},
+		{"token", "GET", "/login?next=/sensors/1", "", 200, false, html},
+		{"token", "POST", "/login", "token=wrong&next=/", 401, false, html},
+		{"token", "POST", "/login", "token=s3cret&next=/", 303, false, ""},
+		{"token", "GET", "/logout", "", 303, false, html},
 	}
 	// The client shows what the server answers, redirects included.
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -186,6 +191,9 @@ func TestOpenAPI(t *testing.T) {
 				ct := "application/json"
 				if c.want == http.StatusUnsupportedMediaType {
 					ct = "text/plain"
+				}
+				if c.path == "/login" {
+					ct = "application/x-www-form-urlencoded"
 				}
 				req.Header.Set("Content-Type", ct)
 			}
