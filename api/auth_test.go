@@ -153,3 +153,20 @@ func TestSessionCookie(t *testing.T) {
 		t.Errorf("logout: %d, cookies %v: want 303 clearing the cookie", resp.StatusCode, resp.Cookies())
 	}
 }
+
+// TestSessionCookieTLS: over TLS the session cookie is Secure.
+func TestSessionCookieTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(api.RequireToken("s3cret", (&api.Server{}).Handler()))
+	defer srv.Close()
+	hc := srv.Client()
+	hc.CheckRedirect = noRedirect.CheckRedirect
+	resp, err := hc.PostForm(srv.URL+"/login", url.Values{"token": {"s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("login over TLS: %d, cookies %v: want one Secure, HttpOnly, SameSite=Strict cookie", resp.StatusCode, cs)
+	}
+}

@@ -230,6 +230,20 @@ func TestOpenAPI(t *testing.T) {
 		covered[route.Method+" "+route.Path] = true
 	}
 
+	// An error repeats a long ID cut short.
+	long := strings.Repeat("x", 100000)
+	for _, path := range []string{"/v1/sensors/" + long, "/v1/groups/" + long + "/sensors/1", "/sensors/" + long} {
+		resp, err := hc.Get(urls["data"] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || len(b) > 300 || !strings.Contains(string(b), strings.Repeat("x", api.MaxEchoed)+"…") {
+			t.Errorf("GET %.30s…: %d, %d bytes: %.300s", path, resp.StatusCode, len(b), b)
+		}
+	}
+
 	// The document and the server have the same routes, and each
 	// operation of the document had its responses checked.
 	documented := map[string]bool{}
