@@ -63,7 +63,7 @@ func (s *Server) dashGroup(w http.ResponseWriter, r *http.Request) *view.View {
 			return v
 		}
 	}
-	http.Error(w, fmt.Sprintf("group %q is not served here", g), http.StatusNotFound)
+	http.Error(w, fmt.Sprintf("group %q is not served here", short(g)), http.StatusNotFound)
 	return nil
 }
 
@@ -117,7 +117,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 || n > MaxPage {
-			http.Error(w, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, MaxPage), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("limit %q: want a whole number in 1..%d", short(l), MaxPage), http.StatusBadRequest)
 			return
 		}
 		limit = n
@@ -231,7 +231,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		http.Error(w, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("sensor %q not found in group %q", short(id), v.Group()), http.StatusNotFound)
 		return
 	}
 	d := sensorData{Group: v.Group(), Sensor: sensorJSON(sensor, v.Group()),
@@ -266,12 +266,5 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func render(w http.ResponseWriter, name string, data any) {
-	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = b.WriteTo(w)
+	renderStatus(w, http.StatusOK, name, data)
 }

@@ -165,7 +165,12 @@ func TestOpenAPI(t *testing.T) {
 		{"token", "GET", "/v1/sensors/1", "", 401, false, js},
 		{"token", "POST", "/v1/sensors/1/predict", x, 401, false, js},
 		{"token", "GET", "/openapi.json", "", 401, false, js},
-		{"token", "GET", "/", "", 401, false, js},
+		{"token", "GET", "/", "", 303, false, html},
+		{"token", "GET", "/sensors/1", "", 303, false, html},
+		{"token", "GET", "/login?next=/sensors/1", "", 200, false, html},
+		{"token", "POST", "/login", "token=wrong&next=/", 401, false, html},
+		{"token", "POST", "/login", "token=s3cret&next=/", 303, false, ""},
+		{"token", "GET", "/logout", "", 303, false, html},
 	}
 	// The client shows what the server answers, redirects included.
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -186,6 +191,9 @@ func TestOpenAPI(t *testing.T) {
 				ct := "application/json"
 				if c.want == http.StatusUnsupportedMediaType {
 					ct = "text/plain"
+				}
+				if c.path == "/login" {
+					ct = "application/x-www-form-urlencoded"
 				}
 				req.Header.Set("Content-Type", ct)
 			}
@@ -220,6 +228,20 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("%s: response against the document: %v\nbody: %.500s", name, err, b)
 		}
 		covered[route.Method+" "+route.Path] = true
+	}
+
+	// An error repeats a long ID cut short.
+	long := strings.Repeat("x", 100000)
+	for _, path := range []string{"/v1/sensors/" + long, "/v1/groups/" + long + "/sensors/1", "/sensors/" + long} {
+		resp, err := hc.Get(urls["data"] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || len(b) > 300 || !strings.Contains(string(b), strings.Repeat("x", api.MaxEchoed)+"…") {
+			t.Errorf("GET %.30s…: %d, %d bytes: %.300s", path, resp.StatusCode, len(b), b)
+		}
 	}
 
 	// The document and the server have the same routes, and each

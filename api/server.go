@@ -110,8 +110,53 @@ func (s *Server) Handler() http.Handler {
 	for _, r := range s.routes() {
 		mux.Handle(r.pattern, r.handler)
 	}
-	return s.Metrics.Instrument(mux)
+	return s.Metrics.Instrument(jsonMisses(mux))
 }
+
+// jsonMisses answers a request of the JSON routes that matches none of mux's
+// patterns (an unknown path, a wrong method) with a JSON error, as every
+// other answer of those routes; the pages keep ServeMux's plain text.
+func jsonMisses(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" || !isJSONRoute(r.URL.Path) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// ServeMux's own answer says which: 404, or 405 with Allow.
+		miss := &missWriter{header: http.Header{}}
+		h.ServeHTTP(miss, r)
+		switch miss.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", miss.header.Get("Allow"))
+			writeError(w, miss.status, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", short(r.Method), short(r.URL.Path), miss.header.Get("Allow")))
+		case http.StatusNotFound:
+			writeError(w, miss.status, fmt.Sprintf("no route %s %s (the routes are in /openapi.json)", short(r.Method), short(r.URL.Path)))
+		default:
+			mux.ServeHTTP(w, r)
+		}
+	})
+}
+
+// isJSONRoute says whether path belongs to the routes that answer JSON.
+func isJSONRoute(path string) bool {
+	return path == "/v1" || strings.HasPrefix(path, "/v1/") || path == "/healthz" || path == "/readyz" || path == "/openapi.json"
+}
+
+// missWriter keeps the status and header ServeMux answers a miss with.
+type missWriter struct {
+	header http.Header
+	status int
+}
+
+func (m *missWriter) Header() http.Header { return m.header }
+func (m *missWriter) Write(b []byte) (int, error) {
+	if m.status == 0 {
+		m.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (m *missWriter) WriteHeader(status int) { m.status = status }
 
 //go:embed openapi.json
 var openAPI []byte
@@ -173,7 +218,7 @@ func (s *Server) withGroup(fn func(http.ResponseWriter, *http.Request, *view.Vie
 				}
 			}
 			if v == nil {
-				writeError(w, http.StatusNotFound, fmt.Sprintf("group %q is not served here", g))
+				writeError(w, http.StatusNotFound, fmt.Sprintf("group %q is not served here", short(g)))
 				return
 			}
 		}
@@ -202,7 +247,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 || n > MaxPage {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, MaxPage))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", short(l), MaxPage))
 			return
 		}
 		limit = n
@@ -238,7 +283,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 	}
 	if !ok {
 		s.Metrics.lookup(v.Group(), LookupNotFound)
-		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", short(id), v.Group()))
 		return
 	}
 	s.Metrics.lookup(v.Group(), LookupFound)
@@ -271,11 +316,11 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 	}
 	if !ok || sensor.Bank == nil {
 		s.Metrics.lookup(v.Group(), LookupNotFound)
-		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", short(id), v.Group()))
 		return
 	}
 	if len(req.X) != sensor.Bank.Dim {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("x has %d values, sensor %q has dimension %d", len(req.X), id, sensor.Bank.Dim))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("x has %d values, sensor %q has dimension %d", len(req.X), short(id), sensor.Bank.Dim))
 		return
 	}
 	for i, x := range req.X {
@@ -294,7 +339,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, v *view.View) {
 		}
 		if math.IsNaN(p.Y) || math.IsInf(p.Y, 0) {
 			// Finite x can still overflow xᵀθ; JSON has no number for it.
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, id, p.Y))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("model %q of sensor %q: xᵀθ is %v (it overflows float64 for this x): no prediction", m.Name, short(id), p.Y))
 			return
 		}
 		pj := schema.Prediction{Model: m.Name, Y: p.Y}
@@ -330,7 +375,7 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (schema.PredictReques
 	charset, hasCharset := params["charset"]
 	if err != nil || mt != "application/json" || len(params) > 1 || (len(params) == 1 && !hasCharset) ||
 		(hasCharset && !strings.EqualFold(charset, "utf-8")) {
-		return req, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: want application/json", ct)
+		return req, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: want application/json", short(ct))
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxPredictBody))
 	var fields map[string]json.RawMessage
@@ -345,7 +390,7 @@ func decodePredict(w http.ResponseWriter, r *http.Request) (schema.PredictReques
 	}
 	for _, k := range slices.Sorted(maps.Keys(fields)) {
 		if k != "x" {
-			return req, http.StatusBadRequest, fmt.Errorf(`body: unknown field %q: want {"x": [numbers]}`, k)
+			return req, http.StatusBadRequest, fmt.Errorf(`body: unknown field %q: want {"x": [numbers]}`, short(k))
 		}
 	}
 	raw, ok := fields["x"]
@@ -397,7 +442,7 @@ func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.V
 	}
 	out, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them when their snapshot-every or snapshot-interval is set)", id, v.Group()))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them when their snapshot-every or snapshot-interval is set)", short(id), v.Group()))
 		return out, false
 	}
 	return out, true
@@ -433,7 +478,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n <= 0 || n > most {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", l, most))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a whole number in 1..%d", short(l), most))
 			return
 		}
 		limit = n
@@ -442,9 +487,26 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v *view.View) {
 	if len(evs) == 0 {
 		// No events: a sensor of the view has had none yet.
 		if _, ok, err := v.Get(id); err != nil || !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", id, v.Group()))
+			writeError(w, http.StatusNotFound, fmt.Sprintf("sensor %q not found in group %q", short(id), v.Group()))
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, schema.Events{Sensor: id, Group: v.Group(), Events: evs})
+}
+
+// MaxEchoed bounds, in runes, what an error message repeats of a request
+// (a sensor ID, a group, a parameter): an answer stays small whatever was
+// asked.
+const MaxEchoed = 64
+
+// short is s cut to MaxEchoed runes, "…" marking the cut.
+func short(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxEchoed {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
 }

@@ -478,6 +478,16 @@ func TestDriftHistoryDashboard(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("login", func(t *testing.T) {
+		chromium := testkit.Require(t, "chromium", "the login is checked in a real browser")
+		browserLogin(t, chromium, p.srv.Handler(), func(dom string) {
+			link := `<a href="/sensors/1?group=rls">1</a>`
+			if !strings.Contains(dom, link) || !strings.Contains(tableOf(dom, "sensors"), "<tr>") {
+				t.Errorf("logged in, the dashboard does not list sensor 1: %.2000s", dom)
+			}
+		})
+	})
 }
 
 // svgContent parses an SVG and counts its paths and collects its text.

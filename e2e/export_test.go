@@ -173,18 +173,27 @@ func TestExport(t *testing.T) {
 			if r[4] != strconv.FormatUint(m.Samples, 10) {
 				t.Errorf("sensor %q %s: samples %s, API %d", r[0], r[1], r[4], m.Samples)
 			}
+			if r[7] != strconv.FormatUint(m.Anomalies, 10) || r[8] != strconv.FormatUint(m.Drifts, 10) {
+				t.Errorf("sensor %q %s: anomalies, drifts %s, %s; API %d, %d", r[0], r[1], r[7], r[8], m.Anomalies, m.Drifts)
+			}
 			got := []float64{parse(t, r[2]), parse(t, r[3]), parse(t, r[5])}
+			want := []float64{m.Lambda, m.Delta, m.MSE}
+			if m.Sigma2 != nil {
+				got, want = append(got, parse(t, r[6])), append(want, *m.Sigma2)
+			} else if r[6] != "" {
+				t.Errorf("sensor %q %s: sigma2 %q, API null", r[0], r[1], r[6])
+			}
 			var theta []float64
-			for j, c := range r[6:] {
+			for j, c := range r[9:] {
 				if j >= len(m.Theta) {
 					if c != "" {
-						t.Errorf("sensor %q: theta_%d = %q beyond its dimension", r[0], j, c)
+						t.Errorf("sensor %q: theta_%d = %q beyond its dimension", r[0], j+1, c)
 					}
 					continue
 				}
 				theta = append(theta, parse(t, c))
 			}
-			if err := sameBits(append(got, theta...), append([]float64{m.Lambda, m.Delta, m.MSE}, m.Theta...)); err != nil {
+			if err := sameBits(append(got, theta...), append(want, m.Theta...)); err != nil {
 				t.Errorf("sensor %q %s: %v", r[0], r[1], err)
 			}
 		}

@@ -39,7 +39,7 @@ const (
 	NPY  Format = "npy"  // DIR/<sensor>/<model>.npy: θ as a 1-D float64 array
 	NPZ  Format = "npz"  // DIR/theta.npz: per model an S × n float64 array, plus the sensor IDs
 	JSON Format = "json" // DIR/sensors.json: an array of GET /v1/sensors/{id} objects, each model with its P
-	CSV  Format = "csv"  // DIR/theta.csv: sensor,model,lambda,delta,samples,mse,theta_0..theta_{n-1}
+	CSV  Format = "csv"  // DIR/theta.csv: sensor,model,lambda,delta,samples,mse,sigma2,anomalies,drifts,theta_1..theta_n
 )
 
 // File names of the NPZ, JSON and CSV formats.
@@ -268,13 +268,24 @@ func writeTheta(w io.Writer, theta []float64) error {
 	return npyio.Write(w, theta)
 }
 
-// CSVHeader returns the CSV header for sensors of at most dim coefficients.
+// CSVHeader returns the CSV header for sensors of at most dim coefficients,
+// numbered from 1 as the dashboard's θ1…θn.
 func CSVHeader(dim int) []string {
-	h := []string{"sensor", "model", "lambda", "delta", "samples", "mse"}
-	for i := 0; i < dim; i++ {
+	h := []string{"sensor", "model", "lambda", "delta", "samples", "mse", "sigma2", "anomalies", "drifts"}
+	for i := 1; i <= dim; i++ {
 		h = append(h, "theta_"+strconv.Itoa(i))
 	}
 	return h
+}
+
+// csvRow appends the cells of model m of sensor id before its θ to row.
+func csvRow(row []string, id string, m schema.Model) []string {
+	sigma2 := "" // σ̂² not estimated yet
+	if m.Sigma2 != nil {
+		sigma2 = ff(*m.Sigma2)
+	}
+	return append(row, id, m.Name, ff(m.Lambda), ff(m.Delta), strconv.FormatUint(m.Samples, 10), ff(m.MSE),
+		sigma2, strconv.FormatUint(m.Anomalies, 10), strconv.FormatUint(m.Drifts, 10))
 }
 
 // writeCSV writes DIR/theta.csv: one row per sensor and model. Sensors of
@@ -300,7 +311,7 @@ func writeCSV(dir string, sensors Sensors) error {
 		}
 		for _, m := range s.Models {
 			dim = max(dim, len(m.Theta))
-			row = append(row[:0], s.Sensor, m.Name, ff(m.Lambda), ff(m.Delta), strconv.FormatUint(m.Samples, 10), ff(m.MSE))
+			row = csvRow(row[:0], s.Sensor, m)
 			for _, v := range m.Theta {
 				row = append(row, ff(v))
 			}

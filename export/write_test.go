@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/streamrls/streamrls/schema"
@@ -55,7 +54,7 @@ func oldCSV(t *testing.T, sensors []schema.Sensor) []byte {
 	cw.Write(CSVHeader(dim))
 	for _, s := range sensors {
 		for _, m := range s.Models {
-			row := []string{s.Sensor, m.Name, ff(m.Lambda), ff(m.Delta), strconv.FormatUint(m.Samples, 10), ff(m.MSE)}
+			row := csvRow(nil, s.Sensor, m)
 			for i := range dim {
 				c := ""
 				if i < len(m.Theta) {

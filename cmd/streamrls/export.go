@@ -61,7 +61,8 @@ and writes every sensor's models to --out:
                                    sensors of several dimensions: mod1_n3,
                                    sensors_n3, … per dimension)
   json  OUT/sensors.json           an array of GET /v1/sensors/{id} objects
-  csv   OUT/theta.csv              sensor,model,lambda,delta,samples,mse,theta_0..theta_{n-1}
+  csv   OUT/theta.csv              sensor,model,lambda,delta,samples,mse,sigma2,
+                                   anomalies,drifts,theta_1..theta_n
 
 Sensor IDs and model names become path elements with every byte other than
 ASCII letters, digits, '-', '_' and a '.' not in first place written as %XX

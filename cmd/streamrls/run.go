@@ -39,7 +39,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	f.scores.register(fs)
 	registerTransactions(fs, &f.transactions)
 	f.jsonMap.register(fs)
-	f.http.register(fs, "", "also serve the HTTP API of `serve` on this address (e.g. 127.0.0.1:8080)")
+	f.http.register(fs, "", "also serve the HTTP API of serve (dashboard, /v1/ routes) on this address (e.g. 127.0.0.1:8080)")
 	fs.IntVar(&f.historyPoints, "history-points", history.DefaultPoints, "snapshots kept per sensor for the curves of --http")
 	registerHistoryMaxBytes(fs, &f.historyBytes)
 	fs.StringVar(&f.dataDir, "data-dir", "streamrls-data", "directory for the broker's log and the processor's and view's state; a second run continues from it")

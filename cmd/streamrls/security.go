@@ -142,7 +142,7 @@ func withFlagHints(err error) error {
 type httpAuthFlags struct{ token, tokenFile string }
 
 func (h *httpAuthFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&h.token, "http-token", "", "require \"Authorization: Bearer TOKEN\" on every route but /healthz (prefer --http-token-file or STREAMRLS_HTTP_TOKEN)")
+	fs.StringVar(&h.token, "http-token", "", "require this bearer token (browsers: a session from /login) on all but /healthz; prefer --http-token-file")
 	fs.StringVar(&h.tokenFile, "http-token-file", "", "file holding the HTTP bearer token (one trailing newline is ignored)")
 }
 
