@@ -41,8 +41,8 @@ type Config struct {
 	// CleanerInterval is how often the broker compacts its compacted topics
 	// (a group's table) and deletes what is past a topic's retention.ms or
 	// retention.bytes (Kafka's log.cleaner.backoff.ms and
-	// log.retention.check.interval.ms). Default DefaultCleanerInterval;
-	// negative: never.
+	// log.retention.check.interval.ms), or less often while its passes are
+	// long. Default DefaultCleanerInterval; negative: never.
 	CleanerInterval time.Duration
 	// Options are extra kfake options (SASL users, TLS), appended last.
 	Options []kfake.Opt
@@ -111,10 +111,10 @@ func Start(cfg Config) (*Broker, error) {
 			// ones included, where Kafka keeps a compacted table for ever:
 			// only a topic's own retention.ms or retention.bytes deletes.
 			"log.retention.ms": "-1",
-			// The interval of kfake's own cleaner, which it starts only when
-			// a topic is created or reconfigured (the broker's ticker below
-			// also runs it for topics loaded from the data dir).
-			"log.cleaner.backoff.ms": strconv.FormatInt(max(cfg.CleanerInterval, time.Millisecond).Milliseconds(), 10),
+			// kfake's own cleaner, which it starts only when a topic is
+			// created or reconfigured, runs once a day: the broker's cleaner
+			// (clean) does the work, for loaded topics too, at its pace.
+			"log.cleaner.backoff.ms": strconv.FormatInt((24 * time.Hour).Milliseconds(), 10),
 		}),
 	}
 	if cfg.DataDir != "" {
@@ -146,23 +146,41 @@ func Start(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// clean compacts and applies retention every interval until Close. kfake's
-// own cleaner does not run for topics it loads from its data dir until one
-// is created or reconfigured; this one always does.
+// The cleaner's pace: kfake compacts a topic's whole log in a pass and
+// answers no client meanwhile, so the next pass waits at least cleanerPause
+// times as long as the last took, and a pass longer than slowClean is
+// logged as a warning.
+const (
+	cleanerPause = 9
+	slowClean    = time.Second
+)
+
+// clean compacts and applies retention every interval, or less often when
+// passes are long, until Close. kfake's own cleaner does not run for topics
+// it loads from its data dir until one is created or reconfigured; this one
+// always does.
 func (b *Broker) clean(interval time.Duration) {
 	defer close(b.done)
 	if interval < 0 {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	wait := interval
 	for {
 		select {
 		case <-b.stop:
 			return
-		case <-t.C:
-			b.cluster.Compact() // compacts, then applies every topic's retention
+		case <-time.After(wait):
 		}
+		began := time.Now()
+		b.cluster.Compact() // compacts, then applies every topic's retention
+		took := time.Since(began)
+		wait = max(interval, cleanerPause*took)
+		level := slog.LevelDebug
+		if took > slowClean {
+			level = slog.LevelWarn
+		}
+		b.log.Log(context.Background(), level, "broker compacted and applied retention; clients waited meanwhile",
+			"took", took, "next_in", wait)
 	}
 }
 
