@@ -41,8 +41,8 @@ type Config struct {
 	// CleanerInterval is how often the broker compacts its compacted topics
 	// (a group's table) and deletes what is past a topic's retention.ms or
 	// retention.bytes (Kafka's log.cleaner.backoff.ms and
-	// log.retention.check.interval.ms), or less often while its passes are
-	// long. Default DefaultCleanerInterval; negative: never.
+	// log.retention.check.interval.ms). Default DefaultCleanerInterval;
+	// negative: never.
 	CleanerInterval time.Duration
 	// Options are extra kfake options (SASL users, TLS), appended last.
 	Options []kfake.Opt
@@ -146,19 +146,17 @@ func Start(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// The cleaner's pace: kfake compacts a topic's whole log in a pass and
-// answers no client meanwhile, so the next pass waits at least cleanerPause
-// times as long as the last took, and a pass longer than slowClean is
-// logged as a warning.
-const (
-	cleanerPause = 9
-	slowClean    = time.Second
-)
+// slowClean is how long a cleaner pass may take before it is logged as a
+// warning: kfake compacts a topic's whole log in a pass and answers no
+// client meanwhile.
+const slowClean = time.Second
 
-// clean compacts and applies retention every interval, or less often when
-// passes are long, until Close. kfake's own cleaner does not run for topics
-// it loads from its data dir until one is created or reconfigured; this one
-// always does.
+// clean compacts and applies retention every interval until Close, a pass
+// at least as long after the last one as that took. A pass's work grows
+// with what was written since the last one, so a longer wait would only
+// lengthen the next pass and the clients' wait. kfake's own cleaner does
+// not run for topics it loads from its data dir until one is created or
+// reconfigured; this one always does.
 func (b *Broker) clean(interval time.Duration) {
 	defer close(b.done)
 	if interval < 0 {
@@ -174,7 +172,7 @@ func (b *Broker) clean(interval time.Duration) {
 		began := time.Now()
 		b.cluster.Compact() // compacts, then applies every topic's retention
 		took := time.Since(began)
-		wait = max(interval, cleanerPause*took)
+		wait = max(interval, took)
 		level := slog.LevelDebug
 		if took > slowClean {
 			level = slog.LevelWarn
