@@ -182,10 +182,6 @@ func (b *Broker) clean(interval time.Duration) {
 	}
 }
 
-// Clean compacts the compacted topics and deletes what is past retention
-// now, as the cleaner does every Config.CleanerInterval.
-func (b *Broker) Clean() { b.cluster.Compact() }
-
 // Addr is the host:port clients connect to.
 func (b *Broker) Addr() string { return b.addr }
 

@@ -34,9 +34,9 @@ const (
 	DefaultListen   = "127.0.0.1:0"
 	DefaultProgress = time.Second
 	// DefaultRetention and DefaultRetentionBytes bound each stream the
-	// embedded broker keeps (Config.Retention): at the defaults the
-	// samples reach the size first, and the data dir stays within a few
-	// GiB.
+	// embedded broker keeps (Config.Retention): an hour of the default
+	// emitter's samples would be larger than a laptop should keep for a
+	// demonstration, so they reach the size first.
 	DefaultRetention      = time.Hour
 	DefaultRetentionBytes = 256 << 20
 )
