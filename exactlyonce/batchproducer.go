@@ -20,7 +20,7 @@ import (
 // snapshots and scores, hashed by key as goka's producers hash them (FNV-1a,
 // sarama's placement). It is a franz-go client behind goka's Producer
 // interface, with the settings of k's sarama config that matter to a
-// producer (an idempotent producer, acks from all replicas, no compression,
+// producer (an idempotent producer, acks from all replicas, gzip compression,
 // linger FlushFrequency, records of at most kafkaconf.MaxMessageBytes, the
 // same security).
 //
@@ -49,7 +49,8 @@ func newBatchClient(k kafkaconf.Kafka, clientID string, extra ...kgo.Opt) (*kgo.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(k.FlushFrequency),
 		kgo.ProducerBatchMaxBytes(kafkaconf.MaxMessageBytes),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// gzip as kafkaconf's sarama producers: any client decodes it.
+		kgo.ProducerBatchCompression(kgo.GzipCompression().WithLevel(kafkaconf.ProducerCompressionLevel)),
 		kgo.RecordRetries(sc.Producer.Retry.Max),
 		kgo.RetryBackoffFn(func(int) time.Duration { return sc.Producer.Retry.Backoff }),
 		kgo.RecordPartitioner(pinPartitioner()),

@@ -132,3 +132,64 @@ func (k Kafka) topicManagerBuilder(cfg *sarama.Config) goka.TopicManagerBuilder 
 		return committedEnd{TopicManager: tm, k: k}, nil
 	}
 }
+
+// StreamLimits bound the log a stream topic keeps, by age and by size, as
+// `run` sets them on the topics of its own broker; a replay then covers
+// what is left. Kafka deletes whole segments, so a partition keeps up to
+// one segment (SegmentBytes) more than its share of Bytes.
+type StreamLimits struct {
+	// Time is the topic's retention.ms. 0: no limit by age.
+	Time time.Duration
+	// Bytes bounds the topic, split evenly over its partitions (Kafka's
+	// retention.bytes is per partition). 0: no limit by size.
+	Bytes int64
+}
+
+// Limits of segment.bytes a limited stream gets: Kafka's minimum, and the
+// largest useful under a size limit.
+const (
+	minSegmentBytes = 1 << 20
+	maxSegmentBytes = 64 << 20
+)
+
+// Configs are the topic configs of l for a topic of partitions partitions:
+// retention.ms and retention.bytes (-1 where l has no limit), and with a
+// size limit segment.bytes of a quarter of a partition's share, so that
+// whole segments past the limit can be deleted.
+func (l StreamLimits) Configs(partitions int) map[string]string {
+	c := map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}
+	if l.Time > 0 {
+		c["retention.ms"] = fmt.Sprint(max(l.Time.Milliseconds(), 1))
+	}
+	if l.Bytes > 0 && partitions > 0 {
+		share := max(l.Bytes/int64(partitions), 1)
+		c["retention.bytes"] = fmt.Sprint(share)
+		c["segment.bytes"] = fmt.Sprint(min(max(share/4, minSegmentBytes), maxSegmentBytes))
+	}
+	return c
+}
+
+// LimitStreams sets l on the existing stream topics (their retention.ms,
+// retention.bytes and segment.bytes; other settings stay), whether created
+// now or by an earlier run.
+func (k Kafka) LimitStreams(topics []string, l StreamLimits) error {
+	client, admin, err := k.Admin("streamrls-topics")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	for _, topic := range topics {
+		ps, err := client.Partitions(topic)
+		if err != nil {
+			return fmt.Errorf("limit topic %q: %w", topic, err)
+		}
+		entries := map[string]sarama.IncrementalAlterConfigsEntry{}
+		for name, v := range l.Configs(len(ps)) {
+			entries[name] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v}
+		}
+		if err := admin.IncrementalAlterConfig(sarama.TopicResource, topic, entries, false); err != nil {
+			return fmt.Errorf("limit topic %q: %w", topic, err)
+		}
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streamrls/streamrls/api"
@@ -32,6 +33,12 @@ import (
 const (
 	DefaultListen   = "127.0.0.1:0"
 	DefaultProgress = time.Second
+	// DefaultRetention and DefaultRetentionBytes bound each stream the
+	// embedded broker keeps (Config.Retention): an hour of the default
+	// emitter's samples would be larger than a laptop should keep for a
+	// demonstration, so they reach the size first.
+	DefaultRetention      = time.Hour
+	DefaultRetentionBytes = 256 << 20
 )
 
 // Config is the whole pipeline in one process: the embedded broker, a
@@ -45,6 +52,14 @@ type Config struct {
 	// Listen is the embedded broker's address. Default DefaultListen (any
 	// free port).
 	Listen string
+	// Retention bounds each stream topic of the embedded broker by age
+	// (samples, dead letters, snapshots, scores, events; the table is
+	// compacted instead), and RetentionBytes by size, split over its
+	// partitions (kafkaconf.StreamLimits): a replay covers what is left.
+	// Default DefaultRetention and DefaultRetentionBytes; negative: no
+	// limit.
+	Retention      time.Duration
+	RetentionBytes int64
 	// Partitions of the input topic. Default topology.DefaultPartitions.
 	Partitions int
 	// Processor is the processor's model, snapshots and batches; Run sets
@@ -82,6 +97,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Partitions == 0 {
 		c.Partitions = topology.DefaultPartitions
+	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = DefaultRetentionBytes
 	}
 	if c.HistoryPoints == 0 {
 		c.HistoryPoints = history.DefaultPoints
@@ -135,6 +156,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := processor.EnsureTopics(kc, names, cfg.Partitions); err != nil {
 		return err
 	}
+	if err := cfg.limitStreams(kc, names); err != nil {
+		return err
+	}
 	eg, ctx := errgroup.WithContext(ctx)
 	err = cfg.start(ctx, eg, kc, names)
 	if err == nil {
@@ -142,6 +166,26 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// limitStreams sets the retention of Config.Retention on the stream topics,
+// new or kept from an earlier run, and logs it.
+func (cfg Config) limitStreams(kc kafkaconf.Kafka, names topology.Names) error {
+	l := kafkaconf.StreamLimits{Time: max(cfg.Retention, 0), Bytes: max(cfg.RetentionBytes, 0)}
+	streams := []string{names.Input, names.DeadLetter, names.Snapshots, names.Scores, names.Events}
+	if err := kc.LimitStreams(streams, l); err != nil {
+		return err
+	}
+	limit := func(set bool, v string) string {
+		if !set {
+			return "none"
+		}
+		return v
+	}
+	cfg.Log.Info("streams retained; a replay covers what is retained", "topics", streams, "time", limit(l.Time > 0, l.Time.String()),
+		"bytes_per_topic", limit(l.Bytes > 0, humanize.IBytes(uint64(l.Bytes))), "table", "compacted",
+		"cleaner_interval", broker.DefaultCleanerInterval)
+	return nil
 }
 
 // start starts every role of the pipeline on kc.

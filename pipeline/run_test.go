@@ -53,9 +53,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestRun runs the whole pipeline on a fresh data directory: every sample
-// the emitter sends is applied (the API counts them per sensor), the live
-// table reports them, and Run returns nil when ctx ends.
+// TestRun runs the whole pipeline on a fresh data directory: it logs the
+// retention of its streams, every sample the emitter sends is applied (the
+// API counts them per sensor), the live table reports them, and Run
+// returns nil when ctx ends.
 func TestRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and goka")
@@ -65,7 +66,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	const sensors, perSensor = 3, 100
-	var out lockedBuffer
+	var out, logs lockedBuffer
 	cfg := Config{
 		DataDir:    t.TempDir(),
 		Partitions: 2,
@@ -74,7 +75,7 @@ func TestRun(t *testing.T) {
 		HTTP:       HTTP{Listener: ln},
 		Progress:   100 * time.Millisecond,
 		Out:        &out,
-		Log:        slog.New(slog.DiscardHandler),
+		Log:        slog.New(slog.NewTextHandler(&logs, nil)),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -100,6 +101,9 @@ func TestRun(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * cfg.Progress)
+	if want := `time=1h0m0s bytes_per_topic="256 MiB" table=compacted`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks the streams' retention %q:\n%s", want, logs.String())
+	}
 	if want := "samples 300"; !strings.Contains(out.String(), want) {
 		t.Errorf("live table lacks %q:\n%s", want, out.String())
 	}

@@ -129,15 +129,17 @@ func Replay(ctx context.Context, rc ReplayConfig) (ReplaySummary, error) {
 		return sum, err
 	}
 	sum.Partitions = len(end)
-	var total int64
+	var total, deleted int64
 	resumed := false
 	for p := range end {
 		total += max(0, end[p]-start[p])
+		deleted += off.oldest[p] // before the log start: past the topic's retention
 		if start[p] > off.oldest[p] {
 			resumed = true
 		}
 	}
-	log.Info("replay starting", "partitions", len(end), "messages", total, "resumes_committed_offsets", resumed, "follow", rc.Follow)
+	log.Info("replay starting", "partitions", len(end), "messages", total, "messages_past_retention", deleted,
+		"resumes_committed_offsets", resumed, "follow", rc.Follow)
 
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -65,7 +65,9 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 		Short: "Rebuild models with other settings from the whole input topic into a new group",
 		Long: `Runs a processor of the new group --group over the input topic from its
 oldest offset, so that the new group's table holds models built with the
---model settings from every sample still on the topic. The groups already
+--model settings from every sample still on the topic: what its retention
+kept (run's --retention, --retention-bytes; the log's first line counts the
+messages already deleted). The groups already
 on the topic are untouched: each group has its own offsets, table
 (GROUP-table) and dead letters.
 

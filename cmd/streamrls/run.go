@@ -1,7 +1,11 @@
 package main
 
 import (
+	"math"
+	"strings"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -29,6 +33,8 @@ type runFlags struct {
 	sensorMetrics int
 	progress      time.Duration
 	transactions  bool
+	retention     time.Duration
+	retentionSize string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -47,6 +53,40 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.partitions, "partitions", topology.DefaultPartitions, "partitions of the samples topic")
 	fs.DurationVar(&f.progress, "progress", pipeline.DefaultProgress, "how often to refresh the live table")
 	fs.IntVar(&f.sensorMetrics, "sensor-metrics", 0, "with --http: per-sensor MSE gauges for at most this many sensors; 0: off")
+	fs.DurationVar(&f.retention, "retention", pipeline.DefaultRetention, "age past which stream records (samples, dead letters, snapshots, scores, events) are deleted; 0: no limit")
+	fs.StringVar(&f.retentionSize, "retention-bytes", strings.ReplaceAll(humanize.IBytes(pipeline.DefaultRetentionBytes), " ", ""),
+		"size of each stream topic past which its oldest records are deleted, split over partitions; 0: no limit")
+}
+
+// Smallest limits of `run`'s retention: a sample must outlive a restart of
+// the processor, and a partition's share must hold a segment.
+const (
+	minRetention      = time.Minute
+	minRetentionBytes = 1 << 20 // per partition
+)
+
+// retentionLimits checks --retention and --retention-bytes, and turns "0: no
+// limit" into pipeline's negative.
+func (f *runFlags) retentionLimits() (time.Duration, int64, error) {
+	age, size := f.retention, int64(-1)
+	switch {
+	case age == 0:
+		age = -1
+	case age < minRetention:
+		return 0, 0, flagErr("--retention %v: want 0 (no limit) or at least %v", f.retention, minRetention)
+	}
+	n, err := humanize.ParseBytes(f.retentionSize)
+	if err != nil || n > math.MaxInt64 {
+		return 0, 0, flagErr("--retention-bytes %q: want a size such as 256MiB, or 0 (no limit)", f.retentionSize)
+	}
+	if n > 0 {
+		if least := uint64(minRetentionBytes * max(f.partitions, 1)); n < least {
+			return 0, 0, flagErr("--retention-bytes %q: want 0 (no limit) or at least %s (1 MiB per partition of --partitions %d)",
+				f.retentionSize, humanize.IBytes(least), f.partitions)
+		}
+		size = int64(n)
+	}
+	return age, size, nil
 }
 
 // config checks the flags; the HTTP listener is left to the caller.
@@ -68,6 +108,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 		if check != nil {
 			return cfg, check
 		}
+	}
+	if cfg.Retention, cfg.RetentionBytes, err = f.retentionLimits(); err != nil {
+		return cfg, err
 	}
 	cfg.Processor.Snapshots = f.snapshots.policy()
 	cfg.Processor.NoTransactions = !f.transactions

@@ -27,10 +27,12 @@ func StartView(t testing.TB, ctx context.Context, kc kafkaconf.Kafka, group stri
 }
 
 // Broker starts an embedded broker on a free port with its data in a
-// temporary directory and stops it when the test ends.
+// temporary directory and stops it when the test ends. Its cleaner is off:
+// tests read a topic's whole history, some of them twice, and compare; the
+// broker package tests the cleaner.
 func Broker(t testing.TB) (*broker.Broker, kafkaconf.Kafka) {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), CleanerInterval: -1})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
