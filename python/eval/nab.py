@@ -151,7 +151,7 @@ def main():
     files = load(args.nab)
     t0 = time.time()
     streams = [(name, list(ar_samples(v, args.lags, t))) for name, t, v, _ in files]
-    zmax, ev, counts = runbin.run(args.bin, args.flags, streams, args.keep)
+    zmax, ev, counts, azmax = runbin.run(args.bin, args.flags, streams, args.keep)
 
     kinds = {"anomaly": ("anomaly",), "drift": ("drift",), "both": ("anomaly", "drift")}
     files_rows, det, zrows = [], [], []
@@ -178,6 +178,10 @@ def main():
     lab = [0 if w is None else 1 for rows, _ in files_rows for w, _, p in rows if not p]
     sc = [z for (rows, _), zr in zip(files_rows, zrows) for (w, _, p), z in zip(rows, zr) if not p]
     report["auc_max_abs_z"] = round(skabmetrics.auc(sc, lab), 3)
+    if azmax:
+        sa = [azmax.get(name, {}).get(i, 0.0) for (name, times, _, _), (rows, _) in
+              zip(files, files_rows) for i, (w, _, p) in enumerate(rows) if not p]
+        report["auc_max_abs_az"] = round(skabmetrics.auc(sa, lab), 3)
     report["seconds"] = round(time.time() - t0)
     text = json.dumps(report, indent=1)
     print(text)

@@ -71,7 +71,8 @@ def consume(bootstrap, topic, until, idle=15.0, limit=1800.0):
 
 def run(binary, flags, streams, keep=False):
     """streams: (sensor, samples) pairs. Returns per sensor {row: largest |z| over the models},
-    per sensor its events (each with "row"), and counts."""
+    per sensor its events (each with "row"), counts, and per sensor {row: largest |az|} (the
+    anomaly test's statistic, when the scores carry it)."""
     work = tempfile.mkdtemp(prefix="streamrls-eval-")
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
@@ -111,12 +112,15 @@ def run(binary, flags, streams, keep=False):
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("work dir", work, file=sys.stderr)
-    zmax, where = {}, {}
+    zmax, azmax, where = {}, {}, {}
     for _, _, rec in scores:
         sensor = rec["sensor"]
         for smp in rec["samples"]:
             zs = [abs(m["z"]) for m in smp["models"] if m.get("z") is not None]
             zmax.setdefault(sensor, {})[smp["seq"]] = max(zs) if zs else 0.0
+            azs = [abs(m["az"]) for m in smp["models"] if m.get("az") is not None]
+            if azs:
+                azmax.setdefault(sensor, {})[smp["seq"]] = max(azs)
             if len(rec["samples"]) == 1:
                 where[(rec["partition"], rec["offset"])] = smp["seq"]
     ev = {}
@@ -132,4 +136,4 @@ def run(binary, flags, streams, keep=False):
     for es in ev.values():
         for e in es:
             counts["events"][e["kind"]] = counts["events"].get(e["kind"], 0) + 1
-    return zmax, ev, counts
+    return zmax, ev, counts, azmax

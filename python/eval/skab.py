@@ -16,11 +16,13 @@ rows of a file train, the rest are scored.
 
 - outlier F1 / FAR / MAR: a row is predicted anomalous when an anomaly event names it, or,
   when the binary publishes episodes (``anomaly`` … ``anomaly-end``), when it lies from an
-  episode's first sample up to the one its end event names; labels are ``anomaly``.
+  episode's first sample to its last anomalous one (``--episode-gap`` rows before the sample
+  the end event names); labels are ``anomaly``.
 - NAB changepoint (standard, low FP, low FN), windows of 60 s to the right of each labelled
   ``changepoint``: the predicted change points are the rows of drift events, of anomaly
   events (episode openings), and of both.
-- AUC of the largest |z| over the models of each row against ``anomaly``.
+- AUC of the largest |z| over the models of each row against ``anomaly`` (and of |az|, the
+  anomaly test's statistic, when the scores carry it).
 
 skabmetrics.py implements the metrics. Prints a JSON report; --out also writes it.
 """
@@ -81,10 +83,11 @@ def samples(rows, target, scale):
         yield {"y": v[ti], "x": x, "seq": i, "ts": t * 1000}
 
 
-def predictions(rows, events, episodes):
+def predictions(rows, events, episodes, gap):
     """Outlier, drift and episode-opening predictions per row of one file. With episodes (the
     binary publishes anomaly-end), an episode still open at the end of the file flags the rest
-    of it; without, an anomaly event flags its own row only."""
+    of it; without, an anomaly event flags its own row only. An episode flags its rows from
+    its opening to its last anomalous sample, gap rows before the one its end event names."""
     n = len(rows)
     out, drift, opens = [0] * n, [0] * n, [0] * n
     episode = {}  # model → opening row
@@ -98,7 +101,7 @@ def predictions(rows, events, episodes):
             episode[e.get("model")] = r
         elif kind == "anomaly-end":
             start = episode.pop(e.get("model"), None)
-            last = e.get("last_seq", r) if isinstance(e.get("last_seq"), int) else r
+            last = r - gap  # the end event names the gap-th normal sample after the episode
             if start is not None:
                 for i in range(start, min(last, n - 1) + 1):
                     out[i] = 1
@@ -108,13 +111,13 @@ def predictions(rows, events, episodes):
     return out, drift, opens
 
 
-def score(files, zmax, ev):
+def score(files, zmax, ev, gap, azmax):
     bin_files, cps = [], {"drift": [], "anomaly": [], "both": []}
-    zs, ls = [], []
+    zs, azs, ls = [], [], []
     flagged_train = 0
     episodes = any(e["kind"] == "anomaly-end" for es in ev.values() for e in es)
     for name, rows in files:
-        out, drift, opens = predictions(rows, ev.get(name, []), episodes)
+        out, drift, opens = predictions(rows, ev.get(name, []), episodes, gap)
         flagged_train += sum(out[:TRAIN])
         test = rows[TRAIN:]
         times = [r[0] for r in test]
@@ -126,11 +129,13 @@ def score(files, zmax, ev):
         cps["both"].append((times, cp, [a | b for a, b in zip(drift, opens)][TRAIN:]))
         zm = zmax.get(name, {})
         zs += [zm.get(i, 0.0) for i in range(TRAIN, len(rows))]
+        azs += [azmax.get(name, {}).get(i, 0.0) for i in range(TRAIN, len(rows))]
         ls += anom
     return {
         "outlier": skabmetrics.binary(bin_files),
         "nab": {k: skabmetrics.nab(v, 60.0) for k, v in cps.items()},
         "auc_max_abs_z": round(skabmetrics.auc(zs, ls), 3),
+        "auc_max_abs_az": round(skabmetrics.auc(azs, ls), 3) if azmax else None,
         "flagged_train_rows": flagged_train,
     }
 
@@ -142,6 +147,8 @@ def main():
     ap.add_argument("--flags", default="", help="extra flags of process, one string")
     ap.add_argument("--target", default="Volume Flow RateRMS", choices=CHANNELS)
     ap.add_argument("--scale", default="raw", choices=["raw", "train"])
+    ap.add_argument("--episode-gap", type=int, default=10,
+                    help="normal samples that close an episode (rls.EpisodeGap)")
     ap.add_argument("--out", help="also write the JSON report here")
     ap.add_argument("--keep", action="store_true", help="keep the broker's work directory")
     args = ap.parse_args()
@@ -150,10 +157,10 @@ def main():
         raise SystemExit(f"no SKAB files under {args.data}")
     t0 = time.time()
     streams = [(name, list(samples(rows, args.target, args.scale))) for name, rows in files]
-    zmax, ev, counts = runbin.run(args.bin, args.flags, streams, args.keep)
+    zmax, ev, counts, azmax = runbin.run(args.bin, args.flags, streams, args.keep)
     report = {"bin": args.bin, "flags": args.flags, "target": args.target,
               "scale": args.scale, "files": len(files), "seconds": round(time.time() - t0),
-              **counts, **score(files, zmax, ev)}
+              **counts, **score(files, zmax, ev, args.episode_gap, azmax)}
     text = json.dumps(report, indent=1)
     print(text)
     if args.out:
