@@ -1,6 +1,6 @@
 """Detection on the Numenta Anomaly Benchmark, through the real binary, scored by NAB's rules.
 
-    /usr/bin/python3 python/eval/nab.py --bin /tmp/streamrls NAB [--flags "..."]
+    /usr/bin/python3 python/eval/nab.py --bin /tmp/streamrls NAB [--flags="--robust"]
 
 NAB is a checkout of github.com/numenta/NAB holding ``data/`` and
 ``labels/combined_windows.json`` (keep it outside this repository). Every series is one sensor
@@ -140,7 +140,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("nab", help="a NAB checkout (data/ and labels/)")
     ap.add_argument("--bin", required=True, help="the streamrls binary")
-    ap.add_argument("--flags", default="", help="extra flags of process, one string")
+    ap.add_argument("--flags", default="",
+                    help='extra flags of process, one string: --flags="--robust --anomaly-rate 1e-4"')
     ap.add_argument("--lags", type=int, default=4)
     ap.add_argument("--detect", default="anomaly", choices=["anomaly", "drift", "both"])
     ap.add_argument("--thresholds", type=int, default=40,

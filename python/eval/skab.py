@@ -1,6 +1,6 @@
 """Detection on SKAB, through the real binary, scored with SKAB's rules.
 
-    /usr/bin/python3 python/eval/skab.py --bin /tmp/streamrls DATA [--flags "--anomaly-z 4"]
+    /usr/bin/python3 python/eval/skab.py --bin /tmp/streamrls DATA [--flags="--anomaly-z 4"]
 
 DATA is a checkout of SKAB's ``data/`` directory (github.com/waico/SKAB; GPL-3.0: keep it
 outside this repository). Every file but ``anomaly-free`` is one sensor: its rows are sent in
@@ -144,7 +144,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", help="SKAB's data/ directory")
     ap.add_argument("--bin", required=True, help="the streamrls binary")
-    ap.add_argument("--flags", default="", help="extra flags of process, one string")
+    ap.add_argument("--flags", default="",
+                    help='extra flags of process, one string: --flags="--robust --anomaly-rate 1e-4"')
     ap.add_argument("--target", default="Volume Flow RateRMS", choices=CHANNELS)
     ap.add_argument("--scale", default="raw", choices=["raw", "train"])
     ap.add_argument("--episode-gap", type=int, default=10,
