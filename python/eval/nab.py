@@ -4,8 +4,8 @@
 
 NAB is a checkout of github.com/numenta/NAB holding ``data/`` and
 ``labels/combined_windows.json`` (keep it outside this repository). Every series is one sensor
-with autoregressive samples in raw values: y = the value, x = [y(t−1), …, y(t−4), 1] (``--lags``),
-the first rows that lack lags are not sent. A fresh broker and ``process --scores`` (plus
+with autoregressive samples in raw values: y = the value, x = [y(t−1), …, y(t−4), 1]
+(``--lags``); the first rows, which lack lags, are not sent. A fresh broker and ``process --scores`` (plus
 ``--flags``) learn them; runbin.py reads the verdicts back.
 
 Detections are the rows of ``anomaly`` events (an episode's opening when the binary publishes
@@ -102,7 +102,9 @@ def sweep(times, wins):
             if i == right:
                 prev_right, prev_width, cur = right, width, None
         else:
-            u = -1.0 if prev_right is None else sigmoid_score(abs(prev_right - i) / (prev_width - 1))
+            u = -1.0
+            if prev_right is not None:
+                u = sigmoid_score(abs(prev_right - i) / (prev_width - 1))
             rows.append((None, u, i < probation))
     return rows, len(bounds)
 
@@ -141,7 +143,7 @@ def main():
     ap.add_argument("nab", help="a NAB checkout (data/ and labels/)")
     ap.add_argument("--bin", required=True, help="the streamrls binary")
     ap.add_argument("--flags", default="",
-                    help='extra flags of process, one string: --flags="--robust --anomaly-rate 1e-4"')
+                    help='extra flags of process as one string: --flags="--robust"')
     ap.add_argument("--lags", type=int, default=4)
     ap.add_argument("--detect", default="anomaly", choices=["anomaly", "drift", "both"])
     ap.add_argument("--thresholds", type=int, default=40,

@@ -145,7 +145,7 @@ def main():
     ap.add_argument("data", help="SKAB's data/ directory")
     ap.add_argument("--bin", required=True, help="the streamrls binary")
     ap.add_argument("--flags", default="",
-                    help='extra flags of process, one string: --flags="--robust --anomaly-rate 1e-4"')
+                    help='extra flags of process as one string: --flags="--robust"')
     ap.add_argument("--target", default="Volume Flow RateRMS", choices=CHANNELS)
     ap.add_argument("--scale", default="raw", choices=["raw", "train"])
     ap.add_argument("--episode-gap", type=int, default=10,
