@@ -5,8 +5,8 @@
 NAB is a checkout of github.com/numenta/NAB holding ``data/`` and
 ``labels/combined_windows.json`` (keep it outside this repository). Every series is one sensor
 with autoregressive samples in raw values: y = the value, x = [y(t−1), …, y(t−4), 1]
-(``--lags``); the first rows, which lack lags, are not sent. A fresh broker and ``process --scores`` (plus
-``--flags``) learn them; runbin.py reads the verdicts back.
+(``--lags``); the first rows, which lack lags, are not sent. A fresh broker and ``process
+--scores`` (plus ``--flags``) learn them; runbin.py reads the verdicts back.
 
 Detections are the rows of ``anomaly`` events (an episode's opening when the binary publishes
 episodes); ``--detect drift`` or ``both`` adds drift events. Scored as NAB's ``nab/sweeper.py``
