@@ -9,7 +9,7 @@ order as JSON samples with ``seq`` (the row) and ``ts`` (the row's datetime), y 
 (``--scale raw``) or each channel standardised by the mean and standard deviation of the
 file's first 400 rows (``--scale train``). A fresh ``streamrls broker`` and ``streamrls process
 --scores`` (plus ``--flags``) learn them; the harness reads ``GROUP-scores`` and
-``GROUP-events`` back and maps every score and event to its row through (partition, offset).
+``GROUP-events`` back and maps every score and event to its row (runbin.py).
 
 Scored as SKAB's leaderboard does (its ``core/utils.py`` split and notebooks): the first 400
 rows of a file train, the rest are scored.
