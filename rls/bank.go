@@ -44,7 +44,7 @@ func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
 		}
 	}
 	for _, m := range b.Models {
-		m.commit()
+		m.commit(x)
 	}
 	return nil
 }

@@ -152,23 +152,17 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func pupdateAVX2(n int, p, pi, dst *float64, invLambda, c float64) (chk float64)
-// dst[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
-// [0, n), n ≥ 4. chk is a sum of dst entries (overlapped columns counted
-// twice).
-TEXT ·pupdateAVX2(SB), NOSPLIT, $0-56
+// func pupdateAVX2(n int, p, pi *float64, invLambda, c float64)
+// p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
+// [0, n), n ≥ 4, in place: chunks of 16, 8 and 4 columns, then the last
+// n mod 4 columns one by one (an overlapping chunk would update some
+// entries twice).
+TEXT ·pupdateAVX2(SB), NOSPLIT, $0-40
 	MOVQ         n+0(FP), CX
 	MOVQ         p+8(FP), SI
 	MOVQ         pi+16(FP), DX
-	MOVQ         dst+24(FP), DI
-	VBROADCASTSD invLambda+32(FP), Y14
-	VBROADCASTSD c+40(FP), Y8
-	VXORPD       Y10, Y10, Y10
-	VXORPD       Y11, Y11, Y11
-	VXORPD       Y12, Y12, Y12
-	VXORPD       Y13, Y13, Y13
-	MOVQ         CX, R8
-	SHLQ         $3, R8    // R8 = row stride in bytes
+	VBROADCASTSD invLambda+24(FP), Y14
+	VBROADCASTSD c+32(FP), Y8
 	XORQ         BX, BX    // BX = i
 
 row:
@@ -191,14 +185,10 @@ r16:
 	VFNMADD231PD Y8, Y5, Y1
 	VFNMADD231PD Y8, Y6, Y2
 	VFNMADD231PD Y8, Y7, Y3
-	VMOVUPD      Y0, (DI)(R9*8)
-	VMOVUPD      Y1, 32(DI)(R9*8)
-	VMOVUPD      Y2, 64(DI)(R9*8)
-	VMOVUPD      Y3, 96(DI)(R9*8)
-	VADDPD       Y0, Y10, Y10
-	VADDPD       Y1, Y11, Y11
-	VADDPD       Y2, Y12, Y12
-	VADDPD       Y3, Y13, Y13
+	VMOVUPD      Y0, (SI)(R9*8)
+	VMOVUPD      Y1, 32(SI)(R9*8)
+	VMOVUPD      Y2, 64(SI)(R9*8)
+	VMOVUPD      Y3, 96(SI)(R9*8)
 	MOVQ         AX, R9
 	JMP          r16
 
@@ -212,52 +202,36 @@ r8:
 	VMULPD       32(DX)(R9*8), Y15, Y5
 	VFNMADD231PD Y8, Y4, Y0
 	VFNMADD231PD Y8, Y5, Y1
-	VMOVUPD      Y0, (DI)(R9*8)
-	VMOVUPD      Y1, 32(DI)(R9*8)
-	VADDPD       Y0, Y10, Y10
-	VADDPD       Y1, Y11, Y11
+	VMOVUPD      Y0, (SI)(R9*8)
+	VMOVUPD      Y1, 32(SI)(R9*8)
 	MOVQ         AX, R9
-	JMP          r8
 
 r4:
-	// At most one whole chunk of 4 is left (its sum goes to Y12), then
-	// at most one overlapping chunk (to Y13).
+	// At most one whole chunk of 4 is left.
 	LEAQ         4(R9), AX
 	CMPQ         AX, CX
-	JGT          r4tail
+	JGT          r1
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       (DX)(R9*8), Y15, Y4
 	VFNMADD231PD Y8, Y4, Y0
-	VMOVUPD      Y0, (DI)(R9*8)
-	VADDPD       Y0, Y12, Y12
+	VMOVUPD      Y0, (SI)(R9*8)
 	MOVQ         AX, R9
 
-r4tail:
+r1:
 	CMPQ         R9, CX
 	JGE          rowdone
-	MOVQ         CX, R9
-	SUBQ         $4, R9
-	VMULPD       (SI)(R9*8), Y14, Y0
-	VMULPD       (DX)(R9*8), Y15, Y4
-	VFNMADD231PD Y8, Y4, Y0
-	VMOVUPD      Y0, (DI)(R9*8)
-	VADDPD       Y0, Y13, Y13
+	VMULSD       (SI)(R9*8), X14, X0
+	VMULSD       (DX)(R9*8), X15, X4
+	VFNMADD231SD X8, X4, X0
+	VMOVSD       X0, (SI)(R9*8)
+	INCQ         R9
+	JMP          r1
 
 rowdone:
-	ADDQ R8, SI
-	ADDQ R8, DI
+	LEAQ (SI)(CX*8), SI
 	INCQ BX
 	CMPQ BX, CX
 	JLT  row
-
-	VADDPD       Y11, Y10, Y10
-	VADDPD       Y13, Y12, Y12
-	VADDPD       Y12, Y10, Y10
-	VEXTRACTF128 $1, Y10, X11
-	VADDPD       X11, X10, X10
-	VUNPCKHPD    X10, X10, X11
-	VADDSD       X11, X10, X10
-	VMOVSD       X10, chk+48(FP)
 	VZEROUPPER
 	RET
 

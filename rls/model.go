@@ -71,12 +71,12 @@ type Model struct {
 	next pending // scalar results of prepare
 }
 
-// work is scratch for one update: the next θ and P are computed into it
-// and copied in on commit.
+// work is scratch for one update: the next θ, and the slow path's scratch
+// (with the next P) when the update took it.
 type work struct {
 	pi    []float64 // π = P x, len n
 	theta []float64 // next θ, len n
-	p     []float64 // next P, len n*n
+	r     *rwork    // the slow path's scratch, or nil
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -90,6 +90,7 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
+	c, xk          float64 // fast path: 1/(κλ) and xᵀP'x = xᵀπ/κ
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -146,7 +147,7 @@ func (m *Model) acquire() *work {
 	n := m.Dim
 	w, _ := workPool(n).Get().(*work)
 	if w == nil {
-		w = &work{pi: make([]float64, n), theta: make([]float64, n), p: make([]float64, n*n)}
+		w = &work{pi: make([]float64, n), theta: make([]float64, n)}
 	}
 	m.w = w
 	return w
@@ -155,8 +156,12 @@ func (m *Model) acquire() *work {
 // release returns m's scratch to the pool (after commit, it holds m's
 // previous θ and P, which nothing references any more).
 func (m *Model) release() {
-	if m.w != nil {
-		workPool(m.Dim).Put(m.w)
+	if w := m.w; w != nil {
+		if w.r != nil {
+			putRwork(m.Dim, w.r)
+			w.r = nil
+		}
+		workPool(m.Dim).Put(w)
 		m.w = nil
 	}
 }
@@ -191,7 +196,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 		return math.NaN(), err
 	}
 	e = m.next.e
-	m.commit()
+	m.commit(x)
 	return e, nil
 }
 
@@ -288,9 +293,12 @@ func (m *Model) Check() error {
 
 func finite(v float64) bool { return v-v == 0 }
 
-// prepare computes the update for (x, y) into scratch buffers without
-// changing any exported field. commit then makes it the model's state;
-// release drops it (it may be called after prepare failed, too).
+// prepare computes the update for (x, y) without changing any exported
+// field: everything that can fail is decided here. commit then makes it the
+// model's state; release drops it (it may be called after prepare failed,
+// too). On the fast path the new P is computed by commit, in place: every
+// entry of P' depends only on the same entry of P and on π, and prepare has
+// made sure that P' will be finite and positive definite.
 func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	n := m.Dim
 	if len(x) != n {
@@ -302,94 +310,105 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	w := m.acquire()
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
-	fast := useAVX2 && n >= 4 // the assembly kernels; see kernel.go
-	if fast {
+	if useAVX2 && n >= 4 { // the assembly kernels; see kernel.go
 		pvecAVX2(n, &m.P[0], &x[0], &w.pi[0])
 	} else {
 		pvecGo(n, m.P, x, w.pi)
 	}
 	xpi, xtheta := dot2(x, w.pi, m.Theta)
-	kappa := m.Lambda + xpi
+	lam := m.Lambda
+	kappa := lam + xpi
 	e := y - xtheta
-	// If x or y is not finite, e is not finite either (θ is finite), so
-	// this one test also catches bad input; diagnose only on failure.
-	if !(kappa > 0 && kappa <= math.MaxFloat64) || !finite(e) {
+	kol := kappa / lam
+	// The fast path needs λ ≤ κ ≤ fastShrink·λ (see robust.go) and P/λ
+	// finite, which the windup cap ensures unless it is off or huge. If x
+	// or y is not finite, e is not finite either (θ is finite), so this
+	// one test also catches bad input; diagnose only on failure.
+	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
+		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
 			return ErrNonFinite
 		}
-		return ErrNumeric
-	}
-
-	// P' = (P − k πᵀ)/λ = P/λ − ππᵀ/(κλ): every entry from P[i][j] and
-	// the commutative product π[i]·π[j], so P' is exactly symmetric when P
-	// is (see pupdate).
-	invLambda := 1 / m.Lambda
-	var pchk float64
-	if fast {
-		pchk = pupdateAVX2(n, &m.P[0], &w.pi[0], &w.p[0], invLambda, invLambda/kappa)
+		var err error
+		if e, kol, err = m.prepareSlow(x, y); err != nil {
+			return err
+		}
+		xtheta = y - e
 	} else {
-		pchk = pupdateGo(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)
-	}
-	if !finite(pchk) {
-		return ErrNumeric
-	}
-
-	// θ' = θ + k e with k = π/κ.
-	g := e / kappa
-	theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
-	var chk float64
-	for i, t := range theta {
-		v := t + pi[i]*g
-		next[i] = v
-		chk += v
-	}
-	if !finite(chk) {
-		return ErrNumeric
+		// θ' = θ + k e with k = π/κ.
+		g := e / kappa
+		theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
+		var chk float64
+		for i, t := range theta {
+			v := t + pi[i]*g
+			next[i] = v
+			chk += v
+		}
+		if !finite(chk) {
+			return ErrNumeric
+		}
+		m.next.c = 1 / (kappa * lam)
+		m.next.xk = xpi / kappa
 	}
 
-	// trace(P'), and every diagonal entry must stay > 0: cancellation in
-	// P/λ − ππᵀ/(κλ) (a sample far larger than what P expects) could
-	// otherwise leave P singular or indefinite.
-	var trace float64
-	minDiag := math.Inf(1)
-	for i := 0; i < n; i++ {
-		d := w.p[i*n+i]
-		trace += d
-		minDiag = min(minDiag, d)
-	}
-	if !finite(trace) || !(minDiag > 0) {
-		return ErrNumeric
-	}
-	if limit := m.TraceCap(); trace > limit {
-		capTrace(n, w.p, trace, limit)
-	}
-
-	// Error figures.
-	e2 := e * e
+	// Error figures; squares beyond the largest float are counted as it.
+	e2 := fmin(e*e, math.MaxFloat64)
 	cnt := float64(m.Samples + 1)
-	mse := m.MSE + (e2-m.MSE)/cnt
+	mse := fmin(m.MSE+(e2-m.MSE)/cnt, math.MaxFloat64)
 	recent := e2
 	if m.Samples > 0 {
-		recent = m.RecentMSE + RecentAlpha*(e2-m.RecentMSE)
+		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	if !finite(mse) || !finite(recent) {
-		return ErrNumeric
-	}
-	if !m.scoreNext(xtheta, e, kappa/m.Lambda, sc) {
-		return ErrNumeric
-	}
+	m.scoreNext(xtheta, e, kol, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }
 
+// maxSafeTrace bounds trace(P)/λ on the fast path, so that no entry of
+// P/λ − ππᵀ/(κλ) overflows (|P_ij| ≤ √(P_ii·P_jj) and ππᵀ/κ ≤ P).
+const maxSafeTrace = math.MaxFloat64 / 4
+
+// diagBelow reports whether every diagonal entry of P is below limit.
+func (m *Model) diagBelow(limit float64) bool {
+	n := m.Dim
+	var t float64
+	for i := 0; i < n; i++ {
+		t += m.P[i*n+i]
+	}
+	return t < limit
+}
+
 // commit makes the last successful prepare the model's state and releases
-// the scratch. It copies the new θ and P into the model's own arrays rather
-// than swapping slices with the scratch: a copy from the cache is cheaper
-// than scattering a key's state over the heap (see NewModels).
-func (m *Model) commit() {
+// the scratch. The fast path updates P in place, then applies the windup
+// cap and, for a step that makes P nearly singular along x (and every
+// pdEvery samples), checkPD.
+func (m *Model) commit(x []float64) {
 	w := m.w
+	n := m.Dim
 	copy(m.Theta, w.theta)
-	copy(m.P, w.p)
+	if w.r != nil {
+		copy(m.P, w.r.p)
+	} else if n > 0 {
+		if useAVX2 && n >= 4 {
+			pupdateAVX2(n, &m.P[0], &w.pi[0], 1/m.Lambda, m.next.c)
+		} else {
+			pupdateGo(n, m.P, w.pi, 1/m.Lambda, m.next.c)
+		}
+		var trace, sx float64
+		for i, xi := range x[:n] {
+			d := m.P[i*n+i]
+			trace += d
+			sx += xi * xi * d
+		}
+		if limit := m.TraceCap(); trace > limit {
+			capTrace(n, m.P, trace, limit)
+		}
+		if m.next.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
+			r := getRwork(n)
+			checkPD(n, m.P, r)
+			putRwork(n, r)
+		}
+	}
 	m.Samples++
 	m.MSE = m.next.mse
 	m.RecentMSE = m.next.recent
