@@ -3,6 +3,9 @@ package rls
 import (
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -149,5 +152,72 @@ func BenchmarkUpdateGoKernels(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// numpyUpdate is the textbook update written with numpy, as the original
+// notebook computed it per sample, timed by timeit on the same ring of
+// samples as benchSamples (ns per update, the best of five repeats).
+const numpyUpdate = `
+import sys, timeit, numpy as np
+n = int(sys.argv[1])
+rng = np.random.default_rng(99)
+X = rng.standard_normal((256, n)); Y = X @ rng.standard_normal(n) + 0.1 * rng.standard_normal(256)
+lam, theta, P = 0.99, np.zeros(n), np.eye(n)
+def update(x, y):
+    global theta, P
+    pi = P.dot(x)
+    k = pi / (lam + x.dot(pi))
+    e = y - x.dot(theta)
+    theta = theta + k * e
+    P = (P - np.outer(k, pi)) / lam
+i = [0]
+def step():
+    j = i[0] & 255
+    i[0] += 1
+    update(X[j], Y[j])
+print(min(timeit.repeat(step, number=20000, repeat=5)) / 20000 * 1e9)
+`
+
+// numpyNs runs numpyUpdate for dimension n with Debian's python3 and
+// numpy, or skips b.
+func numpyNs(b *testing.B, n int) float64 {
+	const python = "/usr/bin/python3"
+	out, err := exec.Command(python, "-c", numpyUpdate, strconv.Itoa(n)).Output()
+	if err != nil {
+		b.Skipf("%s with numpy: %v", python, err)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatalf("numpy timing %q: %v", out, err)
+	}
+	return ns
+}
+
+// BenchmarkUpdateVsNumpy is BenchmarkUpdate that also times the notebook's
+// numpy update in the same run, before and after the Go loop, and reports
+// the ratio (x-numpy: numpy's time per update over the kernel's, with the
+// faster of the two numpy timings). The kernel's bar is x-numpy ≥ 100 at
+// n=10.
+func BenchmarkUpdateVsNumpy(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			np := numpyNs(b, n)
+			xs, ys := benchSamples(n)
+			m := NewModel(Spec{"mod2", 0.99, 1}, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 255
+				if _, err := m.Update(xs[j], ys[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			np = min(np, numpyNs(b, n))
+			b.ReportMetric(np, "numpy-ns/op")
+			b.ReportMetric(np/ns, "x-numpy")
+		})
 	}
 }

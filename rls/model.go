@@ -67,16 +67,13 @@ type Model struct {
 	Anomalies uint64   // samples with |z| above the anomaly threshold
 	Drifts    uint64   // detector alarms
 
-	w    *work   // scratch between prepare and commit (or release); nil otherwise
 	next pending // scalar results of prepare
 }
 
-// work is scratch for one update: the next θ, and the slow path's scratch
-// (with the next P) when the update took it.
+// work is scratch for one update: π and the next θ.
 type work struct {
 	pi    []float64 // π = P x, len n
 	theta []float64 // next θ, len n
-	r     *rwork    // the slow path's scratch, or nil
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -91,6 +88,7 @@ type pending struct {
 	reset          bool
 	score          Score
 	c, xk          float64 // fast path: 1/(κλ) and xᵀP'x = xᵀπ/κ
+	slow           *rwork  // the slow path's scratch (with the next P), or nil
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -131,9 +129,15 @@ func NewModels(specs []Spec, dim int) []*Model {
 // not contend for a lock. Once warm an update allocates nothing; the garbage
 // collector (and the race detector, at random) may empty a pool, and the
 // next update allocates its scratch again.
-var workPools sync.Map // int → *sync.Pool
+var (
+	workPools  sync.Map // int → *sync.Pool, for n ≥ len(smallPools)
+	smallPools [65]sync.Pool
+)
 
 func workPool(n int) *sync.Pool {
+	if n < len(smallPools) {
+		return &smallPools[n]
+	}
 	if p, ok := workPools.Load(n); ok {
 		return p.(*sync.Pool)
 	}
@@ -141,28 +145,24 @@ func workPool(n int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-// acquire gives m scratch for dimension Dim: pooled scratch of that
-// dimension if there is some, else new.
-func (m *Model) acquire() *work {
-	n := m.Dim
+// stackFloats bounds the scratch that Model.Update and Bank.Update keep on
+// the goroutine's stack; larger updates take pooled scratch.
+const stackFloats = 64
+
+// getWork returns pooled scratch for dimension n, or new scratch.
+func getWork(n int) *work {
 	w, _ := workPool(n).Get().(*work)
 	if w == nil {
 		w = &work{pi: make([]float64, n), theta: make([]float64, n)}
 	}
-	m.w = w
 	return w
 }
 
-// release returns m's scratch to the pool (after commit, it holds m's
-// previous θ and P, which nothing references any more).
-func (m *Model) release() {
-	if w := m.w; w != nil {
-		if w.r != nil {
-			putRwork(m.Dim, w.r)
-			w.r = nil
-		}
-		workPool(m.Dim).Put(w)
-		m.w = nil
+// dropSlow returns the slow path's scratch, if the last prepare took it.
+func (m *Model) dropSlow() {
+	if r := m.next.slow; r != nil {
+		putRwork(m.Dim, r)
+		m.next.slow = nil
 	}
 }
 
@@ -191,12 +191,24 @@ func (m *Model) Update(x []float64, y float64) (e float64, err error) {
 func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, err error) {
 	var buf Scoring
 	r := sc.resolve(&buf)
-	if err := m.prepare(x, y, r); err != nil {
-		m.release()
+	n := m.Dim
+	var sw work
+	var stack [stackFloats]float64
+	if 2*n <= len(stack) && n >= 0 {
+		sw.pi, sw.theta = stack[:n:n], stack[n:2*n:2*n]
+	} else {
+		pw := getWork(n)
+		sw.pi, sw.theta = pw.pi, pw.theta
+		defer workPool(n).Put(pw)
+	}
+	w := &sw
+	if err := m.prepare(x, y, r, w); err != nil {
+		m.dropSlow()
 		return math.NaN(), err
 	}
 	e = m.next.e
-	m.commit(x)
+	m.commit(x, w)
+	m.dropSlow()
 	return e, nil
 }
 
@@ -293,13 +305,12 @@ func (m *Model) Check() error {
 
 func finite(v float64) bool { return v-v == 0 }
 
-// prepare computes the update for (x, y) without changing any exported
-// field: everything that can fail is decided here. commit then makes it the
-// model's state; release drops it (it may be called after prepare failed,
-// too). On the fast path the new P is computed by commit, in place: every
+// prepare computes the update for (x, y) into the scratch w (of dimension
+// Dim) and m.next without changing any exported field: everything that can
+// fail is decided here. commit then makes it the model's state. On the fast path the new P is computed by commit, in place: every
 // entry of P' depends only on the same entry of P and on π, and prepare has
 // made sure that P' will be finite and positive definite.
-func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
+func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	n := m.Dim
 	if len(x) != n {
 		return ErrDim
@@ -307,7 +318,6 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) || !(m.Delta > 0) {
 		return ErrState
 	}
-	w := m.acquire()
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
 	if useAVX2 && n >= 4 { // the assembly kernels; see kernel.go
@@ -330,7 +340,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 			return ErrNonFinite
 		}
 		var err error
-		if e, kol, err = m.prepareSlow(x, y); err != nil {
+		if e, kol, err = m.prepareSlow(x, y, w); err != nil {
 			return err
 		}
 		xtheta = y - e
@@ -378,16 +388,15 @@ func (m *Model) diagBelow(limit float64) bool {
 	return t < limit
 }
 
-// commit makes the last successful prepare the model's state and releases
-// the scratch. The fast path updates P in place, then applies the windup
+// commit makes the last successful prepare, with scratch w, the model's
+// state. The fast path updates P in place, then applies the windup
 // cap and, for a step that makes P nearly singular along x (and every
 // pdEvery samples), checkPD.
-func (m *Model) commit(x []float64) {
-	w := m.w
+func (m *Model) commit(x []float64, w *work) {
 	n := m.Dim
 	copy(m.Theta, w.theta)
-	if w.r != nil {
-		copy(m.P, w.r.p)
+	if m.next.slow != nil {
+		copy(m.P, m.next.slow.p)
 	} else if n > 0 {
 		if useAVX2 && n >= 4 {
 			pupdateAVX2(n, &m.P[0], &w.pi[0], 1/m.Lambda, m.next.c)
@@ -413,7 +422,6 @@ func (m *Model) commit(x []float64) {
 	m.MSE = m.next.mse
 	m.RecentMSE = m.next.recent
 	m.commitScore()
-	m.release()
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so

@@ -35,14 +35,24 @@ type rwork struct {
 	d, x, v, w []float64 // n each
 }
 
-var rworkPools sync.Map // int → *sync.Pool
+var (
+	rworkPools  sync.Map // int → *sync.Pool, for n ≥ len(smallRPools)
+	smallRPools [65]sync.Pool
+)
+
+func rworkPool(n int) *sync.Pool {
+	if n < len(smallRPools) {
+		return &smallRPools[n]
+	}
+	if p, ok := rworkPools.Load(n); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := rworkPools.LoadOrStore(n, &sync.Pool{})
+	return p.(*sync.Pool)
+}
 
 func getRwork(n int) *rwork {
-	pl, ok := rworkPools.Load(n)
-	if !ok {
-		pl, _ = rworkPools.LoadOrStore(n, &sync.Pool{})
-	}
-	r, _ := pl.(*sync.Pool).Get().(*rwork)
+	r, _ := rworkPool(n).Get().(*rwork)
 	if r == nil {
 		r = &rwork{
 			l: make([]float64, n*n), g: make([]float64, n*n), p: make([]float64, n*n),
@@ -52,11 +62,7 @@ func getRwork(n int) *rwork {
 	return r
 }
 
-func putRwork(n int, r *rwork) {
-	if pl, ok := rworkPools.Load(n); ok {
-		pl.(*sync.Pool).Put(r)
-	}
-}
+func putRwork(n int, r *rwork) { rworkPool(n).Put(r) }
 
 // cholesky factors the symmetric n×n a (lower triangle read) in place into
 // L with a = L Lᵀ, and reports whether every pivot L_jj² exceeded minPivot.
@@ -143,8 +149,8 @@ func checkPD(n int, p []float64, r *rwork) {
 	}
 }
 
-// prepareSlow computes the update of (x, y) into m.w (θ' into w.theta and
-// P' into w.r.p) in equilibrated coordinates: with D = diag(√P_ii),
+// prepareSlow computes the update of (x, y) into w (θ' into w.theta) and
+// m.next.slow (P') in equilibrated coordinates: with D = diag(√P_ii),
 // C = D⁻¹PD⁻¹ = L Lᵀ (Cholesky), x̂ = D x / s (s a power of two, so that
 // max |x̂_i| is about 1) and v = Lᵀx̂,
 //
@@ -162,11 +168,10 @@ func checkPD(n int, p []float64, r *rwork) {
 // (P' shrinking by more than about 2⁵² in a direction that is not a
 // feature's axis) is lifted to the floor of checkPD. The gain is
 // k = π/κ = s·D·L v/κ. It returns the a-priori error and κ/λ.
-func (m *Model) prepareSlow(x []float64, y float64) (e, kol float64, err error) {
+func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, err error) {
 	n := m.Dim
-	w := m.w
 	r := getRwork(n)
-	w.r = r
+	m.next.slow = r
 	P := m.P
 	for i := 0; i < n; i++ {
 		if d := P[i*n+i]; !(d > 0 && d <= math.MaxFloat64) {
@@ -196,7 +201,7 @@ func (m *Model) prepareSlow(x []float64, y float64) (e, kol float64, err error) 
 		for i := range r.p[:n*n] {
 			r.p[i] = P[i] * inv
 		}
-		return e, kol, m.finishSlow()
+		return e, kol, m.finishSlow(w)
 	}
 	_, k := math.Frexp(mx)
 	for i := range xh {
@@ -277,14 +282,14 @@ func (m *Model) prepareSlow(x []float64, y float64) (e, kol float64, err error) 
 			r.p[i*n+j], r.p[j*n+i] = pij, pij
 		}
 	}
-	return e, kol, m.finishSlow()
+	return e, kol, m.finishSlow(w)
 }
 
 // finishSlow checks the θ' and P' of the slow path, lifts P' to safely
 // positive definite and applies the windup cap.
-func (m *Model) finishSlow() error {
+func (m *Model) finishSlow(w *work) error {
 	n := m.Dim
-	w, r := m.w, m.w.r
+	r := m.next.slow
 	var chk float64
 	for _, v := range w.theta[:n] {
 		chk += v
