@@ -154,20 +154,31 @@ pdone:
 
 // func pupdateAVX2(n int, p, pi *float64, invLambda, c float64)
 // p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
-// [0, n), n ≥ 4, in place: chunks of 16, 8 and 4 columns, then the last
-// n mod 4 columns one by one (an overlapping chunk would update some
-// entries twice).
+// [0, n), n ≥ 4, in place. Per row, when n is not a multiple of 4, the 4
+// columns ending at n are computed first, from the entries as they were,
+// and stored last; in between, chunks of 16, 8 and 4 columns cover the
+// rest. The overlapped columns are stored twice with the same value, and
+// no chunk is loaded after a store to part of it.
 TEXT ·pupdateAVX2(SB), NOSPLIT, $0-40
 	MOVQ         n+0(FP), CX
 	MOVQ         p+8(FP), SI
 	MOVQ         pi+16(FP), DX
 	VBROADCASTSD invLambda+24(FP), Y14
 	VBROADCASTSD c+32(FP), Y8
+	MOVQ         CX, R12
+	SUBQ         $4, R12   // R12 = n − 4, the first column of the tail
+	MOVQ         CX, R13
+	ANDQ         $3, R13   // R13 ≠ 0: there is a tail
 	XORQ         BX, BX    // BX = i
 
 row:
 	VBROADCASTSD (DX)(BX*8), Y15 // pi[i]
 	XORQ         R9, R9          // R9 = c
+	TESTQ        R13, R13
+	JZ           r16
+	VMULPD       (SI)(R12*8), Y14, Y9
+	VMULPD       (DX)(R12*8), Y15, Y10
+	VFNMADD231PD Y8, Y10, Y9
 
 r16:
 	LEAQ         16(R9), AX
@@ -210,22 +221,16 @@ r4:
 	// At most one whole chunk of 4 is left.
 	LEAQ         4(R9), AX
 	CMPQ         AX, CX
-	JGT          r1
+	JGT          tail
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       (DX)(R9*8), Y15, Y4
 	VFNMADD231PD Y8, Y4, Y0
 	VMOVUPD      Y0, (SI)(R9*8)
-	MOVQ         AX, R9
 
-r1:
-	CMPQ         R9, CX
-	JGE          rowdone
-	VMULSD       (SI)(R9*8), X14, X0
-	VMULSD       (DX)(R9*8), X15, X4
-	VFNMADD231SD X8, X4, X0
-	VMOVSD       X0, (SI)(R9*8)
-	INCQ         R9
-	JMP          r1
+tail:
+	TESTQ   R13, R13
+	JZ      rowdone
+	VMOVUPD Y9, (SI)(R12*8)
 
 rowdone:
 	LEAQ (SI)(CX*8), SI
