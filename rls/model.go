@@ -87,7 +87,9 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
-	c, xk          float64 // fast path: 1/(κλ) and xᵀP'x = xᵀπ/κ
+	c, trace       float64 // fast path: 1/(κλ) and trace(P')
+	check          bool    // fast path: checkPD after the update
+	lam, invLam    float64 // λ and 1/λ, cached
 	slow           *rwork  // the slow path's scratch (with the next P), or nil
 }
 
@@ -147,7 +149,7 @@ func workPool(n int) *sync.Pool {
 
 // stackFloats bounds the scratch that Model.Update and Bank.Update keep on
 // the goroutine's stack; larger updates take pooled scratch.
-const stackFloats = 64
+const stackFloats = 32
 
 // getWork returns pooled scratch for dimension n, or new scratch.
 func getWork(n int) *work {
@@ -207,7 +209,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 		return math.NaN(), err
 	}
 	e = m.next.e
-	m.commit(x, w)
+	m.commit(w)
 	m.dropSlow()
 	return e, nil
 }
@@ -329,24 +331,27 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	lam := m.Lambda
 	kappa := lam + xpi
 	e := y - xtheta
-	kol := kappa / lam
 	// The fast path needs λ ≤ κ ≤ fastShrink·λ (see robust.go) and P/λ
 	// finite, which the windup cap ensures unless it is off or huge. If x
 	// or y is not finite, e is not finite either (θ is finite), so this
 	// one test also catches bad input; diagnose only on failure.
+	var kol, invKol float64 // κ/λ and λ/κ
 	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
 		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
 			return ErrNonFinite
 		}
 		var err error
-		if e, kol, err = m.prepareSlow(x, y, w); err != nil {
+		if e, kol, invKol, err = m.prepareSlow(x, y, w); err != nil {
 			return err
 		}
 		xtheta = y - e
 	} else {
+		invK := 1 / kappa
+		invLambda := m.invLambda()
+		kol, invKol = kappa*invLambda, lam*invK
 		// θ' = θ + k e with k = π/κ.
-		g := e / kappa
+		g := e * invK
 		theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
 		var chk float64
 		for i, t := range theta {
@@ -357,8 +362,27 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		if !finite(chk) {
 			return ErrNumeric
 		}
-		m.next.c = 1 / (kappa * lam)
-		m.next.xk = xpi / kappa
+		c := invK * invLambda // 1/(κλ)
+		m.next.c = c
+		// trace(P') and Σ x_i²·P'_ii, from P'_ii computed as pupdate
+		// will compute them.
+		fused := useFMA || useAVX2 && n >= 4
+		var trace, sx float64
+		for i, xi := range x[:n] {
+			var d float64
+			if fused {
+				d = math.FMA(pi[i]*pi[i], -c, m.P[i*n+i]*invLambda)
+			} else {
+				d = m.P[i*n+i]*invLambda + pi[i]*pi[i]*-c
+			}
+			trace += d
+			sx += xi * xi * d
+		}
+		m.next.trace = trace
+		// A step that leaves P' nearly singular along x (xᵀP'x = xᵀπ/κ,
+		// small against Σ x_i²·P'_ii: the equilibrated P' has a small
+		// eigenvalue), and every pdEvery samples, checks P'.
+		m.next.check = xpi*invK < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1
 	}
 
 	// Error figures; squares beyond the largest float are counted as it.
@@ -369,9 +393,17 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, e, kol, sc)
+	m.scoreNext(xtheta, e, kol, invKol, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
+}
+
+// invLambda returns 1/λ, cached in m.next.
+func (m *Model) invLambda() float64 {
+	if m.next.lam != m.Lambda {
+		m.next.lam, m.next.invLam = m.Lambda, 1/m.Lambda
+	}
+	return m.next.invLam
 }
 
 // maxSafeTrace bounds trace(P)/λ on the fast path, so that no entry of
@@ -392,27 +424,21 @@ func (m *Model) diagBelow(limit float64) bool {
 // state. The fast path updates P in place, then applies the windup
 // cap and, for a step that makes P nearly singular along x (and every
 // pdEvery samples), checkPD.
-func (m *Model) commit(x []float64, w *work) {
+func (m *Model) commit(w *work) {
 	n := m.Dim
 	copy(m.Theta, w.theta)
 	if m.next.slow != nil {
 		copy(m.P, m.next.slow.p)
 	} else if n > 0 {
 		if useAVX2 && n >= 4 {
-			pupdateAVX2(n, &m.P[0], &w.pi[0], 1/m.Lambda, m.next.c)
+			pupdateAVX2(n, &m.P[0], &w.pi[0], m.next.invLam, m.next.c)
 		} else {
-			pupdateGo(n, m.P, w.pi, 1/m.Lambda, m.next.c)
+			pupdateGo(n, m.P, w.pi, m.next.invLam, m.next.c)
 		}
-		var trace, sx float64
-		for i, xi := range x[:n] {
-			d := m.P[i*n+i]
-			trace += d
-			sx += xi * xi * d
+		if limit := m.TraceCap(); m.next.trace > limit {
+			capTrace(n, m.P, m.next.trace, limit)
 		}
-		if limit := m.TraceCap(); trace > limit {
-			capTrace(n, m.P, trace, limit)
-		}
-		if m.next.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
+		if m.next.check {
 			r := getRwork(n)
 			checkPD(n, m.P, r)
 			putRwork(n, r)

@@ -167,15 +167,15 @@ func checkPD(n int, p []float64, r *rwork) {
 // P' along x is exact however small. What floating point cannot represent
 // (P' shrinking by more than about 2⁵² in a direction that is not a
 // feature's axis) is lifted to the floor of checkPD. The gain is
-// k = π/κ = s·D·L v/κ. It returns the a-priori error and κ/λ.
-func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, err error) {
+// k = π/κ = s·D·L v/κ. It returns the a-priori error, κ/λ and λ/κ.
+func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol, invKol float64, err error) {
 	n := m.Dim
 	r := getRwork(n)
 	m.next.slow = r
 	P := m.P
 	for i := 0; i < n; i++ {
 		if d := P[i*n+i]; !(d > 0 && d <= math.MaxFloat64) {
-			return 0, 0, ErrNumeric
+			return 0, 0, 0, ErrNumeric
 		}
 	}
 	factorEquilibrated(n, P, r.d, r.l)
@@ -183,7 +183,7 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, er
 
 	e = y - dot(x, m.Theta)
 	if !finite(e) {
-		return 0, 0, ErrNumeric
+		return 0, 0, 0, ErrNumeric
 	}
 	var mx float64
 	for i, xi := range x {
@@ -191,17 +191,17 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, er
 		mx = max(mx, math.Abs(xh[i]))
 	}
 	if !finite(mx) {
-		return 0, 0, ErrNumeric
+		return 0, 0, 0, ErrNumeric
 	}
 	lam := m.Lambda
 	copy(w.theta, m.Theta)
 	if mx == 0 { // no information: P' = P/λ
-		kol = 1
+		kol, invKol = 1, 1
 		inv := 1 / lam
 		for i := range r.p[:n*n] {
 			r.p[i] = P[i] * inv
 		}
-		return e, kol, m.finishSlow(w)
+		return e, kol, invKol, m.finishSlow(w)
 	}
 	_, k := math.Frexp(mx)
 	for i := range xh {
@@ -234,9 +234,10 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, er
 	if !finite(kol) {
 		kol = math.MaxFloat64
 	}
+	invKol = omega
 	nv := math.Sqrt(nv2)
 	if nv == 0 || !finite(nv) {
-		return 0, 0, ErrNumeric
+		return 0, 0, 0, ErrNumeric
 	}
 	// w = L v̂, and θ' = θ + D (L v) (s/κ) e with L v = |v| w.
 	for i := range v {
@@ -282,7 +283,7 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol float64, er
 			r.p[i*n+j], r.p[j*n+i] = pij, pij
 		}
 	}
-	return e, kol, m.finishSlow(w)
+	return e, kol, invKol, m.finishSlow(w)
 }
 
 // finishSlow checks the θ' and P' of the slow path, lifts P' to safely

@@ -313,8 +313,8 @@ func (m *Model) LastScore() Score { return m.next.score }
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
 // scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol, without changing m.
-func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) {
+// error e and κ/λ = kol = 1/invKol, without changing m.
+func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	w := &m.next
 	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
@@ -322,9 +322,9 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) {
 	// σ̂²: the mean of u = e²λ/κ, weighted 1/N (a running mean) until N
 	// reaches 1/(1 − λ) and 1 − λ after (exponential forgetting with the
 	// model's own λ); winsorised at Sigma2Clip²·σ̂² after the warm-up.
-	u := e * e / kol
+	u := e * e * invKol
 	if !finite(u) {
-		u = e / math.Sqrt(kol)
+		u = e * math.Sqrt(invKol)
 		u = fmin(u*u, math.MaxFloat64)
 	}
 	cnt := m.Sigma2N + 1
