@@ -26,9 +26,9 @@ var (
 	ErrDim = errors.New("rls: sample dimension does not match the model")
 	// ErrNonFinite: x or y contains NaN or ±Inf.
 	ErrNonFinite = errors.New("rls: sample is not finite (NaN or Inf in x or y)")
-	// ErrNumeric: the update is numerically unsafe: κ = λ + xᵀPx is not a
-	// finite number > 0, θ, P or the error figures would not be finite, or
-	// a diagonal entry of P would not be > 0.
+	// ErrNumeric: the update cannot be represented: the new θ (or P, with
+	// the windup cap off) would not be finite, or P's diagonal is not
+	// positive.
 	ErrNumeric = errors.New("rls: sample rejected: the update would make the model non-finite or P not positive definite")
 	// ErrState: the model itself is malformed (slice lengths that do not
 	// match Dim, a forgetting factor outside (0, 1], Delta not > 0); see
@@ -42,8 +42,7 @@ var (
 // cap are described in the package documentation.
 //
 // A Model may be built as a struct literal (e.g. by a decoder). Update
-// computes into scratch buffers taken from a pool shared by all models and
-// commits by copying them into Theta and P, so references to m.Theta or
+// writes the new θ and P into Theta and P, so references to m.Theta or
 // m.P see every update: copy them, or use Clone, to keep a value. A model
 // holds no scratch between updates, so a process that keeps many models in
 // memory keeps only their state. P must be exactly symmetric, as NewModel
