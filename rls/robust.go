@@ -13,10 +13,12 @@ import (
 // here instead: the same update, in equilibrated coordinates and a
 // square-root form in which every term is positive semidefinite.
 
+// fastShrink bounds κ/λ on the fast path: P along x shrinks by at most this
+// factor in one step, so the subtraction loses at most 20 bits. A variable
+// so that tests can send every sample down the slow path.
+var fastShrink = 0x1p20
+
 const (
-	// fastShrink bounds κ/λ on the fast path: P along x shrinks by at most
-	// this factor in one step, so the subtraction loses at most 20 bits.
-	fastShrink = 0x1p20
 	// pdFloor is the least pivot of the Cholesky factor of the equilibrated
 	// P (unit diagonal) that passes as safely positive definite, and the
 	// first ridge tried when it does not.

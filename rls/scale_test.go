@@ -382,3 +382,24 @@ func TestPredictSDHugeX(t *testing.T) {
 		}
 	}
 }
+
+// withSlowPath runs f with every sample taking the slow path.
+func withSlowPath(f func()) {
+	saved := fastShrink
+	fastShrink = 0
+	defer func() { fastShrink = saved }()
+	f()
+}
+
+// TestSlowPathMatchesClosedForm: the slow path alone computes the same
+// estimates as the closed form, and the scoring on top of it keeps the
+// oracle too.
+func TestSlowPathMatchesClosedForm(t *testing.T) {
+	withSlowPath(func() {
+		t.Run("closed form", TestUpdateMatchesClosedForm)
+		t.Run("scoring", TestScoringKeepsOracle)
+		t.Run("symmetry", TestPExactlySymmetricLongRun)
+		t.Run("windup", TestWindupCollinear)
+		t.Run("bank", TestBankAllOrNothing)
+	})
+}
