@@ -403,3 +403,24 @@ func TestSlowPathMatchesClosedForm(t *testing.T) {
 		t.Run("bank", TestBankAllOrNothing)
 	})
 }
+
+// TestCollinearFeatures: two features that are the same measurement (and a
+// third nearly so), at 10⁷, with a constant: the information along their
+// sum grows without bound while their difference is known only from the
+// prior, so the exact P is far beyond what a float64 P can hold. No sample
+// is rejected and P stays positive definite at every step.
+func TestCollinearFeatures(t *testing.T) {
+	rng := rand.New(rand.NewPCG(53, 2))
+	b := NewBank(append(DefaultSpecs(), Spec{"slow", 0.999, 100}), 4)
+	for k := 0; k < 20000; k++ {
+		a := 1e7 + 1e4*rng.NormFloat64()
+		x := []float64{a, a, a * (1 + 1e-12*rng.NormFloat64()), 1}
+		y := 3*a + 5 + rng.NormFloat64()
+		if err := b.Update(x, y); err != nil {
+			t.Fatalf("sample %d: %v", k, err)
+		}
+		if k >= 1 {
+			checkFinite(t, b, x)
+		}
+	}
+}
