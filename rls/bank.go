@@ -31,26 +31,29 @@ func (b *Bank) Update(x []float64, y float64) error {
 // UpdateScored is Update with the scoring configuration sc for every model
 // (nil: the defaults).
 func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
-	var buf Scoring
-	r := sc.resolve(&buf)
+	r := &defaultScoring
+	if sc != nil {
+		var buf Scoring
+		r = sc.resolve(&buf)
+	}
 	n := b.Dim
 	if len(x) != n {
 		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), n)
 	}
 	// Scratch for every model, on the stack when it fits (see
 	// stackFloats), else pooled.
-	if k := len(b.Models); k <= 4 && 2*n*k <= 2*stackFloats {
+	if k := len(b.Models); k <= 4 && n*k <= 2*stackFloats {
 		var sws [4]work
 		var stack [2 * stackFloats]float64
 		for i := range k {
-			sws[i] = work{pi: stack[2*i*n : (2*i+1)*n], theta: stack[(2*i+1)*n : (2*i+2)*n]}
+			sws[i] = work{pi: stack[i*n : (i+1)*n]}
 		}
 		return b.update(x, y, r, sws[:k])
 	}
 	bw := getBankWork(len(b.Models), n)
 	defer bankWorkPool.Put(bw)
 	for i := range bw.ws {
-		bw.ws[i] = work{pi: bw.buf[2*i*n : (2*i+1)*n], theta: bw.buf[(2*i+1)*n : (2*i+2)*n]}
+		bw.ws[i] = work{pi: bw.buf[i*n : (i+1)*n]}
 	}
 	return b.update(x, y, r, bw.ws)
 }
@@ -95,10 +98,10 @@ func getBankWork(models, n int) *bankWork {
 	if cap(bw.ws) < models {
 		bw.ws = make([]work, models)
 	}
-	if cap(bw.buf) < 2*n*models {
-		bw.buf = make([]float64, 2*n*models)
+	if cap(bw.buf) < n*models {
+		bw.buf = make([]float64, n*models)
 	}
-	bw.ws, bw.buf = bw.ws[:models], bw.buf[:2*n*models]
+	bw.ws, bw.buf = bw.ws[:models], bw.buf[:n*models]
 	return bw
 }
 

@@ -69,10 +69,9 @@ type Model struct {
 	next pending // scalar results of prepare
 }
 
-// work is scratch for one update: π and the next θ.
+// work is scratch for one update: π.
 type work struct {
-	pi    []float64 // π = P x, len n
-	theta []float64 // next θ, len n
+	pi []float64 // π = P x, len n
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -86,7 +85,7 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
-	c, trace       float64 // fast path: 1/(κλ) and trace(P')
+	c, trace, g    float64 // fast path: 1/(κλ), trace(P') and e/κ
 	check          bool    // fast path: checkPD after the update
 	lam, invLam    float64 // λ and 1/λ, cached
 	slow           *rwork  // the slow path's scratch (with the next P), or nil
@@ -146,15 +145,15 @@ func workPool(n int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-// stackFloats bounds the scratch that Model.Update and Bank.Update keep on
-// the goroutine's stack; larger updates take pooled scratch.
+// stackFloats bounds the scratch (π) that Model.Update and Bank.Update keep
+// on the goroutine's stack; larger updates take pooled scratch.
 const stackFloats = 32
 
 // getWork returns pooled scratch for dimension n, or new scratch.
 func getWork(n int) *work {
 	w, _ := workPool(n).Get().(*work)
 	if w == nil {
-		w = &work{pi: make([]float64, n), theta: make([]float64, n)}
+		w = &work{pi: make([]float64, n)}
 	}
 	return w
 }
@@ -190,16 +189,19 @@ func (m *Model) Update(x []float64, y float64) (e float64, err error) {
 // defaults). With sc.OnDrift = DriftReset a detector alarm resets P after
 // the update (ResetCovariance).
 func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, err error) {
-	var buf Scoring
-	r := sc.resolve(&buf)
+	r := &defaultScoring
+	if sc != nil {
+		var buf Scoring
+		r = sc.resolve(&buf)
+	}
 	n := m.Dim
 	var sw work
 	var stack [stackFloats]float64
-	if 2*n <= len(stack) && n >= 0 {
-		sw.pi, sw.theta = stack[:n:n], stack[n:2*n:2*n]
+	if n <= len(stack) && n >= 0 {
+		sw.pi = stack[:n:n]
 	} else {
 		pw := getWork(n)
-		sw.pi, sw.theta = pw.pi, pw.theta
+		sw.pi = pw.pi
 		defer workPool(n).Put(pw)
 	}
 	w := &sw
@@ -341,7 +343,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 			return ErrNonFinite
 		}
 		var err error
-		if e, kol, invKol, err = m.prepareSlow(x, y, w); err != nil {
+		if e, kol, invKol, err = m.prepareSlow(x, y); err != nil {
 			return err
 		}
 		xtheta = y - e
@@ -349,18 +351,17 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		invK := 1 / kappa
 		invLambda := m.invLambda()
 		kol, invKol = kappa*invLambda, lam*invK
-		// θ' = θ + k e with k = π/κ.
+		// θ' = θ + k e with k = π/κ, computed again by commit.
 		g := e * invK
-		theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
+		theta, pi := m.Theta[:n], w.pi[:n]
 		var chk float64
 		for i, t := range theta {
-			v := t + pi[i]*g
-			next[i] = v
-			chk += v
+			chk += t + pi[i]*g
 		}
 		if !finite(chk) {
 			return ErrNumeric
 		}
+		m.next.g = g
 		c := invK * invLambda // 1/(κλ)
 		m.next.c = c
 		// trace(P') and Σ x_i²·P'_ii, from P'_ii computed as pupdate
@@ -425,10 +426,14 @@ func (m *Model) diagBelow(limit float64) bool {
 // pdEvery samples), checkPD.
 func (m *Model) commit(w *work) {
 	n := m.Dim
-	copy(m.Theta, w.theta)
 	if m.next.slow != nil {
+		copy(m.Theta, m.next.slow.theta)
 		copy(m.P, m.next.slow.p)
 	} else if n > 0 {
+		g, theta, pi := m.next.g, m.Theta[:n], w.pi[:n]
+		for i, t := range theta {
+			theta[i] = t + pi[i]*g
+		}
 		if useAVX2 && n >= 4 {
 			pupdateAVX2(n, &m.P[0], &w.pi[0], m.next.invLam, m.next.c)
 		} else {

@@ -35,6 +35,7 @@ const (
 type rwork struct {
 	l, g, p    []float64 // n×n: a Cholesky factor, G, the new P
 	d, x, v, w []float64 // n each
+	theta      []float64 // the new θ
 }
 
 var (
@@ -59,6 +60,7 @@ func getRwork(n int) *rwork {
 		r = &rwork{
 			l: make([]float64, n*n), g: make([]float64, n*n), p: make([]float64, n*n),
 			d: make([]float64, n), x: make([]float64, n), v: make([]float64, n), w: make([]float64, n),
+			theta: make([]float64, n),
 		}
 	}
 	return r
@@ -151,8 +153,7 @@ func checkPD(n int, p []float64, r *rwork) {
 	}
 }
 
-// prepareSlow computes the update of (x, y) into w (θ' into w.theta) and
-// m.next.slow (P') in equilibrated coordinates: with D = diag(√P_ii),
+// prepareSlow computes the update of (x, y) into m.next.slow (θ' and P') in equilibrated coordinates: with D = diag(√P_ii),
 // C = D⁻¹PD⁻¹ = L Lᵀ (Cholesky), x̂ = D x / s (s a power of two, so that
 // max |x̂_i| is about 1) and v = Lᵀx̂,
 //
@@ -170,7 +171,7 @@ func checkPD(n int, p []float64, r *rwork) {
 // (P' shrinking by more than about 2⁵² in a direction that is not a
 // feature's axis) is lifted to the floor of checkPD. The gain is
 // k = π/κ = s·D·L v/κ. It returns the a-priori error, κ/λ and λ/κ.
-func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol, invKol float64, err error) {
+func (m *Model) prepareSlow(x []float64, y float64) (e, kol, invKol float64, err error) {
 	n := m.Dim
 	r := getRwork(n)
 	m.next.slow = r
@@ -196,14 +197,14 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol, invKol flo
 		return 0, 0, 0, ErrNumeric
 	}
 	lam := m.Lambda
-	copy(w.theta, m.Theta)
+	copy(r.theta, m.Theta)
 	if mx == 0 { // no information: P' = P/λ
 		kol, invKol = 1, 1
 		inv := 1 / lam
 		for i := range r.p[:n*n] {
 			r.p[i] = P[i] * inv
 		}
-		return e, kol, invKol, m.finishSlow(w)
+		return e, kol, invKol, m.finishSlow()
 	}
 	_, k := math.Frexp(mx)
 	for i := range xh {
@@ -252,7 +253,7 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol, invKol flo
 			s += L[i*n+j] * v[j]
 		}
 		wv[i] = s
-		w.theta[i] = m.Theta[i] + d[i]*s*gain
+		r.theta[i] = m.Theta[i] + d[i]*s*gain
 	}
 	// G = L − w v̂ᵀ (full), then P' = D (G Gᵀ + ω w wᵀ) D / λ.
 	G := r.g[:n*n]
@@ -285,16 +286,16 @@ func (m *Model) prepareSlow(x []float64, y float64, w *work) (e, kol, invKol flo
 			r.p[i*n+j], r.p[j*n+i] = pij, pij
 		}
 	}
-	return e, kol, invKol, m.finishSlow(w)
+	return e, kol, invKol, m.finishSlow()
 }
 
 // finishSlow checks the θ' and P' of the slow path, lifts P' to safely
 // positive definite and applies the windup cap.
-func (m *Model) finishSlow(w *work) error {
+func (m *Model) finishSlow() error {
 	n := m.Dim
 	r := m.next.slow
 	var chk float64
-	for _, v := range w.theta[:n] {
+	for _, v := range r.theta[:n] {
 		chk += v
 	}
 	p := r.p[:n*n]
