@@ -354,11 +354,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		// θ' = θ + k e with k = π/κ, computed again by commit.
 		g := e * invK
 		theta, pi := m.Theta[:n], w.pi[:n]
-		var chk float64
-		for i, t := range theta {
-			chk += t + pi[i]*g
-		}
-		if !finite(chk) {
+		if !finiteStep(theta, pi, g) {
 			return ErrNumeric
 		}
 		m.next.g = g
@@ -366,18 +362,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		m.next.c = c
 		// trace(P') and Σ x_i²·P'_ii, from P'_ii computed as pupdate
 		// will compute them.
-		fused := useFMA || useAVX2 && n >= 4
-		var trace, sx float64
-		for i, xi := range x[:n] {
-			var d float64
-			if fused {
-				d = math.FMA(pi[i]*pi[i], -c, m.P[i*n+i]*invLambda)
-			} else {
-				d = m.P[i*n+i]*invLambda + pi[i]*pi[i]*-c
-			}
-			trace += d
-			sx += xi * xi * d
-		}
+		trace, sx := nextDiag(n, m.P, x, pi, invLambda, c, useFMA || useAVX2 && n >= 4)
 		m.next.trace = trace
 		// A step that leaves P' nearly singular along x (xᵀP'x = xᵀπ/κ,
 		// small against Σ x_i²·P'_ii: the equilibrated P' has a small
@@ -396,6 +381,47 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	m.scoreNext(xtheta, e, kol, invKol, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
+}
+
+// finiteStep reports whether θ + π·g is finite in every entry (summed in
+// four chains, which is finite exactly when every term is, unless the sum
+// itself overflows).
+func finiteStep(theta, pi []float64, g float64) bool {
+	var s0, s1, s2, s3 float64
+	for len(theta) >= 4 && len(pi) >= 4 {
+		s0 += theta[0] + pi[0]*g
+		s1 += theta[1] + pi[1]*g
+		s2 += theta[2] + pi[2]*g
+		s3 += theta[3] + pi[3]*g
+		theta, pi = theta[4:], pi[4:]
+	}
+	for i := 0; i < len(theta) && i < len(pi); i++ {
+		s0 += theta[i] + pi[i]*g
+	}
+	return finite((s0 + s1) + (s2 + s3))
+}
+
+// nextDiag returns trace(P') and Σ x_i²·P'_ii for P' = P/λ − ππᵀ/(κλ), with
+// P'_ii computed as pupdate computes it (fused: with a fused multiply-add).
+func nextDiag(n int, P, x, pi []float64, invLambda, c float64, fused bool) (trace, sx float64) {
+	x, pi = x[:n], pi[:n]
+	var t1, s1 float64
+	for i := 0; i < n; i++ {
+		var d float64
+		if fused {
+			d = math.FMA(pi[i]*pi[i], -c, P[i*n+i]*invLambda)
+		} else {
+			d = P[i*n+i]*invLambda + pi[i]*pi[i]*-c
+		}
+		if i&1 == 0 {
+			trace += d
+			sx += x[i] * x[i] * d
+		} else {
+			t1 += d
+			s1 += x[i] * x[i] * d
+		}
+	}
+	return trace + t1, sx + s1
 }
 
 // invLambda returns 1/λ, cached in m.next.
@@ -439,8 +465,12 @@ func (m *Model) commit(w *work) {
 		} else {
 			pupdateGo(n, m.P, w.pi, m.next.invLam, m.next.c)
 		}
-		if limit := m.TraceCap(); m.next.trace > limit {
-			capTrace(n, m.P, m.next.trace, limit)
+		// The predicted trace is summed in another order than PTrace's;
+		// near the cap, the cap decides on PTrace.
+		if limit := m.TraceCap(); m.next.trace > limit*(1-0x1p-40) {
+			if t := m.PTrace(); t > limit {
+				capTrace(n, m.P, t, limit)
+			}
 		}
 		if m.next.check {
 			r := getRwork(n)
