@@ -136,18 +136,19 @@ func pvecGo(n int, P, x, pi []float64) {
 // P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, in place:
 // each entry depends only on itself and on π. Each entry is computed by the
 // same operations from P[i*n+j] and the (commutative) product π[i]·π[j],
-// so a symmetric P stays exactly symmetric.
-func pupdate(n int, P, pi []float64, invLambda, c float64) {
+// so a symmetric P stays exactly symmetric. It returns the new trace,
+// summed in index order (as Model.PTrace sums it), and Σ x[i]²·P[i][i].
+func pupdate(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
 	if useAVX2 && n >= 4 {
-		pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], invLambda, c)
-		return
+		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], invLambda, c)
 	}
-	pupdateGo(n, P, pi, invLambda, c)
+	return pupdateGo(n, P, pi, x, invLambda, c)
 }
 
-func pupdateGo(n int, P, pi []float64, invLambda, c float64) {
+func pupdateGo(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
 	P = P[:n*n]
 	pi = pi[:n]
+	x = x[:n]
 	nc := -c
 	fma := useFMA
 	for i, pii := range pi {
@@ -157,11 +158,15 @@ func pupdateGo(n int, P, pi []float64, invLambda, c float64) {
 			for j, pj := range pi {
 				row[j] = math.FMA(pii*pj, nc, row[j]*invLambda)
 			}
-			continue
+		} else {
+			// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
+			for j, pj := range pi {
+				row[j] = row[j]*invLambda + pii*pj*nc
+			}
 		}
-		// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
-		for j, pj := range pi {
-			row[j] = row[j]*invLambda + pii*pj*nc
-		}
+		d := row[i]
+		trace += d
+		sx += x[i] * x[i] * d
 	}
+	return trace, sx
 }

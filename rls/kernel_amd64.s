@@ -152,33 +152,46 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func pupdateAVX2(n int, p, pi *float64, invLambda, c float64)
+// func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64)
 // p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
 // [0, n), n ≥ 4, in place. Per row, when n is not a multiple of 4, the 4
 // columns ending at n are computed first, from the entries as they were,
 // and stored last; in between, chunks of 16, 8 and 4 columns cover the
 // rest. The overlapped columns are stored twice with the same value, and
-// no chunk is loaded after a store to part of it.
-TEXT ·pupdateAVX2(SB), NOSPLIT, $0-40
+// no chunk is loaded after a store to part of it. The new diagonal entry
+// is computed again as a scalar (the same operations) before the row is
+// stored: trace sums them in index order, sx sums x[i]·x[i]·d.
+TEXT ·pupdateAVX2(SB), NOSPLIT, $0-64
 	MOVQ         n+0(FP), CX
 	MOVQ         p+8(FP), SI
 	MOVQ         pi+16(FP), DX
-	VBROADCASTSD invLambda+24(FP), Y14
-	VBROADCASTSD c+32(FP), Y8
+	MOVQ         x+24(FP), DI
+	VBROADCASTSD invLambda+32(FP), Y14
+	VBROADCASTSD c+40(FP), Y8
+	VXORPD       Y13, Y13, Y13 // trace
+	VXORPD       Y10, Y10, Y10 // sx
 	MOVQ         CX, R12
-	SUBQ         $4, R12   // R12 = n − 4, the first column of the tail
+	SUBQ         $4, R12       // R12 = n − 4, the first column of the tail
 	MOVQ         CX, R13
-	ANDQ         $3, R13   // R13 ≠ 0: there is a tail
-	XORQ         BX, BX    // BX = i
+	ANDQ         $3, R13       // R13 ≠ 0: there is a tail
+	XORQ         BX, BX        // BX = i
 
 row:
 	VBROADCASTSD (DX)(BX*8), Y15 // pi[i]
+	VMULSD       (SI)(BX*8), X14, X11
+	VMULSD       X15, X15, X12
+	VFNMADD231SD X8, X12, X11    // d = the new p[i*n+i]
+	VADDSD       X11, X13, X13
+	VMOVSD       (DI)(BX*8), X12
+	VMULSD       X12, X12, X12
+	VMULSD       X11, X12, X12
+	VADDSD       X12, X10, X10
 	XORQ         R9, R9          // R9 = c
 	TESTQ        R13, R13
 	JZ           r16
 	VMULPD       (SI)(R12*8), Y14, Y9
-	VMULPD       (DX)(R12*8), Y15, Y10
-	VFNMADD231PD Y8, Y10, Y9
+	VMULPD       (DX)(R12*8), Y15, Y4
+	VFNMADD231PD Y8, Y4, Y9
 
 r16:
 	LEAQ         16(R9), AX
@@ -237,6 +250,8 @@ rowdone:
 	INCQ BX
 	CMPQ BX, CX
 	JLT  row
+	VMOVSD X13, trace+48(FP)
+	VMOVSD X10, sx+56(FP)
 	VZEROUPPER
 	RET
 

@@ -53,11 +53,22 @@ func TestKernelsMatchGo(t *testing.T) {
 		piA, piG := make([]float64, n), make([]float64, n)
 		dstA, dstG := append([]float64(nil), P...), append([]float64(nil), P...)
 		pvec(n, P, x, piA)
-		pupdate(n, dstA, u, 1/0.97, 0.3)
+		trA, sxA := pupdate(n, dstA, u, x, 1/0.97, 0.3)
+		var trG, sxG float64
 		withGoKernels(func() {
 			pvec(n, P, x, piG)
-			pupdate(n, dstG, u, 1/0.97, 0.3)
+			trG, sxG = pupdate(n, dstG, u, x, 1/0.97, 0.3)
 		})
+		var tr float64
+		for i := 0; i < n; i++ {
+			tr += dstA[i*n+i]
+		}
+		if math.Float64bits(trA) != math.Float64bits(tr) || math.Float64bits(trG) != math.Float64bits(tr) {
+			t.Fatalf("n=%d: trace asm %v, Go %v, of the result %v", n, trA, trG, tr)
+		}
+		if math.Abs(sxA-sxG) > 1e-12*math.Abs(sxG) {
+			t.Fatalf("n=%d: Σx²d asm %v, Go %v", n, sxA, sxG)
+		}
 		for i := range piA {
 			if math.Float64bits(piA[i]) != math.Float64bits(piG[i]) {
 				t.Fatalf("n=%d: pi[%d] asm %v, Go %v", n, i, piA[i], piG[i])

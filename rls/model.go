@@ -85,8 +85,7 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
-	c, trace, g    float64 // fast path: 1/(κλ), trace(P') and e/κ
-	check          bool    // fast path: checkPD after the update
+	c, xk, g       float64 // fast path: 1/(κλ), xᵀP'x and e/κ
 	lam, invLam    float64 // λ and 1/λ, cached
 	slow           *rwork  // the slow path's scratch (with the next P), or nil
 }
@@ -210,7 +209,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 		return math.NaN(), err
 	}
 	e = m.next.e
-	m.commit(w)
+	m.commit(x, w)
 	m.dropSlow()
 	return e, nil
 }
@@ -358,16 +357,8 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 			return ErrNumeric
 		}
 		m.next.g = g
-		c := invK * invLambda // 1/(κλ)
-		m.next.c = c
-		// trace(P') and Σ x_i²·P'_ii, from P'_ii computed as pupdate
-		// will compute them.
-		trace, sx := nextDiag(n, m.P, x, pi, invLambda, c, useFMA || useAVX2 && n >= 4)
-		m.next.trace = trace
-		// A step that leaves P' nearly singular along x (xᵀP'x = xᵀπ/κ,
-		// small against Σ x_i²·P'_ii: the equilibrated P' has a small
-		// eigenvalue), and every pdEvery samples, checks P'.
-		m.next.check = xpi*invK < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1
+		m.next.c = invK * invLambda // 1/(κλ)
+		m.next.xk = xpi * invK      // xᵀP'x = xᵀπ/κ
 	}
 
 	// Error figures; squares beyond the largest float are counted as it.
@@ -401,29 +392,6 @@ func finiteStep(theta, pi []float64, g float64) bool {
 	return finite((s0 + s1) + (s2 + s3))
 }
 
-// nextDiag returns trace(P') and Σ x_i²·P'_ii for P' = P/λ − ππᵀ/(κλ), with
-// P'_ii computed as pupdate computes it (fused: with a fused multiply-add).
-func nextDiag(n int, P, x, pi []float64, invLambda, c float64, fused bool) (trace, sx float64) {
-	x, pi = x[:n], pi[:n]
-	var t1, s1 float64
-	for i := 0; i < n; i++ {
-		var d float64
-		if fused {
-			d = math.FMA(pi[i]*pi[i], -c, P[i*n+i]*invLambda)
-		} else {
-			d = P[i*n+i]*invLambda + pi[i]*pi[i]*-c
-		}
-		if i&1 == 0 {
-			trace += d
-			sx += x[i] * x[i] * d
-		} else {
-			t1 += d
-			s1 += x[i] * x[i] * d
-		}
-	}
-	return trace + t1, sx + s1
-}
-
 // invLambda returns 1/λ, cached in m.next.
 func (m *Model) invLambda() float64 {
 	if m.next.lam != m.Lambda {
@@ -450,7 +418,7 @@ func (m *Model) diagBelow(limit float64) bool {
 // state. The fast path updates P in place, then applies the windup
 // cap and, for a step that makes P nearly singular along x (and every
 // pdEvery samples), checkPD.
-func (m *Model) commit(w *work) {
+func (m *Model) commit(x []float64, w *work) {
 	n := m.Dim
 	if m.next.slow != nil {
 		copy(m.Theta, m.next.slow.theta)
@@ -460,19 +428,19 @@ func (m *Model) commit(w *work) {
 		for i, t := range theta {
 			theta[i] = t + pi[i]*g
 		}
+		var trace, sx float64
 		if useAVX2 && n >= 4 {
-			pupdateAVX2(n, &m.P[0], &w.pi[0], m.next.invLam, m.next.c)
+			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], m.next.invLam, m.next.c)
 		} else {
-			pupdateGo(n, m.P, w.pi, m.next.invLam, m.next.c)
+			trace, sx = pupdateGo(n, m.P, w.pi, x, m.next.invLam, m.next.c)
 		}
-		// The predicted trace is summed in another order than PTrace's;
-		// near the cap, the cap decides on PTrace.
-		if limit := m.TraceCap(); m.next.trace > limit*(1-0x1p-40) {
-			if t := m.PTrace(); t > limit {
-				capTrace(n, m.P, t, limit)
-			}
+		if limit := m.TraceCap(); trace > limit {
+			capTrace(n, m.P, trace, limit)
 		}
-		if m.next.check {
+		// A step that leaves P' nearly singular along x (xᵀP'x small
+		// against Σ x_i²·P'_ii: the equilibrated P' has a small
+		// eigenvalue), and every pdEvery samples, checks P'.
+		if m.next.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
 			r := getRwork(n)
 			checkPD(n, m.P, r)
 			putRwork(n, r)
