@@ -38,6 +38,8 @@ const (
 // sigma2Winsor is E[min(Z², c²)] for Z ~ N(0, 1) and c = Sigma2Clip:
 // 1 − 2cφ(c) + 2(c² − 1)(1 − Φ(c)). Dividing the winsorised u by it keeps σ̂²
 // unbiased for Gaussian errors.
+var invSigma2Winsor = 1 / sigma2Winsor
+
 var sigma2Winsor = func() float64 {
 	c := float64(Sigma2Clip)
 	phi := math.Exp(-c*c/2) / math.Sqrt(2*math.Pi)
@@ -329,9 +331,13 @@ func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	}
 	cnt := m.Sigma2N + 1
 	if m.Sigma2N >= m.warmup() && m.Sigma2 > 0 {
-		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) / sigma2Winsor
+		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) * invSigma2Winsor
 	}
-	wt := fmax(1/float64(cnt), 1-m.Lambda)
+	// max(1/cnt, 1 − λ), without the division once 1 − λ is the larger.
+	wt := 1 - m.Lambda
+	if float64(cnt)*wt < 1 {
+		wt = 1 / float64(cnt)
+	}
 	s2 := m.Sigma2 + wt*(u-m.Sigma2)
 	if cnt == 1 {
 		s2 = u
