@@ -434,16 +434,18 @@ func (m *Model) commit(x []float64, w *work) {
 		} else {
 			trace, sx = pupdateGo(n, m.P, w.pi, x, m.next.invLam, m.next.c)
 		}
-		if limit := m.TraceCap(); trace > limit {
-			capTrace(n, m.P, trace, limit)
-		}
 		// A step that leaves P' nearly singular along x (xᵀP'x small
 		// against Σ x_i²·P'_ii: the equilibrated P' has a small
 		// eigenvalue), and every pdEvery samples, checks P'.
 		if m.next.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
 			r := getRwork(n)
-			checkPD(n, m.P, r)
+			if checkPD(n, m.P, r) {
+				trace = m.PTrace()
+			}
 			putRwork(n, r)
+		}
+		if limit := m.TraceCap(); trace > limit {
+			capTrace(n, m.P, trace, limit)
 		}
 	}
 	m.Samples++

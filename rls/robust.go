@@ -132,13 +132,14 @@ func factorEquilibrated(n int, P, d, l []float64) (mu float64, diag bool) {
 // positive definite: if the equilibrated p is not (factorEquilibrated
 // needs a ridge μ), it multiplies p's diagonal by 1 + μ, which is
 // p + μ·diag(p): a little more uncertainty on every coefficient, in the
-// units of each. It keeps p exactly symmetric.
-func checkPD(n int, p []float64, r *rwork) {
+// units of each. If no ridge helps, it keeps only p's diagonal. It keeps p
+// exactly symmetric and reports whether it changed p.
+func checkPD(n int, p []float64, r *rwork) bool {
 	mu, diag := factorEquilibrated(n, p, r.d, r.l)
-	if mu == 0 {
-		return
-	}
-	if diag {
+	switch {
+	case mu == 0:
+		return false
+	case diag:
 		for i := 0; i < n; i++ {
 			for j := 0; j < n; j++ {
 				if i != j {
@@ -146,16 +147,19 @@ func checkPD(n int, p []float64, r *rwork) {
 				}
 			}
 		}
+		return true
 	}
 	f := 1 + mu
 	for i := 0; i < n; i++ {
 		p[i*n+i] *= f
 	}
+	return true
 }
 
-// prepareSlow computes the update of (x, y) into m.next.slow (θ' and P') in equilibrated coordinates: with D = diag(√P_ii),
-// C = D⁻¹PD⁻¹ = L Lᵀ (Cholesky), x̂ = D x / s (s a power of two, so that
-// max |x̂_i| is about 1) and v = Lᵀx̂,
+// prepareSlow computes the update of (x, y) into m.next.slow (θ' and P')
+// in equilibrated coordinates: with D = diag(√P_ii), C = D⁻¹PD⁻¹ = L Lᵀ
+// (Cholesky), x̂ = D x / s (s a power of two, so that max |x̂_i| is about 1)
+// and v = Lᵀx̂,
 //
 //	λP' = P − ππᵀ/κ = D L (I − v vᵀ s²/κ) Lᵀ D,   κ = λ + s²|v|²,
 //
