@@ -69,9 +69,11 @@ type Model struct {
 	next pending // scalar results of prepare
 }
 
-// work is scratch for one update: π.
+// work is scratch for one update: π, and the fast path's scalars.
 type work struct {
-	pi []float64 // π = P x, len n
+	pi               []float64 // π = P x, len n
+	invLambda, c, xk float64   // 1/λ, 1/(κλ) and xᵀP'x = xᵀπ/κ
+	g                float64   // e/κ: θ' = θ + π·g
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -85,9 +87,7 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
-	c, xk, g       float64 // fast path: 1/(κλ), xᵀP'x and e/κ
-	lam, invLam    float64 // λ and 1/λ, cached
-	slow           *rwork  // the slow path's scratch (with the next P), or nil
+	slow           *rwork // the slow path's scratch (with the next θ and P), or nil
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -348,7 +348,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		xtheta = y - e
 	} else {
 		invK := 1 / kappa
-		invLambda := m.invLambda()
+		invLambda := 1 / lam
 		kol, invKol = kappa*invLambda, lam*invK
 		// θ' = θ + k e with k = π/κ, computed again by commit.
 		g := e * invK
@@ -357,9 +357,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		if !(sumTheta+abs(g)*sumPi < math.MaxFloat64/2) && !finiteStep(m.Theta[:n], w.pi[:n], g) {
 			return ErrNumeric
 		}
-		m.next.g = g
-		m.next.c = invK * invLambda // 1/(κλ)
-		m.next.xk = xpi * invK      // xᵀP'x = xᵀπ/κ
+		w.invLambda, w.c, w.xk, w.g = invLambda, invK*invLambda, xpi*invK, g
 	}
 
 	// Error figures; squares beyond the largest float are counted as it.
@@ -393,14 +391,6 @@ func finiteStep(theta, pi []float64, g float64) bool {
 	return finite((s0 + s1) + (s2 + s3))
 }
 
-// invLambda returns 1/λ, cached in m.next.
-func (m *Model) invLambda() float64 {
-	if m.next.lam != m.Lambda {
-		m.next.lam, m.next.invLam = m.Lambda, 1/m.Lambda
-	}
-	return m.next.invLam
-}
-
 // maxSafeTrace bounds trace(P)/λ on the fast path, so that no entry of
 // P/λ − ππᵀ/(κλ) overflows (|P_ij| ≤ √(P_ii·P_jj) and ππᵀ/κ ≤ P).
 const maxSafeTrace = math.MaxFloat64 / 4
@@ -425,20 +415,20 @@ func (m *Model) commit(x []float64, w *work) {
 		copy(m.Theta, m.next.slow.theta)
 		copy(m.P, m.next.slow.p)
 	} else if n > 0 {
-		g, theta, pi := m.next.g, m.Theta[:n], w.pi[:n]
+		g, theta, pi := w.g, m.Theta[:n], w.pi[:n]
 		for i, t := range theta {
 			theta[i] = t + pi[i]*g
 		}
 		var trace, sx float64
 		if useAVX2 && n >= 4 {
-			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], m.next.invLam, m.next.c)
+			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], w.invLambda, w.c)
 		} else {
-			trace, sx = pupdateGo(n, m.P, w.pi, x, m.next.invLam, m.next.c)
+			trace, sx = pupdateGo(n, m.P, w.pi, x, w.invLambda, w.c)
 		}
 		// A step that leaves P' nearly singular along x (xᵀP'x small
 		// against Σ x_i²·P'_ii: the equilibrated P' has a small
 		// eigenvalue), and every pdEvery samples, checks P'.
-		if m.next.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
+		if w.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
 			r := getRwork(n)
 			if checkPD(n, m.P, r) {
 				trace = m.PTrace()
