@@ -38,33 +38,26 @@ func dot(a, b []float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// dot2abs returns xpi = Σ x[i]·pi[i] and xtheta = Σ x[i]·theta[i], each
-// with the partial sums of dot, and sp = Σ|pi[i]|, st = Σ|theta[i]|:
-// |θ[i] + π[i]·g| ≤ st + |g|·sp for every i.
-func dot2abs(x, pi, theta []float64) (xpi, xtheta, sp, st float64) {
-	var a0, a1, a2, a3, b0, b1, b2, b3, p0, p1, t0, t1 float64
-	for len(x) >= 4 && len(pi) >= 4 && len(theta) >= 4 {
-		a0 += x[0] * pi[0]
-		a1 += x[1] * pi[1]
-		a2 += x[2] * pi[2]
-		a3 += x[3] * pi[3]
-		b0 += x[0] * theta[0]
-		b1 += x[1] * theta[1]
-		b2 += x[2] * theta[2]
-		b3 += x[3] * theta[3]
-		p0 += math.Abs(pi[0]) + math.Abs(pi[1])
-		p1 += math.Abs(pi[2]) + math.Abs(pi[3])
-		t0 += math.Abs(theta[0]) + math.Abs(theta[1])
-		t1 += math.Abs(theta[2]) + math.Abs(theta[3])
-		x, pi, theta = x[4:], pi[4:], theta[4:]
+// dot2 returns (Σ x[i]·a[i], Σ x[i]·b[i]) for len(x) ≤ len(a), len(b), each
+// with the partial sums of dot.
+func dot2(x, a, b []float64) (sa, sb float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	for len(x) >= 4 && len(a) >= 4 && len(b) >= 4 {
+		a0 += x[0] * a[0]
+		a1 += x[1] * a[1]
+		a2 += x[2] * a[2]
+		a3 += x[3] * a[3]
+		b0 += x[0] * b[0]
+		b1 += x[1] * b[1]
+		b2 += x[2] * b[2]
+		b3 += x[3] * b[3]
+		x, a, b = x[4:], a[4:], b[4:]
 	}
-	for i := 0; i < len(x) && i < len(pi) && i < len(theta); i++ {
-		a0 += x[i] * pi[i]
-		b0 += x[i] * theta[i]
-		p0 += math.Abs(pi[i])
-		t0 += math.Abs(theta[i])
+	for i := 0; i < len(x) && i < len(a) && i < len(b); i++ {
+		a0 += x[i] * a[i]
+		b0 += x[i] * b[i]
 	}
-	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3), p0 + p1, t0 + t1
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
 // pvec sets pi = P x for the exactly symmetric n×n row-major P.

@@ -327,7 +327,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	} else {
 		pvecGo(n, m.P, x, w.pi)
 	}
-	xpi, xtheta, sumPi, sumTheta := dot2abs(x, w.pi, m.Theta)
+	xpi, xtheta := dot2(x, w.pi, m.Theta)
 	lam := m.Lambda
 	kappa := lam + xpi
 	e := y - xtheta
@@ -352,9 +352,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		kol, invKol = kappa*invLambda, lam*invK
 		// θ' = θ + k e with k = π/κ, computed again by commit.
 		g := e * invK
-		// θ' is finite if the bound Σ|θ_i| + |g|·Σ|π_i| is far from
-		// overflowing; otherwise check every entry.
-		if !(sumTheta+abs(g)*sumPi < math.MaxFloat64/2) && !finiteStep(m.Theta[:n], w.pi[:n], g) {
+		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
 			return ErrNumeric
 		}
 		w.invLambda, w.c, w.xk, w.g = invLambda, invK*invLambda, xpi*invK, g
