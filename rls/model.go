@@ -196,22 +196,26 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	n := m.Dim
 	var sw work
 	var stack [stackFloats]float64
+	var pw *work
 	if n <= len(stack) && n >= 0 {
 		sw.pi = stack[:n:n]
 	} else {
-		pw := getWork(n)
+		pw = getWork(n)
 		sw.pi = pw.pi
-		defer workPool(n).Put(pw)
 	}
 	w := &sw
-	if err := m.prepare(x, y, r, w); err != nil {
-		m.dropSlow()
-		return math.NaN(), err
+	err = m.prepare(x, y, r, w)
+	if err == nil {
+		e = m.next.e
+		m.commit(x, w)
+	} else {
+		e = math.NaN()
 	}
-	e = m.next.e
-	m.commit(x, w)
 	m.dropSlow()
-	return e, nil
+	if pw != nil {
+		workPool(n).Put(pw)
+	}
+	return e, err
 }
 
 // Predict returns xᵀθ. It panics if len(x) != Dim.

@@ -330,7 +330,8 @@ func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 		u = fmin(u*u, math.MaxFloat64)
 	}
 	cnt := m.Sigma2N + 1
-	if m.Sigma2N >= m.warmup() && m.Sigma2 > 0 {
+	warm := m.warmup()
+	if m.Sigma2N >= warm && m.Sigma2 > 0 {
 		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) * invSigma2Winsor
 	}
 	// max(1/cnt, 1 − λ), without the division once 1 − λ is the larger.
@@ -353,7 +354,7 @@ func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	det := m.Detector
 	det.N++
 	var anomalies, drifts uint64
-	if m.Detector.N >= m.warmup() && finite(s.Z) {
+	if m.Detector.N >= warm && finite(s.Z) {
 		if abs(s.Z) > sc.AnomalyZ {
 			s.Anomaly = true
 			anomalies = 1
