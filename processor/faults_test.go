@@ -146,7 +146,7 @@ func testBadInput(t *testing.T, noBatches bool) {
 	add(sensor, codec.Encode(codec.FormatBinary, nil, []codec.Sample{{X: []float64{1, math.Inf(1), 0}, Y: 1}}), processor.ReasonNonFinite)
 	add(sensor, []byte(`{"y": 1, "x": [1, 2, 3, 4, 5, 6, 7, 8, 9]}`), processor.ReasonMaxDim)
 	add("wide", []byte(`{"y": 1, "x": [1, 2, 3, 4, 5, 6, 7, 8, 9]}`), processor.ReasonMaxDim)
-	add(sensor, []byte(`{"y": 1, "x": [1e200, 1e200, 1e200]}`), processor.ReasonNumeric)
+	add(sensor, []byte(`{"y": 1, "x": [1e308, -1e308, 1e308]}`), processor.ReasonNumeric) // xᵀθ overflows
 	add(processor.ReservedKey, codec.Encode(codec.FormatJSON, nil, []codec.Sample{next()}), processor.ReasonReservedKey)
 	goodMsg(codec.FormatText)
 	// A micro-batch with one bad sample: the good ones are applied in order,

@@ -1,6 +1,9 @@
 package rls
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // Bank is the models of one key (sensor), all of one dimension, learning
 // from the same samples.
@@ -28,32 +31,78 @@ func (b *Bank) Update(x []float64, y float64) error {
 // UpdateScored is Update with the scoring configuration sc for every model
 // (nil: the defaults).
 func (b *Bank) UpdateScored(x []float64, y float64, sc *Scoring) error {
-	var buf Scoring
-	r := sc.resolve(&buf)
-	if len(x) != b.Dim {
-		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), b.Dim)
+	r := &defaultScoring
+	if sc != nil {
+		var buf Scoring
+		r = sc.resolve(&buf)
 	}
-	for i, m := range b.Models {
-		if m.Dim != b.Dim {
-			b.release(i)
-			return fmt.Errorf("%w: model %q has dimension %d, bank %d", ErrState, m.Name, m.Dim, b.Dim)
+	n := b.Dim
+	if len(x) != n {
+		return fmt.Errorf("%w: len(x) = %d, sensor has dimension %d", ErrDim, len(x), n)
+	}
+	// Scratch for every model, on the stack when it fits (see
+	// stackFloats), else pooled.
+	if k := len(b.Models); k <= 4 && n*k <= 2*stackFloats {
+		var sws [4]work
+		var stack [2 * stackFloats]float64
+		for i := range k {
+			sws[i] = work{pi: stack[i*n : (i+1)*n]}
 		}
-		if err := m.prepare(x, y, r); err != nil {
-			b.release(i + 1)
+		return b.update(x, y, r, sws[:k])
+	}
+	bw := getBankWork(len(b.Models), n)
+	defer bankWorkPool.Put(bw)
+	for i := range bw.ws {
+		bw.ws[i] = work{pi: bw.buf[i*n : (i+1)*n]}
+	}
+	return b.update(x, y, r, bw.ws)
+}
+
+// update is UpdateScored with scratch ws[i] for model i.
+func (b *Bank) update(x []float64, y float64, sc *Scoring, ws []work) error {
+	n := b.Dim
+	defer func() {
+		for _, m := range b.Models {
+			m.dropSlow()
+		}
+	}()
+	for i, m := range b.Models {
+		if m.Dim != n {
+			return fmt.Errorf("%w: model %q has dimension %d, bank %d", ErrState, m.Name, m.Dim, n)
+		}
+		if err := m.prepare(x, y, sc, &ws[i]); err != nil {
 			return fmt.Errorf("model %q: %w", m.Name, err)
 		}
 	}
-	for _, m := range b.Models {
-		m.commit()
+	for i, m := range b.Models {
+		m.commit(x, &ws[i])
 	}
 	return nil
 }
 
-// release drops the prepared updates of the first n models.
-func (b *Bank) release(n int) {
-	for _, m := range b.Models[:n] {
-		m.release()
+// bankWork is pooled scratch for a bank update that does not fit on the
+// stack.
+type bankWork struct {
+	ws  []work
+	buf []float64
+}
+
+var bankWorkPool sync.Pool
+
+// getBankWork returns scratch for models models of dimension n.
+func getBankWork(models, n int) *bankWork {
+	bw, _ := bankWorkPool.Get().(*bankWork)
+	if bw == nil {
+		bw = new(bankWork)
 	}
+	if cap(bw.ws) < models {
+		bw.ws = make([]work, models)
+	}
+	if cap(bw.buf) < n*models {
+		bw.buf = make([]float64, n*models)
+	}
+	bw.ws, bw.buf = bw.ws[:models], bw.buf[:n*models]
+	return bw
 }
 
 // Predict returns each model's prediction xᵀθ, in the order of Models. It

@@ -3,6 +3,10 @@ package rls
 import (
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -149,5 +153,83 @@ func BenchmarkUpdateGoKernels(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// numpyUpdate is the notebook's update in numpy, the loop body of rls() in
+// e2e/testdata/notebook_producer.py (symmetrising P as it does), timed by
+// timeit on a ring of 256 samples like benchSamples': it prints the time per
+// update in ns of each of seven repeats.
+const numpyUpdate = `
+import sys, timeit, numpy as np
+n = int(sys.argv[1])
+rng = np.random.default_rng(99)
+X = rng.standard_normal((256, n)); Y = X @ rng.standard_normal(n) + 0.1 * rng.standard_normal(256)
+lam, theta, P, errors = 0.99, np.zeros(n), np.eye(n), []
+def update(x, y):
+    global theta, P
+    pi = P @ x
+    kappa = lam + x @ pi
+    k = pi / kappa
+    e = y - x @ theta
+    theta = theta + k * e
+    P = (P - np.outer(k, pi)) / lam
+    P = (P + P.T) / 2
+    errors.append(e)
+i = [0]
+def step():
+    j = i[0] & 255
+    i[0] += 1
+    update(X[j], Y[j])
+print(*(t / 20000 * 1e9 for t in timeit.repeat(step, number=20000, repeat=7)))
+`
+
+// numpyNs runs numpyUpdate for dimension n with Debian's python3 and numpy
+// and returns the median of its repeats, or skips b.
+func numpyNs(b *testing.B, n int) float64 {
+	const python = "/usr/bin/python3"
+	out, err := exec.Command(python, "-c", numpyUpdate, strconv.Itoa(n)).Output()
+	if err != nil {
+		b.Skipf("%s with numpy: %v", python, err)
+	}
+	var ts []float64
+	for _, f := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			b.Fatalf("numpy timing %q: %v", out, err)
+		}
+		ts = append(ts, v)
+	}
+	if len(ts) == 0 {
+		b.Fatalf("numpy timing %q", out)
+	}
+	slices.Sort(ts)
+	return ts[len(ts)/2]
+}
+
+// BenchmarkUpdateVsNumpy is BenchmarkUpdate that also times the notebook's
+// numpy update in the same run, before and after the Go loop, and reports
+// the ratio x-numpy: numpy's median time per update (the lower of the two)
+// over the kernel's mean. The kernel's bar is x-numpy ≥ 100 at n=10.
+func BenchmarkUpdateVsNumpy(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			np := numpyNs(b, n)
+			xs, ys := benchSamples(n)
+			m := NewModel(Spec{"mod2", 0.99, 1}, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & 255
+				if _, err := m.Update(xs[j], ys[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			np = min(np, numpyNs(b, n))
+			b.ReportMetric(np, "numpy-ns/op")
+			b.ReportMetric(np/ns, "x-numpy")
+		})
 	}
 }

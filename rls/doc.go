@@ -36,16 +36,41 @@
 // number, and entry (j, i) goes through exactly the operations of entry
 // (i, j): P stays symmetric bit for bit, P[i*n+j] == P[j*n+i], for ever.
 //
-// # Numerical guards
+// # Any scale
+//
+// A sample far larger than P expects shrinks P along x by the factor κ/λ,
+// and P − ππᵀ/κ then cancels to rounding noise (often indefinite). So the
+// update above, computed in place, is the fast path only while
+// κ ≤ 2²⁰·λ; a sample beyond that (or one whose κ overflows) takes a slow
+// path of O(n³) that computes the same update in equilibrated coordinates
+// and square-root form (robust.go): with D = diag(√P_ii), the Cholesky
+// factor L of D⁻¹PD⁻¹, x̂ = Dx/s (s a power of two) and v̂ = Lᵀx̂/|Lᵀx̂|,
+//
+//	λ·D⁻¹P'D⁻¹ = G Gᵀ + (λ/κ)·w wᵀ,   w = L v̂,   G = L − w v̂ᵀ,
+//
+// a sum of positive semidefinite terms with λ/κ computed directly, exact
+// along a feature's axis however small P' gets there. Where float64 cannot
+// represent the exact P' (P' shrinking by more than about 2⁵² along a
+// direction that is not an axis, or collinear features), a Cholesky check
+// of the equilibrated P' lifts it: P's diagonal is multiplied by 1 + μ for
+// the least ridge μ = 2⁻⁴⁰·16ᵏ that makes D⁻¹P'D⁻¹ + μI factor with
+// pivots > 2⁻⁴⁰, a little more uncertainty where the data say more than a
+// float64 P can hold. The check runs after every slow step, after a fast
+// step whose x has a small Rayleigh quotient in the equilibrated P', and
+// every 4096 samples. So P stays exactly symmetric and positive definite,
+// and finite inputs of magnitudes within 10^±150 are never rejected.
+//
+// σ̂² is floored at the smallest normal float64 once an error was not 0
+// (errors near 10⁻³⁰⁰ square to 0), and squared errors beyond the largest
+// float64 count as it, so σ̂², MSE and RecentMSE stay finite.
+//
+// # Rejections
 //
 // A sample is rejected, with an error and the model left unchanged bit for
-// bit, when len(x) ≠ n, x or y is not finite, κ is not a finite number > 0,
-// the new θ, P, MSE or RecentMSE would not be finite, or a diagonal entry of
-// the new P would not be > 0 (cancellation in P − ππᵀ/κ when a sample is far
-// larger than P expects: xᵀPx/λ beyond about 10¹⁶, e.g. a first sample with
-// δ·|x|² > 10¹⁶; scale x, or choose a smaller δ). The update is computed into
-// scratch buffers and committed only when all of it passed. A Bank
-// applies a sample to all its models or to none.
+// bit, when len(x) ≠ n, x or y is not finite, the new θ would not be finite
+// (the exact least-squares answer overflows), or the model's own state is
+// malformed. Everything that can fail is decided before anything is
+// written, so a Bank applies a sample to all its models or to none.
 //
 // # Covariance windup cap
 //
@@ -82,11 +107,12 @@
 //
 // # Speed
 //
-// Update does not allocate (its scratch comes from a pool shared by all
-// models, so a model in memory holds only its state) and commits by
-// copying the new θ and P into the model's own arrays, which NewModels lays
-// out together with those of the other models of a key. On amd64 with AVX2
-// and FMA the two O(n²) loops (π = P x and the P update) run
-// as assembly kernels; elsewhere, or with the purego build tag, portable Go
-// code does the same work.
+// Update does not allocate: the fast path needs only π and the next θ as
+// scratch (on the caller's stack for small n, else from a pool shared by
+// all models), and writes the new P into the model's own array in place,
+// so a model in memory holds only its state, laid out by NewModels with
+// those of the other models of a key. On amd64 with AVX2 and FMA the two
+// O(n²) loops (π = P x and the P update) run as assembly kernels;
+// elsewhere, or with the purego build tag, portable Go code does the same
+// work.
 package rls

@@ -132,63 +132,41 @@ func pvecGo(n int, P, x, pi []float64) {
 	}
 }
 
-// pupdate sets dst[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
-// P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, and returns a
-// sum of entries of dst that is finite if and only if all of them are (some
-// may be counted twice). Each entry is computed by the same operations from
-// P[i*n+j] and the (commutative) product π[i]·π[j], so a symmetric P gives
-// an exactly symmetric result.
-func pupdate(n int, P, pi, dst []float64, invLambda, c float64) (chk float64) {
+// pupdate sets P[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
+// P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, in place:
+// each entry depends only on itself and on π. Each entry is computed by the
+// same operations from P[i*n+j] and the (commutative) product π[i]·π[j],
+// so a symmetric P stays exactly symmetric. It returns the new trace,
+// summed in index order (as Model.PTrace sums it), and Σ x[i]²·P[i][i].
+func pupdate(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
 	if useAVX2 && n >= 4 {
-		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &dst[:n*n][0], invLambda, c)
+		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], invLambda, c)
 	}
-	return pupdateGo(n, P, pi, dst, invLambda, c)
+	return pupdateGo(n, P, pi, x, invLambda, c)
 }
 
-func pupdateGo(n int, P, pi, dst []float64, invLambda, c float64) (chk float64) {
+func pupdateGo(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
 	P = P[:n*n]
 	pi = pi[:n]
-	dst = dst[:n*n]
+	x = x[:n]
 	nc := -c
 	fma := useFMA
-	var c0, c1 float64
 	for i, pii := range pi {
-		src := P[i*n : i*n+n]
-		out := dst[i*n : i*n+n]
-		src = src[:len(pi)]
-		out = out[:len(pi)]
+		row := P[i*n : i*n+n]
+		row = row[:len(pi)]
 		if fma {
-			j := 0
-			for ; j+2 <= len(pi); j += 2 {
-				v0 := math.FMA(pii*pi[j], nc, src[j]*invLambda)
-				v1 := math.FMA(pii*pi[j+1], nc, src[j+1]*invLambda)
-				out[j] = v0
-				out[j+1] = v1
-				c0 += v0
-				c1 += v1
+			for j, pj := range pi {
+				row[j] = math.FMA(pii*pj, nc, row[j]*invLambda)
 			}
-			if j < len(pi) {
-				v := math.FMA(pii*pi[j], nc, src[j]*invLambda)
-				out[j] = v
-				c0 += v
+		} else {
+			// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
+			for j, pj := range pi {
+				row[j] = row[j]*invLambda + pii*pj*nc
 			}
-			continue
 		}
-		// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
-		j := 0
-		for ; j+2 <= len(pi); j += 2 {
-			v0 := src[j]*invLambda + pii*pi[j]*nc
-			v1 := src[j+1]*invLambda + pii*pi[j+1]*nc
-			out[j] = v0
-			out[j+1] = v1
-			c0 += v0
-			c1 += v1
-		}
-		if j < len(pi) {
-			v := src[j]*invLambda + pii*pi[j]*nc
-			out[j] = v
-			c0 += v
-		}
+		d := row[i]
+		trace += d
+		sx += x[i] * x[i] * d
 	}
-	return c0 + c1
+	return trace, sx
 }

@@ -10,7 +10,7 @@ func pvecAVX2(n int, p, x, pi *float64)
 // pupdateAVX2 is pupdate for n ≥ 4.
 //
 //go:noescape
-func pupdateAVX2(n int, p, pi, dst *float64, invLambda, c float64) (chk float64)
+func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64)
 
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)

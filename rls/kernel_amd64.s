@@ -152,28 +152,46 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func pupdateAVX2(n int, p, pi, dst *float64, invLambda, c float64) (chk float64)
-// dst[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
-// [0, n), n ≥ 4. chk is a sum of dst entries (overlapped columns counted
-// twice).
-TEXT ·pupdateAVX2(SB), NOSPLIT, $0-56
+// func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64)
+// p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
+// [0, n), n ≥ 4, in place. Per row, when n is not a multiple of 4, the 4
+// columns ending at n are computed first, from the entries as they were,
+// and stored last; in between, chunks of 16, 8 and 4 columns cover the
+// rest. The overlapped columns are stored twice with the same value, and
+// no chunk is loaded after a store to part of it. The new diagonal entry
+// is computed again as a scalar (the same operations) before the row is
+// stored: trace sums them in index order, sx sums x[i]·x[i]·d.
+TEXT ·pupdateAVX2(SB), NOSPLIT, $0-64
 	MOVQ         n+0(FP), CX
 	MOVQ         p+8(FP), SI
 	MOVQ         pi+16(FP), DX
-	MOVQ         dst+24(FP), DI
+	MOVQ         x+24(FP), DI
 	VBROADCASTSD invLambda+32(FP), Y14
 	VBROADCASTSD c+40(FP), Y8
-	VXORPD       Y10, Y10, Y10
-	VXORPD       Y11, Y11, Y11
-	VXORPD       Y12, Y12, Y12
-	VXORPD       Y13, Y13, Y13
-	MOVQ         CX, R8
-	SHLQ         $3, R8    // R8 = row stride in bytes
-	XORQ         BX, BX    // BX = i
+	VXORPD       Y13, Y13, Y13 // trace
+	VXORPD       Y10, Y10, Y10 // sx
+	MOVQ         CX, R12
+	SUBQ         $4, R12       // R12 = n − 4, the first column of the tail
+	MOVQ         CX, R13
+	ANDQ         $3, R13       // R13 ≠ 0: there is a tail
+	XORQ         BX, BX        // BX = i
 
 row:
 	VBROADCASTSD (DX)(BX*8), Y15 // pi[i]
+	VMULSD       (SI)(BX*8), X14, X11
+	VMULSD       X15, X15, X12
+	VFNMADD231SD X8, X12, X11    // d = the new p[i*n+i]
+	VADDSD       X11, X13, X13
+	VMOVSD       (DI)(BX*8), X12
+	VMULSD       X12, X12, X12
+	VMULSD       X11, X12, X12
+	VADDSD       X12, X10, X10
 	XORQ         R9, R9          // R9 = c
+	TESTQ        R13, R13
+	JZ           r16
+	VMULPD       (SI)(R12*8), Y14, Y9
+	VMULPD       (DX)(R12*8), Y15, Y4
+	VFNMADD231PD Y8, Y4, Y9
 
 r16:
 	LEAQ         16(R9), AX
@@ -191,14 +209,10 @@ r16:
 	VFNMADD231PD Y8, Y5, Y1
 	VFNMADD231PD Y8, Y6, Y2
 	VFNMADD231PD Y8, Y7, Y3
-	VMOVUPD      Y0, (DI)(R9*8)
-	VMOVUPD      Y1, 32(DI)(R9*8)
-	VMOVUPD      Y2, 64(DI)(R9*8)
-	VMOVUPD      Y3, 96(DI)(R9*8)
-	VADDPD       Y0, Y10, Y10
-	VADDPD       Y1, Y11, Y11
-	VADDPD       Y2, Y12, Y12
-	VADDPD       Y3, Y13, Y13
+	VMOVUPD      Y0, (SI)(R9*8)
+	VMOVUPD      Y1, 32(SI)(R9*8)
+	VMOVUPD      Y2, 64(SI)(R9*8)
+	VMOVUPD      Y3, 96(SI)(R9*8)
 	MOVQ         AX, R9
 	JMP          r16
 
@@ -212,52 +226,32 @@ r8:
 	VMULPD       32(DX)(R9*8), Y15, Y5
 	VFNMADD231PD Y8, Y4, Y0
 	VFNMADD231PD Y8, Y5, Y1
-	VMOVUPD      Y0, (DI)(R9*8)
-	VMOVUPD      Y1, 32(DI)(R9*8)
-	VADDPD       Y0, Y10, Y10
-	VADDPD       Y1, Y11, Y11
+	VMOVUPD      Y0, (SI)(R9*8)
+	VMOVUPD      Y1, 32(SI)(R9*8)
 	MOVQ         AX, R9
-	JMP          r8
 
 r4:
-	// At most one whole chunk of 4 is left (its sum goes to Y12), then
-	// at most one overlapping chunk (to Y13).
+	// At most one whole chunk of 4 is left.
 	LEAQ         4(R9), AX
 	CMPQ         AX, CX
-	JGT          r4tail
+	JGT          tail
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       (DX)(R9*8), Y15, Y4
 	VFNMADD231PD Y8, Y4, Y0
-	VMOVUPD      Y0, (DI)(R9*8)
-	VADDPD       Y0, Y12, Y12
-	MOVQ         AX, R9
+	VMOVUPD      Y0, (SI)(R9*8)
 
-r4tail:
-	CMPQ         R9, CX
-	JGE          rowdone
-	MOVQ         CX, R9
-	SUBQ         $4, R9
-	VMULPD       (SI)(R9*8), Y14, Y0
-	VMULPD       (DX)(R9*8), Y15, Y4
-	VFNMADD231PD Y8, Y4, Y0
-	VMOVUPD      Y0, (DI)(R9*8)
-	VADDPD       Y0, Y13, Y13
+tail:
+	TESTQ   R13, R13
+	JZ      rowdone
+	VMOVUPD Y9, (SI)(R12*8)
 
 rowdone:
-	ADDQ R8, SI
-	ADDQ R8, DI
+	LEAQ (SI)(CX*8), SI
 	INCQ BX
 	CMPQ BX, CX
 	JLT  row
-
-	VADDPD       Y11, Y10, Y10
-	VADDPD       Y13, Y12, Y12
-	VADDPD       Y12, Y10, Y10
-	VEXTRACTF128 $1, Y10, X11
-	VADDPD       X11, X10, X10
-	VUNPCKHPD    X10, X10, X11
-	VADDSD       X11, X10, X10
-	VMOVSD       X10, chk+48(FP)
+	VMOVSD X13, trace+48(FP)
+	VMOVSD X10, sx+56(FP)
 	VZEROUPPER
 	RET
 

@@ -18,6 +18,6 @@ func hasFMA() bool {
 
 func pvecAVX2(n int, p, x, pi *float64) { panic("rls: no assembly kernels") }
 
-func pupdateAVX2(n int, p, pi, dst *float64, invLambda, c float64) float64 {
+func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64) {
 	panic("rls: no assembly kernels")
 }

@@ -51,14 +51,24 @@ func TestKernelsMatchGo(t *testing.T) {
 			u[i] = rng.NormFloat64()
 		}
 		piA, piG := make([]float64, n), make([]float64, n)
-		dstA, dstG := make([]float64, n*n), make([]float64, n*n)
+		dstA, dstG := append([]float64(nil), P...), append([]float64(nil), P...)
 		pvec(n, P, x, piA)
-		chkA := pupdate(n, P, u, dstA, 1/0.97, 0.3)
-		var chkG float64
+		trA, sxA := pupdate(n, dstA, u, x, 1/0.97, 0.3)
+		var trG, sxG float64
 		withGoKernels(func() {
 			pvec(n, P, x, piG)
-			chkG = pupdate(n, P, u, dstG, 1/0.97, 0.3)
+			trG, sxG = pupdate(n, dstG, u, x, 1/0.97, 0.3)
 		})
+		var tr float64
+		for i := 0; i < n; i++ {
+			tr += dstA[i*n+i]
+		}
+		if math.Float64bits(trA) != math.Float64bits(tr) || math.Float64bits(trG) != math.Float64bits(tr) {
+			t.Fatalf("n=%d: trace asm %v, Go %v, of the result %v", n, trA, trG, tr)
+		}
+		if math.Abs(sxA-sxG) > 1e-12*math.Abs(sxG) {
+			t.Fatalf("n=%d: Σx²d asm %v, Go %v", n, sxA, sxG)
+		}
 		for i := range piA {
 			if math.Float64bits(piA[i]) != math.Float64bits(piG[i]) {
 				t.Fatalf("n=%d: pi[%d] asm %v, Go %v", n, i, piA[i], piG[i])
@@ -71,9 +81,6 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 		if !exactlySymmetric(n, dstA) {
 			t.Fatalf("n=%d: asm result not symmetric", n)
-		}
-		if !finite(chkA) || !finite(chkG) {
-			t.Fatalf("n=%d: check sums %v %v", n, chkA, chkG)
 		}
 		// Reference values, computed plainly.
 		for c := 0; c < n; c++ {
@@ -92,20 +99,6 @@ func TestKernelsMatchGo(t *testing.T) {
 					t.Fatalf("n=%d: dst[%d][%d] = %v, want %v", n, i, j, got, want)
 				}
 			}
-		}
-		// One non-finite entry anywhere is caught by the check sum.
-		for _, at := range []int{0, n*n - 1, (n * n) / 2} {
-			bad := append([]float64(nil), P...)
-			bad[at] = math.Inf(1)
-			if chk := pupdate(n, bad, u, dstA, 1, 1); finite(chk) {
-				t.Fatalf("n=%d: Inf at %d not caught by asm check sum", n, at)
-			}
-			bad[at] = math.NaN()
-			withGoKernels(func() {
-				if chk := pupdate(n, bad, u, dstA, 1, 1); finite(chk) {
-					t.Fatalf("n=%d: NaN at %d not caught by Go check sum", n, at)
-				}
-			})
 		}
 	}
 }

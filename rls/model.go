@@ -26,9 +26,9 @@ var (
 	ErrDim = errors.New("rls: sample dimension does not match the model")
 	// ErrNonFinite: x or y contains NaN or ±Inf.
 	ErrNonFinite = errors.New("rls: sample is not finite (NaN or Inf in x or y)")
-	// ErrNumeric: the update is numerically unsafe: κ = λ + xᵀPx is not a
-	// finite number > 0, θ, P or the error figures would not be finite, or
-	// a diagonal entry of P would not be > 0.
+	// ErrNumeric: the update cannot be represented: the new θ (or P, with
+	// the windup cap off) would not be finite, or P's diagonal is not
+	// positive.
 	ErrNumeric = errors.New("rls: sample rejected: the update would make the model non-finite or P not positive definite")
 	// ErrState: the model itself is malformed (slice lengths that do not
 	// match Dim, a forgetting factor outside (0, 1], Delta not > 0); see
@@ -42,8 +42,7 @@ var (
 // cap are described in the package documentation.
 //
 // A Model may be built as a struct literal (e.g. by a decoder). Update
-// computes into scratch buffers taken from a pool shared by all models and
-// commits by copying them into Theta and P, so references to m.Theta or
+// writes the new θ and P into Theta and P, so references to m.Theta or
 // m.P see every update: copy them, or use Clone, to keep a value. A model
 // holds no scratch between updates, so a process that keeps many models in
 // memory keeps only their state. P must be exactly symmetric, as NewModel
@@ -67,16 +66,14 @@ type Model struct {
 	Anomalies uint64   // samples with |z| above the anomaly threshold
 	Drifts    uint64   // detector alarms
 
-	w    *work   // scratch between prepare and commit (or release); nil otherwise
 	next pending // scalar results of prepare
 }
 
-// work is scratch for one update: the next θ and P are computed into it
-// and copied in on commit.
+// work is scratch for one update: π, and the fast path's scalars.
 type work struct {
-	pi    []float64 // π = P x, len n
-	theta []float64 // next θ, len n
-	p     []float64 // next P, len n*n
+	pi               []float64 // π = P x, len n
+	invLambda, c, xk float64   // 1/λ, 1/(κλ) and xᵀP'x = xᵀπ/κ
+	g                float64   // e/κ: θ' = θ + π·g
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -90,6 +87,7 @@ type pending struct {
 	drifts         uint64
 	reset          bool
 	score          Score
+	slow           *rwork // the slow path's scratch (with the next θ and P), or nil
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -130,9 +128,15 @@ func NewModels(specs []Spec, dim int) []*Model {
 // not contend for a lock. Once warm an update allocates nothing; the garbage
 // collector (and the race detector, at random) may empty a pool, and the
 // next update allocates its scratch again.
-var workPools sync.Map // int → *sync.Pool
+var (
+	workPools  sync.Map // int → *sync.Pool, for n ≥ len(smallPools)
+	smallPools [65]sync.Pool
+)
 
 func workPool(n int) *sync.Pool {
+	if n < len(smallPools) {
+		return &smallPools[n]
+	}
 	if p, ok := workPools.Load(n); ok {
 		return p.(*sync.Pool)
 	}
@@ -140,24 +144,24 @@ func workPool(n int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-// acquire gives m scratch for dimension Dim: pooled scratch of that
-// dimension if there is some, else new.
-func (m *Model) acquire() *work {
-	n := m.Dim
+// stackFloats bounds the scratch (π) that Model.Update and Bank.Update keep
+// on the goroutine's stack; larger updates take pooled scratch.
+const stackFloats = 32
+
+// getWork returns pooled scratch for dimension n, or new scratch.
+func getWork(n int) *work {
 	w, _ := workPool(n).Get().(*work)
 	if w == nil {
-		w = &work{pi: make([]float64, n), theta: make([]float64, n), p: make([]float64, n*n)}
+		w = &work{pi: make([]float64, n)}
 	}
-	m.w = w
 	return w
 }
 
-// release returns m's scratch to the pool (after commit, it holds m's
-// previous θ and P, which nothing references any more).
-func (m *Model) release() {
-	if m.w != nil {
-		workPool(m.Dim).Put(m.w)
-		m.w = nil
+// dropSlow returns the slow path's scratch, if the last prepare took it.
+func (m *Model) dropSlow() {
+	if r := m.next.slow; r != nil {
+		putRwork(m.Dim, r)
+		m.next.slow = nil
 	}
 }
 
@@ -184,15 +188,34 @@ func (m *Model) Update(x []float64, y float64) (e float64, err error) {
 // defaults). With sc.OnDrift = DriftReset a detector alarm resets P after
 // the update (ResetCovariance).
 func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, err error) {
-	var buf Scoring
-	r := sc.resolve(&buf)
-	if err := m.prepare(x, y, r); err != nil {
-		m.release()
-		return math.NaN(), err
+	r := &defaultScoring
+	if sc != nil {
+		var buf Scoring
+		r = sc.resolve(&buf)
 	}
-	e = m.next.e
-	m.commit()
-	return e, nil
+	n := m.Dim
+	var sw work
+	var stack [stackFloats]float64
+	var pw *work
+	if n <= len(stack) && n >= 0 {
+		sw.pi = stack[:n:n]
+	} else {
+		pw = getWork(n)
+		sw.pi = pw.pi
+	}
+	w := &sw
+	err = m.prepare(x, y, r, w)
+	if err == nil {
+		e = m.next.e
+		m.commit(x, w)
+	} else {
+		e = math.NaN()
+	}
+	m.dropSlow()
+	if pw != nil {
+		workPool(n).Put(pw)
+	}
+	return e, err
 }
 
 // Predict returns xᵀθ. It panics if len(x) != Dim.
@@ -288,10 +311,12 @@ func (m *Model) Check() error {
 
 func finite(v float64) bool { return v-v == 0 }
 
-// prepare computes the update for (x, y) into scratch buffers without
-// changing any exported field. commit then makes it the model's state;
-// release drops it (it may be called after prepare failed, too).
-func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
+// prepare computes the update for (x, y) into the scratch w (of dimension
+// Dim) and m.next without changing any exported field: everything that can
+// fail is decided here. commit then makes it the model's state. On the fast path the new P is computed by commit, in place: every
+// entry of P' depends only on the same entry of P and on π, and prepare has
+// made sure that P' will be finite and positive definite.
+func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	n := m.Dim
 	if len(x) != n {
 		return ErrDim
@@ -299,102 +324,127 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	if len(m.Theta) != n || len(m.P) != n*n || !(m.Lambda > 0 && m.Lambda <= 1) || !(m.Delta > 0) {
 		return ErrState
 	}
-	w := m.acquire()
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
-	fast := useAVX2 && n >= 4 // the assembly kernels; see kernel.go
-	if fast {
+	if useAVX2 && n >= 4 { // the assembly kernels; see kernel.go
 		pvecAVX2(n, &m.P[0], &x[0], &w.pi[0])
 	} else {
 		pvecGo(n, m.P, x, w.pi)
 	}
 	xpi, xtheta := dot2(x, w.pi, m.Theta)
-	kappa := m.Lambda + xpi
+	lam := m.Lambda
+	kappa := lam + xpi
 	e := y - xtheta
-	// If x or y is not finite, e is not finite either (θ is finite), so
-	// this one test also catches bad input; diagnose only on failure.
-	if !(kappa > 0 && kappa <= math.MaxFloat64) || !finite(e) {
+	// The fast path needs λ ≤ κ ≤ fastShrink·λ (see robust.go) and P/λ
+	// finite, which the windup cap ensures unless it is off or huge. If x
+	// or y is not finite, e is not finite either (θ is finite), so this
+	// one test also catches bad input; diagnose only on failure.
+	var kol, invKol float64 // κ/λ and λ/κ
+	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
+		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
 			return ErrNonFinite
 		}
-		return ErrNumeric
-	}
-
-	// P' = (P − k πᵀ)/λ = P/λ − ππᵀ/(κλ): every entry from P[i][j] and
-	// the commutative product π[i]·π[j], so P' is exactly symmetric when P
-	// is (see pupdate).
-	invLambda := 1 / m.Lambda
-	var pchk float64
-	if fast {
-		pchk = pupdateAVX2(n, &m.P[0], &w.pi[0], &w.p[0], invLambda, invLambda/kappa)
+		var err error
+		if e, kol, invKol, err = m.prepareSlow(x, y); err != nil {
+			return err
+		}
+		xtheta = y - e
 	} else {
-		pchk = pupdateGo(n, m.P, w.pi, w.p, invLambda, invLambda/kappa)
-	}
-	if !finite(pchk) {
-		return ErrNumeric
-	}
-
-	// θ' = θ + k e with k = π/κ.
-	g := e / kappa
-	theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
-	var chk float64
-	for i, t := range theta {
-		v := t + pi[i]*g
-		next[i] = v
-		chk += v
-	}
-	if !finite(chk) {
-		return ErrNumeric
+		invK := 1 / kappa
+		invLambda := 1 / lam
+		kol, invKol = kappa*invLambda, lam*invK
+		// θ' = θ + k e with k = π/κ, computed again by commit.
+		g := e * invK
+		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
+			return ErrNumeric
+		}
+		w.invLambda, w.c, w.xk, w.g = invLambda, invK*invLambda, xpi*invK, g
 	}
 
-	// trace(P'), and every diagonal entry must stay > 0: cancellation in
-	// P/λ − ππᵀ/(κλ) (a sample far larger than what P expects) could
-	// otherwise leave P singular or indefinite.
-	var trace float64
-	minDiag := math.Inf(1)
-	for i := 0; i < n; i++ {
-		d := w.p[i*n+i]
-		trace += d
-		minDiag = min(minDiag, d)
-	}
-	if !finite(trace) || !(minDiag > 0) {
-		return ErrNumeric
-	}
-	if limit := m.TraceCap(); trace > limit {
-		capTrace(n, w.p, trace, limit)
-	}
-
-	// Error figures.
-	e2 := e * e
+	// Error figures; squares beyond the largest float are counted as it.
+	e2 := fmin(e*e, math.MaxFloat64)
 	cnt := float64(m.Samples + 1)
-	mse := m.MSE + (e2-m.MSE)/cnt
+	mse := fmin(m.MSE+(e2-m.MSE)/cnt, math.MaxFloat64)
 	recent := e2
 	if m.Samples > 0 {
-		recent = m.RecentMSE + RecentAlpha*(e2-m.RecentMSE)
+		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	if !finite(mse) || !finite(recent) {
-		return ErrNumeric
-	}
-	if !m.scoreNext(xtheta, e, kappa/m.Lambda, sc) {
-		return ErrNumeric
-	}
+	m.scoreNext(xtheta, e, kol, invKol, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }
 
-// commit makes the last successful prepare the model's state and releases
-// the scratch. It copies the new θ and P into the model's own arrays rather
-// than swapping slices with the scratch: a copy from the cache is cheaper
-// than scattering a key's state over the heap (see NewModels).
-func (m *Model) commit() {
-	w := m.w
-	copy(m.Theta, w.theta)
-	copy(m.P, w.p)
+// finiteStep reports whether θ + π·g is finite in every entry (summed in
+// four chains, which is finite exactly when every term is, unless the sum
+// itself overflows).
+func finiteStep(theta, pi []float64, g float64) bool {
+	var s0, s1, s2, s3 float64
+	for len(theta) >= 4 && len(pi) >= 4 {
+		s0 += theta[0] + pi[0]*g
+		s1 += theta[1] + pi[1]*g
+		s2 += theta[2] + pi[2]*g
+		s3 += theta[3] + pi[3]*g
+		theta, pi = theta[4:], pi[4:]
+	}
+	for i := 0; i < len(theta) && i < len(pi); i++ {
+		s0 += theta[i] + pi[i]*g
+	}
+	return finite((s0 + s1) + (s2 + s3))
+}
+
+// maxSafeTrace bounds trace(P)/λ on the fast path, so that no entry of
+// P/λ − ππᵀ/(κλ) overflows (|P_ij| ≤ √(P_ii·P_jj) and ππᵀ/κ ≤ P).
+const maxSafeTrace = math.MaxFloat64 / 4
+
+// diagBelow reports whether every diagonal entry of P is below limit.
+func (m *Model) diagBelow(limit float64) bool {
+	n := m.Dim
+	var t float64
+	for i := 0; i < n; i++ {
+		t += m.P[i*n+i]
+	}
+	return t < limit
+}
+
+// commit makes the last successful prepare, with scratch w, the model's
+// state. The fast path updates P in place, then applies the windup
+// cap and, for a step that makes P nearly singular along x (and every
+// pdEvery samples), checkPD.
+func (m *Model) commit(x []float64, w *work) {
+	n := m.Dim
+	if m.next.slow != nil {
+		copy(m.Theta, m.next.slow.theta)
+		copy(m.P, m.next.slow.p)
+	} else if n > 0 {
+		g, theta, pi := w.g, m.Theta[:n], w.pi[:n]
+		for i, t := range theta {
+			theta[i] = t + pi[i]*g
+		}
+		var trace, sx float64
+		if useAVX2 && n >= 4 {
+			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], w.invLambda, w.c)
+		} else {
+			trace, sx = pupdateGo(n, m.P, w.pi, x, w.invLambda, w.c)
+		}
+		// A step that leaves P' nearly singular along x (xᵀP'x small
+		// against Σ x_i²·P'_ii: the equilibrated P' has a small
+		// eigenvalue), and every pdEvery samples, checks P'.
+		if w.xk < pdSuspect*sx || m.Samples%pdEvery == pdEvery-1 {
+			r := getRwork(n)
+			if checkPD(n, m.P, r) {
+				trace = m.PTrace()
+			}
+			putRwork(n, r)
+		}
+		if limit := m.TraceCap(); trace > limit {
+			capTrace(n, m.P, trace, limit)
+		}
+	}
 	m.Samples++
 	m.MSE = m.next.mse
 	m.RecentMSE = m.next.recent
 	m.commitScore()
-	m.release()
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so

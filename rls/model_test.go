@@ -203,8 +203,6 @@ func rejectCases() []rejectCase {
 		{"NaN y", warm(3, 1), []float64{1, 2, 3}, nan, ErrNonFinite, false},
 		{"+Inf y", warm(3, 1), []float64{1, 2, 3}, inf, ErrNonFinite, false},
 		{"-Inf y", warm(3, 0.9), []float64{1, 2, 3}, -inf, ErrNonFinite, false},
-		{"kappa overflows", warm(3, 1), []float64{1e200, 1, 1}, 0, ErrNumeric, false},
-		{"e² overflows", warm(3, 1), []float64{1, 2, 3}, 1e300, ErrNumeric, false},
 		{"kappa <= 0 (P indefinite)", func() *Model {
 			m := NewModel(Spec{"m", 1, 1}, 2)
 			m.P = []float64{-1, 0, 0, -1}
@@ -225,11 +223,6 @@ func rejectCases() []rejectCase {
 			m.MaxTrace = math.Inf(1)
 			return m
 		}, []float64{1e-150}, 1.79766e308*1e-150 + 1e154, ErrNumeric, false},
-		{"P loses positive definiteness", func() *Model {
-			// P' = 1/(1 + x²) ≈ 9e-17 in exact arithmetic, but P − π²/κ
-			// cancels to −2e-17 in floating point.
-			return NewModel(Spec{"m", 1, 1}, 1)
-		}, []float64{1.0559364606395362e+08}, 0, ErrNumeric, true},
 		{"lambda out of range", func() *Model {
 			m := NewModel(Spec{"m", 1, 1}, 2)
 			m.Lambda = 1.5

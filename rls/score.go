@@ -26,6 +26,9 @@ const (
 	// tested (see Model.warmup: max(ScoreWarmup, 10·Dim)). During it z is
 	// still computed, but σ̂² (or, after a reset, θ) is not yet reliable.
 	ScoreWarmup = 100
+	// Sigma2Min is the least σ̂² of a model that has seen an error other
+	// than 0 (the smallest normal float64).
+	Sigma2Min = 0x1p-1022
 	// Sigma2Clip winsorises the σ̂² update after the warm-up: u is capped at
 	// Sigma2Clip²·σ̂², so one outlier moves σ̂² by at most a factor
 	// 1 + w·(Sigma2Clip² − 1).
@@ -35,6 +38,8 @@ const (
 // sigma2Winsor is E[min(Z², c²)] for Z ~ N(0, 1) and c = Sigma2Clip:
 // 1 − 2cφ(c) + 2(c² − 1)(1 − Φ(c)). Dividing the winsorised u by it keeps σ̂²
 // unbiased for Gaussian errors.
+var invSigma2Winsor = 1 / sigma2Winsor
+
 var sigma2Winsor = func() float64 {
 	c := float64(Sigma2Clip)
 	phi := math.Exp(-c*c/2) / math.Sqrt(2*math.Pi)
@@ -243,8 +248,9 @@ func IntervalQuantile(level float64) float64 {
 
 // PredictSD returns the prediction xᵀθ and its standard deviation as a
 // prediction of y, √(σ̂²κ/λ) with κ = λ + xᵀPx; sd is NaN while σ̂² is
-// unknown. It changes nothing and does not allocate. It panics if
-// len(x) != Dim.
+// unknown. xᵀPx is computed with x scaled when its square would overflow,
+// and taken as ≥ 0, so sd ≥ √σ̂². It changes nothing and does not allocate.
+// It panics if len(x) != Dim.
 func (m *Model) PredictSD(x []float64) (yhat, sd float64) {
 	yhat = m.Predict(x)
 	n := m.Dim
@@ -252,7 +258,29 @@ func (m *Model) PredictSD(x []float64) (yhat, sd float64) {
 	for i := 0; i < n; i++ {
 		xpx += x[i] * dot(x, m.P[i*n:i*n+n])
 	}
-	return yhat, predSD(m.Sigma2, (m.Lambda+xpx)/m.Lambda)
+	if kol := (m.Lambda + fmax(xpx, 0)) / m.Lambda; finite(kol) {
+		return yhat, predSD(m.Sigma2, kol)
+	}
+	// x/s with s a power of two near max |x_i|: κ/λ = 1 + s²·q/λ with
+	// q = (x/s)ᵀP(x/s), and √(κ/λ) = s·√(1/s² + q/λ).
+	var mx float64
+	for _, v := range x {
+		mx = fmax(mx, abs(v))
+	}
+	_, k := math.Frexp(mx)
+	var q float64
+	for i := 0; i < n; i++ {
+		var r float64
+		for j := 0; j < n; j++ {
+			r += m.P[i*n+j] * math.Ldexp(x[j], -k)
+		}
+		q += math.Ldexp(x[i], -k) * r
+	}
+	if !(m.Sigma2 > 0) || !finite(q) {
+		return yhat, math.NaN()
+	}
+	root := math.Ldexp(math.Sqrt(math.Ldexp(1, -2*k)+fmax(q, 0)/m.Lambda), k)
+	return yhat, math.Sqrt(m.Sigma2) * root
 }
 
 // PredictInterval returns ŷ, SD and the central interval of coverage
@@ -271,7 +299,10 @@ func predSD(sigma2, kappaOverLambda float64) float64 {
 	if !(sigma2 > 0) {
 		return math.NaN()
 	}
-	return math.Sqrt(sigma2 * kappaOverLambda)
+	if v := sigma2 * kappaOverLambda; v <= math.MaxFloat64 {
+		return math.Sqrt(v)
+	}
+	return math.Sqrt(sigma2) * math.Sqrt(kappaOverLambda)
 }
 
 // LastScore returns the score of the sample the model applied last (the
@@ -284,8 +315,8 @@ func (m *Model) LastScore() Score { return m.next.score }
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
 // scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol, without changing m.
-func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
+// error e and κ/λ = kol = 1/invKol, without changing m.
+func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	w := &m.next
 	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
@@ -293,24 +324,37 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
 	// σ̂²: the mean of u = e²λ/κ, weighted 1/N (a running mean) until N
 	// reaches 1/(1 − λ) and 1 − λ after (exponential forgetting with the
 	// model's own λ); winsorised at Sigma2Clip²·σ̂² after the warm-up.
-	u := e * e / kol
-	cnt := m.Sigma2N + 1
-	if m.Sigma2N >= m.warmup() && m.Sigma2 > 0 {
-		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) / sigma2Winsor
+	u := e * e * invKol
+	if !finite(u) {
+		u = e * math.Sqrt(invKol)
+		u = fmin(u*u, math.MaxFloat64)
 	}
-	wt := fmax(1/float64(cnt), 1-m.Lambda)
+	cnt := m.Sigma2N + 1
+	warm := m.warmup()
+	if m.Sigma2N >= warm && m.Sigma2 > 0 {
+		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) * invSigma2Winsor
+	}
+	// max(1/cnt, 1 − λ), without the division once 1 − λ is the larger.
+	wt := 1 - m.Lambda
+	if float64(cnt)*wt < 1 {
+		wt = 1 / float64(cnt)
+	}
 	s2 := m.Sigma2 + wt*(u-m.Sigma2)
 	if cnt == 1 {
 		s2 = u
 	}
-	if !finite(s2) {
-		return false
+	// σ̂² is a float64 in the state: errors whose square underflows (a
+	// sensor at 10⁻³⁰⁰) keep it at the smallest normal number instead of
+	// 0 ("unknown"), once any error was not 0.
+	if s2 < Sigma2Min && (e != 0 || m.Sigma2 > 0) {
+		s2 = Sigma2Min
 	}
+	s2 = fmin(s2, math.MaxFloat64)
 
 	det := m.Detector
 	det.N++
 	var anomalies, drifts uint64
-	if m.Detector.N >= m.warmup() && finite(s.Z) {
+	if m.Detector.N >= warm && finite(s.Z) {
 		if abs(s.Z) > sc.AnomalyZ {
 			s.Anomaly = true
 			anomalies = 1
@@ -334,7 +378,6 @@ func (m *Model) scoreNext(yhat, e, kol float64, sc *Scoring) bool {
 	w.det = det
 	w.anomalies, w.drifts = anomalies, drifts
 	w.reset = s.Drift && sc.OnDrift == DriftReset
-	return true
 }
 
 // commitScore makes the scoring part of the last prepare the model's state.
