@@ -64,8 +64,9 @@ type Model struct {
 	Sigma2    float64  // σ̂², the estimate of the noise variance σ²; 0 = unknown
 	Sigma2N   uint64   // samples that went into Sigma2
 	Detector  Detector // the change detector
-	Anomalies uint64   // samples with |z| above the anomaly threshold
+	Anomalies uint64   // samples with |AZ| above the anomaly threshold
 	Drifts    uint64   // detector alarms
+	Watch     Watch    // the anomaly test: robust scale, fitted threshold, open episode
 
 	w    *work   // scratch between prepare and commit (or release); nil otherwise
 	next pending // scalar results of prepare
@@ -86,6 +87,7 @@ type pending struct {
 	e, mse, recent float64
 	sigma2         float64
 	det            Detector
+	watch          Watch
 	anomalies      uint64
 	drifts         uint64
 	reset          bool
@@ -229,6 +231,7 @@ func (m *Model) Clone() *Model {
 		Detector:  m.Detector,
 		Anomalies: m.Anomalies,
 		Drifts:    m.Drifts,
+		Watch:     m.Watch,
 	}
 	return c
 }
@@ -263,6 +266,9 @@ func (m *Model) Check() error {
 	case !finite(m.Detector.Pos) || m.Detector.Pos < 0 || !finite(m.Detector.Neg) || m.Detector.Neg < 0 ||
 		!finite(m.Detector.Scale) || m.Detector.Scale < 0:
 		return bad("detector statistics %v, %v, %v are not finite numbers ≥ 0", m.Detector.Pos, m.Detector.Neg, m.Detector.Scale)
+	}
+	if err := m.Watch.check(); err != nil {
+		return bad("%v", err)
 	}
 	for i, v := range m.Theta {
 		if !finite(v) {
@@ -335,7 +341,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	}
 
 	// θ' = θ + k e with k = π/κ.
-	g := e / kappa
+	g := m.boundedError(e, kappa/m.Lambda, sc) / kappa
 	theta, pi, next := m.Theta[:n], w.pi[:n], w.theta[:n]
 	var chk float64
 	for i, t := range theta {
@@ -375,7 +381,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring) error {
 	if !finite(mse) || !finite(recent) {
 		return ErrNumeric
 	}
-	if !m.scoreNext(xtheta, e, kappa/m.Lambda, sc) {
+	if !m.scoreNext(xtheta, y, e, kappa/m.Lambda, sc) {
 		return ErrNumeric
 	}
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
