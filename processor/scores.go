@@ -151,7 +151,7 @@ func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now
 		return time.UnixMilli(*ts).UTC().Format(time.RFC3339Nano)
 	}
 	if r := ms.record; r != nil && len(r.Samples) > 0 {
-		r.Sensor, r.Partition, r.Offset, r.Time = key, partition, offset, t
+		r.Sensor, r.Partition, r.Offset = key, partition, offset
 		for i := range r.Samples {
 			r.Samples[i].SampleTime = sampleTime(&r.Samples[i].SampleTS)
 		}

@@ -441,7 +441,6 @@ class ScoreRecord:
     partition: int
     offset: int
     samples: list
-    time: str = ""  # RFC 3339, when the message was processed
 
 
 @dataclass
@@ -484,7 +483,7 @@ def read_score_record(b: Any) -> ScoreRecord:
                             for m in s["models"]],
                            s.get("sample_ts", 0), s.get("sample_time", ""))
                for s in d["samples"]]
-    return ScoreRecord(d["sensor"], d["partition"], d["offset"], samples, d.get("time", ""))
+    return ScoreRecord(d["sensor"], d["partition"], d["offset"], samples)
 
 
 def read_event(b: Any) -> Event:

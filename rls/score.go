@@ -27,10 +27,10 @@ const (
 	// for Gaussian errors: two-sided normal tail 6.3·10⁻⁵.
 	DefaultAnomalyZ = 4
 	// DefaultAnomalyRate is the default false-alarm budget (Scoring.AnomalyRate):
-	// one anomalous sample in 10⁶ clean ones per sensor. With episodes that
-	// is at most one page per 10⁶ samples and sensor; see docs/operations.md
-	// for what it means for a fleet.
-	DefaultAnomalyRate = 1e-6
+	// one anomalous sample in 10⁷ clean ones per sensor, so at most one
+	// false episode (a page) per 10⁷ samples and sensor; docs/operations.md
+	// says what that means for a fleet.
+	DefaultAnomalyRate = 1e-7
 	// EpisodeGap is the number of consecutive normal samples that close an
 	// anomaly episode.
 	EpisodeGap = 10

@@ -46,7 +46,6 @@ type ScoreRecord struct {
 	Partition int32         `json:"partition"` // input partition of the message
 	Offset    int64         `json:"offset"`    // input offset of the message
 	Samples   []ScoreSample `json:"samples"`   // the message's applied samples, in order
-	Time      string        `json:"time"`      // RFC 3339, when the message was processed
 }
 
 // ScoreSample is one sample of a ScoreRecord.
