@@ -24,8 +24,8 @@ type scoreFlags struct {
 
 func (s *scoreFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.publish, "scores", false, "publish every applied sample's scores to GROUP-scores (anomaly and drift events go to GROUP-events either way)")
-	fs.Float64Var(&s.anomalyRate, "anomaly-rate", rls.DefaultAnomalyRate, "false-alarm budget: expected anomalous samples per clean sample and sensor; the threshold is fitted to it; 0: no anomalies")
-	fs.Float64Var(&s.anomalyZ, "anomaly-z", rls.DefaultAnomalyZ, "expert override of --anomaly-rate: an explicit threshold on |az| (used only if set); 0: no anomalies")
+	fs.Float64Var(&s.anomalyRate, "anomaly-rate", rls.DefaultAnomalyRate, "false-alarm budget: expected anomalous samples per clean sample and sensor (the threshold is fitted to it); 0: none")
+	fs.Float64Var(&s.anomalyZ, "anomaly-z", 0, "expert override of --anomaly-rate when set: a fixed threshold on |az|, e.g. 4; 0: no anomalies")
 	fs.BoolVar(&s.robust, "robust", false, "update the models with the error clipped at 3 robust scales (Huber), so gross outliers do not drag θ")
 	s.fs = fs
 	fs.StringVar(&s.drift, "drift-detect", "on", "the per-model change detector on z: on (CUSUM, docs/operations.md), off or cusum:K:H:KSCALE:HSCALE")
