@@ -499,7 +499,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		"broken-version":       append([]byte{codec.EnvelopeMagic, 2}, good[2:]...),
 		"broken-short-header":  good[:30],
 		"broken-bank-magic":    append(append([]byte{}, good[:42]...), append([]byte{0xBB}, good[43:]...)...),
-		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{3}, good[44:]...)...),
+		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{4}, good[44:]...)...),
 		"broken-bank-truncate": good[:len(good)-1],
 		"broken-bank-trailing": append(append([]byte{}, good...), 0),
 	}

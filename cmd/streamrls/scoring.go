@@ -18,7 +18,7 @@ type scoreFlags struct {
 	publish, robust bool
 	anomalyZ, anomalyRate,
 	level float64
-	fs *pflag.FlagSet
+	fs                    *pflag.FlagSet
 	drift, onDrift, model string
 }
 
