@@ -488,7 +488,9 @@ func (m *Model) scoreNext(yhat, y, e, kol float64, sc *Scoring) bool {
 	wa := m.Watch
 	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
 	if sd := wa.sigma() * math.Sqrt(kol); sd > 0 {
-		s.AZ = e / sd
+		// Kept finite (the episode's peak is state): a scale that
+		// underflowed gives the largest float instead of ±Inf.
+		s.AZ = fmax(-math.MaxFloat64, fmin(math.MaxFloat64, e/sd))
 	}
 	tested := m.Detector.N >= m.warmup()
 	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
