@@ -487,7 +487,8 @@ func (m *Model) scoreNext(yhat, y, e, kol float64, sc *Scoring) bool {
 	var anomalies, drifts uint64
 	wa := m.Watch
 	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
-	if sd := wa.sigma() * math.Sqrt(kol); sd > 0 {
+	sqk := math.Sqrt(kol)
+	if sd := wa.sigma() * sqk; sd > 0 {
 		// Kept finite (the episode's peak is state): a scale that
 		// underflowed gives the largest float instead of ±Inf.
 		s.AZ = fmax(-math.MaxFloat64, fmin(math.MaxFloat64, e/sd))
@@ -497,7 +498,7 @@ func (m *Model) scoreNext(yhat, y, e, kol float64, sc *Scoring) bool {
 		s.Anomaly = true
 		anomalies = 1
 	}
-	if !m.watchNext(&wa, &s, y, e, kol, tested, sc) {
+	if !m.watchNext(&wa, &s, y, e, sqk, tested, sc) {
 		return false
 	}
 	if tested && finite(s.Z) {
@@ -525,10 +526,10 @@ func (m *Model) scoreNext(yhat, y, e, kol float64, sc *Scoring) bool {
 }
 
 // watchNext advances the anomaly state wa past the sample with output y,
-// error e and κ/λ = kol whose score s is (s.Anomaly set): the episode, the
-// fitted threshold (on tested samples) and the scale. False if a figure
+// error e and √(κ/λ) = sqk whose score s is (s.Anomaly set): the episode,
+// the fitted threshold (on tested samples) and the scale. False if a figure
 // would not be finite.
-func (m *Model) watchNext(wa *Watch, s *Score, y, e, kol float64, tested bool, sc *Scoring) bool {
+func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, sc *Scoring) bool {
 	inEpisode := wa.Open > 0
 	switch {
 	case s.Anomaly && !inEpisode:
@@ -568,7 +569,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, kol float64, tested bool, s
 	// The scale: a running mean, then exponentially weighted, winsorised
 	// once tested (as σ̂²: a warm-up after a drift alarm lets it follow a new
 	// spread at once); within an episode that lasts, faster and wider.
-	r := abs(e) / math.Sqrt(kol)
+	r := abs(e) / sqk
 	cnt := float64(m.Sigma2N + 1)
 	alpha, clip := float64(ScaleAlpha), float64(ScaleClip)
 	if s.Anomaly && wa.Open >= 2 {
