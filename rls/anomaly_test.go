@@ -93,7 +93,7 @@ func TestAnomalyRateCalibrated(t *testing.T) {
 // TestConstantThenNoise: 5,000 samples of an exactly constant output, then
 // N(0, σ²) noise: fewer than 3 episodes in the first 1,000 noisy samples.
 func TestConstantThenNoise(t *testing.T) {
-	for _, c := range []struct{ level, sigma float64 }{{20, 1}, {20, 0.01}, {1e6, 3}, {-5, 0.5}} {
+	for _, c := range []struct{ level, sigma float64 }{{20, 1}, {20, 0.01}, {1e6, 3}, {-5, 0.5}, {0, 1}} {
 		rng := rand.New(rand.NewPCG(7, 25))
 		b := NewBank(DefaultSpecs(), 2)
 		x := make([]float64, 2)
@@ -159,5 +159,51 @@ func TestRobust(t *testing.T) {
 		if robust[i] > 1.5*clean[i] {
 			t.Errorf("%s: θ error %.3g with 1 %% outliers and Robust, clean %.3g: want within 1.5×", name, robust[i], clean[i])
 		}
+	}
+}
+
+// TestEpisodes: a burst of three outliers of 8σ, two normal samples apart
+// at most, is one episode: opened at its first sample, closed at the
+// EpisodeGap-th normal sample after its last, with the count and the peak
+// |AZ|; the threshold moves once.
+func TestEpisodes(t *testing.T) {
+	s := newStream(9, 3, 1)
+	m := NewModel(Spec{Name: "m", Lambda: 1, Delta: 10}, 3)
+	for range 2000 {
+		x, y, _ := s.next()
+		if _, err := m.Update(x, y); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tail, episodes := m.Watch.Tail, m.Watch.Episodes
+	var peak float64
+	var opened, closed []int
+	for k := range 40 {
+		x, y, _ := s.next()
+		if k == 5 || k == 6 || k == 9 {
+			y += 8
+		}
+		if _, err := m.Update(x, y); err != nil {
+			t.Fatal(err)
+		}
+		sc := m.LastScore()
+		if sc.Anomaly {
+			peak = math.Max(peak, math.Abs(sc.AZ))
+		}
+		if sc.Opened {
+			opened = append(opened, k)
+		}
+		if sc.Closed {
+			closed = append(closed, k)
+			if sc.Count != 3 || sc.Peak != peak {
+				t.Errorf("closed with count %d, peak %v; want 3, %v", sc.Count, sc.Peak, peak)
+			}
+		}
+	}
+	if len(opened) != 1 || opened[0] != 5 || len(closed) != 1 || closed[0] != 9+EpisodeGap {
+		t.Errorf("opened at %v, closed at %v; want [5], [%d]", opened, closed, 9+EpisodeGap)
+	}
+	if m.Watch.Episodes != episodes+1 || m.Watch.Open != 0 || !(m.Watch.Tail > tail) {
+		t.Errorf("after: %+v (tail before %v)", m.Watch, tail)
 	}
 }

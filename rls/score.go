@@ -210,12 +210,13 @@ const (
 	// moves the scale by at most a factor 1 + ScaleAlpha·(ScaleClip − 1).
 	ScaleClip = 3
 	// EpisodeAlpha and EpisodeClip replace ScaleAlpha and ScaleClip from
-	// the second anomalous sample of an episode on: errors that stay large
-	// are a new spread, which the scale then follows within a few samples
-	// (after an exactly constant stretch, say), while a lone outlier still
-	// moves it little.
+	// the EpisodeFast-th anomalous sample of an episode on: errors that stay
+	// large are a new spread, which the scale then follows within a few
+	// samples (after an exactly constant stretch, say), while a lone outlier
+	// or a short burst still moves it little.
 	EpisodeAlpha = 0.1
 	EpisodeClip  = 10
+	EpisodeFast  = 5
 	// FloorRel ties the scale's floor to the sensor's own level: the scale
 	// used is at least FloorRel·Watch.Level, about the resolution at which
 	// a sensor's values are still meaningful, so an exactly constant
@@ -572,7 +573,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	r := abs(e) / sqk
 	cnt := float64(m.Sigma2N + 1)
 	alpha, clip := float64(ScaleAlpha), float64(ScaleClip)
-	if s.Anomaly && wa.Open >= 2 {
+	if s.Anomaly && wa.Open >= EpisodeFast {
 		alpha, clip = EpisodeAlpha, EpisodeClip
 	}
 	wt := fmax(1/cnt, alpha)
