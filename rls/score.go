@@ -236,6 +236,10 @@ const (
 	// RobustClip is the Huber constant of Scoring.Robust, in units of the
 	// robust scale σₐ.
 	RobustClip = 3
+	// EarlySteps: the threshold's first up-steps are larger,
+	// ThresholdStep·√(EarlySteps/k) at the k-th episode, until k reaches
+	// EarlySteps.
+	EarlySteps = 10
 	// minTail bounds the fitted threshold below at minTail times the
 	// Gaussian one.
 	minTail = 0.25
@@ -560,7 +564,13 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 		}
 		switch {
 		case s.Opened && abs(s.AZ) <= GrossFactor*s.Threshold:
-			t *= math.Exp(sc.stepUp)
+			// Larger first steps (Robbins–Monro): a heavy tail is found
+			// in fewer false episodes.
+			step := sc.stepUp
+			if k := float64(wa.Episodes); k < EarlySteps {
+				step *= math.Sqrt(EarlySteps / k)
+			}
+			t *= math.Exp(step)
 		case !s.Anomaly:
 			t *= 1 - sc.stepDn
 		}

@@ -198,7 +198,7 @@ func TestPredictSD(t *testing.T) {
 // (λ = 1), at most 0.01 % of the other samples (after the first 1,000 of
 // each sensor). At the default rate (far below the outliers' 0.001) the
 // threshold rises until they fit the budget, but the first ones are
-// episodes: at least 5 per sensor.
+// episodes: at least 3 per sensor.
 func TestAnomalies(t *testing.T) {
 	const n, sigma, sensors, N, skip = 10, 0.1, 16, 20000, 1000
 	var outliers, flaggedOut, others, flaggedOthers int
@@ -236,8 +236,8 @@ func TestAnomalies(t *testing.T) {
 				}
 			}
 		}
-		if e := def.Models[0].Watch.Episodes; e < 5 {
-			t.Errorf("sensor %d: %d episodes at the default rate, want ≥ 5", s, e)
+		if e := def.Models[0].Watch.Episodes; e < 3 {
+			t.Errorf("sensor %d: %d episodes at the default rate, want ≥ 3", s, e)
 		}
 	}
 	t.Logf("outliers flagged %d/%d, others flagged %d/%d", flaggedOut, outliers, flaggedOthers, others)
