@@ -224,9 +224,10 @@ const (
 	FloorRel = 1e-6
 	// ThresholdStep is the fitted threshold's step in ln: up by about
 	// ThresholdStep when an episode opens, down by ThresholdStep·rate on
-	// every normal sample. Over any stretch the episodes opened minus
-	// rate·(normal samples) is the change of ln(threshold)/ThresholdStep,
-	// so the false-alarm rate meets the budget whatever the tail's shape.
+	// every normal sample. Over any stretch after the first EarlySteps
+	// episodes, the episodes opened minus rate·(normal samples) is the
+	// change of ln(threshold)/ThresholdStep, so the false-alarm rate meets
+	// the budget whatever the tail's shape.
 	ThresholdStep = 0.1
 	// GrossFactor: an episode that opens with |AZ| above GrossFactor times
 	// the threshold is a gross error, not evidence that the threshold is
