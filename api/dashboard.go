@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"time"
 
@@ -80,8 +81,9 @@ type dashRow struct {
 	Rejected uint64
 	Updated  string
 	Models   []dashModelCell
-	// Anomalies and Drifts are the sensor's events of the last RecentEvents;
-	// AtLeast: more may have happened than serve keeps per sensor.
+	// Anomalies (episodes opened) and Drifts are the sensor's events of the
+	// last RecentEvents; AtLeast: more may have happened than serve keeps
+	// per sensor.
 	Anomalies, Drifts int
 	AtLeast           bool
 }
@@ -173,8 +175,21 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.Rows[i].Models = append(d.Rows[i].Models, dashModelCell{Dist: math.NaN()})
 		}
 	}
+	next := ""
 	if more {
-		q := url.Values{"after": {d.Rows[len(d.Rows)-1].ID}, "limit": {strconv.Itoa(limit)}}
+		next = d.Rows[len(d.Rows)-1].ID
+	}
+	// Worst first within the page: the sensors with the most recent anomaly
+	// episodes, then drifts; the pages themselves stay in ID order.
+	sort.SliceStable(d.Rows, func(i, j int) bool {
+		a, b := &d.Rows[i], &d.Rows[j]
+		if a.Anomalies != b.Anomalies {
+			return a.Anomalies > b.Anomalies
+		}
+		return a.Drifts > b.Drifts
+	})
+	if more {
+		q := url.Values{"after": {next}, "limit": {strconv.Itoa(limit)}}
 		if v != s.Views[0] {
 			q.Set("group", v.Group())
 		}

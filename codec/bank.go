@@ -15,8 +15,10 @@ const (
 	BankMagic byte = 0xBA
 	// BankVersion is the version AppendBank writes. DecodeBank also reads
 	// version 1, which has no scoring state: its models decode with σ̂²
-	// unknown (0), the detector at its start and zero counts.
-	BankVersion   byte = 2
+	// unknown (0), the detector at its start and zero counts; and version
+	// 2, which has no anomaly state (rls.Watch): its models decode with the
+	// robust scale unknown, the threshold at its start and no episode.
+	BankVersion   byte = 3
 	BankHeaderLen      = 10 // magic, version, dim, count
 	// MaxBankDim is the largest bank dimension DecodeBank accepts.
 	MaxBankDim = 1 << 16
@@ -25,9 +27,11 @@ const (
 
 	// lambda, delta, maxTrace, samples, mse, recentMSE (version 1), then
 	// sigma2, sigma2N, the detector's pos, neg, scale and n, anomalies,
-	// drifts (version 2)
+	// drifts (version 2), then the anomaly state's scale, level, tail,
+	// episodes, open, peak and quiet (version 3)
 	bankModelFixedV1 = 6 * 8
-	bankModelFixed   = bankModelFixedV1 + 8*8
+	bankModelFixedV2 = bankModelFixedV1 + 8*8
+	bankModelFixed   = bankModelFixedV2 + 7*8
 )
 
 // bankModelSize is the encoded size of one model of dimension n, name
@@ -37,8 +41,11 @@ func bankModelSize(n int) int { return bankModelSizeV(BankVersion, n) }
 // bankModelSizeV is bankModelSize in the given version.
 func bankModelSizeV(version byte, n int) int {
 	fixed := bankModelFixed
-	if version == 1 {
+	switch version {
+	case 1:
 		fixed = bankModelFixedV1
+	case 2:
+		fixed = bankModelFixedV2
 	}
 	return 1 + fixed + 8*n + 8*(n*(n+1)/2)
 }
@@ -99,6 +106,14 @@ func AppendBank(dst []byte, b *rls.Bank) []byte {
 		binary.LittleEndian.PutUint64(p[88:], m.Detector.N)
 		binary.LittleEndian.PutUint64(p[96:], m.Anomalies)
 		binary.LittleEndian.PutUint64(p[104:], m.Drifts)
+		w := &m.Watch
+		binary.LittleEndian.PutUint64(p[112:], math.Float64bits(w.Scale))
+		binary.LittleEndian.PutUint64(p[120:], math.Float64bits(w.Level))
+		binary.LittleEndian.PutUint64(p[128:], math.Float64bits(w.Tail))
+		binary.LittleEndian.PutUint64(p[136:], w.Episodes)
+		binary.LittleEndian.PutUint64(p[144:], w.Open)
+		binary.LittleEndian.PutUint64(p[152:], math.Float64bits(w.Peak))
+		binary.LittleEndian.PutUint64(p[160:], w.Quiet)
 		p = p[bankModelFixed:]
 		for j, v := range m.Theta {
 			binary.LittleEndian.PutUint64(p[8*j:], math.Float64bits(v))
@@ -164,6 +179,7 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 		m.Samples = binary.LittleEndian.Uint64(p[24:])
 		m.MSE = math.Float64frombits(binary.LittleEndian.Uint64(p[32:]))
 		m.RecentMSE = math.Float64frombits(binary.LittleEndian.Uint64(p[40:]))
+		m.Watch = rls.Watch{}
 		if version == 1 {
 			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
 			p = p[bankModelFixedV1:]
@@ -176,7 +192,19 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 			m.Detector.N = binary.LittleEndian.Uint64(p[88:])
 			m.Anomalies = binary.LittleEndian.Uint64(p[96:])
 			m.Drifts = binary.LittleEndian.Uint64(p[104:])
-			p = p[bankModelFixed:]
+			if version == 2 {
+				p = p[bankModelFixedV2:]
+			} else {
+				w := &m.Watch
+				w.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[112:]))
+				w.Level = math.Float64frombits(binary.LittleEndian.Uint64(p[120:]))
+				w.Tail = math.Float64frombits(binary.LittleEndian.Uint64(p[128:]))
+				w.Episodes = binary.LittleEndian.Uint64(p[136:])
+				w.Open = binary.LittleEndian.Uint64(p[144:])
+				w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
+				w.Quiet = binary.LittleEndian.Uint64(p[160:])
+				p = p[bankModelFixed:]
+			}
 		}
 		for j := range m.Theta {
 			m.Theta[j] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*j:]))
@@ -211,8 +239,8 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 		return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte 1: no version byte")
 	}
 	version = b[1]
-	if version != 1 && version != BankVersion {
-		return 0, 0, 0, stateErr(c, ReasonVersion, "version %d unsupported (this build reads versions 1 and %d)", version, BankVersion)
+	if version < 1 || version > BankVersion {
+		return 0, 0, 0, stateErr(c, ReasonVersion, "version %d unsupported (this build reads versions 1 to %d)", version, BankVersion)
 	}
 	if len(b) < BankHeaderLen {
 		return 0, 0, 0, stateErr(c, ReasonTruncated, "truncated at byte %d: the header has %d bytes", len(b), BankHeaderLen)
@@ -273,10 +301,18 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 		case !(recent >= 0 && recent <= math.MaxFloat64):
 			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
 		}
-		if version == 1 {
+		nonneg := [...]string{6: "sigma2", 8: "detector pos", 9: "detector neg", 10: "detector scale",
+			14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail", 19: "episode peak"}
+		switch version {
+		case 1:
 			q += bankModelFixedV1
-		} else {
-			for k, field := range [...]string{6: "sigma2", 8: "detector pos", 9: "detector neg", 10: "detector scale"} {
+		default:
+			fields := nonneg[:]
+			fixed := bankModelFixed
+			if version == 2 {
+				fields, fixed = nonneg[:bankModelFixedV2/8], bankModelFixedV2
+			}
+			for k, field := range fields {
 				if field == "" {
 					continue
 				}
@@ -284,7 +320,7 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
 				}
 			}
-			q += bankModelFixed
+			q += fixed
 		}
 		for k := 0; k < n; k++ {
 			if v := binary.LittleEndian.Uint64(b[q+8*k:]); !finite(v) {

@@ -37,3 +37,42 @@ func AppendBankV1(dst []byte, b *rls.Bank) []byte {
 	}
 	return dst
 }
+
+// AppendBankV2 appends b in version 2 of the bank codec, the layout before
+// the anomaly state (rls.Watch); like AppendBankV1, kept for the readers'
+// tests only.
+func AppendBankV2(dst []byte, b *rls.Bank) []byte {
+	n := b.Dim
+	dst = append(dst, BankMagic, 2)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
+	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
+	u := func(v uint64) { dst = binary.LittleEndian.AppendUint64(dst, v) }
+	for _, m := range b.Models {
+		dst = append(dst, byte(len(m.Name)))
+		dst = append(dst, m.Name...)
+		f(m.Lambda)
+		f(m.Delta)
+		f(m.MaxTrace)
+		u(m.Samples)
+		f(m.MSE)
+		f(m.RecentMSE)
+		f(m.Sigma2)
+		u(m.Sigma2N)
+		f(m.Detector.Pos)
+		f(m.Detector.Neg)
+		f(m.Detector.Scale)
+		u(m.Detector.N)
+		u(m.Anomalies)
+		u(m.Drifts)
+		for _, v := range m.Theta {
+			f(v)
+		}
+		for r := 0; r < n; r++ {
+			for c := r; c < n; c++ {
+				f(m.P[r*n+c])
+			}
+		}
+	}
+	return dst
+}

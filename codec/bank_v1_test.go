@@ -15,15 +15,15 @@ import (
 // TestBankDecodesV1: a version-1 state decodes to the same θ, P and figures,
 // with fresh scoring state (σ̂² unknown, detector at its start, zero
 // counts), even into a bank that had scoring state; the decoded bank then
-// learns, scores and encodes as version 2.
+// learns, scores and encodes as the current version.
 func TestBankDecodesV1(t *testing.T) {
 	b := testBank(t, 4, 300)
 	if b.Models[0].Sigma2 == 0 || b.Models[0].Sigma2N != 300 {
 		t.Fatalf("test bank has no scoring state: %+v", b.Models[0])
 	}
 	v1 := AppendBankV1(nil, b)
-	if len(v1) != len(AppendBank(nil, b))-3*64 {
-		t.Fatalf("v1 state %d bytes, v2 %d: want 64 fewer per model", len(v1), len(AppendBank(nil, b)))
+	if len(v1) != len(AppendBank(nil, b))-3*(64+56) {
+		t.Fatalf("v1 state %d bytes, v3 %d: want 120 fewer per model", len(v1), len(AppendBank(nil, b)))
 	}
 	// The fuzz corpus holds version-1 states written by the version-1 code.
 	if !bytes.Equal(AppendBankV1(nil, rls.NewBank(rls.DefaultSpecs(), 2)), fuzzSeedV1(t, "valid-default-2")) {
@@ -32,6 +32,7 @@ func TestBankDecodesV1(t *testing.T) {
 	want := b.Clone()
 	for _, m := range want.Models {
 		m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
+		m.Watch = rls.Watch{}
 	}
 	dst := b.Clone() // scoring state that the decode must clear
 	if err := DecodeBankInto(dst, v1); err != nil {
@@ -54,7 +55,7 @@ func TestBankDecodesV1(t *testing.T) {
 		t.Errorf("first sample after a v1 load: σ̂² %v from %d samples, z %v; want σ̂² > 0 from 1, z NaN", m.Sigma2, m.Sigma2N, m.LastScore().Z)
 	}
 	enc := AppendBank(nil, dst)
-	if enc[1] != 2 {
+	if enc[1] != BankVersion {
 		t.Fatalf("re-encoded version %d", enc[1])
 	}
 	got, err := DecodeBank(enc)
@@ -66,6 +67,38 @@ func TestBankDecodesV1(t *testing.T) {
 	}
 }
 
+// TestBankDecodesV2: a version-2 state decodes to the same model with a
+// fresh anomaly state (rls.Watch), even into a bank that had one, and
+// re-encodes as version 2 byte for byte.
+func TestBankDecodesV2(t *testing.T) {
+	b := testBank(t, 3, 300)
+	b.Models[1].Watch.Open, b.Models[1].Watch.Episodes = 2, 4
+	v2 := AppendBankV2(nil, b)
+	if len(v2) != len(AppendBank(nil, b))-3*56 {
+		t.Fatalf("v2 state %d bytes, v3 %d: want 56 fewer per model", len(v2), len(AppendBank(nil, b)))
+	}
+	want := b.Clone()
+	for _, m := range want.Models {
+		m.Watch = rls.Watch{}
+	}
+	dst := b.Clone()
+	if err := DecodeBankInto(dst, v2); err != nil {
+		t.Fatal(err)
+	}
+	if d := sameBank(dst, want); d != "" {
+		t.Fatalf("decoded v2: %s", d)
+	}
+	if err := dst.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if again := AppendBankV2(nil, dst); !bytes.Equal(again, v2) {
+		t.Fatal("a decoded v2 state re-encoded as v2 differs")
+	}
+	if err := dst.Update([]float64{1, 2, 3}, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBankRoundTripScoring: the scoring state of a bank that has seen
 // drifts and anomalies survives the codec bit for bit, and the decoded bank
 // goes on scoring exactly like the original.
@@ -74,6 +107,7 @@ func TestBankRoundTripScoring(t *testing.T) {
 	m := b.Models[2]
 	m.Anomalies, m.Drifts = 5, 2
 	m.Detector = rls.Detector{Pos: 1.5, Neg: 0.25, Scale: 3, N: 77}
+	m.Watch.Open, m.Watch.Peak, m.Watch.Quiet, m.Watch.Episodes, m.Watch.Tail = 3, 12.5, 2, 9, 1.25
 	got, err := DecodeBank(AppendBank(nil, b))
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func DescribeBank(b *rls.Bank) []schema.Model {
 		out[i] = schema.Model{
 			Name: m.Name, Lambda: m.Lambda, Delta: m.Delta, Theta: append([]float64(nil), m.Theta...),
 			MSE: m.MSE, RecentMSE: m.RecentMSE, Samples: m.Samples, PTrace: m.PTrace(),
-			Sigma2: known(m.Sigma2), Anomalies: m.Anomalies, Drifts: m.Drifts,
+			Sigma2: known(m.Sigma2), Anomalies: m.Anomalies, Episodes: m.Watch.Episodes, Drifts: m.Drifts,
 		}
 	}
 	return out

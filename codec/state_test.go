@@ -108,7 +108,7 @@ func sameBank(a, b *rls.Bank) string {
 			bits(m.RecentMSE) != bits(o.RecentMSE) || m.Dim != o.Dim || len(m.Theta) != len(o.Theta) || len(m.P) != len(o.P) ||
 			bits(m.Sigma2) != bits(o.Sigma2) || m.Sigma2N != o.Sigma2N || bits(m.Detector.Pos) != bits(o.Detector.Pos) ||
 			bits(m.Detector.Neg) != bits(o.Detector.Neg) || bits(m.Detector.Scale) != bits(o.Detector.Scale) ||
-			m.Detector.N != o.Detector.N || m.Anomalies != o.Anomalies || m.Drifts != o.Drifts {
+			m.Detector.N != o.Detector.N || m.Anomalies != o.Anomalies || m.Drifts != o.Drifts || m.Watch != o.Watch {
 			return "model " + m.Name + " scalars differ"
 		}
 		for j := range m.Theta {
@@ -173,10 +173,11 @@ func TestBankLayout(t *testing.T) {
 		Spec: rls.Spec{Name: "m", Lambda: 1, Delta: 2}, Dim: 2,
 		Theta: []float64{3, 4}, P: []float64{5, 6, 6, 7}, Samples: 8, MSE: 9, RecentMSE: 10, MaxTrace: 11,
 		Sigma2: 12, Sigma2N: 13, Detector: rls.Detector{Pos: 14, Neg: 15, Scale: 16, N: 17}, Anomalies: 18, Drifts: 19,
+		Watch: rls.Watch{Scale: 20, Level: 21, Tail: 22, Episodes: 23, Open: 24, Peak: 25, Quiet: 26},
 	}}}
 	got := AppendBank(nil, b)
 	f := func(v float64) []byte { return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)) }
-	want := []byte{0xBA, 2, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
+	want := []byte{0xBA, 3, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
 	for _, v := range []float64{1, 2, 11} {
 		want = append(want, f(v)...)
 	}
@@ -191,6 +192,13 @@ func TestBankLayout(t *testing.T) {
 	for _, v := range []uint64{17, 18, 19} {
 		want = binary.LittleEndian.AppendUint64(want, v)
 	}
+	for _, v := range []float64{20, 21, 22} {
+		want = append(want, f(v)...)
+	}
+	want = binary.LittleEndian.AppendUint64(want, 23)
+	want = binary.LittleEndian.AppendUint64(want, 24)
+	want = append(want, f(25)...)
+	want = binary.LittleEndian.AppendUint64(want, 26)
 	for _, v := range []float64{3, 4, 5, 6, 7} {
 		want = append(want, f(v)...)
 	}

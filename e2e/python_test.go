@@ -78,6 +78,13 @@ type pyModel struct {
 	CusumN     uint64     `json:"cusum_n"`
 	Anomalies  uint64     `json:"anomalies"`
 	Drifts     uint64     `json:"drifts"`
+	AScale     string     `json:"anomaly_scale"`
+	ALevel     string     `json:"anomaly_level"`
+	ATail      string     `json:"anomaly_tail"`
+	Episodes   uint64     `json:"episodes"`
+	EpOpen     uint64     `json:"episode_open"`
+	EpPeak     string     `json:"episode_peak"`
+	EpQuiet    uint64     `json:"episode_quiet"`
 	Theta      []string   `json:"theta"`
 	P          [][]string `json:"p"`
 }
@@ -446,6 +453,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		m := b.Models[1]
 		m.Anomalies, m.Drifts = 7, 3
 		m.Detector = rls.Detector{Pos: 1.5, Neg: 0.25, Scale: 3, N: 77}
+		m.Watch.Episodes, m.Watch.Open, m.Watch.Peak, m.Watch.Quiet, m.Watch.Tail = 5, 2, 9.5, 1, 1.75
 		return b
 	}
 	meta := func(dim int, samples uint64) codec.Meta {
@@ -460,8 +468,13 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	}
 	for _, dim := range []int{1, 4, 10} {
 		b := learned(dim, 300)
-		add(fmt.Sprintf("v2-dim%d", dim), meta(dim, 300), codec.AppendBank(nil, b), b, 2)
-		v1 := b.Clone()
+		add(fmt.Sprintf("v3-dim%d", dim), meta(dim, 300), codec.AppendBank(nil, b), b, 3)
+		v2 := b.Clone()
+		for _, m := range v2.Models {
+			m.Watch = rls.Watch{}
+		}
+		add(fmt.Sprintf("v2-dim%d", dim), meta(dim, 300), codec.AppendBankV2(nil, b), v2, 2)
+		v1 := v2.Clone()
 		for _, m := range v1.Models {
 			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
 		}
@@ -475,7 +488,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	}
 	add("v1-corpus", meta(2, 0), seed, old, 1)
 	fresh := rls.NewBank(rls.DefaultSpecs(), 3)
-	add("v2-fresh", meta(3, 0), codec.AppendBank(nil, fresh), fresh, 2)
+	add("v3-fresh", meta(3, 0), codec.AppendBank(nil, fresh), fresh, 3)
 	add("stub", codec.Meta{Offset: -1}, nil, nil, 0)
 
 	// Broken values: decode_state refuses each for the reason Go gives.
@@ -486,7 +499,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		"broken-version":       append([]byte{codec.EnvelopeMagic, 2}, good[2:]...),
 		"broken-short-header":  good[:30],
 		"broken-bank-magic":    append(append([]byte{}, good[:42]...), append([]byte{0xBB}, good[43:]...)...),
-		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{3}, good[44:]...)...),
+		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{4}, good[44:]...)...),
 		"broken-bank-truncate": good[:len(good)-1],
 		"broken-bank-trailing": append(append([]byte{}, good...), 0),
 	}
@@ -565,7 +578,9 @@ func samePyState(py *pyState, g *goState) string {
 		}{{"lambda", p.Lambda, w.Lambda}, {"delta", p.Delta, w.Delta}, {"max_trace", p.MaxTrace, w.MaxTrace},
 			{"mse", p.MSE, w.MSE}, {"recent_mse", p.RecentMSE, w.RecentMSE}, {"sigma2", p.Sigma2, w.Sigma2},
 			{"cusum_pos", p.CusumPos, w.Detector.Pos}, {"cusum_neg", p.CusumNeg, w.Detector.Neg},
-			{"cusum_scale", p.CusumScale, w.Detector.Scale}}
+			{"cusum_scale", p.CusumScale, w.Detector.Scale}, {"anomaly_scale", p.AScale, w.Watch.Scale},
+			{"anomaly_level", p.ALevel, w.Watch.Level}, {"anomaly_tail", p.ATail, w.Watch.Tail},
+			{"episode_peak", p.EpPeak, w.Watch.Peak}}
 		if len(p.Theta) != n || len(p.P) != n {
 			return fmt.Sprintf("model %s: %d coefficients, P of %d rows; want %d", w.Name, len(p.Theta), len(p.P), n)
 		}
@@ -592,7 +607,8 @@ func samePyState(py *pyState, g *goState) string {
 			}
 		}
 		if p.Name != w.Name || p.Samples != w.Samples || p.Sigma2N != w.Sigma2N || p.CusumN != w.Detector.N ||
-			p.Anomalies != w.Anomalies || p.Drifts != w.Drifts {
+			p.Anomalies != w.Anomalies || p.Drifts != w.Drifts || p.Episodes != w.Watch.Episodes ||
+			p.EpOpen != w.Watch.Open || p.EpQuiet != w.Watch.Quiet {
 			return fmt.Sprintf("model %d: %+v, want %+v", i, p, *w)
 		}
 	}

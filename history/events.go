@@ -39,7 +39,7 @@ func DecodeEvent(key, value []byte) (schema.Event, error) {
 	switch {
 	case len(key) > 0 && e.Sensor != string(key):
 		return e, fmt.Errorf("event keyed %q names sensor %q", key, e.Sensor)
-	case e.Kind != schema.EventAnomaly && e.Kind != schema.EventDrift:
+	case e.Kind != schema.EventAnomaly && e.Kind != schema.EventAnomalyEnd && e.Kind != schema.EventDrift:
 		return e, fmt.Errorf("event of sensor %q: unknown kind %q", e.Sensor, e.Kind)
 	}
 	if err := sensorid.Check(e.Sensor); err != nil {
@@ -135,7 +135,8 @@ func (st *EventStore) Events(sensor string, limit int) []schema.Event {
 	return out
 }
 
-// Recent counts a sensor's events kept that happened at or after since.
+// Recent counts a sensor's events kept that happened at or after since:
+// anomaly episodes (the events that open one) and drifts.
 // atLeast says the counts may be short: the sensor keeps as many events as
 // it can and all of them are that recent, so older ones of the same span
 // are gone.
@@ -152,9 +153,10 @@ func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts 
 		if e.at.Before(since) {
 			continue
 		}
-		if e.Kind == schema.EventDrift {
+		switch e.Kind {
+		case schema.EventDrift:
 			drifts++
-		} else {
+		case schema.EventAnomaly:
 			anomalies++
 		}
 	}

@@ -19,7 +19,7 @@ type Counts struct {
 	StateWrites atomic.Uint64 // sensor states written to the table
 	StateBytes  atomic.Uint64 // bytes of those states
 	Deleted     atomic.Uint64 // sensors deleted (a null value with Tombstones delete, or the idle TTL)
-	Anomalies   atomic.Uint64 // anomaly events (|z| above the threshold in the score model)
+	Anomalies   atomic.Uint64 // anomaly episodes opened in the score model (its anomaly events)
 	Drifts      atomic.Uint64 // drift events (a model's change detector fired)
 	rejected    [len(reasonList)]atomic.Uint64
 }
@@ -80,7 +80,7 @@ func newCountsCollector(c *Counts) *countsCollector {
 		d("streamrls_state_writes_total", "Sensor states written to the group table (once per message without batches, once per updated sensor per batch with them).", &c.StateWrites),
 		d("streamrls_state_write_bytes_total", "Bytes of the sensor states written to the group table's changelog.", &c.StateBytes),
 		d("streamrls_sensors_deleted_total", "Sensors deleted: by a null value (when tombstones delete) or after the idle TTL without a message.", &c.Deleted),
-		d("streamrls_anomalies_total", "Anomaly events: samples whose |z| in the score model exceeded the anomaly threshold.", &c.Anomalies),
+		d("streamrls_anomalies_total", "Anomaly episodes: runs of samples whose |az| in the score model exceeded the anomaly threshold.", &c.Anomalies),
 		d("streamrls_drifts_total", "Drift events: a model's change detector fired.", &c.Drifts),
 		d("streamrls_samples_written_total", "Samples whose sensor state has been written to the table (with batches: acknowledged by Kafka).", &c.Written),
 	}, rej: prometheus.NewDesc("streamrls_samples_rejected_total", "Samples (or whole messages, when undecodable) rejected, by reason.", []string{"reason"}, nil)}

@@ -77,13 +77,20 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 	n := sc.Scores()
 	for i := range n {
 		name, samples, score := sc.Score(i)
-		if score.Anomaly && i == ms.model {
-			z := score.Z
-			ms.events = append(ms.events, schema.Event{Model: name, Kind: schema.EventAnomaly, Samples: samples, Z: &z})
+		if i == ms.model && score.Opened {
+			z, t := score.AZ, score.Threshold
+			ms.events = append(ms.events, sampleEvent(s, schema.Event{Model: name, Kind: schema.EventAnomaly,
+				Samples: samples, Z: &z, Threshold: &t}))
+		}
+		if i == ms.model && score.Closed {
+			peak := score.Peak
+			ms.events = append(ms.events, sampleEvent(s, schema.Event{Model: name, Kind: schema.EventAnomalyEnd,
+				Samples: samples, Count: score.Count, Peak: &peak}))
 		}
 		if score.Drift {
 			st := score.Statistic
-			ms.events = append(ms.events, schema.Event{Model: name, Kind: schema.EventDrift, Samples: samples, Statistic: &st})
+			ms.events = append(ms.events, sampleEvent(s, schema.Event{Model: name, Kind: schema.EventDrift,
+				Samples: samples, Statistic: &st}))
 		}
 	}
 	if !h.Scoring.Publish {
@@ -92,7 +99,7 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 	if ms.record == nil {
 		ms.record = &schema.ScoreRecord{}
 	}
-	ss := schema.ScoreSample{Y: s.Y, Models: make([]schema.ModelScore, n)}
+	ss := schema.ScoreSample{Y: s.Y, SampleTS: s.TS, Models: make([]schema.ModelScore, n)}
 	if s.HasSeq {
 		seq := s.Seq
 		ss.Seq = &seq
@@ -103,23 +110,51 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 	}
 	for i := range n {
 		name, _, score := sc.Score(i)
-		m := schema.ModelScore{Model: name, YHat: score.YHat, E: score.E}
+		m := schema.ModelScore{Model: name, YHat: score.YHat, E: score.E, Threshold: score.Threshold}
 		if !math.IsNaN(score.Z) && !math.IsInf(score.Z, 0) {
 			z := score.Z
 			lo, hi := score.Interval(ms.q)
 			m.Z, m.Lo, m.Hi = &z, &lo, &hi
+		}
+		if !math.IsNaN(score.AZ) && !math.IsInf(score.AZ, 0) {
+			az := score.AZ
+			m.AZ = &az
 		}
 		ss.Models[i] = m
 	}
 	ms.record.Samples = append(ms.record.Samples, ss)
 }
 
+// sampleEvent returns ev with the sample's sequence number and own time
+// (SampleTS stays 0 without a producer's ts: publishScores then sets the
+// record's).
+func sampleEvent(s *codec.Sample, ev schema.Event) schema.Event {
+	if s.HasSeq {
+		seq := s.Seq
+		ev.Seq = &seq
+	}
+	ev.SampleTS = s.TS
+	return ev
+}
+
 // publishScores emits the message's score record and events with its
-// other outputs, and counts the events.
+// other outputs, and counts the events (an anomaly episode counts once,
+// when it opens).
 func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now time.Time) {
 	key, partition, offset := ctx.Key(), ctx.Partition(), ctx.Offset()
+	t := now.UTC().Format(time.RFC3339Nano)
+	recordTS := ctx.Timestamp().UnixMilli()
+	sampleTime := func(ts *int64) string {
+		if *ts == 0 {
+			*ts = recordTS
+		}
+		return time.UnixMilli(*ts).UTC().Format(time.RFC3339Nano)
+	}
 	if r := ms.record; r != nil && len(r.Samples) > 0 {
 		r.Sensor, r.Partition, r.Offset = key, partition, offset
+		for i := range r.Samples {
+			r.Samples[i].SampleTime = sampleTime(&r.Samples[i].SampleTS)
+		}
 		if b, err := json.Marshal(r); err == nil {
 			out.emit(ctx, h.Names.Scores, key, b, nil)
 		} else {
@@ -129,14 +164,15 @@ func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now
 	if len(ms.events) == 0 {
 		return
 	}
-	t := now.UTC().Format(time.RFC3339Nano)
 	c := h.counts()
 	for i := range ms.events {
 		ev := &ms.events[i]
 		ev.Sensor, ev.Partition, ev.Offset, ev.Time = key, partition, offset, t
-		if ev.Kind == schema.EventAnomaly {
+		ev.SampleTime = sampleTime(&ev.SampleTS)
+		switch ev.Kind {
+		case schema.EventAnomaly:
 			c.Anomalies.Add(1)
-		} else {
+		case schema.EventDrift:
 			c.Drifts.Add(1)
 		}
 		b, err := json.Marshal(ev)

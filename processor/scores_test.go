@@ -15,8 +15,9 @@ import (
 
 // TestScoresAndEvents: the scores topic carries, per message, each applied
 // sample's scores as an rls.Bank fed the same samples computes them, and
-// the events topic every anomaly of the score model and every drift alarm
-// of any model, at the sample where the bank saw it.
+// the events topic every anomaly episode of the score model (opened and
+// closed) and every drift alarm of any model, at the sample where the bank
+// saw it, with the sample's seq and own time.
 func TestScoresAndEvents(t *testing.T) {
 	const dim, n, per = 3, 1200, 2
 	sc := rls.DefaultScoring()
@@ -85,12 +86,14 @@ func checkScores(t *testing.T, records []outMsg, samples []codec.Sample, want []
 		}
 		for j, ss := range rec.Samples {
 			k := i*per + j
-			if ss.Seq == nil || *ss.Seq != int64(k) || ss.TS == nil || *ss.TS != 1000+int64(k) || ss.Y != samples[k].Y {
-				t.Fatalf("sample %d: seq %v ts %v y %v", k, ss.Seq, ss.TS, ss.Y)
+			if ss.Seq == nil || *ss.Seq != int64(k) || ss.TS == nil || *ss.TS != 1000+int64(k) || ss.Y != samples[k].Y ||
+				ss.SampleTS != 1000+int64(k) || ss.SampleTime != time.UnixMilli(1000+int64(k)).UTC().Format(time.RFC3339Nano) {
+				t.Fatalf("sample %d: seq %v ts %v y %v sample time %v %v", k, ss.Seq, ss.TS, ss.Y, ss.SampleTS, ss.SampleTime)
 			}
 			for mi, ms := range ss.Models {
 				w := want[k][mi]
-				if ms.Model != rls.DefaultSpecs()[mi].Name || ms.YHat != w.YHat || ms.E != w.E {
+				if ms.Model != rls.DefaultSpecs()[mi].Name || ms.YHat != w.YHat || ms.E != w.E || ms.Threshold != w.Threshold ||
+					(ms.AZ == nil) != math.IsNaN(w.AZ) || ms.AZ != nil && *ms.AZ != w.AZ {
 					t.Fatalf("sample %d model %d: %+v, want %+v", k, mi, ms, w)
 				}
 				if math.IsNaN(w.Z) {
@@ -115,13 +118,17 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 		samples     uint64
 	}
 	exp := map[ev]int{}
-	anomalies, drifts := 0, 0
+	anomalies, ends, drifts := 0, 0, 0
 	for k, s := range want {
 		for mi, w := range s {
 			name := rls.DefaultSpecs()[mi].Name
-			if w.Anomaly && name == "mod2" {
+			if w.Opened && name == "mod2" {
 				exp[ev{name, schema.EventAnomaly, uint64(k + 1)}]++
 				anomalies++
+			}
+			if w.Closed && name == "mod2" {
+				exp[ev{name, schema.EventAnomalyEnd, uint64(k + 1)}]++
+				ends++
 			}
 			if w.Drift {
 				exp[ev{name, schema.EventDrift, uint64(k + 1)}]++
@@ -129,11 +136,11 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 			}
 		}
 	}
-	if anomalies < 2 || drifts < 2 {
+	if anomalies < 2 || ends < 1 || drifts < 2 {
 		t.Fatalf("the oracle saw %d anomalies and %d drifts: the test data should have both", anomalies, drifts)
 	}
-	if len(events) != anomalies+drifts {
-		t.Fatalf("%d events, want %d", len(events), anomalies+drifts)
+	if len(events) != anomalies+ends+drifts {
+		t.Fatalf("%d events, want %d", len(events), anomalies+ends+drifts)
 	}
 	for i, m := range events {
 		var e schema.Event
@@ -141,11 +148,15 @@ func checkEvents(t *testing.T, events []outMsg, want [][]rls.Score, per int, c *
 			t.Fatal(err)
 		}
 		got := ev{e.Model, e.Kind, e.Samples}
-		if exp[got] == 0 || e.Sensor != "s" || e.Offset != int64(e.Samples-1)/int64(per) || e.Time != "2001-09-09T01:46:40Z" {
+		k := int64(e.Samples - 1)
+		if exp[got] == 0 || e.Sensor != "s" || e.Offset != k/int64(per) || e.Time != "2001-09-09T01:46:40Z" ||
+			e.Seq == nil || *e.Seq != k || e.SampleTS != 1000+k || e.SampleTime != time.UnixMilli(1000+k).UTC().Format(time.RFC3339Nano) {
 			t.Errorf("event %d: %+v, not expected", i, e)
 		}
-		if (e.Kind == schema.EventAnomaly) != (e.Z != nil) || (e.Kind == schema.EventDrift) != (e.Statistic != nil) {
-			t.Errorf("event %d: z %v statistic %v", i, e.Z, e.Statistic)
+		if (e.Kind == schema.EventAnomaly) != (e.Z != nil && e.Threshold != nil && math.Abs(*e.Z) > *e.Threshold) ||
+			(e.Kind == schema.EventAnomalyEnd) != (e.Peak != nil && e.Count > 0) ||
+			(e.Kind == schema.EventDrift) != (e.Statistic != nil) {
+			t.Errorf("event %d: %+v", i, e)
 		}
 		exp[got]--
 		if e.Statistic != nil && !(*e.Statistic > 1) {

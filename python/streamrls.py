@@ -223,7 +223,8 @@ class ModelState:
     """One model of a sensor's bank. ``theta`` has n coefficients and ``p``
     is the n×n matrix P (numpy arrays when numpy is available, else a list
     and a list of rows). A version-1 state has the scoring fields (sigma2
-    to drifts) at their start: 0."""
+    to drifts) at their start: 0; a version-1 or 2 state has the anomaly
+    fields (anomaly_scale to episode_quiet) at their start: 0."""
 
     name: str
     lambda_: float
@@ -240,6 +241,13 @@ class ModelState:
     cusum_n: int       # samples since the detector (re)started
     anomalies: int
     drifts: int
+    anomaly_scale: float  # the anomaly test's robust error scale; 0 while unknown
+    anomaly_level: float  # the mean |y| its floor is tied to
+    anomaly_tail: float   # fitted threshold over the Gaussian one; 0 stands for 1
+    episodes: int         # anomaly episodes opened
+    episode_open: int     # anomalous samples of the open episode; 0 when none is open
+    episode_peak: float   # its largest |az|
+    episode_quiet: int    # normal samples since its last anomalous one
     theta: Any
     p: Any
 
@@ -248,7 +256,7 @@ class ModelState:
 class State:
     """A sensor's table value: the envelope's bookkeeping and its models
     (none before the sensor's first sample). ``bank_version`` is the payload's
-    codec version (1 or 2; 0 without a payload)."""
+    codec version (1 to 3; 0 without a payload)."""
 
     partition: int   # input partition of the last message handled
     offset: int      # its offset, -1 when none
@@ -265,12 +273,13 @@ _ENVELOPE = struct.Struct("<BBiqQQqi")  # magic, version, partition, offset, sam
 _BANK = struct.Struct("<BBII")          # magic, version, dim, model count
 _FIXED_V1 = struct.Struct("<dddQdd")    # λ, δ, trace cap, samples, mse, recent mse
 _FIXED_V2 = struct.Struct("<dddQdddQdddQQQ")  # then σ̂², its n, S⁺, S⁻, Sᵥ, detector n, anomalies, drifts
+_FIXED_V3 = struct.Struct("<dddQdddQdddQQQdddQQdQ")  # then scale, level, tail, episodes, open, peak, quiet
 _MAX_BANK_DIM = 1 << 16
 
 
 def decode_state(b: bytes) -> State:
     """Decodes a ``GROUP-table`` value (envelope version 1 around an RLS bank
-    of version 1 or 2; all little-endian, floats IEEE-754 binary64) into a
+    of version 1, 2 or 3; all little-endian, floats IEEE-754 binary64) into a
     :class:`State`. Floats are the stored ones bit for bit. Raises
     :class:`StateError` for a value that is not a valid state."""
     b = bytes(b)
@@ -305,8 +314,8 @@ def _decode_bank(b: bytes) -> tuple:
     if len(b) < 2:
         raise err("truncated", "truncated at byte 1: no version byte")
     version = b[1]
-    if version not in (1, 2):
-        raise err("version", f"version {version} unsupported (this reads versions 1 and 2)")
+    if version not in (1, 2, 3):
+        raise err("version", f"version {version} unsupported (this reads versions 1 to 3)")
     if len(b) < _BANK.size:
         raise err("truncated", f"truncated at byte {len(b)}: the header has {_BANK.size} bytes")
     _, _, n, count = _BANK.unpack_from(b)
@@ -314,7 +323,7 @@ def _decode_bank(b: bytes) -> tuple:
         raise err("too-large", f"bytes 2-5: dim {n} above the limit {_MAX_BANK_DIM}")
     if count == 0:
         raise err("bad-value", "bytes 6-9: bank has no models")
-    fixed = _FIXED_V1 if version == 1 else _FIXED_V2
+    fixed = {1: _FIXED_V1, 2: _FIXED_V2}.get(version, _FIXED_V3)
     tri = n * (n + 1) // 2
     floats = struct.Struct(f"<{n + tri}d")
     models, names, pos = [], set(), _BANK.size
@@ -340,14 +349,16 @@ def _decode_bank(b: bytes) -> tuple:
         f = fixed.unpack_from(b, q)
         if version == 1:
             f = f + (0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0)
+        if version <= 2:
+            f = f + (0.0, 0.0, 0.0, 0, 0, 0.0, 0)
         if not (0 < f[0] <= 1):
             raise err("bad-value", f"byte {q}: model {i} ({name}) lambda {f[0]} outside (0, 1]")
         if not (0 < f[1] < math.inf):
             raise err("bad-value", f"byte {q + 8}: model {i} ({name}) delta {f[1]} not a finite number > 0")
         if math.isnan(f[2]):
             raise err("bad-value", f"byte {q + 16}: model {i} ({name}) maxTrace is NaN")
-        # mse, recent mse, σ̂², S⁺, S⁻, Sᵥ: finite and >= 0
-        for k in (4, 5, 6, 8, 9, 10):
+        # mse, recent mse, σ̂², S⁺, S⁻, Sᵥ, anomaly scale, level, tail, peak: finite and >= 0
+        for k in (4, 5, 6, 8, 9, 10, 14, 15, 16, 19):
             if not (0 <= f[k] < math.inf):
                 raise err("bad-value", f"model {i} ({name}): field {k} = {f[k]} not a finite number >= 0")
         v = floats.unpack_from(b, q + fixed.size)
@@ -394,7 +405,8 @@ def _symmetric(upper: Sequence[float], n: int) -> Any:
 class ModelScore:
     """One model's score of one sample, before the sample updated it:
     ``z``, ``lo`` and ``hi`` are None while the model's noise variance is
-    unknown."""
+    unknown; ``az`` is the anomaly test's statistic (None while its scale is
+    unknown) and ``threshold`` the threshold on |az| in force."""
 
     model: str
     y_hat: float
@@ -402,17 +414,23 @@ class ModelScore:
     z: Optional[float]
     lo: Optional[float]
     hi: Optional[float]
+    az: Optional[float] = None
+    threshold: float = 0.0
 
 
 @dataclass
 class ScoreSample:
     """One applied sample of a score record; ``seq`` and ``ts`` are the
-    producer's (None when it sent none)."""
+    producer's (None when it sent none); ``sample_ts`` (unix ms) and
+    ``sample_time`` (RFC 3339) the sample's own time: ``ts``, else the input
+    record's timestamp."""
 
     seq: Optional[int]
     ts: Optional[int]
     y: float
     models: list
+    sample_ts: int = 0
+    sample_time: str = ""
 
 
 @dataclass
@@ -428,8 +446,10 @@ class ScoreRecord:
 
 @dataclass
 class Event:
-    """A ``GROUP-events`` value: ``kind`` "anomaly" (with ``z``) or "drift"
-    (with ``statistic``); ``time`` is RFC 3339."""
+    """A ``GROUP-events`` value: ``kind`` "anomaly" (an episode opened, with
+    ``z`` and ``threshold``), "anomaly-end" (it closed, with ``count`` and
+    ``peak``) or "drift" (with ``statistic``); ``time`` is the processing
+    time, ``sample_time`` the sample's own (both RFC 3339)."""
 
     sensor: str
     model: str
@@ -440,6 +460,12 @@ class Event:
     time: str
     z: Optional[float] = None
     statistic: Optional[float] = None
+    threshold: Optional[float] = None
+    count: int = 0
+    peak: Optional[float] = None
+    seq: Optional[int] = None
+    sample_ts: int = 0
+    sample_time: str = ""
 
 
 def _loads(b: Any) -> dict:
@@ -465,8 +491,10 @@ def read_score_record(b: Any) -> ScoreRecord:
     """Parses a ``GROUP-scores`` record's value (bytes or str)."""
     d = _loads(b)
     samples = [ScoreSample(s.get("seq"), s.get("ts"), s["y"],
-                           [ModelScore(m["model"], m["y_hat"], m["e"], m.get("z"), m.get("lo"), m.get("hi"))
-                            for m in s["models"]])
+                           [ModelScore(m["model"], m["y_hat"], m["e"], m.get("z"), m.get("lo"), m.get("hi"),
+                                       m.get("az"), m.get("threshold", 0.0))
+                            for m in s["models"]],
+                           s.get("sample_ts", 0), s.get("sample_time", ""))
                for s in d["samples"]]
     return ScoreRecord(d["sensor"], d["partition"], d["offset"], samples)
 
@@ -475,4 +503,5 @@ def read_event(b: Any) -> Event:
     """Parses a ``GROUP-events`` record's value (bytes or str)."""
     d = _loads(b)
     return Event(d["sensor"], d["model"], d["kind"], d["partition"], d["offset"], d["samples"],
-                 d["time"], d.get("z"), d.get("statistic"))
+                 d["time"], d.get("z"), d.get("statistic"), d.get("threshold"), d.get("count", 0),
+                 d.get("peak"), d.get("seq"), d.get("sample_ts", 0), d.get("sample_time", ""))

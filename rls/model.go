@@ -63,8 +63,9 @@ type Model struct {
 	Sigma2    float64  // σ̂², the estimate of the noise variance σ²; 0 = unknown
 	Sigma2N   uint64   // samples that went into Sigma2
 	Detector  Detector // the change detector
-	Anomalies uint64   // samples with |z| above the anomaly threshold
+	Anomalies uint64   // samples with |AZ| above the anomaly threshold
 	Drifts    uint64   // detector alarms
+	Watch     Watch    // the anomaly test: robust scale, fitted threshold, open episode
 
 	next pending // scalar results of prepare
 }
@@ -83,6 +84,7 @@ type pending struct {
 	e, mse, recent float64
 	sigma2         float64
 	det            Detector
+	watch          Watch
 	anomalies      uint64
 	drifts         uint64
 	reset          bool
@@ -252,6 +254,7 @@ func (m *Model) Clone() *Model {
 		Detector:  m.Detector,
 		Anomalies: m.Anomalies,
 		Drifts:    m.Drifts,
+		Watch:     m.Watch,
 	}
 	return c
 }
@@ -286,6 +289,9 @@ func (m *Model) Check() error {
 	case !finite(m.Detector.Pos) || m.Detector.Pos < 0 || !finite(m.Detector.Neg) || m.Detector.Neg < 0 ||
 		!finite(m.Detector.Scale) || m.Detector.Scale < 0:
 		return bad("detector statistics %v, %v, %v are not finite numbers ≥ 0", m.Detector.Pos, m.Detector.Neg, m.Detector.Scale)
+	}
+	if err := m.Watch.check(); err != nil {
+		return bad("%v", err)
 	}
 	for i, v := range m.Theta {
 		if !finite(v) {
@@ -346,7 +352,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 			return ErrNonFinite
 		}
 		var err error
-		if e, kol, invKol, err = m.prepareSlow(x, y); err != nil {
+		if e, kol, invKol, err = m.prepareSlow(x, y, sc); err != nil {
 			return err
 		}
 		xtheta = y - e
@@ -354,8 +360,9 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		invK := 1 / kappa
 		invLambda := 1 / lam
 		kol, invKol = kappa*invLambda, lam*invK
-		// θ' = θ + k e with k = π/κ, computed again by commit.
-		g := e * invK
+		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
+		// computed again by commit.
+		g := m.boundedError(e, kol, sc) * invK
 		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
 			return ErrNumeric
 		}
@@ -370,7 +377,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, e, kol, invKol, sc)
+	m.scoreNext(xtheta, y, e, kol, invKol, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }

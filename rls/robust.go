@@ -174,8 +174,9 @@ func checkPD(n int, p []float64, r *rwork) bool {
 // P' along x is exact however small. What floating point cannot represent
 // (P' shrinking by more than about 2⁵² in a direction that is not a
 // feature's axis) is lifted to the floor of checkPD. The gain is
-// k = π/κ = s·D·L v/κ. It returns the a-priori error, κ/λ and λ/κ.
-func (m *Model) prepareSlow(x []float64, y float64) (e, kol, invKol float64, err error) {
+// k = π/κ = s·D·L v/κ, applied to e bounded as Scoring.Robust says. It
+// returns the a-priori error, κ/λ and λ/κ.
+func (m *Model) prepareSlow(x []float64, y float64, sc *Scoring) (e, kol, invKol float64, err error) {
 	n := m.Dim
 	r := getRwork(n)
 	m.next.slow = r
@@ -250,7 +251,7 @@ func (m *Model) prepareSlow(x []float64, y float64) (e, kol, invKol float64, err
 	for i := range v {
 		v[i] /= nv
 	}
-	gain := e * sok * nv
+	gain := m.boundedError(e, kol, sc) * sok * nv
 	for i := 0; i < n; i++ {
 		var s float64
 		for j := 0; j <= i; j++ {

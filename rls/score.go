@@ -13,12 +13,27 @@ import (
 // from the normalised errors u = e²·λ/κ, standardises each error as
 // z = e/√(σ̂²κ/λ) (σ̂² before the sample), tests |z| against a threshold and
 // runs a CUSUM change detector on z.
+//
+// The anomaly test has its own statistic (Watch, docs/operations.md,
+// "Scores, anomalies and drift"): σ̂² is a variance, which heavy tails and
+// skew inflate and a constant stretch drives to zero, so an anomaly is
+// judged against a robust, fast scale with a floor tied to the sensor's
+// level, and the threshold is fitted online so that the rate of false
+// episodes is the configured one whatever the shape of the tail.
 
 // Defaults of Scoring.
 const (
-	// DefaultAnomalyZ: a sample with |z| > 4 is an anomaly (two-sided
-	// normal tail 6.3·10⁻⁵).
+	// DefaultAnomalyZ is a sensible explicit threshold (Scoring.AnomalyZ)
+	// for Gaussian errors: two-sided normal tail 6.3·10⁻⁵.
 	DefaultAnomalyZ = 4
+	// DefaultAnomalyRate is the default false-alarm budget (Scoring.AnomalyRate):
+	// one anomalous sample in 10⁷ clean ones per sensor, so at most one
+	// false episode (a page) per 10⁷ samples and sensor; docs/operations.md
+	// says what that means for a fleet.
+	DefaultAnomalyRate = 1e-7
+	// EpisodeGap is the number of consecutive normal samples that close an
+	// anomaly episode.
+	EpisodeGap = 10
 	// DefaultIntervalLevel is the default coverage of prediction intervals.
 	DefaultIntervalLevel = 0.95
 	// ScoreWarmup is the least number of samples after a model's first
@@ -104,9 +119,18 @@ const (
 // configuration, not state: nothing of it is persisted. The zero value
 // means the defaults (DefaultScoring).
 type Scoring struct {
-	// AnomalyZ: |z| > AnomalyZ is an anomaly. 0 means DefaultAnomalyZ;
-	// math.Inf(1) turns the test off.
+	// AnomalyRate is the false-alarm budget: the expected anomalous samples
+	// per clean sample. The threshold on |AZ| is fitted online to it
+	// (Watch). 0 means DefaultAnomalyRate.
+	AnomalyRate float64
+	// AnomalyZ > 0 is an explicit threshold on |AZ| instead of the fitted
+	// one (an expert override); math.Inf(1) turns the test off. 0 means the
+	// fitted threshold.
 	AnomalyZ float64
+	// Robust bounds the error with which a sample updates θ (Huber): e is
+	// clipped at RobustClip times the robust scale, so a gross outlier does
+	// not drag θ. Off, θ is the plain least squares.
+	Robust bool
 	// Drift is the detector's parameters; the zero value means
 	// DefaultCUSUM.
 	Drift CUSUM
@@ -115,18 +139,24 @@ type Scoring struct {
 	// OnDrift is the action on an alarm.
 	OnDrift OnDrift
 
-	invH, invHScale float64 // 1/H, 1/HScale, set by resolved
+	invH, invHScale float64 // 1/H, 1/HScale, set by resolve
+	zRate           float64 // the Gaussian threshold of AnomalyRate, set by resolve
+	stepUp, stepDn  float64 // the fitted threshold's steps, set by resolve
 }
 
-// DefaultScoring returns anomalies at |z| > 4, DefaultCUSUM, action none.
+// DefaultScoring returns anomalies at DefaultAnomalyRate, DefaultCUSUM,
+// action none.
 func DefaultScoring() Scoring {
-	return Scoring{AnomalyZ: DefaultAnomalyZ, Drift: DefaultCUSUM()}
+	return Scoring{AnomalyRate: DefaultAnomalyRate, Drift: DefaultCUSUM()}
 }
 
 // Validate reports whether s is usable (zero fields stand for defaults).
 func (s Scoring) Validate() error {
 	if math.IsNaN(s.AnomalyZ) || s.AnomalyZ < 0 {
 		return fmt.Errorf("rls: anomaly threshold %v is not ≥ 0", s.AnomalyZ)
+	}
+	if !(s.AnomalyRate >= 0 && s.AnomalyRate < 0.5) {
+		return fmt.Errorf("rls: anomaly rate %v is not in [0, 0.5)", s.AnomalyRate)
 	}
 	if s.OnDrift > DriftReset {
 		return fmt.Errorf("rls: unknown drift action %d", s.OnDrift)
@@ -139,9 +169,17 @@ func (s Scoring) Validate() error {
 
 var defaultScoring = func() Scoring {
 	s := DefaultScoring()
-	s.invH, s.invHScale = 1/s.Drift.H, 1/s.Drift.HScale
+	s.derive()
 	return s
 }()
+
+// derive sets the unexported figures of a resolved s.
+func (s *Scoring) derive() {
+	s.invH, s.invHScale = 1/s.Drift.H, 1/s.Drift.HScale
+	p := s.AnomalyRate
+	s.zRate = -NormalQuantile(p / 2)
+	s.stepUp, s.stepDn = ThresholdStep*(1-p), ThresholdStep*p
+}
 
 // resolve returns s with zero fields replaced by defaults: the shared
 // defaults for nil, else s completed in *buf.
@@ -150,13 +188,13 @@ func (s *Scoring) resolve(buf *Scoring) *Scoring {
 		return &defaultScoring
 	}
 	*buf = *s
-	if buf.AnomalyZ == 0 {
-		buf.AnomalyZ = DefaultAnomalyZ
+	if buf.AnomalyRate == 0 {
+		buf.AnomalyRate = DefaultAnomalyRate
 	}
 	if buf.Drift == (CUSUM{}) {
 		buf.Drift = DefaultCUSUM()
 	}
-	buf.invH, buf.invHScale = 1/buf.Drift.H, 1/buf.Drift.HScale
+	buf.derive()
 	return buf
 }
 
@@ -166,14 +204,157 @@ type Detector struct {
 	N               uint64  // samples since the detector (re)started: tests run once N ≥ the warm-up
 }
 
+// Parameters of the anomaly statistic (Watch).
+const (
+	// ScaleAlpha is the weight of the newest sample in Watch.Scale and
+	// Watch.Level: a window of about 1/ScaleAlpha samples, short enough to
+	// follow errors whose spread changes (heteroscedastic), long enough
+	// that the scale's own noise adds little to the tail of AZ.
+	ScaleAlpha = 0.005
+	// ScaleClip winsorises r at ScaleClip times the scale, so one outlier
+	// moves the scale by at most a factor 1 + ScaleAlpha·(ScaleClip − 1).
+	ScaleClip = 3
+	// EpisodeAlpha and EpisodeClip replace ScaleAlpha and ScaleClip from
+	// the EpisodeFast-th anomalous sample of an episode on: errors that stay
+	// large are a new spread, which the scale then follows within a few
+	// samples (after an exactly constant stretch, say), while a lone outlier
+	// or a short burst still moves it little.
+	EpisodeAlpha = 0.1
+	EpisodeClip  = 10
+	EpisodeFast  = 5
+	// FloorRel ties the scale's floor to the sensor's own level: the scale
+	// used is at least FloorRel·Watch.Level, about the resolution at which
+	// a sensor's values are still meaningful, so an exactly constant
+	// stretch does not leave a scale of zero.
+	FloorRel = 1e-6
+	// ThresholdStep is the fitted threshold's step in ln: up by about
+	// ThresholdStep when an episode opens, down by ThresholdStep·rate on
+	// every normal sample. Over any stretch after the first EarlySteps
+	// episodes, the episodes opened minus rate·(normal samples) is the
+	// change of ln(threshold)/ThresholdStep, so the false-alarm rate meets
+	// the budget whatever the tail's shape.
+	ThresholdStep = 0.1
+	// GrossFactor: an episode that opens with |AZ| above GrossFactor times
+	// the threshold is a gross error, not evidence that the threshold is
+	// too low (otherwise frequent gross outliers would raise it until
+	// they pass unseen).
+	GrossFactor = 3
+	// RobustClip is the Huber constant of Scoring.Robust, in units of the
+	// robust scale σₐ.
+	RobustClip = 3
+	// EarlySteps: the threshold's first up-steps are larger,
+	// ThresholdStep·√(EarlySteps/k) at the k-th episode, until k reaches
+	// EarlySteps.
+	EarlySteps = 10
+	// minTail bounds the fitted threshold below at minTail times the
+	// Gaussian one.
+	minTail = 0.25
+)
+
+// scaleNorm is the value of Watch.Scale for errors r = |N(0, 1)|: the
+// fixed point a = E[min(|Z|, ScaleClip·a)] = 2(φ(0) − φ(ca)) + ca·erfc(ca/√2).
+// Dividing by it makes AZ standard normal for Gaussian errors.
+var scaleNorm = func() float64 {
+	phi := func(t float64) float64 { return math.Exp(-t*t/2) / math.Sqrt(2*math.Pi) }
+	a := math.Sqrt(2 / math.Pi)
+	for range 100 {
+		b := ScaleClip * a
+		a = 2*(phi(0)-phi(b)) + b*math.Erfc(b/math.Sqrt2)
+	}
+	return a
+}()
+
+// Watch is a model's anomaly-test state (persisted): a robust scale of the
+// normalised errors r = |e|/√(κ/λ), the fitted threshold and the open
+// episode. AZ = e/(√(κ/λ)·σₐ) with σₐ = max(Scale, FloorRel·Level)/scaleNorm.
+type Watch struct {
+	// Scale is the exponentially weighted mean of r, each r winsorised at
+	// ScaleClip·Scale (a running mean until 1/ScaleAlpha samples); 0 =
+	// unknown.
+	Scale float64
+	// Level is the exponentially weighted mean of |y| (the floor's
+	// reference).
+	Level float64
+	// Tail is the fitted threshold over the Gaussian one for the rate:
+	// threshold = Tail·Φ⁻¹(1 − rate/2). 0 stands for 1.
+	Tail float64
+	// Episodes counts the anomaly episodes opened.
+	Episodes uint64
+	// Open is the anomalous samples of the open episode (0: none open),
+	// Peak its largest |AZ| and Quiet the normal samples since its last
+	// anomalous one.
+	Open  uint64
+	Peak  float64
+	Quiet uint64
+}
+
+// check reports whether w holds finite numbers ≥ 0.
+func (w *Watch) check() error {
+	for _, v := range []float64{w.Scale, w.Level, w.Tail, w.Peak} {
+		if !finite(v) || v < 0 {
+			return fmt.Errorf("anomaly state %+v: want finite numbers ≥ 0", *w)
+		}
+	}
+	return nil
+}
+
+// sigma returns σₐ, the robust error scale, or 0 while it is unknown.
+func (w *Watch) sigma() float64 {
+	return fmax(w.Scale, FloorRel*w.Level) / scaleNorm
+}
+
+// threshold returns the threshold on |AZ| in force.
+func (w *Watch) threshold(sc *Scoring) float64 {
+	if sc.AnomalyZ > 0 {
+		return sc.AnomalyZ
+	}
+	t := w.Tail
+	if t == 0 {
+		t = 1
+	}
+	return t * sc.zRate
+}
+
+// boundedError returns the error with which the sample updates θ: e, or
+// with sc.Robust and once tested, e clipped at RobustClip times the robust
+// scale (Huber).
+func (m *Model) boundedError(e, kol float64, sc *Scoring) float64 {
+	if !sc.Robust || m.Detector.N < m.warmup() {
+		return e
+	}
+	sd := m.Watch.sigma() * math.Sqrt(kol)
+	if !(sd > 0) {
+		return e
+	}
+	limit := RobustClip * sd
+	switch {
+	case e > limit:
+		return limit
+	case e < -limit:
+		return -limit
+	}
+	return e
+}
+
 // Score is what a model made of the sample it applied last (Model.LastScore).
 type Score struct {
 	YHat float64 // xᵀθ with θ before the update
 	E    float64 // a-priori error y − YHat
 	SD   float64 // √(σ̂²κ/λ), σ̂² before the update; NaN while σ̂² is unknown (0)
 	Z    float64 // E/SD; NaN while σ̂² is unknown
-	// Anomaly: |Z| > the anomaly threshold (never during the warm-up).
+	// AZ is the anomaly test's statistic, e over the robust scale (Watch);
+	// NaN while that scale is unknown. Threshold is the threshold on |AZ|
+	// in force.
+	AZ, Threshold float64
+	// Anomaly: |AZ| > Threshold (never during the warm-up).
 	Anomaly bool
+	// Opened: this anomalous sample opened an episode. Closed: this
+	// sample closed the open episode (the EpisodeGap-th normal sample after
+	// its last anomalous one), which had Count anomalous samples and a peak
+	// |AZ| of Peak.
+	Opened, Closed bool
+	Count          uint64
+	Peak           float64
 	// Drift: the detector alarmed on this sample (then it restarted, and
 	// with DriftReset P was reset).
 	Drift bool
@@ -315,8 +496,9 @@ func (m *Model) LastScore() Score { return m.next.score }
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
 // scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol = 1/invKol, without changing m.
-func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
+// error e and κ/λ = kol = 1/invKol for the sample with output y, without
+// changing m.
+func (m *Model) scoreNext(yhat, y, e, kol, invKol float64, sc *Scoring) {
 	w := &m.next
 	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
@@ -354,11 +536,21 @@ func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	det := m.Detector
 	det.N++
 	var anomalies, drifts uint64
-	if m.Detector.N >= warm && finite(s.Z) {
-		if abs(s.Z) > sc.AnomalyZ {
-			s.Anomaly = true
-			anomalies = 1
-		}
+	wa := m.Watch
+	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
+	sqk := math.Sqrt(kol)
+	if sd := wa.sigma() * sqk; sd > 0 {
+		// Kept finite (the episode's peak is state): a scale that
+		// underflowed gives the largest float instead of ±Inf.
+		s.AZ = fmax(-math.MaxFloat64, fmin(math.MaxFloat64, e/sd))
+	}
+	tested := m.Detector.N >= warm
+	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
+		s.Anomaly = true
+		anomalies = 1
+	}
+	m.watchNext(&wa, &s, y, e, sqk, tested, sc)
+	if tested && finite(s.Z) {
 		if !sc.DriftOff {
 			c := &sc.Drift
 			z := fmax(-c.Clip, fmin(c.Clip, s.Z))
@@ -375,9 +567,75 @@ func (m *Model) scoreNext(yhat, e, kol, invKol float64, sc *Scoring) {
 	}
 	w.score = s
 	w.sigma2 = s2
+	w.watch = wa
 	w.det = det
 	w.anomalies, w.drifts = anomalies, drifts
 	w.reset = s.Drift && sc.OnDrift == DriftReset
+}
+
+// watchNext advances the anomaly state wa past the sample with output y,
+// error e and √(κ/λ) = sqk whose score s is (s.Anomaly set): the episode,
+// the fitted threshold (on tested samples) and the scale. The scale and
+// level are kept finite: beyond the largest float they count as it.
+func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, sc *Scoring) {
+	inEpisode := wa.Open > 0
+	switch {
+	case s.Anomaly && !inEpisode:
+		s.Opened = true
+		wa.Open, wa.Peak, wa.Quiet = 1, abs(s.AZ), 0
+		wa.Episodes++
+	case s.Anomaly:
+		wa.Open++
+		wa.Peak = fmax(wa.Peak, abs(s.AZ))
+		wa.Quiet = 0
+	case inEpisode && tested:
+		// A warm-up (after a drift alarm) is no evidence either way: the
+		// episode waits for tested samples.
+		wa.Quiet++
+		if wa.Quiet >= EpisodeGap {
+			s.Closed, s.Count, s.Peak = true, wa.Open, wa.Peak
+			wa.Open, wa.Peak, wa.Quiet = 0, 0, 0
+		}
+	}
+
+	// The fitted threshold: up when an episode opens, down on a normal
+	// sample, nothing inside an episode (a burst is one false alarm).
+	if tested && sc.AnomalyZ == 0 {
+		t := wa.Tail
+		if t == 0 {
+			t = 1
+		}
+		switch {
+		case s.Opened && abs(s.AZ) <= GrossFactor*s.Threshold:
+			// Larger first steps (Robbins–Monro): a heavy tail is found
+			// in fewer false episodes.
+			step := sc.stepUp
+			if k := float64(wa.Episodes); k < EarlySteps {
+				step *= math.Sqrt(EarlySteps / k)
+			}
+			t *= math.Exp(step)
+		case !s.Anomaly:
+			t *= 1 - sc.stepDn
+		}
+		wa.Tail = fmax(t, minTail)
+	}
+
+	// The scale: a running mean, then exponentially weighted, winsorised
+	// once tested (as σ̂²: a warm-up after a drift alarm lets it follow a new
+	// spread at once); within an episode that lasts, faster and wider.
+	r := abs(e) / sqk
+	cnt := float64(m.Sigma2N + 1)
+	alpha, clip := float64(ScaleAlpha), float64(ScaleClip)
+	if s.Anomaly && wa.Open >= EpisodeFast {
+		alpha, clip = EpisodeAlpha, EpisodeClip
+	}
+	wt := fmax(1/cnt, alpha)
+	ref := fmax(wa.Scale, FloorRel*wa.Level)
+	if tested && ref > 0 {
+		r = fmin(r, clip*ref)
+	}
+	wa.Scale = fmin(wa.Scale+wt*(fmin(r, math.MaxFloat64)-wa.Scale), math.MaxFloat64)
+	wa.Level = fmin(wa.Level+fmax(1/cnt, ScaleAlpha)*(fmin(abs(y), math.MaxFloat64)-wa.Level), math.MaxFloat64)
 }
 
 // commitScore makes the scoring part of the last prepare the model's state.
@@ -386,6 +644,7 @@ func (m *Model) commitScore() {
 	m.Sigma2 = w.sigma2
 	m.Sigma2N++
 	m.Detector = w.det
+	m.Watch = w.watch
 	m.Anomalies += w.anomalies
 	m.Drifts += w.drifts
 	if w.reset {

@@ -193,20 +193,28 @@ func TestPredictSD(t *testing.T) {
 	}
 }
 
-// TestAnomalies: outliers of ±10σ with probability 0.001: at least 99 % of
-// them flagged by the first model (λ = 1), at most 0.01 % of the other
-// samples (after the first 1,000 of each sensor).
+// TestAnomalies: outliers of ±10σ with probability 0.001: with the explicit
+// threshold |AZ| > 4, at least 99 % of them flagged by the first model
+// (λ = 1), at most 0.01 % of the other samples (after the first 1,000 of
+// each sensor). At the default rate (far below the outliers' 0.001) the
+// threshold rises until they fit the budget, but the first ones are
+// episodes: at least 3 per sensor.
 func TestAnomalies(t *testing.T) {
 	const n, sigma, sensors, N, skip = 10, 0.1, 16, 20000, 1000
 	var outliers, flaggedOut, others, flaggedOthers int
+	fixed := &Scoring{AnomalyZ: DefaultAnomalyZ}
 	for s := range sensors {
 		src := newStream(100+uint64(s), n, sigma)
 		src.pOut, src.outSize = 0.001, 10
 		b := NewBank(DefaultSpecs(), n)
+		def := NewBank(DefaultSpecs(), n)
 		for k := 1; k <= N; k++ {
 			x, y, out := src.next()
 			before := b.Models[0].Anomalies
-			if err := b.Update(x, y); err != nil {
+			if err := b.UpdateScored(x, y, fixed); err != nil {
+				t.Fatal(err)
+			}
+			if err := def.Update(x, y); err != nil {
 				t.Fatal(err)
 			}
 			sc := b.Models[0].LastScore()
@@ -227,6 +235,9 @@ func TestAnomalies(t *testing.T) {
 					flaggedOthers++
 				}
 			}
+		}
+		if e := def.Models[0].Watch.Episodes; e < 3 {
+			t.Errorf("sensor %d: %d episodes at the default rate, want ≥ 3", s, e)
 		}
 	}
 	t.Logf("outliers flagged %d/%d, others flagged %d/%d", flaggedOut, outliers, flaggedOthers, others)

@@ -27,6 +27,7 @@ type Model struct {
 	// model has seen a sample.
 	Sigma2    *float64 `json:"sigma2"`
 	Anomalies uint64   `json:"anomalies"` // samples scored an anomaly
+	Episodes  uint64   `json:"episodes"`  // anomaly episodes (runs of anomalous samples) opened
 	Drifts    uint64   `json:"drifts"`    // alarms of the model's change detector
 	// P is the n×n matrix P, row-major: in `export --format json` only
 	// (the API and the snapshots leave it out).

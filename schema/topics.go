@@ -50,29 +50,44 @@ type ScoreRecord struct {
 
 // ScoreSample is one sample of a ScoreRecord.
 type ScoreSample struct {
-	Seq    *int64       `json:"seq"` // the producer's sequence number, if it sent one
-	TS     *int64       `json:"ts"`  // the producer's timestamp (unix ms), if it sent one
-	Y      float64      `json:"y"`
-	Models []ModelScore `json:"models"`
+	Seq *int64 `json:"seq"` // the producer's sequence number, if it sent one
+	TS  *int64 `json:"ts"`  // the producer's timestamp (unix ms), if it sent one
+	// SampleTS is the sample's own time (unix ms): TS if the producer sent
+	// one, else the input record's timestamp; SampleTime is the same in
+	// RFC 3339.
+	SampleTS   int64        `json:"sample_ts"`
+	SampleTime string       `json:"sample_time"`
+	Y          float64      `json:"y"`
+	Models     []ModelScore `json:"models"`
 }
 
 // ModelScore is one model's score of one sample: its a-priori prediction
 // YHat, error E = y − YHat, standardised residual Z and prediction interval
 // [Lo, Hi] at the processor's --interval-level. Z, Lo and Hi are null
 // while the model's noise variance is not yet known (its first sample).
+// AZ is the anomaly test's statistic (E over the robust scale) and
+// Threshold the threshold on |AZ| in force; AZ is null while that scale is
+// unknown.
 type ModelScore struct {
-	Model string   `json:"model"`
-	YHat  float64  `json:"y_hat"`
-	E     float64  `json:"e"`
-	Z     *float64 `json:"z"`
-	Lo    *float64 `json:"lo"`
-	Hi    *float64 `json:"hi"`
+	Model     string   `json:"model"`
+	YHat      float64  `json:"y_hat"`
+	E         float64  `json:"e"`
+	Z         *float64 `json:"z"`
+	Lo        *float64 `json:"lo"`
+	Hi        *float64 `json:"hi"`
+	AZ        *float64 `json:"az"`
+	Threshold float64  `json:"threshold"`
 }
 
 // Event kinds.
 const (
-	EventAnomaly = "anomaly" // |z| above --anomaly-z in the --score-model
-	EventDrift   = "drift"   // a model's change detector fired
+	// EventAnomaly: an anomaly episode opened in the --score-model, at its
+	// first sample whose |az| is above the threshold.
+	EventAnomaly = "anomaly"
+	// EventAnomalyEnd: the episode closed, after rls.EpisodeGap normal
+	// samples; Count and Peak describe it.
+	EventAnomalyEnd = "anomaly-end"
+	EventDrift      = "drift" // a model's change detector fired
 )
 
 // Event is one message value on the GROUP-events topic (key = sensor ID),
@@ -84,9 +99,18 @@ type Event struct {
 	Partition int32    `json:"partition"`           // input partition of the message
 	Offset    int64    `json:"offset"`              // input offset of the message
 	Samples   uint64   `json:"samples"`             // the model's samples when it happened
-	Z         *float64 `json:"z,omitempty"`         // anomaly: the standardised residual
+	Z         *float64 `json:"z,omitempty"`         // anomaly: the sample's az, the anomaly test's statistic
+	Threshold *float64 `json:"threshold,omitempty"` // anomaly: the threshold on |az| it exceeded
+	Count     uint64   `json:"count,omitempty"`     // anomaly-end: the episode's anomalous samples
+	Peak      *float64 `json:"peak,omitempty"`      // anomaly-end: the episode's largest |az|
 	Statistic *float64 `json:"statistic,omitempty"` // drift: the detector's statistic (over 1 fires)
 	Time      string   `json:"time"`                // RFC 3339, when the message was processed
+	// Seq is the sample's producer sequence number, if it sent one;
+	// SampleTS its own time (unix ms: the producer's ts, else the input
+	// record's timestamp) and SampleTime the same in RFC 3339.
+	Seq        *int64 `json:"seq,omitempty"`
+	SampleTS   int64  `json:"sample_ts"`
+	SampleTime string `json:"sample_time"`
 }
 
 // Dead-letter headers: the processor sends a message it rejects to the

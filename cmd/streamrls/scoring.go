@@ -15,15 +15,19 @@ import (
 // (process, replay, run): what every sample is tested for and what is
 // published of it.
 type scoreFlags struct {
-	publish bool
-	anomalyZ,
+	publish, robust bool
+	anomalyZ, anomalyRate,
 	level float64
+	fs                    *pflag.FlagSet
 	drift, onDrift, model string
 }
 
 func (s *scoreFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.publish, "scores", false, "publish every applied sample's scores to GROUP-scores (anomaly and drift events go to GROUP-events either way)")
-	fs.Float64Var(&s.anomalyZ, "anomaly-z", rls.DefaultAnomalyZ, "a sample whose |z| in --score-model exceeds this is an anomaly, published to GROUP-events; 0: no anomalies")
+	fs.Float64Var(&s.anomalyRate, "anomaly-rate", rls.DefaultAnomalyRate, "false-alarm budget: expected anomalous samples per clean sample and sensor (the threshold is fitted to it); 0: none")
+	fs.Float64Var(&s.anomalyZ, "anomaly-z", 0, "expert override of --anomaly-rate when set: a fixed threshold on |az|, e.g. 4; 0: no anomalies")
+	fs.BoolVar(&s.robust, "robust", false, "update the models with the error clipped at 3 robust scales (Huber), so gross outliers do not drag θ")
+	s.fs = fs
 	fs.StringVar(&s.drift, "drift-detect", "on", "the per-model change detector on z: on (CUSUM, docs/operations.md), off or cusum:K:H:KSCALE:HSCALE")
 	fs.StringVar(&s.onDrift, "on-drift", "none", "what a model does when its detector fires: none (count and publish) or reset (also P ← δ·I, keeping θ)")
 	fs.Float64Var(&s.level, "interval-level", rls.DefaultIntervalLevel, "coverage of the prediction intervals of GROUP-scores, in (0, 1)")
@@ -34,13 +38,24 @@ func (s *scoreFlags) register(fs *pflag.FlagSet) {
 // scoring.
 func (s *scoreFlags) apply(cfg *processor.Config, specs []rls.Spec) error {
 	sc := rls.DefaultScoring()
+	sc.Robust = s.robust
 	switch {
-	case math.IsNaN(s.anomalyZ) || s.anomalyZ < 0:
-		return flagErr("--anomaly-z %v: want > 0, or 0 for no anomalies", s.anomalyZ)
-	case s.anomalyZ == 0:
+	case !(s.anomalyRate >= 0 && s.anomalyRate < 0.5):
+		return flagErr("--anomaly-rate %v: want a rate in (0, 0.5), or 0 for no anomalies", s.anomalyRate)
+	case s.anomalyRate == 0:
 		sc.AnomalyZ = math.Inf(1)
 	default:
-		sc.AnomalyZ = s.anomalyZ
+		sc.AnomalyRate = s.anomalyRate
+	}
+	if s.fs != nil && s.fs.Changed("anomaly-z") {
+		switch {
+		case math.IsNaN(s.anomalyZ) || s.anomalyZ < 0:
+			return flagErr("--anomaly-z %v: want > 0, or 0 for no anomalies", s.anomalyZ)
+		case s.anomalyZ == 0:
+			sc.AnomalyZ = math.Inf(1)
+		default:
+			sc.AnomalyZ = s.anomalyZ
+		}
 	}
 	if err := s.parseDrift(&sc); err != nil {
 		return err

@@ -28,7 +28,7 @@ func TestScoreFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := *cfg.Learner.(processor.RLS).Scoring
-	if sc.AnomalyZ != 4 || sc.DriftOff || sc.OnDrift != rls.DriftNone || sc.Drift != rls.DefaultCUSUM() ||
+	if sc.AnomalyZ != 0 || sc.AnomalyRate != rls.DefaultAnomalyRate || sc.Robust || sc.DriftOff || sc.OnDrift != rls.DriftNone || sc.Drift != rls.DefaultCUSUM() ||
 		cfg.Scoring != (processor.Scoring{IntervalLevel: 0.95}) {
 		t.Errorf("defaults: %+v, %+v", sc, cfg.Scoring)
 	}
@@ -46,8 +46,20 @@ func TestScoreFlags(t *testing.T) {
 	if cfg, _ = scoring(t, "--drift-detect", "off"); !cfg.Learner.(processor.RLS).Scoring.DriftOff {
 		t.Error("--drift-detect off: detector on")
 	}
+	cfg, _ = scoring(t, "--anomaly-rate", "1e-4", "--robust")
+	if sc := cfg.Learner.(processor.RLS).Scoring; sc.AnomalyRate != 1e-4 || sc.AnomalyZ != 0 || !sc.Robust {
+		t.Errorf("--anomaly-rate 1e-4 --robust: %+v", sc)
+	}
+	cfg, _ = scoring(t, "--anomaly-z", "5")
+	if sc := cfg.Learner.(processor.RLS).Scoring; sc.AnomalyZ != 5 {
+		t.Errorf("--anomaly-z 5: %+v", sc)
+	}
+	cfg, _ = scoring(t, "--anomaly-rate", "0")
+	if sc := cfg.Learner.(processor.RLS).Scoring; !math.IsInf(sc.AnomalyZ, 1) {
+		t.Errorf("--anomaly-rate 0: %+v", sc)
+	}
 	for _, args := range [][]string{
-		{"--anomaly-z", "-1"}, {"--anomaly-z", "NaN"}, {"--drift-detect", "maybe"}, {"--drift-detect", "cusum:1:2"},
+		{"--anomaly-z", "-1"}, {"--anomaly-z", "NaN"}, {"--anomaly-rate", "-1"}, {"--anomaly-rate", "0.5"}, {"--drift-detect", "maybe"}, {"--drift-detect", "cusum:1:2"},
 		{"--drift-detect", "cusum:1:-2:3:4"}, {"--on-drift", "panic"}, {"--interval-level", "1"},
 		{"--interval-level", "0"}, {"--score-model", "mod9"},
 	} {

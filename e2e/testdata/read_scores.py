@@ -34,16 +34,16 @@ for r in read(a.scores):
     assert set(r) == {"sensor", "partition", "offset", "samples"}, r.keys()
     records += 1
     for s in r["samples"]:
-        assert set(s) == {"seq", "ts", "y", "models"}, s.keys()
+        assert set(s) == {"seq", "ts", "sample_ts", "sample_time", "y", "models"}, s.keys()
         for m in s["models"]:
-            assert set(m) == {"model", "y_hat", "e", "z", "lo", "hi"}, m.keys()
+            assert set(m) == {"model", "y_hat", "e", "z", "lo", "hi", "az", "threshold"}, m.keys()
             if m["z"] is not None:
                 assert m["lo"] <= m["y_hat"] <= m["hi"], m
         samples += 1
 kinds = {}
 events = read(a.events)
 for e in events:
-    assert e["kind"] in ("anomaly", "drift"), e
+    assert e["kind"] in ("anomaly", "anomaly-end", "drift"), e
     k = e["kind"] + "/" + e["model"]
     kinds[k] = kinds.get(k, 0) + 1
 json.dump({"Records": records, "Samples": samples, "Events": len(events), "Kinds": kinds}, sys.stdout)
