@@ -108,9 +108,10 @@ type Event struct {
 	// Seq is the sample's producer sequence number, if it sent one;
 	// SampleTS its own time (unix ms: the producer's ts, else the input
 	// record's timestamp) and SampleTime the same in RFC 3339.
+	// Both are left out of events written before they existed.
 	Seq        *int64 `json:"seq,omitempty"`
-	SampleTS   int64  `json:"sample_ts"`
-	SampleTime string `json:"sample_time"`
+	SampleTS   int64  `json:"sample_ts,omitempty"`
+	SampleTime string `json:"sample_time,omitempty"`
 }
 
 // Dead-letter headers: the processor sends a message it rejects to the
