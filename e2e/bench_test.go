@@ -57,9 +57,8 @@ func checkChangelog(t *testing.T, name string, tp *bench.Throughput, minWrites, 
 
 // TestBenchSmoke runs every phase of `streamrls bench` with tiny counts: a
 // few seconds, not a measurement. The report must account for every sample
-// (each phase waits for all of them), and the state size is the codec's:
-// envelope 42 + bank header 10 + per model 1 + len(name) + 14·8 + n·8 +
-// n(n+1)/2·8 bytes = 42 + 10 + 2·(1+4+112+80+440) = 1326 for n = 10.
+// (each phase waits for all of them), and the state size is the codec's
+// (defaultStateBytes).
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -67,8 +66,8 @@ func TestBenchSmoke(t *testing.T) {
 	rep := benchJSON(t, "--phases", "abcdrsv", "--scale-samples", "3", "--messages", "3000", "--rounds", "2", "--batch-samples", "32768",
 		"--rate", "2000", "--latency-duration", "1500ms", "--warmup", "500ms", "--recovery-sensors", "2000",
 		"--serve-messages", "3000", "--batch-interval", "50ms")
-	if rep.StateBytes != 1326 {
-		t.Errorf("state bytes %d, want 1326", rep.StateBytes)
+	if rep.StateBytes != defaultStateBytes {
+		t.Errorf("state bytes %d, want %d", rep.StateBytes, defaultStateBytes)
 	}
 	if rep.Settings.BatchInterval != "50ms" {
 		t.Errorf("batch interval %q, want 50ms", rep.Settings.BatchInterval)
@@ -84,7 +83,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// (a) without transactions, in the same rounds, at the same interval.
 	checkThroughput(t, "(a-notx)", rep.SingleNoTx, 3000)
-	checkChangelog(t, "(a-notx)", rep.SingleNoTx, 64, 3000*1326)
+	checkChangelog(t, "(a-notx)", rep.SingleNoTx, 64, 3000*defaultStateBytes)
 	if rep.SingleNoTx.Phase != bench.LabelSingleNoTx || rep.SingleNoTx.BatchInterval != "50ms" ||
 		len(rep.SingleNoTx.Rounds) != 2 || len(rep.RoundsTxOverNoTx) != 2 ||
 		math.Abs(rep.TxOverNoTx-rep.Single.SamplesPerSec/rep.SingleNoTx.SamplesPerSec) > 1e-9*rep.TxOverNoTx {
@@ -93,8 +92,8 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// Without batches every message writes its whole state; with them a
 	// sensor writes at most once per batch, and at least once in all.
-	checkChangelog(t, "(a0)", rep.SingleNoBatches, 3000, 3000*1326)
-	checkChangelog(t, "(a)", rep.Single, 64, 3000*1326)
+	checkChangelog(t, "(a0)", rep.SingleNoBatches, 3000, 3000*defaultStateBytes)
+	checkChangelog(t, "(a)", rep.Single, 64, 3000*defaultStateBytes)
 	// The counter writes one decimal int64 per message.
 	checkChangelog(t, "(c)", rep.Counter, 3000, 3000*4)
 	checkChangelog(t, "(c')", rep.CounterOwn, 3000, 3000*4)
@@ -127,8 +126,8 @@ func TestBenchSmoke(t *testing.T) {
 	if v.NoBatches.MessageBytes < 100 {
 		t.Errorf("(v): %d bytes per message, want a JSON sample", v.NoBatches.MessageBytes)
 	}
-	checkChangelog(t, "(v0)", v.NoBatches, 3000, 3000*1326)
-	checkChangelog(t, "(v)", v.Batches, 64, 3000*1326)
+	checkChangelog(t, "(v0)", v.NoBatches, 3000, 3000*defaultStateBytes)
+	checkChangelog(t, "(v)", v.Batches, 64, 3000*defaultStateBytes)
 	sc := rep.Scale
 	if sc == nil || sc.Sensors != 64 || sc.SamplesPerSensor != 3 || sc.PagedSensors != 64 || sc.Lookups == 0 ||
 		!(0 < sc.LookupP50Ms && sc.LookupP50Ms <= sc.LookupP99Ms) || sc.PageMs <= 0 || sc.DashboardMs <= 0 || sc.MetricsMs <= 0 || sc.ServeRSSMiB <= 0 {
@@ -170,8 +169,8 @@ func TestBenchScaleProcess(t *testing.T) {
 	}
 	checkThroughput(t, "(p) at 64", sp.Small, 3000)
 	checkThroughput(t, "(p) at 300", sp.Large, 3000)
-	checkChangelog(t, "(p) at 64", sp.Small, 64, 3000*1326)
-	checkChangelog(t, "(p) at 300", sp.Large, 300, 3000*1326)
+	checkChangelog(t, "(p) at 64", sp.Small, 64, 3000*defaultStateBytes)
+	checkChangelog(t, "(p) at 300", sp.Large, 300, 3000*defaultStateBytes)
 	if sp.Order != "sensor" || sp.Sensors != 300 || sp.LargeOverSmall <= 0 || sp.RSSMiB <= 0 ||
 		!strings.Contains(sp.Large.What, "300 sensors") || !strings.Contains(sp.Large.What, "sensor order") {
 		t.Errorf("(p) %+v, large run %q: want 300 sensors in sensor order, a ratio and an RSS", sp, sp.Large.What)
@@ -188,3 +187,8 @@ func TestBenchScaleProcess(t *testing.T) {
 		t.Errorf("(p) ratio %v: want the median (the lower of two) of %v", sp.LargeOverSmall, sp.RoundsLargeOverSmall)
 	}
 }
+
+// defaultStateBytes is the table value of a sensor of the default bank at
+// n = 10: envelope 42, bank header 10, and per model 1 + len(name) + 21·8 +
+// n·8 + n(n+1)/2·8.
+const defaultStateBytes = 42 + 10 + 2*(1+4+21*8+10*8+55*8)

@@ -517,16 +517,16 @@ func committedExactlyOnce(t *testing.T, addr string, names topology.Names, input
 	if dup > 0 {
 		t.Errorf("kcat (read_committed): %d repeated events, want none", dup)
 	}
-	// Anomaly events are of the score model (the first); drift events of
-	// every model.
+	// Anomaly events (one per episode) are of the score model (the first);
+	// drift events of every model.
 	for i := range sensors {
 		s, _, _ := v.Get(emitter.SensorID(i))
 		for j, m := range s.Bank.Models {
 			if got := perModel[s.ID+"/"+m.Name+"/"+schema.EventDrift]; got != m.Drifts {
 				t.Errorf("sensor %s %s: %d drift events, the model counts %d", s.ID, m.Name, got, m.Drifts)
 			}
-			if got := perModel[s.ID+"/"+m.Name+"/"+schema.EventAnomaly]; j == 0 && got != m.Anomalies {
-				t.Errorf("sensor %s %s: %d anomaly events, the model counts %d", s.ID, m.Name, got, m.Anomalies)
+			if got := perModel[s.ID+"/"+m.Name+"/"+schema.EventAnomaly]; j == 0 && got != m.Watch.Episodes {
+				t.Errorf("sensor %s %s: %d anomaly events, the model counts %d episodes", s.ID, m.Name, got, m.Watch.Episodes)
 			}
 		}
 	}
