@@ -174,12 +174,7 @@ type MappedDecoder struct {
 	keybuf  []byte
 }
 
-func (d *MappedDecoder) maxDim() int {
-	if d.MaxDim > 0 {
-		return d.MaxDim
-	}
-	return DefaultMaxDim
-}
+func (d *MappedDecoder) maxDim() int { return dimLimit(d.MaxDim) }
 
 // Decode decodes one record. The returned sample is valid until the next
 // Decode.
@@ -270,10 +265,7 @@ func (d *MappedDecoder) object(b []byte, i int, n *pathNode, depth int) (int, er
 		return i + 1, nil
 	}
 	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, jsonSyntax(b, i, "object key")
-		}
-		ks, ke, esc, ni, err := scanJSONString(b, i)
+		ks, ke, esc, ni, err := jsonKey(b, i)
 		if err != nil {
 			return ni, err
 		}
@@ -289,30 +281,12 @@ func (d *MappedDecoder) object(b []byte, i int, n *pathNode, depth int) (int, er
 				break
 			}
 		}
-		i = skipSpace(b, ni)
-		if i >= len(b) || b[i] != ':' {
-			return i, jsonSyntax(b, i, "':' after object key")
-		}
-		i = skipSpace(b, i+1)
-		if kid != nil {
-			i, err = d.value(b, i, kid, depth+1)
-		} else {
-			i, err = skipJSONValue(b, i, depth+1)
-		}
-		if err != nil {
+		var closed bool
+		if i, err = d.element(b, ni, kid, depth); err != nil {
 			return i, err
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or '}'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or '}' after object value")
+		if i, closed, err = jsonNext(b, i, '}', "after", "object value"); err != nil || closed {
+			return i, err
 		}
 	}
 }
@@ -330,28 +304,24 @@ func (d *MappedDecoder) array(b []byte, i int, n *pathNode, depth int) (int, err
 				break
 			}
 		}
+		var closed bool
 		var err error
-		if kid != nil {
-			i, err = d.value(b, i, kid, depth+1)
-		} else {
-			i, err = skipJSONValue(b, i, depth+1)
-		}
-		if err != nil {
+		if i, err = d.element(b, i, kid, depth); err != nil {
 			return i, err
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or ']' after array element")
+		if i, closed, err = jsonNext(b, i, ']', "after", "array element"); err != nil || closed {
+			return i, err
 		}
 	}
+}
+
+// element reads the member or element at b[i] of a container at depth: by
+// kid, or skipped when the paths do not go there (kid nil).
+func (d *MappedDecoder) element(b []byte, i int, kid *pathNode, depth int) (int, error) {
+	if kid != nil {
+		return d.value(b, i, kid, depth+1)
+	}
+	return skipJSONValue(b, i, depth+1)
 }
 
 // leaf reads a mapped value. A repeated key: the last one counts.
@@ -372,7 +342,7 @@ func (d *MappedDecoder) leaf(b []byte, i int, n *pathNode) (int, error) {
 	case t == targetXAll:
 		d.flat = d.flat[:0]
 		if b[i] == '[' {
-			i, err = d.xArray(b, i, n)
+			d.flat, i, err = jsonFloats(d.flat, b, i, d.maxDim(), n.label)
 		} else {
 			var v float64
 			v, i, err = jsonFloat(b, i, n.label)
@@ -386,39 +356,6 @@ func (d *MappedDecoder) leaf(b []byte, i int, n *pathNode) (int, error) {
 	}
 	d.found[n.target] = true
 	return i, nil
-}
-
-// xArray reads the array of numbers of the only x path into d.flat.
-func (d *MappedDecoder) xArray(b []byte, i int, n *pathNode) (int, error) {
-	maxDim := d.maxDim()
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		if len(d.flat) >= maxDim {
-			return i, decodeErr(FormatJSON, ReasonTooLarge, "at byte %d: %s has more than %d elements", i, n.label, maxDim)
-		}
-		var v float64
-		var err error
-		v, i, err = jsonFloat(b, i, n.label)
-		if err != nil {
-			return i, err
-		}
-		d.flat = append(d.flat, v)
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or ']' in "+n.label)
-		}
-	}
 }
 
 // timestamp reads the ts path: an RFC 3339 string or unix milliseconds.
