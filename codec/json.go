@@ -169,9 +169,15 @@ func jsonFloats(dst []float64, b []byte, i, maxDim int, field string) ([]float64
 			return dst, e, err
 		}
 		dst = append(dst, v)
-		var closed bool
-		if i, closed, err = jsonNext(b, e, ']', "in", field); err != nil || closed {
-			return dst, i, err
+		// jsonNext, by hand: this loop runs per number.
+		i = skipSpace(b, e)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		case i < len(b) && b[i] == ']':
+			return dst, i + 1, nil
+		default:
+			return dst, i, jsonNextErr(b, i, ']', "in", field)
 		}
 	}
 }
