@@ -269,23 +269,9 @@ func (d *MappedDecoder) object(b []byte, i int, n *pathNode, depth int) (int, er
 		if err != nil {
 			return ni, err
 		}
-		key := b[ks:ke]
-		if esc {
-			d.keybuf = unescapeJSON(d.keybuf[:0], key)
-			key = d.keybuf
-		}
-		var kid *pathNode
-		for _, k := range n.kids {
-			if k.key == string(key) {
-				kid = k
-				break
-			}
-		}
+		kid := n.kidByKey(d.text(b, ks, ke, esc))
 		var closed bool
-		if i, err = d.element(b, ni, kid, depth); err != nil {
-			return i, err
-		}
-		if i, closed, err = jsonNext(b, i, '}', "after", "object value"); err != nil || closed {
+		if i, closed, err = d.member(b, ni, kid, depth, '}', "object value"); err != nil || closed {
 			return i, err
 		}
 	}
@@ -297,31 +283,58 @@ func (d *MappedDecoder) array(b []byte, i int, n *pathNode, depth int) (int, err
 		return i + 1, nil
 	}
 	for idx := 0; ; idx++ {
-		var kid *pathNode
-		for _, k := range n.kids {
-			if k.index == idx {
-				kid = k
-				break
-			}
-		}
 		var closed bool
 		var err error
-		if i, err = d.element(b, i, kid, depth); err != nil {
-			return i, err
-		}
-		if i, closed, err = jsonNext(b, i, ']', "after", "array element"); err != nil || closed {
+		if i, closed, err = d.member(b, i, n.kidAt(idx), depth, ']', "array element"); err != nil || closed {
 			return i, err
 		}
 	}
 }
 
-// element reads the member or element at b[i] of a container at depth: by
-// kid, or skipped when the paths do not go there (kid nil).
-func (d *MappedDecoder) element(b []byte, i int, kid *pathNode, depth int) (int, error) {
+// member reads the member or element at b[i] of a container at depth, by kid
+// or skipped when the paths do not go there (kid nil), and the ',' or closer
+// after it, as jsonNext does.
+func (d *MappedDecoder) member(b []byte, i int, kid *pathNode, depth int, closer byte, what string) (int, bool, error) {
+	var err error
 	if kid != nil {
-		return d.value(b, i, kid, depth+1)
+		i, err = d.value(b, i, kid, depth+1)
+	} else {
+		i, err = skipJSONValue(b, i, depth+1)
 	}
-	return skipJSONValue(b, i, depth+1)
+	if err != nil {
+		return i, false, err
+	}
+	return jsonNext(b, i, closer, "after", what)
+}
+
+// text is the string b[s:e] of a JSON text, unescaped (into d.keybuf) when
+// esc.
+func (d *MappedDecoder) text(b []byte, s, e int, esc bool) []byte {
+	if !esc {
+		return b[s:e]
+	}
+	d.keybuf = unescapeJSON(d.keybuf[:0], b[s:e])
+	return d.keybuf
+}
+
+// kidByKey is the child of n for an object's key, nil if none.
+func (n *pathNode) kidByKey(key []byte) *pathNode {
+	for _, k := range n.kids {
+		if k.key == string(key) {
+			return k
+		}
+	}
+	return nil
+}
+
+// kidAt is the child of n for an array's index idx, nil if none.
+func (n *pathNode) kidAt(idx int) *pathNode {
+	for _, k := range n.kids {
+		if k.index == idx {
+			return k
+		}
+	}
+	return nil
 }
 
 // leaf reads a mapped value. A repeated key: the last one counts.
@@ -371,12 +384,7 @@ func (d *MappedDecoder) timestamp(b []byte, i int, n *pathNode) (int, error) {
 	if err != nil {
 		return next, err
 	}
-	raw := b[s:e]
-	if esc {
-		d.keybuf = unescapeJSON(d.keybuf[:0], raw)
-		raw = d.keybuf
-	}
-	t, perr := time.Parse(time.RFC3339Nano, string(raw))
+	t, perr := time.Parse(time.RFC3339Nano, string(d.text(b, s, e, esc)))
 	if perr != nil {
 		return i, decodeErr(FormatJSON, ReasonBadValue, "at byte %d: %s %s is not an RFC 3339 time", i, n.label, snippet(b, i))
 	}
