@@ -133,9 +133,15 @@ func (d *Decoder) jsonObject(b []byte, i int, f *jsonFields, top bool) (int, err
 		if err != nil {
 			return i, err
 		}
-		var closed bool
-		if i, closed, err = jsonNext(b, i, '}', "after", "object value"); err != nil || closed {
-			return i, err
+		// jsonNext, by hand: this loop runs per field.
+		i = skipSpace(b, i)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipSpace(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return i + 1, nil
+		default:
+			return i, jsonNextErr(b, i, '}', "after", "object value")
 		}
 	}
 }
