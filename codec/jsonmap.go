@@ -265,13 +265,12 @@ func (d *MappedDecoder) object(b []byte, i int, n *pathNode, depth int) (int, er
 		return i + 1, nil
 	}
 	for {
-		ks, ke, esc, ni, err := jsonKey(b, i)
+		key, ni, err := d.key(b, i)
 		if err != nil {
 			return ni, err
 		}
-		kid := n.kidByKey(d.text(b, ks, ke, esc))
 		var closed bool
-		if i, closed, err = d.member(b, ni, kid, depth, '}', "object value"); err != nil || closed {
+		if i, closed, err = d.member(b, ni, n.kidByKey(key), depth, '}', "object value"); err != nil || closed {
 			return i, err
 		}
 	}
@@ -305,6 +304,16 @@ func (d *MappedDecoder) member(b []byte, i int, kid *pathNode, depth int, closer
 		return i, false, err
 	}
 	return jsonNext(b, i, closer, "after", what)
+}
+
+// key reads the object key at b[i], unescaped, and the ':' after it; the key
+// is valid until the next key.
+func (d *MappedDecoder) key(b []byte, i int) ([]byte, int, error) {
+	ks, ke, esc, next, err := jsonKey(b, i)
+	if err != nil {
+		return nil, next, err
+	}
+	return d.text(b, ks, ke, esc), next, nil
 }
 
 // text is the string b[s:e] of a JSON text, unescaped (into d.keybuf) when
