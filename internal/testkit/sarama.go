@@ -27,11 +27,7 @@ func PartitionProducer(t testing.TB, kc kafkaconf.Kafka) sarama.SyncProducer {
 	sc.Producer.Return.Successes = true
 	sc.Producer.Partitioner = sarama.NewManualPartitioner
 	prod, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prod.Close() })
-	return prod
+	return closing(t, prod, err)
 }
 
 // Client returns a sarama client with kc's settings; it is closed when the
@@ -39,11 +35,7 @@ func PartitionProducer(t testing.TB, kc kafkaconf.Kafka) sarama.SyncProducer {
 func Client(t testing.TB, kc kafkaconf.Kafka) sarama.Client {
 	t.Helper()
 	c, err := sarama.NewClient(kc.Brokers, saramaConfig(t, kc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return closing(t, c, err)
 }
 
 // Consumer returns a sarama consumer with kc's settings; it and its client
@@ -51,6 +43,12 @@ func Client(t testing.TB, kc kafkaconf.Kafka) sarama.Client {
 func Consumer(t testing.TB, kc kafkaconf.Kafka) sarama.Consumer {
 	t.Helper()
 	c, err := sarama.NewConsumerFromClient(Client(t, kc))
+	return closing(t, c, err)
+}
+
+// closing fails the test on err, else returns c, closed when the test ends.
+func closing[C interface{ Close() error }](t testing.TB, c C, err error) C {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
