@@ -53,7 +53,7 @@ type View struct {
 	// (re)connects, as each does right after its recovery; a view that has
 	// caught up keeps serving through that.
 	caughtUp atomic.Pointer[goka.View]
-	log   *slog.Logger
+	log      *slog.Logger
 
 	brokers []string
 	opts    []goka.ViewOption
