@@ -154,9 +154,12 @@ type Decoder struct {
 	keybuf  []byte
 }
 
-func (d *Decoder) maxDim() int {
-	if d.MaxDim > 0 {
-		return d.MaxDim
+func (d *Decoder) maxDim() int { return dimLimit(d.MaxDim) }
+
+// dimLimit is the largest accepted len(x) for a MaxDim field.
+func dimLimit(maxDim int) int {
+	if maxDim > 0 {
+		return maxDim
 	}
 	return DefaultMaxDim
 }

@@ -98,10 +98,7 @@ func (d *Decoder) jsonObject(b []byte, i int, f *jsonFields, top bool) (int, err
 		return i + 1, nil
 	}
 	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, jsonSyntax(b, i, "object key")
-		}
-		ks, ke, esc, ni, err := scanJSONString(b, i)
+		ks, ke, esc, ni, err := jsonKey(b, i)
 		if err != nil {
 			return ni, err
 		}
@@ -112,11 +109,7 @@ func (d *Decoder) jsonObject(b []byte, i int, f *jsonFields, top bool) (int, err
 			d.keybuf = unescapeJSON(d.keybuf[:0], b[ks:ke])
 			key = classifyKey(d.keybuf)
 		}
-		i = skipSpace(b, ni)
-		if i >= len(b) || b[i] != ':' {
-			return i, jsonSyntax(b, i, "':' after object key")
-		}
-		i = skipSpace(b, i+1)
+		i = ni
 		if i >= len(b) {
 			return i, jsonSyntax(b, i, "value")
 		}
@@ -140,17 +133,15 @@ func (d *Decoder) jsonObject(b []byte, i int, f *jsonFields, top bool) (int, err
 		if err != nil {
 			return i, err
 		}
+		// jsonNext, by hand: this loop runs per field.
 		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or '}'")
-		}
-		switch b[i] {
-		case ',':
+		switch {
+		case i < len(b) && b[i] == ',':
 			i = skipSpace(b, i+1)
-		case '}':
+		case i < len(b) && b[i] == '}':
 			return i + 1, nil
 		default:
-			return i, jsonSyntax(b, i, "',' or '}' after object value")
+			return i, jsonNextErr(b, i, '}', "after", "object value")
 		}
 	}
 }
@@ -160,36 +151,39 @@ func (d *Decoder) jsonX(b []byte, i int, f *jsonFields) (int, error) {
 	if b[i] != '[' {
 		return i, jsonWrongType(b, i, "x", "an array of numbers")
 	}
-	maxDim := d.maxDim()
 	start := len(d.flat)
+	var err error
+	d.flat, i, err = jsonFloats(d.flat, b, i, d.maxDim(), "x")
+	f.xStart, f.xEnd = start, len(d.flat)
+	return i, err
+}
+
+// jsonFloats appends the array of numbers at b[i] == '[' to dst, failing when
+// it holds more than maxDim; field names the array in errors.
+func jsonFloats(dst []float64, b []byte, i, maxDim int, field string) ([]float64, int, error) {
+	start := len(dst)
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		f.xStart, f.xEnd = start, start
-		return i + 1, nil
+		return dst, i + 1, nil
 	}
 	for {
-		if len(d.flat)-start >= maxDim {
-			return i, decodeErr(FormatJSON, ReasonTooLarge, "at byte %d: x has more than %d elements", i, maxDim)
+		if len(dst)-start >= maxDim {
+			return dst, i, decodeErr(FormatJSON, ReasonTooLarge, "at byte %d: %s has more than %d elements", i, field, maxDim)
 		}
-		var v float64
-		var err error
-		v, i, err = jsonFloat(b, i, "x")
+		v, e, err := jsonFloat(b, i, field)
 		if err != nil {
-			return i, err
+			return dst, e, err
 		}
-		d.flat = append(d.flat, v)
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
+		dst = append(dst, v)
+		// jsonNext, by hand: this loop runs per number.
+		i = skipSpace(b, e)
+		switch {
+		case i < len(b) && b[i] == ',':
 			i = skipSpace(b, i+1)
-		case ']':
-			f.xStart, f.xEnd = start, len(d.flat)
-			return i + 1, nil
+		case i < len(b) && b[i] == ']':
+			return dst, i + 1, nil
 		default:
-			return i, jsonSyntax(b, i, "',' or ']' in x")
+			return dst, i, jsonNextErr(b, i, ']', "in", field)
 		}
 	}
 }
@@ -225,19 +219,53 @@ func (d *Decoder) jsonSamples(b []byte, i int) (int, error) {
 			return i, err
 		}
 		d.addJSONSample(&f)
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or ']' in samples")
+		var closed bool
+		if i, closed, err = jsonNext(b, i, ']', "in", "samples"); err != nil || closed {
+			return i, err
 		}
 	}
+}
+
+// jsonKey scans the object key at b[i] and the ':' after it. It returns the
+// key's raw contents b[s:e], whether they hold escapes, and the index of the
+// value.
+func jsonKey(b []byte, i int) (s, e int, esc bool, next int, err error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, false, i, jsonSyntax(b, i, "object key")
+	}
+	s, e, esc, i, err = scanJSONString(b, i)
+	if err != nil {
+		return s, e, esc, i, err
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return s, e, esc, i, jsonSyntax(b, i, "':' after object key")
+	}
+	return s, e, esc, skipSpace(b, i+1), nil
+}
+
+// jsonNext reads the ',' or the closer that follows an element ending at
+// b[i]. It returns the index of the next element, or the index after the
+// closer and closed. where and what name the container in errors ("in x").
+func jsonNext(b []byte, i int, closer byte, where, what string) (next int, closed bool, err error) {
+	i = skipSpace(b, i)
+	if i < len(b) {
+		if b[i] == ',' {
+			return skipSpace(b, i+1), false, nil
+		}
+		if b[i] == closer {
+			return i + 1, true, nil
+		}
+	}
+	return i, false, jsonNextErr(b, i, closer, where, what)
+}
+
+func jsonNextErr(b []byte, i int, closer byte, where, what string) error {
+	want := "',' or '" + string(rune(closer)) + "'"
+	if i >= len(b) {
+		return jsonSyntax(b, i, want)
+	}
+	return jsonSyntax(b, i, want+" "+where+" "+what)
 }
 
 // jsonSyntax reports a syntax error at b[i], or truncation when the value ended.
@@ -561,18 +589,9 @@ func skipJSONValue(b []byte, i int, depth int) (int, error) {
 		for {
 			var err error
 			if c == '{' {
-				if i >= len(b) || b[i] != '"' {
-					return i, jsonSyntax(b, i, "object key")
-				}
-				_, _, _, i, err = scanJSONString(b, i)
-				if err != nil {
+				if _, _, _, i, err = jsonKey(b, i); err != nil {
 					return i, err
 				}
-				i = skipSpace(b, i)
-				if i >= len(b) || b[i] != ':' {
-					return i, jsonSyntax(b, i, "':' after object key")
-				}
-				i = skipSpace(b, i+1)
 			}
 			i, err = skipJSONValue(b, i, depth+1)
 			if err != nil {

@@ -174,12 +174,7 @@ type MappedDecoder struct {
 	keybuf  []byte
 }
 
-func (d *MappedDecoder) maxDim() int {
-	if d.MaxDim > 0 {
-		return d.MaxDim
-	}
-	return DefaultMaxDim
-}
+func (d *MappedDecoder) maxDim() int { return dimLimit(d.MaxDim) }
 
 // Decode decodes one record. The returned sample is valid until the next
 // Decode.
@@ -270,49 +265,13 @@ func (d *MappedDecoder) object(b []byte, i int, n *pathNode, depth int) (int, er
 		return i + 1, nil
 	}
 	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, jsonSyntax(b, i, "object key")
-		}
-		ks, ke, esc, ni, err := scanJSONString(b, i)
+		key, ni, err := d.key(b, i)
 		if err != nil {
 			return ni, err
 		}
-		key := b[ks:ke]
-		if esc {
-			d.keybuf = unescapeJSON(d.keybuf[:0], key)
-			key = d.keybuf
-		}
-		var kid *pathNode
-		for _, k := range n.kids {
-			if k.key == string(key) {
-				kid = k
-				break
-			}
-		}
-		i = skipSpace(b, ni)
-		if i >= len(b) || b[i] != ':' {
-			return i, jsonSyntax(b, i, "':' after object key")
-		}
-		i = skipSpace(b, i+1)
-		if kid != nil {
-			i, err = d.value(b, i, kid, depth+1)
-		} else {
-			i, err = skipJSONValue(b, i, depth+1)
-		}
-		if err != nil {
+		var closed bool
+		if i, closed, err = d.member(b, ni, n.kidByKey(key), depth, '}', "object value"); err != nil || closed {
 			return i, err
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or '}'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or '}' after object value")
 		}
 	}
 }
@@ -323,35 +282,68 @@ func (d *MappedDecoder) array(b []byte, i int, n *pathNode, depth int) (int, err
 		return i + 1, nil
 	}
 	for idx := 0; ; idx++ {
-		var kid *pathNode
-		for _, k := range n.kids {
-			if k.index == idx {
-				kid = k
-				break
-			}
-		}
+		var closed bool
 		var err error
-		if kid != nil {
-			i, err = d.value(b, i, kid, depth+1)
-		} else {
-			i, err = skipJSONValue(b, i, depth+1)
-		}
-		if err != nil {
+		if i, closed, err = d.member(b, i, n.kidAt(idx), depth, ']', "array element"); err != nil || closed {
 			return i, err
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or ']' after array element")
+	}
+}
+
+// member reads the member or element at b[i] of a container at depth, by kid
+// or skipped when the paths do not go there (kid nil), and the ',' or closer
+// after it, as jsonNext does.
+func (d *MappedDecoder) member(b []byte, i int, kid *pathNode, depth int, closer byte, what string) (int, bool, error) {
+	var err error
+	if kid != nil {
+		i, err = d.value(b, i, kid, depth+1)
+	} else {
+		i, err = skipJSONValue(b, i, depth+1)
+	}
+	if err != nil {
+		return i, false, err
+	}
+	return jsonNext(b, i, closer, "after", what)
+}
+
+// key reads the object key at b[i], unescaped, and the ':' after it; the key
+// is valid until the next key.
+func (d *MappedDecoder) key(b []byte, i int) ([]byte, int, error) {
+	ks, ke, esc, next, err := jsonKey(b, i)
+	if err != nil {
+		return nil, next, err
+	}
+	return d.text(b, ks, ke, esc), next, nil
+}
+
+// text is the string b[s:e] of a JSON text, unescaped (into d.keybuf) when
+// esc.
+func (d *MappedDecoder) text(b []byte, s, e int, esc bool) []byte {
+	if !esc {
+		return b[s:e]
+	}
+	d.keybuf = unescapeJSON(d.keybuf[:0], b[s:e])
+	return d.keybuf
+}
+
+// kidByKey is the child of n for an object's key, nil if none.
+func (n *pathNode) kidByKey(key []byte) *pathNode {
+	for _, k := range n.kids {
+		if k.key == string(key) {
+			return k
 		}
 	}
+	return nil
+}
+
+// kidAt is the child of n for an array's index idx, nil if none.
+func (n *pathNode) kidAt(idx int) *pathNode {
+	for _, k := range n.kids {
+		if k.index == idx {
+			return k
+		}
+	}
+	return nil
 }
 
 // leaf reads a mapped value. A repeated key: the last one counts.
@@ -372,7 +364,7 @@ func (d *MappedDecoder) leaf(b []byte, i int, n *pathNode) (int, error) {
 	case t == targetXAll:
 		d.flat = d.flat[:0]
 		if b[i] == '[' {
-			i, err = d.xArray(b, i, n)
+			d.flat, i, err = jsonFloats(d.flat, b, i, d.maxDim(), n.label)
 		} else {
 			var v float64
 			v, i, err = jsonFloat(b, i, n.label)
@@ -388,39 +380,6 @@ func (d *MappedDecoder) leaf(b []byte, i int, n *pathNode) (int, error) {
 	return i, nil
 }
 
-// xArray reads the array of numbers of the only x path into d.flat.
-func (d *MappedDecoder) xArray(b []byte, i int, n *pathNode) (int, error) {
-	maxDim := d.maxDim()
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		if len(d.flat) >= maxDim {
-			return i, decodeErr(FormatJSON, ReasonTooLarge, "at byte %d: %s has more than %d elements", i, n.label, maxDim)
-		}
-		var v float64
-		var err error
-		v, i, err = jsonFloat(b, i, n.label)
-		if err != nil {
-			return i, err
-		}
-		d.flat = append(d.flat, v)
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return i, jsonSyntax(b, i, "',' or ']'")
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case ']':
-			return i + 1, nil
-		default:
-			return i, jsonSyntax(b, i, "',' or ']' in "+n.label)
-		}
-	}
-}
-
 // timestamp reads the ts path: an RFC 3339 string or unix milliseconds.
 func (d *MappedDecoder) timestamp(b []byte, i int, n *pathNode) (int, error) {
 	if b[i] != '"' {
@@ -434,12 +393,7 @@ func (d *MappedDecoder) timestamp(b []byte, i int, n *pathNode) (int, error) {
 	if err != nil {
 		return next, err
 	}
-	raw := b[s:e]
-	if esc {
-		d.keybuf = unescapeJSON(d.keybuf[:0], raw)
-		raw = d.keybuf
-	}
-	t, perr := time.Parse(time.RFC3339Nano, string(raw))
+	t, perr := time.Parse(time.RFC3339Nano, string(d.text(b, s, e, esc)))
 	if perr != nil {
 		return i, decodeErr(FormatJSON, ReasonBadValue, "at byte %d: %s %s is not an RFC 3339 time", i, n.label, snippet(b, i))
 	}

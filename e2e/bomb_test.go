@@ -52,14 +52,7 @@ func TestGzipBomb(t *testing.T) {
 	}
 	send(sample)
 	testkit.Eventually(t, 30*time.Second, func() error {
-		fams, err := tryScrape(url)
-		if err != nil {
-			return err
-		}
-		if n, _ := value(fams, "streamrls_samples_applied_total"); n != 1 {
-			return fmt.Errorf("%v samples applied, want 1", n)
-		}
-		return nil
+		return metricIs(url, "streamrls_samples_applied_total", 1)
 	})
 	before, err := residentBytes(p.Cmd.Process.Pid)
 	if err != nil {

@@ -21,18 +21,7 @@ import (
 // compares both models with the closed-form solution.
 func checkAgainstOracle(t *testing.T, v *view.View, xs [][][]float64, ys [][]float64, specs []rls.Spec, tol float64) {
 	t.Helper()
-	testkit.Eventually(t, 90*time.Second, func() error {
-		for i := range ys {
-			s, ok, err := v.Get(emitter.SensorID(i))
-			if err != nil || !ok {
-				return fmt.Errorf("sensor %s: ok=%v err=%v", emitter.SensorID(i), ok, err)
-			}
-			if s.Meta.Samples != uint64(len(ys[i])) {
-				return fmt.Errorf("sensor %s: %d samples, want %d", s.ID, s.Meta.Samples, len(ys[i]))
-			}
-		}
-		return nil
-	})
+	testkit.WaitSamples(t, v, ys, 90*time.Second)
 	// Settled: no sample may arrive twice later either.
 	time.Sleep(time.Second)
 	for i := range ys {

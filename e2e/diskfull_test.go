@@ -118,18 +118,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("emitter: %v", err)
 	}
 	_, ys := testkit.SensorSamples(sensors, dim, count, seed)
-	testkit.Eventually(t, 60*time.Second, func() error {
-		for i := range ys {
-			s, ok, err := v.Get(emitter.SensorID(i))
-			if err != nil || !ok {
-				return fmt.Errorf("sensor %s: ok=%v err=%v", emitter.SensorID(i), ok, err)
-			}
-			if s.Meta.Samples != uint64(len(ys[i])) {
-				return fmt.Errorf("sensor %s: %d samples, want %d", s.ID, s.Meta.Samples, len(ys[i]))
-			}
-		}
-		return nil
-	})
+	testkit.WaitSamples(t, v, ys, 60*time.Second)
 	// Settled: no sample arrives twice later, and the processor works.
 	time.Sleep(time.Second)
 	for i := range ys {

@@ -119,6 +119,19 @@ func tryScrape(url string) (map[string]*dto.MetricFamily, error) {
 	return fams, nil
 }
 
+// metricIs scrapes url's metrics and says how the unlabelled series name
+// differs from want, nil when it does not.
+func metricIs(url, name string, want float64) error {
+	fams, err := tryScrape(url)
+	if err != nil {
+		return err
+	}
+	if n, _ := value(fams, name); n != want {
+		return fmt.Errorf("%s = %v, want %v", name, n, want)
+	}
+	return nil
+}
+
 // value returns the value of the first series of family name whose labels
 // include labels (name, value pairs); for a histogram, its sample count.
 func value(fams map[string]*dto.MetricFamily, name string, labels ...string) (v float64, ok bool) {

@@ -11,7 +11,6 @@ import (
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
-	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -135,16 +134,7 @@ func checkMappedModels(t *testing.T, v *view.View, sensors []string, xs [][][]fl
 		s, _, _ := v.Get(id)
 		for j, spec := range rls.DefaultSpecs() {
 			m := s.Bank.Models[j]
-			theta, p, err := rlstest.Oracle(spec, xs[i], ys[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e := testkit.RelErr(m.Theta, theta); e > 1e-8 {
-				t.Errorf("sensor %s %s: θ off the oracle by %.3g relative", id, m.Name, e)
-			}
-			if e := testkit.RelErr(m.P, p); e > 1e-8 {
-				t.Errorf("sensor %s %s: P off the oracle by %.3g relative", id, m.Name, e)
-			}
+			testkit.MatchOracle(t, "sensor "+id+" "+m.Name, spec, xs[i], ys[i], m.Theta, m.P, 1e-8)
 		}
 	}
 }

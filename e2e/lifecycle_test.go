@@ -77,14 +77,7 @@ func TestSensorLifecycle(t *testing.T) {
 		if s, ok, _ := v.Get("busy"); !ok || s.Meta.Samples != uint64(busy) {
 			return fmt.Errorf("busy: found %v, want %d samples", ok, busy)
 		}
-		fams, err := tryScrape(url)
-		if err != nil {
-			return err
-		}
-		if n, _ := value(fams, "streamrls_sensors_deleted_total"); n != 2 {
-			return fmt.Errorf("%v sensors deleted, want 2", n)
-		}
-		return nil
+		return metricIs(url, "streamrls_sensors_deleted_total", 2)
 	})
 	if ids, _, err := v.Sensors("", 10); err != nil || fmt.Sprint(ids) != "[busy]" {
 		t.Errorf("sensors %v (err %v), want only busy", ids, err)

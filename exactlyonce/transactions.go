@@ -227,40 +227,41 @@ func (t *Transactions) committed(ctx context.Context, claims map[string][]int32)
 // fetchedOffsets are the offsets of an OffsetFetch answer, from its group
 // (version 8 and later) or its topics.
 func fetchedOffsets(resp *kmsg.OffsetFetchResponse) (map[topicPartition]int64, error) {
+	g := groupOf(resp)
+	if err := kerr.ErrorForCode(g.ErrorCode); err != nil {
+		return nil, fmt.Errorf("committed offsets: %w", err)
+	}
 	starts := map[topicPartition]int64{}
-	check := func(code int16) error {
-		if err := kerr.ErrorForCode(code); err != nil {
-			return fmt.Errorf("committed offsets: %w", err)
-		}
-		return nil
-	}
-	if len(resp.Groups) > 0 {
-		g := resp.Groups[0]
-		if err := check(g.ErrorCode); err != nil {
-			return nil, err
-		}
-		for _, rt := range g.Topics {
-			for _, rp := range rt.Partitions {
-				if err := check(rp.ErrorCode); err != nil {
-					return nil, err
-				}
-				starts[topicPartition{rt.Topic, rp.Partition}] = rp.Offset
-			}
-		}
-		return starts, nil
-	}
-	if err := check(resp.ErrorCode); err != nil {
-		return nil, err
-	}
-	for _, rt := range resp.Topics {
+	for _, rt := range g.Topics {
 		for _, rp := range rt.Partitions {
-			if err := check(rp.ErrorCode); err != nil {
-				return nil, err
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return nil, fmt.Errorf("committed offsets: %w", err)
 			}
 			starts[topicPartition{rt.Topic, rp.Partition}] = rp.Offset
 		}
 	}
 	return starts, nil
+}
+
+// groupOf is the answer's group; the versions before 8 answer for their one
+// group at the top level.
+func groupOf(resp *kmsg.OffsetFetchResponse) kmsg.OffsetFetchResponseGroup {
+	if len(resp.Groups) > 0 {
+		return resp.Groups[0]
+	}
+	g := kmsg.NewOffsetFetchResponseGroup()
+	g.ErrorCode = resp.ErrorCode
+	for _, rt := range resp.Topics {
+		gt := kmsg.NewOffsetFetchResponseGroupTopic()
+		gt.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			gp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			gp.Partition, gp.Offset, gp.ErrorCode = rp.Partition, rp.Offset, rp.ErrorCode
+			gt.Partitions = append(gt.Partitions, gp)
+		}
+		g.Topics = append(g.Topics, gt)
+	}
+	return g
 }
 
 // topicID is topic's ID, which the newer versions of the offset requests

@@ -153,15 +153,7 @@ func wait(p *goka.Promise) error {
 // test unless both read the same values; it returns them.
 func readCommitted(t *testing.T, kc kafkaconf.Kafka, topic string) []string {
 	t.Helper()
-	cfg, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sarama.NewConsumer(kc.Brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testkit.Consumer(t, kc)
 	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/processor"
 	"github.com/streamrls/streamrls/rls"
-	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
@@ -98,16 +97,7 @@ func (s *sent) check(t *testing.T, v *view.View, specs []rls.Spec) {
 	for key, ys := range s.ys {
 		got, _, _ := v.Get(key)
 		for j, m := range got.Bank.Models {
-			theta, p, err := rlstest.Oracle(specs[j], s.xs[key], ys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e := testkit.RelErr(m.Theta, theta); e > 1e-9 {
-				t.Errorf("sensor %s %s: θ off the oracle by %.3g relative", key, m.Name, e)
-			}
-			if e := testkit.RelErr(m.P, p); e > 1e-9 {
-				t.Errorf("sensor %s %s: P off the oracle by %.3g relative", key, m.Name, e)
-			}
+			testkit.MatchOracle(t, "sensor "+key+" "+m.Name, specs[j], s.xs[key], ys, m.Theta, m.P, 1e-9)
 		}
 	}
 }

@@ -26,15 +26,7 @@ import (
 // arrived.
 func deadLetters(t *testing.T, kc kafkaconf.Kafka, topic string, want int) []*sarama.ConsumerMessage {
 	t.Helper()
-	cfg, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := sarama.NewConsumer(kc.Brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testkit.Consumer(t, kc)
 	parts, err := c.Partitions(topic)
 	if err != nil {
 		t.Fatal(err)

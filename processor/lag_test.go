@@ -32,15 +32,7 @@ func TestLagFromOffsets(t *testing.T) {
 			}
 		}
 	}
-	cfg, err := kc.Sarama()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := sarama.NewClient(kc.Brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := testkit.Client(t, kc)
 	admin, err := sarama.NewClusterAdminFromClient(client)
 	if err != nil {
 		t.Fatal(err)

@@ -80,12 +80,11 @@ func (o *localOffsets) explain(err error, cfg Config) error {
 	if len(local) == 0 {
 		return err
 	}
-	client, admin, aerr := cfg.Kafka.Admin("streamrls-state-check")
+	client, table, closeClient, aerr := tableClient(cfg, "streamrls-state-check")
 	if aerr != nil {
 		return err
 	}
-	defer admin.Close()
-	table := cfg.Names.Table()
+	defer closeClient()
 	for _, p := range slices.Sorted(maps.Keys(local)) {
 		end, gerr := client.GetOffset(table, p, sarama.OffsetNewest)
 		if gerr == nil && local[p] >= 0 && local[p] >= end {

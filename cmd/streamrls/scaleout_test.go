@@ -104,18 +104,7 @@ func TestScaleOutSurvivesKill(t *testing.T) {
 		return err
 	})
 	go v.Run(ctx)
-	testkit.Eventually(t, 45*time.Second, func() error {
-		for i := range sensors {
-			s, ok, err := v.Get(emitter.SensorID(i))
-			if err != nil || !ok {
-				return fmt.Errorf("sensor %s: ok=%v err=%v", emitter.SensorID(i), ok, err)
-			}
-			if s.Meta.Samples != uint64(len(ys[i])) {
-				return fmt.Errorf("sensor %s: %d of %d samples", s.ID, s.Meta.Samples, len(ys[i]))
-			}
-		}
-		return nil
-	})
+	testkit.WaitSamples(t, v, ys, 45*time.Second)
 	t.Logf("all %d sensors complete %v after the stream started", sensors, time.Since(began).Round(time.Millisecond))
 	specs := rls.DefaultSpecs()
 	for i := range sensors {

@@ -135,18 +135,7 @@ func checkProcessed(t *testing.T, kc kafkaconf.Kafka, sensors, dim int, count in
 	})
 	go v.Run(ctx)
 	xs, ys := testkit.SensorSamples(sensors, dim, count, seed)
-	testkit.Eventually(t, 30*time.Second, func() error {
-		for i := range sensors {
-			s, ok, err := v.Get(emitter.SensorID(i))
-			if err != nil || !ok {
-				return fmt.Errorf("sensor %s: ok=%v err=%v", emitter.SensorID(i), ok, err)
-			}
-			if s.Meta.Samples != uint64(len(ys[i])) {
-				return fmt.Errorf("sensor %s: %d of %d samples", s.ID, s.Meta.Samples, len(ys[i]))
-			}
-		}
-		return nil
-	})
+	testkit.WaitSamples(t, v, ys, 30*time.Second)
 	for i := range sensors {
 		s, _, _ := v.Get(emitter.SensorID(i))
 		for j, m := range s.Bank.Models {

@@ -263,20 +263,28 @@ func TestWriteTableNoTx(t *testing.T) {
 		SingleNoTx: &Throughput{Phase: LabelSingleNoTx, What: "single, no transactions", MeasuredAt: "processor", Messages: 10, Samples: 10, SamplesPerSec: 300, Rounds: []float64{300, 320}},
 		TxOverNoTx: 0.9, RoundsTxOverNoTx: []float64{0.9, 0.875},
 	}
+	tableHas(t, rep,
+		"a-notx single, no transactions",
+		"samples/s of every round: (a) 270 280  (a-notx) 300 320\n",
+		"(a)/(a-notx) transactional over non-transactional: 0.90 (rounds: 0.90 0.88)\n",
+	)
+}
+
+// tableHas writes rep's table, fails the test for each of wants it lacks,
+// and returns the table.
+func tableHas(t *testing.T, rep *Report, wants ...string) string {
+	t.Helper()
 	var b strings.Builder
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{
-		"a-notx single, no transactions",
-		"samples/s of every round: (a) 270 280  (a-notx) 300 320\n",
-		"(a)/(a-notx) transactional over non-transactional: 0.90 (rounds: 0.90 0.88)\n",
-	} {
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+	return out
 }
 
 func TestServeRatios(t *testing.T) {
@@ -311,12 +319,7 @@ func TestWriteTable(t *testing.T) {
 		ScaleProcess:      &ScaleProcess{Sensors: 1000, Small: &Throughput{What: "small", Rounds: []float64{10, 20}}, Large: &Throughput{What: "large", Messages: 5, BatchInterval: "100ms", Rounds: []float64{5, 8}}, LargeOverSmall: 0.4, RoundsLargeOverSmall: []float64{0.5, 0.4}},
 		SingleOverCounter: 3, CounterCPUOverSingle: 2, RoundsSingleOverCounter: []float64{2.9, 3.016},
 	}
-	var b strings.Builder
-	if err := rep.WriteTable(&b); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
+	out := tableHas(t, rep,
 		"streamrls bench: broker b:9092; 8 partitions, 64 sensors, n=10, models rls; processors in this process; GOMAXPROCS 2; producer flush 0s; batch interval 100ms\n",
 		"state value per sensor: 1326 bytes",
 		"median of 2 rounds; samples/s of every round: (a) 290 300  (c) 100 100\n",
@@ -324,11 +327,7 @@ func TestWriteTable(t *testing.T) {
 		"    p50 1.23 ms   p90 2.00 ms   p99 3.46 ms   max 9.00 ms\n",
 		"    ratio 1000/64 sensors: 0.40;",
 		"ratio of every round: 0.50 0.40; samples/s of every round: 64 sensors 10 20, 1000 sensors 5 8\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	for _, absent := range []string{"(c')", "(a0)", "(b)/(c)", "(v)", "(s)", "(r)"} {
 		if strings.Contains(out, absent) {
 			t.Errorf("report mentions %s, which did not run:\n%s", absent, out)

@@ -2,8 +2,11 @@ package testkit
 
 import (
 	"math"
+	"testing"
 
 	"github.com/streamrls/streamrls/emitter"
+	"github.com/streamrls/streamrls/rls"
+	"github.com/streamrls/streamrls/rls/rlstest"
 )
 
 // SensorSamples regenerates what emitter.Run sends for each sensor with
@@ -41,4 +44,20 @@ func RelErr(got, want []float64) float64 {
 		den = math.Max(den, math.Abs(want[i]))
 	}
 	return num / math.Max(den, 1e-300)
+}
+
+// MatchOracle fails the test unless theta and p are within tol (relative) of
+// the closed-form solution for spec on xs, ys; what names the model in errors.
+func MatchOracle(t testing.TB, what string, spec rls.Spec, xs [][]float64, ys []float64, theta, p []float64, tol float64) {
+	t.Helper()
+	wantTheta, wantP, err := rlstest.Oracle(spec, xs, ys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := RelErr(theta, wantTheta); e > tol {
+		t.Errorf("%s: θ off the oracle by %.3g relative", what, e)
+	}
+	if e := RelErr(p, wantP); e > tol {
+		t.Errorf("%s: P off the oracle by %.3g relative", what, e)
+	}
 }
