@@ -11,39 +11,18 @@ import (
 // the scoring state. Nothing writes it any more: it is kept so that the
 // readers of old table values, this package's and those in other
 // languages, can be tested against the real layout.
-func AppendBankV1(dst []byte, b *rls.Bank) []byte {
-	n := b.Dim
-	dst = append(dst, BankMagic, 1)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
-	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
-	for _, m := range b.Models {
-		dst = append(dst, byte(len(m.Name)))
-		dst = append(dst, m.Name...)
-		f(m.Lambda)
-		f(m.Delta)
-		f(m.MaxTrace)
-		dst = binary.LittleEndian.AppendUint64(dst, m.Samples)
-		f(m.MSE)
-		f(m.RecentMSE)
-		for _, v := range m.Theta {
-			f(v)
-		}
-		for r := 0; r < n; r++ {
-			for c := r; c < n; c++ {
-				f(m.P[r*n+c])
-			}
-		}
-	}
-	return dst
-}
+func AppendBankV1(dst []byte, b *rls.Bank) []byte { return appendOldBank(dst, b, 1) }
 
 // AppendBankV2 appends b in version 2 of the bank codec, the layout before
 // the anomaly state (rls.Watch); like AppendBankV1, kept for the readers'
 // tests only.
-func AppendBankV2(dst []byte, b *rls.Bank) []byte {
+func AppendBankV2(dst []byte, b *rls.Bank) []byte { return appendOldBank(dst, b, 2) }
+
+// appendOldBank writes the layout of version 1 or 2: version 2 adds the
+// scoring state after the error figures.
+func appendOldBank(dst []byte, b *rls.Bank, version byte) []byte {
 	n := b.Dim
-	dst = append(dst, BankMagic, 2)
+	dst = append(dst, BankMagic, version)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Models)))
 	f := func(v float64) { dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v)) }
@@ -57,14 +36,16 @@ func AppendBankV2(dst []byte, b *rls.Bank) []byte {
 		u(m.Samples)
 		f(m.MSE)
 		f(m.RecentMSE)
-		f(m.Sigma2)
-		u(m.Sigma2N)
-		f(m.Detector.Pos)
-		f(m.Detector.Neg)
-		f(m.Detector.Scale)
-		u(m.Detector.N)
-		u(m.Anomalies)
-		u(m.Drifts)
+		if version >= 2 {
+			f(m.Sigma2)
+			u(m.Sigma2N)
+			f(m.Detector.Pos)
+			f(m.Detector.Neg)
+			f(m.Detector.Scale)
+			u(m.Detector.N)
+			u(m.Anomalies)
+			u(m.Drifts)
+		}
 		for _, v := range m.Theta {
 			f(v)
 		}
