@@ -228,7 +228,7 @@ func TestAlertmanager(t *testing.T) {
 	for range 300 {
 		kv = append(kv, alarm, sample(0))
 	}
-	emitRaw(t, kc, names.Input, append(kv, alarm, sample(50))...)
+	emitRaw(t, kc, names.Input, append(kv, alarm, sample(0.5))...)
 	var opened []schema.Event
 	testkit.Eventually(t, time.Minute, func() error {
 		opened = opened[:0]
@@ -269,13 +269,22 @@ func TestAlertmanager(t *testing.T) {
 
 	// Normal samples end the episode: its alerts resolve.
 	kv = kv[:0]
-	for range 20 {
+	for range 400 {
 		kv = append(kv, alarm, sample(0))
 	}
 	emitRaw(t, kc, names.Input, kv...)
 	testkit.Eventually(t, time.Minute, func() error {
 		if n := sink.notified("resolved", alert.NameAnomaly, alarm); n < len(opened) {
-			return fmt.Errorf("%d resolved notifications of %d anomaly alerts", n, len(opened))
+			var kinds []string
+			for _, e := range events(t, readTopic(t, ctx, b.Addr(), names.Events)) {
+				if e.Sensor == alarm {
+					kinds = append(kinds, e.Kind+"@"+e.SampleTime)
+				}
+			}
+			sink.mu.Lock()
+			notes := fmt.Sprint(sink.notes)
+			sink.mu.Unlock()
+			return fmt.Errorf("%d resolved notifications of %d anomaly alerts; events %v; notes %s", n, len(opened), kinds, notes)
 		}
 		as, err := activeAlerts(am)
 		if err != nil {
@@ -292,7 +301,7 @@ func TestAlertmanager(t *testing.T) {
 	// Both replicas posted; nothing failed or was dropped; the webhook got
 	// signed alerts.
 	for _, u := range urls {
-		fams := scrape(t, u+"/metrics")
+		fams := scrape(t, u)
 		for _, r := range []string{"alertmanager", "webhook"} {
 			if n, _ := value(fams, "streamrls_alerts_sent_total", "receiver", r); n == 0 {
 				t.Errorf("%s: no alerts sent to %s", u, r)
