@@ -321,6 +321,7 @@ func (s *Sender) post(ctx context.Context, r *Receiver) {
 				break more
 			}
 		}
+		batch = coalesce(batch)
 		body, err := jsonArray(batch)
 		if err == nil {
 			err = s.retry(ctx, r, body)
@@ -378,3 +379,31 @@ func (s *Sender) postOnce(ctx context.Context, r *Receiver, body []byte) (retrya
 }
 
 func jsonArray(batch []Alert) ([]byte, error) { return json.Marshal(batch) }
+
+// coalesce drops a firing anomaly alert that a later alert of the batch
+// resolves (same labels and startsAt): a follower reading retained events
+// again posts the episode closed, not opened and closed.
+func coalesce(batch []Alert) []Alert {
+	type id struct{ labels, start string }
+	key := func(a Alert) id {
+		b, _ := json.Marshal(a.Labels) // map keys sorted
+		return id{string(b), a.StartsAt}
+	}
+	resolved := map[id]bool{}
+	for _, a := range batch {
+		if a.EndsAt != "" && a.Labels["alertname"] == NameAnomaly {
+			resolved[key(a)] = true
+		}
+	}
+	if len(resolved) == 0 {
+		return batch
+	}
+	out := batch[:0]
+	for _, a := range batch {
+		if a.EndsAt == "" && resolved[key(a)] {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

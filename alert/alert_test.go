@@ -45,19 +45,23 @@ func TestSenderPostsSignedAndResolves(t *testing.T) {
 	defer cancel()
 	go s.Run(ctx)
 	z := 9.5
+	wait := func(want int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n == want || time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventAnomaly, Z: &z, SampleTime: "2026-01-01T00:00:00Z"})
+	wait(1)
 	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventAnomalyEnd, SampleTime: "2026-01-01T00:00:05Z"})
 	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventDrift, Statistic: &z, SampleTime: "2026-01-01T00:00:06Z"})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n == 3 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait(3)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 3 {
@@ -96,5 +100,13 @@ func TestSenderDropsWhenFull(t *testing.T) {
 	}
 	if _, err := New(Config{Webhook: "http://x"}); err == nil {
 		t.Error("a webhook without a secret was accepted")
+	}
+}
+
+func TestCoalesce(t *testing.T) {
+	l := map[string]string{"alertname": NameAnomaly, "sensor": "a"}
+	b := coalesce([]Alert{{Labels: l, StartsAt: "t0"}, {Labels: l, StartsAt: "t0", EndsAt: "t1"}, {Labels: l, StartsAt: "t2"}})
+	if len(b) != 2 || b[0].EndsAt != "t1" || b[1].StartsAt != "t2" {
+		t.Errorf("coalesced %+v", b)
 	}
 }
