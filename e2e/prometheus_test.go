@@ -160,7 +160,9 @@ func TestPrometheusRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rs struct{ Data struct{ Groups []json.RawMessage } }
+	var rs struct {
+		Data struct{ Groups []json.RawMessage }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil || len(rs.Data.Groups) != 2 {
 		t.Errorf("rules: %v, %d groups, want 2", err, len(rs.Data.Groups))
 	}
