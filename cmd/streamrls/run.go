@@ -129,6 +129,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	if cfg.Alerts, err = f.alerts.config(); err != nil {
 		return cfg, err
 	}
+	if cfg.Alerts.Enabled() && f.http.addr == "" {
+		return cfg, flagErr("--alertmanager and --alert-webhook need --http: the API's events follower sends the alerts")
+	}
 	if !cfg.Processor.JSONMapping.IsZero() && f.emit.format != "json" {
 		// The mapping reads the emitter's samples too.
 		return cfg, flagErr("--json-y with --format %s: the emitter's samples are read by the mapping, want --format json", f.emit.format)
