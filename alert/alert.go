@@ -51,8 +51,8 @@ const (
 	DriftDuration  = time.Hour
 	DefaultQueue   = 10_000
 	DefaultRetries = 8
-	// DefaultResend re-posts the alerts of open episodes, so that
-	// Alertmanager's resolve_timeout does not end a long episode.
+	// DefaultResend re-posts the alerts of open episodes to Alertmanager,
+	// so that its resolve_timeout does not end a long episode.
 	DefaultResend = time.Minute
 	maxBatch      = 64
 	maxOpen       = 100_000
@@ -92,8 +92,8 @@ type Config struct {
 	// Backoff is the first wait before a retry, doubled each time. Default
 	// 200ms.
 	Backoff time.Duration
-	// Resend is how often the alerts of open episodes are posted again.
-	// Default DefaultResend.
+	// Resend is how often the alerts of open episodes are posted to
+	// Alertmanager again. Default DefaultResend.
 	Resend time.Duration
 	// Client posts. Default: a client with a 10 s timeout.
 	Client *http.Client
@@ -274,6 +274,25 @@ func (s *Sender) enqueue(a Alert) {
 	}
 }
 
+// resend queues the alerts of open episodes again for Alertmanager, whose
+// resolve_timeout would end them otherwise; a webhook has no such timeout.
+func (s *Sender) resend() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.receivers {
+		if r.key != nil {
+			continue
+		}
+		for _, a := range s.open {
+			select {
+			case r.queue <- a:
+			default:
+				r.dropped.Add(1)
+			}
+		}
+	}
+}
+
 // Run posts queued alerts until ctx ends.
 func (s *Sender) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -292,11 +311,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
-			s.mu.Lock()
-			for _, a := range s.open {
-				s.enqueue(a)
-			}
-			s.mu.Unlock()
+			s.resend()
 		}
 	}
 }

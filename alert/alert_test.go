@@ -110,3 +110,18 @@ func TestCoalesce(t *testing.T) {
 		t.Errorf("coalesced %+v", b)
 	}
 }
+
+func TestResendOpenEpisodes(t *testing.T) {
+	s, err := New(Config{Alertmanager: "http://127.0.0.1:1", Webhook: "http://127.0.0.1:1", WebhookSecret: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Event("g", schema.Event{Sensor: "a", Model: "m", Kind: schema.EventAnomaly, SampleTime: "2026-01-01T00:00:00Z"})
+	s.Event("g", schema.Event{Sensor: "b", Model: "m", Kind: schema.EventAnomaly, SampleTime: "2026-01-01T00:00:00Z"})
+	s.Event("g", schema.Event{Sensor: "b", Model: "m", Kind: schema.EventAnomalyEnd, SampleTime: "2026-01-01T00:00:01Z"})
+	s.resend()
+	am, hook := s.Receivers()[0], s.Receivers()[1]
+	if len(am.queue) != 4 || len(hook.queue) != 3 {
+		t.Errorf("queued %d for Alertmanager, %d for the webhook; want 4 (sensor a again), 3", len(am.queue), len(hook.queue))
+	}
+}

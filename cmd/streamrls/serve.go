@@ -95,7 +95,9 @@ GROUP-snapshots, kept under --state-dir and resumed from where they were),
 the latest anomaly and drift events GET /v1/sensors/{id}/events (from
 GROUP-events, kept in memory: --events-per-sensor), the HTML dashboard at /
 and goka's own monitor and query UI under /goka/. Predictions carry their
-standard deviation and interval at --interval-level.`,
+standard deviation and interval at --interval-level. With --alertmanager or
+--alert-webhook it posts each group's anomaly episodes and drifts as alerts
+(docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)
