@@ -205,6 +205,9 @@ type EventFollowerConfig struct {
 	// MaxEvents bounds the events of all sensors, which are kept in
 	// memory. Default DefaultMaxEvents.
 	MaxEvents int
+	// OnEvent, if set, gets each event the store keeps (not a repeat), in
+	// the follower's goroutine: it must not block.
+	OnEvent func(schema.Event)
 	// Log receives the follower's logs. Default slog.Default().
 	Log *slog.Logger
 }
@@ -234,8 +237,8 @@ func NewEventFollower(cfg EventFollowerConfig) (*EventFollower, error) {
 		log: cfg.Log.With("group", cfg.Group, "topic", cfg.Topic),
 		add: func(key, value []byte) error {
 			e, err := DecodeEvent(key, value)
-			if err == nil {
-				st.Add(e)
+			if err == nil && st.Add(e) && cfg.OnEvent != nil {
+				cfg.OnEvent(e)
 			}
 			return err
 		}}

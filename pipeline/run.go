@@ -18,6 +18,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/streamrls/streamrls/alert"
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/broker"
 	"github.com/streamrls/streamrls/emitter"
@@ -79,6 +80,8 @@ type Config struct {
 	HistoryMaxBytes int64
 	// Events bounds the events HTTP keeps and sets predict's intervals.
 	Events Events
+	// Alerts, with HTTP, posts the anomaly episodes and drifts (ServeConfig.Alerts).
+	Alerts alert.Config
 	// SensorMetrics exports per-sensor MSE gauges for at most this many
 	// sensors (the first updated). Default none.
 	SensorMetrics int
@@ -220,7 +223,11 @@ func (cfg Config) start(ctx context.Context, eg *errgroup.Group, kc kafkaconf.Ka
 			return err
 		}
 		eg.Go(func() error { return hist.Run(ctx) })
-		events, err := cfg.Events.follower(names.Group, kc, cfg.Log)
+		alerts, err := startAlerts(ctx, eg, cfg.Alerts, reg, cfg.Log)
+		if err != nil {
+			return err
+		}
+		events, err := cfg.Events.follower(names.Group, kc, alerts, cfg.Log)
 		if err != nil {
 			return err
 		}

@@ -7,9 +7,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamrls/streamrls/alert"
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/tablestore"
 	"github.com/streamrls/streamrls/view"
 )
@@ -36,6 +40,9 @@ type ServeConfig struct {
 	// Events bounds the events kept of each group and sets predict's
 	// intervals.
 	Events Events
+	// Alerts, if it has a receiver, posts each group's anomaly episodes and
+	// drifts as they arrive on its events topic.
+	Alerts alert.Config
 	// HTTP serves the API. Its listener is required.
 	HTTP HTTP
 	// Log receives the logs. Default slog.Default().
@@ -61,6 +68,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	defer release()
 	eg, ctx := errgroup.WithContext(ctx)
+	reg := newRegistry()
+	alerts, err := startAlerts(ctx, eg, cfg.Alerts, reg, log)
+	if err != nil {
+		return err
+	}
 	var views []*view.View
 	var histories []*history.Follower
 	var events []*history.EventFollower
@@ -78,14 +90,13 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		}
 		histories = append(histories, h)
 		eg.Go(func() error { return h.Run(ctx) })
-		e, err := cfg.Events.follower(grp, cfg.Kafka, log)
+		e, err := cfg.Events.follower(grp, cfg.Kafka, alerts, log)
 		if err != nil {
 			return err
 		}
 		events = append(events, e)
 		eg.Go(func() error { return e.Run(ctx) })
 	}
-	reg := newRegistry()
 	srv := &api.Server{Views: views, Registry: reg, Metrics: api.NewMetrics(reg, views...), Log: log,
 		Histories: histories, Events: events, Truth: cfg.Truth, IntervalLevel: cfg.Events.IntervalLevel}
 	serveHTTP(ctx, eg, cfg.HTTP, srv.Handler(), log)
@@ -106,7 +117,39 @@ type Events struct {
 	IntervalLevel float64
 }
 
-func (e Events) follower(group string, kc kafkaconf.Kafka, log *slog.Logger) (*history.EventFollower, error) {
+func (e Events) follower(group string, kc kafkaconf.Kafka, alerts *alert.Sender, log *slog.Logger) (*history.EventFollower, error) {
+	var on func(schema.Event)
+	if alerts != nil {
+		on = func(ev schema.Event) { alerts.Event(group, ev) }
+	}
 	return history.NewEventFollower(history.EventFollowerConfig{Group: group, Kafka: kc,
-		PerSensor: e.PerSensor, MaxEvents: e.Max, Log: log})
+		PerSensor: e.PerSensor, MaxEvents: e.Max, OnEvent: on, Log: log})
+}
+
+// startAlerts runs the sender of cfg, if it has a receiver, with its
+// counters in reg; nil if it has none.
+func startAlerts(ctx context.Context, eg *errgroup.Group, cfg alert.Config, reg *prometheus.Registry, log *slog.Logger) (*alert.Sender, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	if cfg.Log == nil {
+		cfg.Log = log
+	}
+	s, err := alert.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range s.Receivers() {
+		for name, help := range map[string]string{
+			"sent":    "alerts posted to the receiver",
+			"failed":  "alerts given up on after retries",
+			"dropped": "alerts dropped because the receiver's queue was full",
+		} {
+			get := map[string]func() uint64{"sent": r.Sent, "failed": r.Failed, "dropped": r.Dropped}[name]
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "streamrls_alerts_" + name + "_total",
+				Help: help + ".", ConstLabels: prometheus.Labels{"receiver": r.Name}}, func() float64 { return float64(get()) }))
+		}
+	}
+	eg.Go(func() error { return s.Run(ctx) })
+	return s, nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamrls/streamrls/schema"
 )
 
 // Rejection reasons: stable labels of the dead-letter header and metrics.
@@ -49,6 +51,10 @@ type Metrics struct {
 	SensorMSE       *prometheus.GaugeVec
 	SensorRecentMSE *prometheus.GaugeVec
 	SensorSamples   *prometheus.GaugeVec
+	// SensorAnomalies and SensorDrifts count a sensor's anomaly episodes
+	// and drifts per model, for the same sensors as the gauges.
+	SensorAnomalies *prometheus.CounterVec
+	SensorDrifts    *prometheus.CounterVec
 	// BatchMessages and BatchSensors are the input messages and the
 	// sensors (state writes) of each batch written.
 	BatchMessages prometheus.Histogram
@@ -94,6 +100,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SensorSamples: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamrls_sensor_samples", Help: "Samples applied to a sensor's models in all (only for the first SensorLimit sensors updated).",
 		}, []string{"sensor"}),
+		SensorAnomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamrls_sensor_anomalies_total", Help: "Anomaly episodes of a sensor's model (only for the first SensorLimit sensors updated).",
+		}, []string{"sensor", "model"}),
+		SensorDrifts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamrls_sensor_drifts_total", Help: "Drifts detected of a sensor's model (only for the first SensorLimit sensors updated).",
+		}, []string{"sensor", "model"}),
 		BatchMessages: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "streamrls_batch_messages", Help: "Input messages per batch written.",
 			Buckets: BatchBuckets,
@@ -108,6 +120,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(newCountsCollector(&m.Counts),
 			m.Duration, m.Delay, m.SensorMSE, m.SensorRecentMSE, m.SensorSamples,
+			m.SensorAnomalies, m.SensorDrifts,
 			m.BatchMessages, m.BatchSensors, m.lag)
 	}
 	return m
@@ -137,14 +150,7 @@ func (m *Metrics) observeSensor(sensor string, rec *Record) {
 	if !ok {
 		return
 	}
-	m.mu.Lock()
-	_, tracked := m.tracked[sensor]
-	if !tracked && len(m.tracked) < m.SensorLimit {
-		m.tracked[sensor] = struct{}{}
-		tracked = true
-	}
-	m.mu.Unlock()
-	if !tracked {
+	if !m.track(sensor) {
 		return
 	}
 	m.SensorSamples.WithLabelValues(sensor).Set(float64(rec.Samples))
@@ -152,6 +158,32 @@ func (m *Metrics) observeSensor(sensor string, rec *Record) {
 		m.SensorMSE.WithLabelValues(sensor, model).Set(mse)
 		m.SensorRecentMSE.WithLabelValues(sensor, model).Set(recent)
 	})
+}
+
+// track says whether sensor has per-sensor series, and gives it them while
+// fewer than SensorLimit sensors have.
+func (m *Metrics) track(sensor string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, tracked := m.tracked[sensor]
+	if !tracked && len(m.tracked) < m.SensorLimit {
+		m.tracked[sensor] = struct{}{}
+		tracked = true
+	}
+	return tracked
+}
+
+// observeEvent counts an anomaly episode or a drift of a tracked sensor.
+func (m *Metrics) observeEvent(ev *schema.Event) {
+	if m == nil || m.SensorLimit <= 0 || !m.track(ev.Sensor) {
+		return
+	}
+	switch ev.Kind {
+	case schema.EventAnomaly:
+		m.SensorAnomalies.WithLabelValues(ev.Sensor, ev.Model).Inc()
+	case schema.EventDrift:
+		m.SensorDrifts.WithLabelValues(ev.Sensor, ev.Model).Inc()
+	}
 }
 
 // observeBatch records the size of a batch written.

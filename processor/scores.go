@@ -175,6 +175,7 @@ func (h *Handler) publishScores(ctx goka.Context, out output, ms *msgScores, now
 		case schema.EventDrift:
 			c.Drifts.Add(1)
 		}
+		h.Metrics.observeEvent(ev)
 		b, err := json.Marshal(ev)
 		if err != nil {
 			h.log().Error("event not encoded", "sensor", key, "err", err)

@@ -29,7 +29,7 @@ func TestComposeConfig(t *testing.T) {
 	compose("config", "-q")
 	services := strings.Fields(compose("config", "--services"))
 	volumes := strings.Fields(compose("config", "--volumes"))
-	for _, s := range []string{"kafka", "processor-1", "processor-2", "processor-3", "view", "emitter"} {
+	for _, s := range []string{"kafka", "processor-1", "processor-2", "processor-3", "view", "emitter", "prometheus", "alertmanager"} {
 		if !slices.Contains(services, s) {
 			t.Errorf("service %s missing (have %v)", s, services)
 		}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 
+	"github.com/streamrls/streamrls/alert"
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
@@ -465,3 +468,49 @@ func (e *emitFlags) parseDrift() (emitter.Drift, error) {
 }
 
 const driftHelp = `how θ* moves per sensor: none, jump:N (θ* flips sign after N samples) or wander:SIGMA[:N] (a random walk)`
+
+// alertFlags are where anomaly and drift alerts go (serve, run).
+type alertFlags struct {
+	alertmanager, webhook, secretFile, externalURL string
+	labels                                         []string
+}
+
+func (a *alertFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&a.alertmanager, "alertmanager", "", "Alertmanager base URL: post anomaly episodes and drifts to its /api/v2/alerts")
+	fs.StringVar(&a.webhook, "alert-webhook", "", "URL that gets the same alerts as a JSON array, signed (--alert-webhook-secret-file)")
+	fs.StringVar(&a.secretFile, "alert-webhook-secret-file", "", "file of the key of --alert-webhook's HMAC-SHA256 (X-Streamrls-Signature)")
+	fs.StringVar(&a.externalURL, "external-url", "", "base URL of this HTTP API as users reach it, for the alerts' links to sensor pages")
+	fs.StringArrayVar(&a.labels, "alert-label", nil, "k=v label added to every alert; repeatable")
+}
+
+func (a *alertFlags) config() (alert.Config, error) {
+	cfg := alert.Config{Alertmanager: a.alertmanager, Webhook: a.webhook, ExternalURL: a.externalURL}
+	if a.webhook != "" {
+		if a.secretFile == "" {
+			return cfg, flagErr("--alert-webhook needs --alert-webhook-secret-file")
+		}
+		key, err := os.ReadFile(a.secretFile)
+		if err != nil {
+			return cfg, flagErr("--alert-webhook-secret-file: %v", err)
+		}
+		if cfg.WebhookSecret = bytes.TrimSpace(key); len(cfg.WebhookSecret) == 0 {
+			return cfg, flagErr("--alert-webhook-secret-file %s: empty", a.secretFile)
+		}
+	}
+	for _, l := range a.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return cfg, flagErr("--alert-label %q: want k=v", l)
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
+	}
+	if cfg.Enabled() {
+		if _, err := alert.New(cfg); err != nil {
+			return cfg, usageError{err}
+		}
+	}
+	return cfg, nil
+}

@@ -35,6 +35,7 @@ type runFlags struct {
 	transactions  bool
 	retention     time.Duration
 	retentionSize string
+	alerts        alertFlags
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +57,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.retention, "retention", pipeline.DefaultRetention, "age past which stream records (samples, dead letters, snapshots, scores, events) are deleted; 0: no limit")
 	fs.StringVar(&f.retentionSize, "retention-bytes", strings.ReplaceAll(humanize.IBytes(pipeline.DefaultRetentionBytes), " ", ""),
 		"size of each stream topic past which its oldest records are deleted, split over partitions; 0: no limit")
+	f.alerts.register(fs)
 }
 
 // Smallest limits of `run`'s retention: a sample must outlive a restart of
@@ -124,6 +126,12 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 		return cfg, err
 	}
 	f.jsonMap.apply(&cfg.Processor)
+	if cfg.Alerts, err = f.alerts.config(); err != nil {
+		return cfg, err
+	}
+	if cfg.Alerts.Enabled() && f.http.addr == "" {
+		return cfg, flagErr("--alertmanager and --alert-webhook need --http: the API's events follower sends the alerts")
+	}
 	if !cfg.Processor.JSONMapping.IsZero() && f.emit.format != "json" {
 		// The mapping reads the emitter's samples too.
 		return cfg, flagErr("--json-y with --format %s: the emitter's samples are read by the mapping, want --format json", f.emit.format)

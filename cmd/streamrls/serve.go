@@ -18,6 +18,7 @@ type serveFlags struct {
 	http     httpFlags
 	history  historyFlags
 	events   eventsFlags
+	alerts   alertFlags
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -27,6 +28,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	f.http.register(fs, "127.0.0.1:8080", "address of the HTTP API")
 	f.history.register(fs)
 	f.events.register(fs)
+	f.alerts.register(fs)
 }
 
 // config checks the flags; the HTTP listener is left to the caller.
@@ -53,8 +55,12 @@ func (f *serveFlags) config(g *globalFlags) (pipeline.ServeConfig, error) {
 	if err != nil {
 		return pipeline.ServeConfig{}, err
 	}
+	alerts, err := f.alerts.config()
+	if err != nil {
+		return pipeline.ServeConfig{}, err
+	}
 	return pipeline.ServeConfig{Kafka: kc, Groups: f.groups, StateDir: f.stateDir, HistoryPoints: f.history.points,
-		HistoryMaxBytes: maxBytes, Truth: truth, Events: events, Log: g.log}, nil
+		HistoryMaxBytes: maxBytes, Truth: truth, Events: events, Alerts: alerts, Log: g.log}, nil
 }
 
 // checkGroups checks serve's --group: at least one, each a legal group
@@ -89,7 +95,9 @@ GROUP-snapshots, kept under --state-dir and resumed from where they were),
 the latest anomaly and drift events GET /v1/sensors/{id}/events (from
 GROUP-events, kept in memory: --events-per-sensor), the HTML dashboard at /
 and goka's own monitor and query UI under /goka/. Predictions carry their
-standard deviation and interval at --interval-level.`,
+standard deviation and interval at --interval-level. With --alertmanager or
+--alert-webhook it posts each group's anomaly episodes and drifts as alerts
+(docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config(g)
