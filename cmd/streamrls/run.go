@@ -124,6 +124,7 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 		return cfg, err
 	}
 	f.jsonMap.apply(&cfg.Processor)
+	cfg.Processor.AR = f.emit.ar
 	if !cfg.Processor.JSONMapping.IsZero() && f.emit.format != "json" {
 		// The mapping reads the emitter's samples too.
 		return cfg, flagErr("--json-y with --format %s: the emitter's samples are read by the mapping, want --format json", f.emit.format)
