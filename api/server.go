@@ -292,7 +292,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 
 // sensorJSON is a view's sensor as GET /v1/sensors/{id} answers it.
 func sensorJSON(s *view.Sensor, group string) schema.Sensor {
-	return codec.DescribeSensor(s.ID, group, s.Meta, s.Bank)
+	return codec.DescribeSensorLags(s.ID, group, s.Meta, s.Lags, s.Bank)
 }
 
 // MaxPredictBody bounds the body of a predict request.

@@ -10,7 +10,10 @@ type Sensor struct {
 	Updated   string  `json:"updated"`
 	Partition int32   `json:"partition"`
 	Offset    int64   `json:"offset"`
-	Models    []Model `json:"models"`
+	// Features names θ's coefficients of an autoregressive sensor: x[0], …,
+	// then y[t-1], …, y[t-P], then 1. Absent for a sensor of x alone.
+	Features []string `json:"features,omitempty"`
+	Models   []Model  `json:"models"`
 }
 
 // Model is one model of a sensor, in the HTTP API and in a Snapshot.
