@@ -132,6 +132,9 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	if f.emit.dim > processor.DefaultFleetMaxDim {
 		cfg.Processor.MaxDim = f.emit.dim // run's own samples are never dead-lettered for their size
 	}
+	if d := f.emit.ar + 1; f.emit.ar > 0 && d > max(cfg.Processor.MaxDim, processor.DefaultFleetMaxDim) {
+		cfg.Processor.MaxDim = min(d, processor.DefaultMaxDim)
+	}
 	return cfg, checkProcessor(cfg.Processor)
 }
 
