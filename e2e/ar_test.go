@@ -4,11 +4,14 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/processor"
@@ -74,6 +77,19 @@ func TestARProcess(t *testing.T) {
 			t.Errorf("sensor 1: lag %d is %v, want %v", j+1, s.Lags.Values[j], want)
 		}
 	}
+	if got := codec.DescribeSensorLags(s.ID, names.Group, s.Meta, s.Lags, s.Bank).Features; !slices.Equal(got,
+		[]string{"y[t-1]", "y[t-2]", "y[t-3]", "y[t-4]", "1"}) {
+		t.Errorf("sensor 1: features %v", got)
+	}
+
+	// A replay into another group rebuilds the lags from the input.
+	replayed := topology.Names{Input: names.Input, Group: "rls-replay"}.WithDefaults()
+	rp := exec.CommandContext(ctx, binary, "replay", "--brokers", kc.Brokers[0], "--topic", names.Input,
+		"--group", replayed.Group, "--state-dir", t.TempDir(), "--ar", strconv.Itoa(p))
+	if out, err := rp.CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	checkAgainstOracle(t, testkit.StartView(t, ctx, kc, replayed.Group), xs, ys, rls.DefaultSpecs(), 1e-8)
 }
 
 // TestARCrashRecovery SIGKILLs `streamrls process --ar 4` while AR samples
