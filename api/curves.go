@@ -45,6 +45,14 @@ func trueTheta(truth Truth, sensor string, dim int, ns []uint64) [][]float64 {
 	return out
 }
 
+// withFeatures names h's coefficients by an autoregressive sensor's
+// features, when they are as many as its dimension.
+func withFeatures(h *schema.History, features []string) {
+	if len(features) == h.Dim && len(features) > 0 {
+		h.Features = features
+	}
+}
+
 // HistoryOf renders a sensor's points. Only points with the models of the
 // newest one (same names, same dimension) are kept: should a processor have
 // been restarted with other --model flags, the curves show the current

@@ -266,6 +266,7 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	} else if hj, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth); !ok {
 		d.NoPlot = "no snapshots of this sensor yet (processors publish them when their snapshot-every or snapshot-interval is set)"
 	} else {
+		withFeatures(&hj, d.Sensor.Features)
 		svg, err := plot.CurvesBytes(hj, "svg")
 		if err != nil {
 			d.NoPlot = err.Error()

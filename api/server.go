@@ -292,7 +292,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, v *view.View) {
 
 // sensorJSON is a view's sensor as GET /v1/sensors/{id} answers it.
 func sensorJSON(s *view.Sensor, group string) schema.Sensor {
-	return codec.DescribeSensor(s.ID, group, s.Meta, s.Bank)
+	return codec.DescribeSensorLags(s.ID, group, s.Meta, s.Lags, s.Bank)
 }
 
 // MaxPredictBody bounds the body of a predict request.
@@ -441,6 +441,9 @@ func (s *Server) sensorHistory(w http.ResponseWriter, r *http.Request, v *view.V
 		return schema.History{}, false
 	}
 	out, ok := HistoryOf(v.Group(), id, h.Store().Points(id), s.Truth)
+	if sv, found, err := v.Get(id); ok && found && err == nil {
+		withFeatures(&out, codec.FeatureNames(int(sv.Meta.Dim), sv.Lags))
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no snapshots of sensor %q in group %q yet (processors publish them when their snapshot-every or snapshot-interval is set)", short(id), v.Group()))
 		return out, false

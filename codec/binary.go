@@ -37,7 +37,7 @@ func (d *Decoder) decodeBinary(b []byte) ([]Sample, error) {
 	if count == 0 {
 		return nil, decodeErr(FormatBinary, ReasonEmpty, "bytes 8-11: count is 0")
 	}
-	if dim == 0 {
+	if dim == 0 && !d.NoX {
 		return nil, decodeErr(FormatBinary, ReasonBadHeader, "bytes 4-7: dim is 0 (a sample needs at least one x)")
 	}
 	if uint64(dim) > uint64(d.maxDim()) {

@@ -147,6 +147,9 @@ type Decoder struct {
 	// MaxDim is the largest accepted len(x); 0 means DefaultMaxDim. Larger
 	// samples fail with ReasonTooLarge before anything is allocated for them.
 	MaxDim int
+	// NoX accepts samples without x (len(X) = 0 in every format): those of
+	// an autoregressive sensor, whose features are lags of y.
+	NoX bool
 
 	samples []Sample
 	flat    []float64

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/streamrls/streamrls/rls"
@@ -28,10 +29,17 @@ func DescribeBank(b *rls.Bank) []schema.Model {
 // DescribeSensor is a group table's value (its envelope m and bank b, nil
 // before the first sample) as the HTTP API shows a sensor.
 func DescribeSensor(id, group string, m Meta, b *rls.Bank) schema.Sensor {
+	return DescribeSensorLags(id, group, m, Lags{}, b)
+}
+
+// DescribeSensorLags is DescribeSensor of a sensor with lags l: an
+// autoregressive one gets its feature names.
+func DescribeSensorLags(id, group string, m Meta, l Lags, b *rls.Bank) schema.Sensor {
 	out := schema.Sensor{
 		Sensor: id, Group: group, Dim: int(m.Dim), Samples: m.Samples, Rejected: m.Rejected,
 		Updated:   time.UnixMilli(m.Updated).UTC().Format(time.RFC3339Nano),
 		Partition: m.Partition, Offset: m.Offset, Models: []schema.Model{},
+		Features: FeatureNames(int(m.Dim), l),
 	}
 	if b != nil {
 		out.Models = DescribeBank(b)
@@ -46,4 +54,21 @@ func known(v float64) *float64 {
 		return nil
 	}
 	return &v
+}
+
+// FeatureNames names the dim features of a sensor with lags l: nil for one
+// that is not autoregressive; else x[0], …, x[k-1], y[t-1], …, y[t-P], 1.
+func FeatureNames(dim int, l Lags) []string {
+	k := dim - l.Order - 1
+	if l.Order == 0 || k < 0 {
+		return nil
+	}
+	names := make([]string, 0, dim)
+	for j := range k {
+		names = append(names, "x["+strconv.Itoa(j)+"]")
+	}
+	for j := 1; j <= l.Order; j++ {
+		names = append(names, "y[t-"+strconv.Itoa(j)+"]")
+	}
+	return append(names, "1")
 }

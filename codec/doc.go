@@ -131,6 +131,11 @@
 //	38      4     dim (int32): the key's dimension, 0 before the first sample; ≥ 0
 //	42      …     payload, to the end of the value (may be empty)
 //
+// Version 2 (EnvelopeLagsVersion) is an autoregressive sensor's: the same
+// header with version 2, then the lag order P (uint32, 1..MaxLagOrder), the
+// lags held L ≤ P (uint32) and L finite float64 lags, newest first, then the
+// payload. AppendEnvelopeLags writes version 1 for a sensor without lags.
+//
 // # RLS bank state (version 2): the envelope's payload
 //
 //	offset  size  field

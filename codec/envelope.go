@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -28,7 +29,21 @@ const (
 	EnvelopeMagic     byte = 0xE5
 	EnvelopeVersion   byte = 1
 	EnvelopeHeaderLen      = 42
+	// EnvelopeLagsVersion is the envelope of an autoregressive sensor: the
+	// version 1 header, then the lag order P (uint32), the number L ≤ P of
+	// lags held (uint32) and L float64 lags, newest first, then the payload.
+	// A sensor without lags keeps version 1, so its bytes do not change.
+	EnvelopeLagsVersion byte = 2
+	// MaxLagOrder is the largest lag order SplitEnvelopeLags accepts.
+	MaxLagOrder = 1 << 12
 )
+
+// Lags is an autoregressive sensor's recent values of y. The zero Lags is a
+// sensor that is not autoregressive.
+type Lags struct {
+	Order  int       // P, the lags of y among the features; 0: none
+	Values []float64 // the last min(P, received) values of y, newest first: y[t-1], y[t-2], …
+}
 
 // Meta is the processor's bookkeeping for one key, kept in the state envelope
 // in front of the model state.
@@ -44,7 +59,21 @@ type Meta struct {
 // AppendEnvelope appends the envelope of m and payload to dst. It does not
 // validate m; SplitEnvelope rejects Dim < 0 and Offset < -1.
 func AppendEnvelope(dst []byte, m Meta, payload []byte) []byte {
-	dst = slices.Grow(dst, EnvelopeHeaderLen+len(payload))
+	return AppendEnvelopeLags(dst, m, Lags{}, payload)
+}
+
+// AppendEnvelopeLags is AppendEnvelope with the sensor's lags: version 1
+// when l.Order is 0, else EnvelopeLagsVersion. It panics when l holds more
+// than l.Order values.
+func AppendEnvelopeLags(dst []byte, m Meta, l Lags, payload []byte) []byte {
+	if len(l.Values) > l.Order {
+		panic(fmt.Sprintf("codec: AppendEnvelopeLags: %d lags of order %d", len(l.Values), l.Order))
+	}
+	extra := 0
+	if l.Order > 0 {
+		extra = 8 + 8*len(l.Values)
+	}
+	dst = slices.Grow(dst, EnvelopeHeaderLen+extra+len(payload))
 	off := len(dst)
 	dst = dst[:off+EnvelopeHeaderLen]
 	p := dst[off:]
@@ -55,6 +84,14 @@ func AppendEnvelope(dst []byte, m Meta, payload []byte) []byte {
 	binary.LittleEndian.PutUint64(p[22:], m.Rejected)
 	binary.LittleEndian.PutUint64(p[30:], uint64(m.Updated))
 	binary.LittleEndian.PutUint32(p[38:], uint32(m.Dim))
+	if l.Order > 0 {
+		p[1] = EnvelopeLagsVersion
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(l.Order))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(l.Values)))
+		for _, v := range l.Values {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+		}
+	}
 	return append(dst, payload...)
 }
 
@@ -62,6 +99,43 @@ func AppendEnvelope(dst []byte, m Meta, payload []byte) []byte {
 // b. Errors (*StateError) say what is wrong: bad magic, unsupported version,
 // truncation, a field out of range.
 func SplitEnvelope(b []byte) (Meta, []byte, error) {
+	m, _, payload, err := SplitEnvelopeLags(b)
+	return m, payload, err
+}
+
+// SplitEnvelopeLags is SplitEnvelope with the lags of an autoregressive
+// sensor (version 2; the zero Lags for version 1). The lag values alias
+// nothing: they are decoded into a new slice.
+func SplitEnvelopeLags(b []byte) (Meta, Lags, []byte, error) {
+	m, payload, err := splitEnvelope(b)
+	if err != nil || b[1] == EnvelopeVersion {
+		return m, Lags{}, payload, err
+	}
+	const c = "envelope"
+	if len(payload) < 8 {
+		return Meta{}, Lags{}, nil, stateErr(c, ReasonTruncated, "truncated at byte %d: the lag header has 8 bytes", len(b))
+	}
+	order, held := binary.LittleEndian.Uint32(payload), binary.LittleEndian.Uint32(payload[4:])
+	switch {
+	case order == 0 || order > MaxLagOrder:
+		return Meta{}, Lags{}, nil, stateErr(c, ReasonBadValue, "bytes 42-45: lag order %d (want 1..%d)", order, MaxLagOrder)
+	case held > order:
+		return Meta{}, Lags{}, nil, stateErr(c, ReasonBadValue, "bytes 46-49: %d lags held, order %d", held, order)
+	case uint64(len(payload)-8) < 8*uint64(held):
+		return Meta{}, Lags{}, nil, stateErr(c, ReasonTruncated, "truncated at byte %d: %d lags need %d bytes from byte 50", len(b), held, 8*held)
+	}
+	l := Lags{Order: int(order), Values: make([]float64, held)}
+	for i := range l.Values {
+		bits := binary.LittleEndian.Uint64(payload[8+8*i:])
+		if !finite(bits) {
+			return Meta{}, Lags{}, nil, stateErr(c, ReasonBadValue, "bytes %d-%d: lag %d is not finite", 50+8*i, 57+8*i, i)
+		}
+		l.Values[i] = math.Float64frombits(bits)
+	}
+	return m, l, payload[8+8*held:], nil
+}
+
+func splitEnvelope(b []byte) (Meta, []byte, error) {
 	const c = "envelope"
 	if len(b) == 0 {
 		return Meta{}, nil, stateErr(c, ReasonEmpty, "value has no bytes")
@@ -72,8 +146,8 @@ func SplitEnvelope(b []byte) (Meta, []byte, error) {
 	if len(b) < 2 {
 		return Meta{}, nil, stateErr(c, ReasonTruncated, "truncated at byte 1: no version byte")
 	}
-	if b[1] != EnvelopeVersion {
-		return Meta{}, nil, stateErr(c, ReasonVersion, "version %d unsupported (this build reads version %d)", b[1], EnvelopeVersion)
+	if b[1] != EnvelopeVersion && b[1] != EnvelopeLagsVersion {
+		return Meta{}, nil, stateErr(c, ReasonVersion, "version %d unsupported (this build reads versions %d and %d)", b[1], EnvelopeVersion, EnvelopeLagsVersion)
 	}
 	if len(b) < EnvelopeHeaderLen {
 		return Meta{}, nil, stateErr(c, ReasonTruncated, "truncated at byte %d: the header has %d bytes", len(b), EnvelopeHeaderLen)

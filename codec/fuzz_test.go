@@ -120,8 +120,10 @@ func FuzzSplitEnvelope(f *testing.F) {
 	f.Add(AppendEnvelope(nil, Meta{Partition: 3, Offset: 99, Samples: 5, Rejected: 1, Updated: 1700000000000, Dim: 10}, []byte{0xBA, 1}))
 	f.Add([]byte{0xE5})
 	f.Add([]byte{0xE5, 2})
+	f.Add(AppendEnvelopeLags(nil, Meta{Offset: 4, Samples: 2, Dim: 5}, Lags{Order: 4, Values: []float64{1.5, -2, 0, 3}}, []byte{0xBA, 3}))
+	f.Add(AppendEnvelopeLags(nil, Meta{Offset: 1, Dim: 3}, Lags{Order: 2, Values: []float64{7}}, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, payload, err := SplitEnvelope(data)
+		m, lags, payload, err := SplitEnvelopeLags(data)
 		if err != nil {
 			var se *StateError
 			if !errors.As(err, &se) || se.Reason == "" || se.Detail == "" {
@@ -132,7 +134,7 @@ func FuzzSplitEnvelope(f *testing.F) {
 		if m.Dim < 0 || m.Offset < -1 {
 			t.Fatalf("SplitEnvelope(%q) accepted %+v", data, m)
 		}
-		if again := AppendEnvelope(nil, m, payload); !bytes.Equal(again, data) {
+		if again := AppendEnvelopeLags(nil, m, lags, payload); !bytes.Equal(again, data) {
 			t.Fatalf("SplitEnvelope(%q) → %+v; re-encoded %q", data, m, again)
 		}
 	})

@@ -62,15 +62,17 @@ func (d *Decoder) decodeJSON(b []byte, i int) ([]Sample, error) {
 		}
 		return d.finish(FormatJSON)
 	}
-	if err := f.check(0); err != nil {
+	if err := f.check(0, d.NoX); err != nil {
 		return nil, err
 	}
 	d.addJSONSample(&f)
 	return d.finish(FormatJSON)
 }
 
-func (f *jsonFields) check(pos int) error {
+func (f *jsonFields) check(pos int, noX bool) error {
 	switch {
+	case noX && f.hasY:
+		return nil
 	case !f.hasY && !f.hasX:
 		return decodeErr(FormatJSON, ReasonMissingField, "sample object at byte %d has neither \"y\" nor \"x\"", pos)
 	case !f.hasY:
@@ -215,7 +217,7 @@ func (d *Decoder) jsonSamples(b []byte, i int) (int, error) {
 		if err != nil {
 			return i, err
 		}
-		if err := f.check(pos); err != nil {
+		if err := f.check(pos, d.NoX); err != nil {
 			return i, err
 		}
 		d.addJSONSample(&f)
@@ -661,14 +663,16 @@ func AppendJSON(dst []byte, batch []Sample) []byte {
 func appendJSONSample(dst []byte, s *Sample) []byte {
 	dst = append(dst, `{"y":`...)
 	dst = appendJSONFloat(dst, s.Y)
-	dst = append(dst, `,"x":[`...)
-	for i, v := range s.X {
-		if i > 0 {
-			dst = append(dst, ',')
+	if len(s.X) > 0 {
+		dst = append(dst, `,"x":[`...)
+		for i, v := range s.X {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONFloat(dst, v)
 		}
-		dst = appendJSONFloat(dst, v)
+		dst = append(dst, ']')
 	}
-	dst = append(dst, ']')
 	if s.HasSeq {
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendInt(dst, s.Seq, 10)

@@ -62,7 +62,7 @@ func TestEnvelopeErrors(t *testing.T) {
 		{nil, ReasonEmpty, "no bytes"},
 		{[]byte{0xE4, 1}, ReasonBadMagic, "0xe4"},
 		{[]byte{0xE5}, ReasonTruncated, "byte 1"},
-		{[]byte{0xE5, 2}, ReasonVersion, "version 2 unsupported"},
+		{[]byte{0xE5, 3}, ReasonVersion, "version 3 unsupported"},
 		{good[:41], ReasonTruncated, "byte 41"},
 		{mod(func(b []byte) []byte { binary.LittleEndian.PutUint64(b[6:], uint64(math.MaxUint64-1)); return b }), ReasonBadValue, "offset -2"},
 		{mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[38:], math.MaxUint32); return b }), ReasonBadValue, "dim -1"},

@@ -68,6 +68,9 @@ func (d *Decoder) decodeText(b []byte, i int) ([]Sample, error) {
 	case 1:
 		return nil, decodeErr(FormatText, ReasonMissingField, "list has only i: want [i, y, x1, ..., xn]")
 	case 2:
+		if d.NoX {
+			break
+		}
 		return nil, decodeErr(FormatText, ReasonMissingField, "list has i and y but no x: want [i, y, x1, ..., xn]")
 	}
 	d.samples = append(d.samples, s)

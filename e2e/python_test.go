@@ -60,6 +60,8 @@ type pyState struct {
 	Dim         int32     `json:"dim"`
 	BankVersion int       `json:"bank_version"`
 	Models      []pyModel `json:"models"`
+	LagOrder    int       `json:"lag_order"`
+	Lags        []string  `json:"lags"`
 }
 
 type pyModel struct {
@@ -462,9 +464,12 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	}
 	banks := map[string]*goState{}
 	var out []pyStateIn
+	addLags := func(name string, m codec.Meta, l codec.Lags, payload []byte, b *rls.Bank, version int) {
+		out = append(out, pyStateIn{name, hex.EncodeToString(codec.AppendEnvelopeLags(nil, m, l, payload))})
+		banks[name] = &goState{m, b, version, l}
+	}
 	add := func(name string, m codec.Meta, payload []byte, b *rls.Bank, version int) {
-		out = append(out, pyStateIn{name, hex.EncodeToString(codec.AppendEnvelope(nil, m, payload))})
-		banks[name] = &goState{m, b, version}
+		addLags(name, m, codec.Lags{}, payload, b, version)
 	}
 	for _, dim := range []int{1, 4, 10} {
 		b := learned(dim, 300)
@@ -490,13 +495,22 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	fresh := rls.NewBank(rls.DefaultSpecs(), 3)
 	add("v3-fresh", meta(3, 0), codec.AppendBank(nil, fresh), fresh, 3)
 	add("stub", codec.Meta{Offset: -1}, nil, nil, 0)
+	// Autoregressive sensors (envelope version 2): lags full and filling.
+	ar := learned(5, 200)
+	addLags("lags-v3-dim5", meta(5, 200), codec.Lags{Order: 4, Values: []float64{1.5, -0.25, 3e-300, 7e300}}, codec.AppendBank(nil, ar), ar, 3)
+	arFill := rls.NewBank(rls.DefaultSpecs(), 3)
+	addLags("lags-filling", meta(3, 0), codec.Lags{Order: 2, Values: []float64{0.5}}, codec.AppendBank(nil, arFill), arFill, 3)
+	withLags := codec.AppendEnvelopeLags(nil, meta(5, 300), codec.Lags{Order: 4, Values: []float64{1, 2}}, codec.AppendBank(nil, learned(5, 50)))
 
 	// Broken values: decode_state refuses each for the reason Go gives.
 	good := codec.AppendEnvelope(nil, meta(4, 300), codec.AppendBank(nil, learned(4, 50)))
 	broken := map[string][]byte{
 		"broken-empty":         {},
 		"broken-magic":         append([]byte{0x00}, good[1:]...),
-		"broken-version":       append([]byte{codec.EnvelopeMagic, 2}, good[2:]...),
+		"broken-version":       append([]byte{codec.EnvelopeMagic, 3}, good[2:]...),
+		"broken-lag-order":     append(append(append([]byte{}, withLags[:42]...), 0, 0, 0, 0), withLags[46:]...),
+		"broken-lags-held":     append(append(append([]byte{}, withLags[:46]...), 5, 0, 0, 0), withLags[50:]...),
+		"broken-lags-truncate": withLags[:55],
 		"broken-short-header":  good[:30],
 		"broken-bank-magic":    append(append([]byte{}, good[:42]...), append([]byte{0xBB}, good[43:]...)...),
 		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{4}, good[44:]...)...),
@@ -529,22 +543,23 @@ type goState struct {
 	meta    codec.Meta
 	bank    *rls.Bank
 	version int
+	lags    codec.Lags
 }
 
 // goDecode decodes a table value as the processor does.
 func goDecode(v []byte) (*goState, error) {
-	m, payload, err := codec.SplitEnvelope(v)
+	m, l, payload, err := codec.SplitEnvelopeLags(v)
 	if err != nil {
 		return nil, err
 	}
 	if len(payload) == 0 {
-		return &goState{m, nil, 0}, nil
+		return &goState{m, nil, 0, l}, nil
 	}
 	b, err := codec.DecodeBank(payload)
 	if err != nil {
 		return nil, err
 	}
-	return &goState{m, b, int(payload[1])}, nil
+	return &goState{m, b, int(payload[1]), l}, nil
 }
 
 // samePyState says how a decode_state answer differs from a Go state, bit
@@ -554,6 +569,14 @@ func samePyState(py *pyState, g *goState) string {
 	if py.Partition != m.Partition || py.Offset != m.Offset || py.Samples != m.Samples || py.Rejected != m.Rejected ||
 		py.UpdatedMs != m.Updated || py.Dim != m.Dim || py.BankVersion != g.version {
 		return fmt.Sprintf("envelope %+v, want %+v (bank version %d)", *py, m, g.version)
+	}
+	if py.LagOrder != g.lags.Order || len(py.Lags) != len(g.lags.Values) {
+		return fmt.Sprintf("lags %d of order %d, want %v", len(py.Lags), py.LagOrder, g.lags)
+	}
+	for i, s := range py.Lags {
+		if v, err := strconv.ParseFloat(s, 64); err != nil || math.Float64bits(v) != math.Float64bits(g.lags.Values[i]) {
+			return fmt.Sprintf("lag %d is %s, want %v", i, s, g.lags.Values[i])
+		}
 	}
 	if g.bank == nil {
 		if len(py.Models) != 0 {

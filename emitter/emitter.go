@@ -32,6 +32,21 @@ func DefaultTheta(dim int) []float64 {
 	return th
 }
 
+// DefaultARTheta is θ* of an autoregressive stream of order p (Config.AR):
+// the coefficients of y[t-1], …, y[t-p] alternate in sign and halve, from
+// 0.45, so that their absolute values sum below 1 and the process is
+// stationary, then the constant 1.
+func DefaultARTheta(p int) []float64 {
+	th := make([]float64, p+1)
+	a := 0.45
+	for k := range p {
+		th[k] = a
+		a *= -0.5
+	}
+	th[p] = 1
+	return th
+}
+
 // SensorID is the key of the i-th sensor (0-based): "1", "2", ….
 func SensorID(i int) string { return strconv.Itoa(i + 1) }
 
@@ -50,6 +65,24 @@ type Generator struct {
 	outliers  Outliers
 	orngs     []*rand.Rand // per sensor, nil without outliers
 	isOutlier []bool       // per sensor: its latest sample got one
+
+	ar   int         // lag order of an autoregressive stream; 0: none
+	lags [][]float64 // per sensor: its last ar values of y, newest first
+}
+
+// WithAR makes the stream autoregressive of order p (see Config.AR):
+// samples carry y alone, drawn with Theta over the features y[t-1], …,
+// y[t-p], 1 (the lags before a sensor's first sample are 0). Theta must
+// have p+1 coefficients.
+func (g *Generator) WithAR(p int) *Generator {
+	g.ar, g.lags = p, nil
+	if p > 0 {
+		g.lags = make([][]float64, len(g.rngs))
+		for i := range g.lags {
+			g.lags[i] = make([]float64, p)
+		}
+	}
+	return g
 }
 
 // NewGenerator returns a generator for sensors sensors.
@@ -89,6 +122,9 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 	if g.walks != nil {
 		theta = g.walks[i].to(uint64(g.seqs[i]) + 1)
 	}
+	if g.ar > 0 {
+		return g.nextAR(i, theta)
+	}
 	y := 0.0
 	for j := range dst[:g.Dim] {
 		dst[j] = r.NormFloat64()
@@ -97,6 +133,22 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 	y += g.Noise * r.NormFloat64()
 	y += g.outlier(i)
 	s := codec.Sample{X: dst[:g.Dim], Y: y, Seq: g.seqs[i], HasSeq: true}
+	g.seqs[i]++
+	return s
+}
+
+// nextAR is Next of an autoregressive stream.
+func (g *Generator) nextAR(i int, theta []float64) codec.Sample {
+	lags := g.lags[i]
+	y := theta[g.ar]
+	for k, v := range lags {
+		y += theta[k] * v
+	}
+	y += g.Noise * g.rngs[i].NormFloat64()
+	y += g.outlier(i)
+	copy(lags[1:], lags)
+	lags[0] = y
+	s := codec.Sample{Y: y, Seq: g.seqs[i], HasSeq: true}
 	g.seqs[i]++
 	return s
 }
@@ -115,8 +167,12 @@ type Config struct {
 	Partitions int
 	// Sensors is the number of sensors, keyed "1" … "N". Default 8.
 	Sensors int
-	// Dim is the features per sample. Default 10.
+	// Dim is the features per sample. Default 10; with AR, none.
 	Dim int
+	// AR, when positive, sends an autoregressive stream of order AR:
+	// samples carry y alone, y[t] = θ*·(y[t-1], …, y[t-AR], 1) + noise, the
+	// features of a processor with the same AR. Default 0: x and y.
+	AR int
 	// Count is the samples to send in all. Default none: send until the
 	// context ends.
 	Count int64
@@ -135,7 +191,7 @@ type Config struct {
 	// Default 0.
 	Seed uint64
 	// Theta is the true coefficients θ* that the models should learn.
-	// Default DefaultTheta(Dim).
+	// Default DefaultTheta(Dim), or DefaultARTheta(AR) with AR.
 	Theta []float64
 	// Noise is the standard deviation of the Gaussian noise on y, which
 	// the models' MSE converges to. Default 0.1.
@@ -168,8 +224,14 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Sensors < 1:
 		return setting.Errorf(pkg, "Sensors", c.Sensors, "≥ 1")
-	case c.Dim < 1:
+	case c.Dim < 1 && c.AR == 0:
 		return setting.Errorf(pkg, "Dim", c.Dim, "≥ 1")
+	case c.AR < 0 || c.AR > codec.MaxLagOrder:
+		return setting.Errorf(pkg, "AR", c.AR, "0..%d", codec.MaxLagOrder)
+	case c.AR > 0 && c.Drift.Kind != DriftNone:
+		return setting.Errorf(pkg, "AR", c.AR, "0 with a Drift (a drifting θ* may not stay stationary)")
+	case c.AR > 0 && c.Theta != nil && len(c.Theta) != c.AR+1:
+		return setting.Errorf(pkg, "Theta", fmt.Sprintf("of %d coefficients", len(c.Theta)), "%d, the lags and the constant", c.AR+1)
 	case c.Count < 0:
 		return setting.Errorf(pkg, "Count", c.Count, "≥ 0 (0: forever)")
 	case !(c.Rate >= 0) || math.IsInf(c.Rate, 0):
@@ -182,7 +244,7 @@ func (c *Config) Validate() error {
 		return setting.Errorf(pkg, "Linger", c.Linger, "> 0")
 	case c.Batch > 1 && c.Format == codec.FormatText:
 		return setting.Errorf(pkg, "Batch", c.Batch, "1 in the text format, which carries one sample per message; use json or binary")
-	case c.Theta != nil && len(c.Theta) != c.Dim:
+	case c.AR == 0 && c.Theta != nil && len(c.Theta) != c.Dim:
 		return setting.Errorf(pkg, "Theta", fmt.Sprintf("of %d coefficients", len(c.Theta)), "%d, the dimension", c.Dim)
 	case !(c.Noise >= 0) || math.IsInf(c.Noise, 0):
 		return setting.Errorf(pkg, "Noise", c.Noise, "a finite number ≥ 0")
@@ -204,6 +266,12 @@ func (c *Config) defaults() {
 	}
 	if c.Dim == 0 {
 		c.Dim = 10
+	}
+	if c.AR > 0 {
+		c.Dim = 0
+		if c.Theta == nil {
+			c.Theta = DefaultARTheta(c.AR)
+		}
 	}
 	if c.Batch == 0 {
 		c.Batch = 1
@@ -289,7 +357,7 @@ func Run(ctx context.Context, cfg Config) (int64, error) {
 // them into per-sensor batches and hands each message to emit, pacing to
 // cfg.Rate.
 func generate(ctx context.Context, cfg Config, emit func(key string, value []byte, n int) error, failed *atomic.Pointer[error]) error {
-	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed).WithDrift(cfg.Drift).WithOutliers(cfg.Outliers)
+	gen := NewGenerator(cfg.Sensors, cfg.Dim, cfg.Theta, cfg.Noise, cfg.Seed).WithDrift(cfg.Drift).WithOutliers(cfg.Outliers).WithAR(cfg.AR)
 	type pending struct {
 		xs      []float64 // flat backing of the batch's x
 		samples []codec.Sample

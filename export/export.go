@@ -95,7 +95,7 @@ func Stream(ctx context.Context, v *view.View) Sensors {
 
 // withP renders s as the API does, plus each model's P.
 func withP(s *view.Sensor, group string) schema.Sensor {
-	out := codec.DescribeSensor(s.ID, group, s.Meta, s.Bank)
+	out := codec.DescribeSensorLags(s.ID, group, s.Meta, s.Lags, s.Bank)
 	for i := range out.Models {
 		out.Models[i].P = append([]float64(nil), s.Bank.Models[i].P...)
 	}
@@ -278,6 +278,16 @@ func CSVHeader(dim int) []string {
 	return h
 }
 
+// csvHeaderNamed is CSVHeader with the θ cells named by the feature names
+// of autoregressive sensors (schema.Sensor.Features), when every sensor
+// has the same names, for dim of them.
+func csvHeaderNamed(dim int, names []string) []string {
+	if len(names) != dim {
+		return CSVHeader(dim)
+	}
+	return append(CSVHeader(0), names...)
+}
+
 // csvRow appends the cells of model m of sensor id before its θ to row.
 func csvRow(row []string, id string, m schema.Model) []string {
 	sigma2 := "" // σ̂² not estimated yet
@@ -303,11 +313,20 @@ func writeCSV(dir string, sensors Sensors) error {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
 	dim := 0
+	var names []string // the sensors' common feature names; nil when none or not common
+	first := true
 	var row []string
 	var pre [2 * binary.MaxVarintLen64]byte
 	for s, err := range sensors {
 		if err != nil {
 			return err
+		}
+		if len(s.Models) > 0 {
+			if first {
+				names, first = s.Features, false
+			} else if !slices.Equal(names, s.Features) {
+				names = nil
+			}
 		}
 		for _, m := range s.Models {
 			dim = max(dim, len(m.Theta))
@@ -337,7 +356,7 @@ func writeCSV(dir string, sensors Sensors) error {
 	}
 	return writeFile(filepath.Join(dir, CSVFile), func(w *bufio.Writer) error {
 		hw := csv.NewWriter(w)
-		if err := hw.Write(CSVHeader(dim)); err != nil {
+		if err := hw.Write(csvHeaderNamed(dim, names)); err != nil {
 			return err
 		}
 		if hw.Flush(); hw.Error() != nil {

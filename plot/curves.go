@@ -142,7 +142,9 @@ func thetaPanel(h schema.History, m schema.ModelHistory) (*plot.Plot, plot.Legen
 		}
 		l.Color, l.Width = col, vg.Points(1.3)
 		p.Add(l)
-		if h.Dim <= len(palette) {
+		if h.Dim <= len(palette) && len(h.Features) == h.Dim {
+			leg.Add("θ "+h.Features[j], l)
+		} else if h.Dim <= len(palette) {
 			leg.Add(fmt.Sprintf("θ%d", j+1), l)
 		} else if j == 0 {
 			leg.Add("θ (a colour each)", l)

@@ -38,6 +38,12 @@ type Handler struct {
 	// Mapping, when set, decodes every value as a JSON record by its paths
 	// instead of the sample formats.
 	Mapping *codec.JSONMap
+	// AR, when positive, is the lag order of every sensor: its features are
+	// the sample's x (possibly none), then y[t-1], …, y[t-AR], then 1. The
+	// lags are the last AR values of y received, kept in the Record; a
+	// sensor's first AR samples only fill them (they update no model and
+	// are not counted as samples).
+	AR int
 
 	own        Counts // without Metrics
 	decoders   sync.Pool
@@ -318,32 +324,46 @@ func (h *Handler) apply(value []byte, rec *Record, ms *msgScores) (rejects []rej
 		}
 		return []rejection{{index: -1, reason: reason, detail: err.Error()}}, 0
 	}
+	var feat []float64 // the features of an autoregressive sample
 	for i := range samples {
 		s := &samples[i]
 		if reason, detail := h.check(s, rec); reason != "" {
 			rejects = append(rejects, rejection{index: i, reason: reason, detail: detail})
 			continue
 		}
+		dim := h.dim(s)
 		if rec.State == nil {
-			size, limit := h.Learner.StateSize(len(s.X)), MaxStateBytes
+			size, limit := h.Learner.StateSize(dim), MaxStateBytes
 			if size > limit {
 				rejects = append(rejects, rejection{index: i, reason: ReasonStateTooLarge,
-					detail: fmt.Sprintf("a state of dimension %d is %d bytes, one table record holds at most %d", len(s.X), size, limit)})
+					detail: fmt.Sprintf("a state of dimension %d is %d bytes, one table record holds at most %d", dim, size, limit)})
 				continue
 			}
-			st, err := h.Learner.New(len(s.X))
+			st, err := h.Learner.New(dim)
 			if err != nil {
 				rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
 				continue
 			}
-			rec.State, rec.Dim, rec.current = st, int32(len(s.X)), true
+			rec.State, rec.Dim, rec.current = st, int32(dim), true
 			// Its first encoding then allocates the right size at once.
 			rec.size = codec.EnvelopeHeaderLen + size
 			h.counts().Sensors.Add(1)
 		}
-		if err := rec.State.Apply(s.X, s.Y); err != nil {
+		x := s.X
+		if h.AR > 0 {
+			if len(rec.Lags.Values) < h.AR {
+				pushLag(&rec.Lags, h.AR, s.Y)
+				continue
+			}
+			feat = arFeatures(feat[:0], s.X, rec.Lags.Values)
+			x = feat
+		}
+		if err := rec.State.Apply(x, s.Y); err != nil {
 			rejects = append(rejects, rejection{index: i, reason: ReasonNumeric, detail: err.Error()})
 			continue
+		}
+		if h.AR > 0 {
+			pushLag(&rec.Lags, h.AR, s.Y)
 		}
 		if h.beginScores(ms, rec.State) {
 			h.scoreSample(ms, s)
@@ -364,13 +384,15 @@ func (h *Handler) newDecoder() sampleDecoder {
 	if h.Mapping != nil {
 		return h.Mapping.NewDecoder(h.maxDim())
 	}
-	return &codec.Decoder{MaxDim: h.maxDim()}
+	return &codec.Decoder{MaxDim: h.maxDim(), NoX: h.AR > 0}
 }
 
 // check validates one sample against the sensor's state.
 func (h *Handler) check(s *codec.Sample, rec *Record) (reason, detail string) {
-	n := len(s.X)
+	n := h.dim(s)
 	switch {
+	case h.AR > 0 && rec.Lags.Order != 0 && rec.Lags.Order != h.AR:
+		return ReasonDimension, fmt.Sprintf("the sensor has %d lags, the processor %d", rec.Lags.Order, h.AR)
 	case n == 0:
 		return ReasonDimension, "sample has no features"
 	case n > h.maxDim():
@@ -394,4 +416,32 @@ func (h *Handler) log() *slog.Logger {
 		return h.Log
 	}
 	return slog.Default()
+}
+
+// dim is the dimension of the model of sample s: len(x), and the lags and
+// the constant of an autoregressive sensor.
+func (h *Handler) dim(s *codec.Sample) int {
+	if h.AR > 0 {
+		return len(s.X) + h.AR + 1
+	}
+	return len(s.X)
+}
+
+// arFeatures appends the features of an autoregressive sample to dst: x,
+// the lags (newest first) and 1.
+func arFeatures(dst, x, lags []float64) []float64 {
+	dst = append(dst, x...)
+	dst = append(dst, lags...)
+	return append(dst, 1)
+}
+
+// pushLag makes y the newest of l's lags, of order p, dropping the oldest
+// once p are held.
+func pushLag(l *codec.Lags, p int, y float64) {
+	l.Order = p
+	if len(l.Values) < p {
+		l.Values = append(l.Values, 0)
+	}
+	copy(l.Values[1:], l.Values)
+	l.Values[0] = y
 }

@@ -83,6 +83,9 @@ func MaxDimFor(m Learner) int {
 type Record struct {
 	codec.Meta
 	State State
+	// Lags are the sensor's recent values of y when it is autoregressive
+	// (Handler.AR); they are part of its state, written with it.
+	Lags codec.Lags
 
 	size    int  // bytes of its last encoding: the buffer size of the next
 	current bool // State is in the learner's current configuration (see RLS.Reconcile)
@@ -107,7 +110,7 @@ func (c TableCodec) Encode(v any) ([]byte, error) {
 	if size < codec.EnvelopeHeaderLen {
 		size = codec.EnvelopeHeaderLen + 1024
 	}
-	b := codec.AppendEnvelope(make([]byte, 0, size), r.Meta, nil)
+	b := codec.AppendEnvelopeLags(make([]byte, 0, size), r.Meta, r.Lags, nil)
 	if r.State != nil {
 		b = r.State.Append(b)
 	}
@@ -117,11 +120,11 @@ func (c TableCodec) Encode(v any) ([]byte, error) {
 
 // Decode decodes a *Record.
 func (c TableCodec) Decode(b []byte) (any, error) {
-	meta, payload, err := codec.SplitEnvelope(b)
+	meta, lags, payload, err := codec.SplitEnvelopeLags(b)
 	if err != nil {
 		return nil, fmt.Errorf("table codec: %w", err)
 	}
-	r := &Record{Meta: meta, size: len(b)}
+	r := &Record{Meta: meta, Lags: lags, size: len(b)}
 	if len(payload) > 0 {
 		if r.State, err = c.Learner.Decode(payload); err != nil {
 			return nil, fmt.Errorf("table codec: model state: %w", err)

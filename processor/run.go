@@ -128,6 +128,10 @@ type Config struct {
 	// record that lacks a path is dead-lettered, reason ReasonDecode,
 	// naming it. Default none: the sample formats of package codec.
 	JSONMapping codec.JSONMapping
+	// AR, when positive, makes every sensor autoregressive of order AR:
+	// its features are the sample's own x (which may be absent), its last
+	// AR values of y and a constant 1 (see Handler.AR). Default 0: x alone.
+	AR int
 	// Health is told when the processor stops, when a rebuilt one runs
 	// and what it reads and writes, for a liveness probe (NewHealth).
 	// Default none.
@@ -189,6 +193,10 @@ func (cfg Config) Validate() error {
 	switch {
 	case cfg.Partitions < 0:
 		return setting.Errorf(pkg, "Partitions", cfg.Partitions, "≥ 1")
+	case cfg.AR < 0 || cfg.AR > codec.MaxLagOrder:
+		return setting.Errorf(pkg, "AR", cfg.AR, "0..%d", codec.MaxLagOrder)
+	case cfg.AR > 0 && !cfg.JSONMapping.IsZero():
+		return setting.Errorf(pkg, "AR", cfg.AR, "0 with a JSONMapping")
 	case cfg.MaxDim < 0 || cfg.MaxDim > DefaultMaxDim:
 		return setting.Errorf(pkg, "MaxDim", cfg.MaxDim, "1..%d", DefaultMaxDim)
 	case cfg.MaxValueBytes < 0 || cfg.MaxValueBytes > math.MaxInt32:
@@ -307,7 +315,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes,
 		Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones,
-		Scoring: cfg.Scoring, Mapping: mapping, health: cfg.Health}
+		Scoring: cfg.Scoring, Mapping: mapping, AR: cfg.AR, health: cfg.Health}
 	stores, offsets := new(tablestore.Stores), new(localOffsets)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {

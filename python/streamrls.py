@@ -256,7 +256,9 @@ class ModelState:
 class State:
     """A sensor's table value: the envelope's bookkeeping and its models
     (none before the sensor's first sample). ``bank_version`` is the payload's
-    codec version (1 to 3; 0 without a payload)."""
+    codec version (1 to 3; 0 without a payload). An autoregressive sensor
+    (envelope version 2) has ``lag_order`` P > 0 and ``lags``, its last
+    values of y, newest first (fewer than P while they fill)."""
 
     partition: int   # input partition of the last message handled
     offset: int      # its offset, -1 when none
@@ -266,6 +268,8 @@ class State:
     dim: int         # 0 before the first sample
     bank_version: int = 0
     models: list = field(default_factory=list)
+    lag_order: int = 0
+    lags: list = field(default_factory=list)
 
 
 _ENVELOPE_MAGIC, _BANK_MAGIC = 0xE5, 0xBA
@@ -275,11 +279,13 @@ _FIXED_V1 = struct.Struct("<dddQdd")    # λ, δ, trace cap, samples, mse, recen
 _FIXED_V2 = struct.Struct("<dddQdddQdddQQQ")  # then σ̂², its n, S⁺, S⁻, Sᵥ, detector n, anomalies, drifts
 _FIXED_V3 = struct.Struct("<dddQdddQdddQQQdddQQdQ")  # then scale, level, tail, episodes, open, peak, quiet
 _MAX_BANK_DIM = 1 << 16
+_LAGS = struct.Struct("<II")            # lag order, lags held
+_MAX_LAG_ORDER = 1 << 12
 
 
 def decode_state(b: bytes) -> State:
-    """Decodes a ``GROUP-table`` value (envelope version 1 around an RLS bank
-    of version 1, 2 or 3; all little-endian, floats IEEE-754 binary64) into a
+    """Decodes a ``GROUP-table`` value (envelope version 1, or 2 with an
+    autoregressive sensor's lags, around an RLS bank of version 1, 2 or 3; all little-endian, floats IEEE-754 binary64) into a
     :class:`State`. Floats are the stored ones bit for bit. Raises
     :class:`StateError` for a value that is not a valid state."""
     b = bytes(b)
@@ -289,8 +295,8 @@ def decode_state(b: bytes) -> State:
         raise StateError("envelope", "bad-magic", f"byte 0 is 0x{b[0]:02x}, want 0x{_ENVELOPE_MAGIC:02x}")
     if len(b) < 2:
         raise StateError("envelope", "truncated", "truncated at byte 1: no version byte")
-    if b[1] != 1:
-        raise StateError("envelope", "version", f"version {b[1]} unsupported (this reads version 1)")
+    if b[1] not in (1, 2):
+        raise StateError("envelope", "version", f"version {b[1]} unsupported (this reads versions 1 and 2)")
     if len(b) < _ENVELOPE.size:
         raise StateError("envelope", "truncated", f"truncated at byte {len(b)}: the header has {_ENVELOPE.size} bytes")
     _, _, part, off, samples, rejected, updated, dim = _ENVELOPE.unpack_from(b)
@@ -300,9 +306,28 @@ def decode_state(b: bytes) -> State:
         raise StateError("envelope", "bad-value", f"bytes 38-41: dim {dim} (want >= 0)")
     st = State(part, off, samples, rejected, updated, dim)
     payload = b[_ENVELOPE.size:]
+    if b[1] == 2:
+        st.lag_order, st.lags, payload = _decode_lags(b, payload)
     if payload:
         st.bank_version, st.models = _decode_bank(payload)
     return st
+
+
+def _decode_lags(b: bytes, rest: bytes) -> tuple:
+    if len(rest) < _LAGS.size:
+        raise StateError("envelope", "truncated", f"truncated at byte {len(b)}: the lag header has 8 bytes")
+    order, held = _LAGS.unpack_from(rest)
+    if order == 0 or order > _MAX_LAG_ORDER:
+        raise StateError("envelope", "bad-value", f"bytes 42-45: lag order {order} (want 1..{_MAX_LAG_ORDER})")
+    if held > order:
+        raise StateError("envelope", "bad-value", f"bytes 46-49: {held} lags held, order {order}")
+    if len(rest) - _LAGS.size < 8 * held:
+        raise StateError("envelope", "truncated", f"truncated at byte {len(b)}: {held} lags need {8 * held} bytes from byte 50")
+    lags = list(struct.unpack_from(f"<{held}d", rest, _LAGS.size))
+    for i, v in enumerate(lags):
+        if not math.isfinite(v):
+            raise StateError("envelope", "bad-value", f"bytes {50 + 8 * i}-{57 + 8 * i}: lag {i} is not finite")
+    return order, lags, rest[_LAGS.size + 8 * held:]
 
 
 def _decode_bank(b: bytes) -> tuple:

@@ -2,15 +2,18 @@ package schema
 
 // Sensor is a sensor's state (GET /v1/sensors/{id}).
 type Sensor struct {
-	Sensor    string  `json:"sensor"`
-	Group     string  `json:"group"`
-	Dim       int     `json:"dim"`
-	Samples   uint64  `json:"samples"`
-	Rejected  uint64  `json:"rejected"`
-	Updated   string  `json:"updated"`
-	Partition int32   `json:"partition"`
-	Offset    int64   `json:"offset"`
-	Models    []Model `json:"models"`
+	Sensor    string `json:"sensor"`
+	Group     string `json:"group"`
+	Dim       int    `json:"dim"`
+	Samples   uint64 `json:"samples"`
+	Rejected  uint64 `json:"rejected"`
+	Updated   string `json:"updated"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	// Features names θ's coefficients of an autoregressive sensor: x[0], …,
+	// then y[t-1], …, y[t-P], then 1. Absent for a sensor of x alone.
+	Features []string `json:"features,omitempty"`
+	Models   []Model  `json:"models"`
 }
 
 // Model is one model of a sensor, in the HTTP API and in a Snapshot.
@@ -83,14 +86,17 @@ type Error struct {
 // as it is: np.array(h["models"][0]["theta"]) is a points × dim matrix
 // whose rows go with h["samples"].
 type History struct {
-	Sensor    string         `json:"sensor"`
-	Group     string         `json:"group"`
-	Dim       int            `json:"dim"`
-	Samples   []uint64       `json:"samples"`              // samples applied at each point
-	Updated   []int64        `json:"updated_ms"`           // unix ms of each point
-	Rejected  []uint64       `json:"rejected"`             // samples rejected at each point
-	ThetaStar [][]float64    `json:"theta_star,omitempty"` // θ* at each point, when known
-	Models    []ModelHistory `json:"models"`
+	Sensor    string      `json:"sensor"`
+	Group     string      `json:"group"`
+	Dim       int         `json:"dim"`
+	Samples   []uint64    `json:"samples"`              // samples applied at each point
+	Updated   []int64     `json:"updated_ms"`           // unix ms of each point
+	Rejected  []uint64    `json:"rejected"`             // samples rejected at each point
+	ThetaStar [][]float64 `json:"theta_star,omitempty"` // θ* at each point, when known
+	// Features names θ's coefficients of an autoregressive sensor (see
+	// Sensor.Features).
+	Features []string       `json:"features,omitempty"`
+	Models   []ModelHistory `json:"models"`
 }
 
 // ModelHistory is one model's columns of a history.

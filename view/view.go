@@ -380,7 +380,8 @@ func (v *View) raw(sensor string) ([]byte, error) {
 type Sensor struct {
 	ID   string
 	Meta codec.Meta
-	Bank *rls.Bank // nil before its first valid sample
+	Lags codec.Lags // of an autoregressive sensor
+	Bank *rls.Bank  // nil before its first valid sample
 }
 
 // Get returns a sensor's state; ok is false for an unknown sensor.
@@ -394,11 +395,11 @@ func (v *View) Get(sensor string) (s *Sensor, ok bool, err error) {
 
 // decode decodes a table value; it keeps nothing of b.
 func decode(sensor string, b []byte) (*Sensor, bool, error) {
-	m, payload, err := codec.SplitEnvelope(b)
+	m, lags, payload, err := codec.SplitEnvelopeLags(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("sensor %q: %w", sensor, err)
 	}
-	s := &Sensor{ID: sensor, Meta: m}
+	s := &Sensor{ID: sensor, Meta: m, Lags: lags}
 	if len(payload) > 0 {
 		if s.Bank, err = codec.DecodeBank(payload); err != nil {
 			return nil, false, fmt.Errorf("sensor %q: %w", sensor, err)

@@ -130,6 +130,7 @@ func checkPartitions(n int) error {
 // emitFlags are the synthetic generator's flags.
 type emitFlags struct {
 	sensors, dim, batch int
+	ar                  int
 	count               int64
 	rate                float64
 	linger              time.Duration
@@ -143,6 +144,7 @@ type emitFlags struct {
 func (e *emitFlags) register(fs *pflag.FlagSet, defCount int64, defRate float64) {
 	fs.IntVar(&e.sensors, "sensors", 8, "number of sensors (keys \"1\" … \"N\")")
 	fs.IntVar(&e.dim, "dim", 10, "features per sample; θ* is 1 at the first and last coefficient, 0 elsewhere")
+	fs.IntVar(&e.ar, "ar", 0, "send y alone, an AR(P) process of y[t-1], …, y[t-P] and 1 (docs/operations.md); 0: x and y")
 	fs.Int64Var(&e.count, "count", defCount, "samples to send in all; 0: forever")
 	fs.Float64Var(&e.rate, "rate", defRate, "samples per second in all; 0: as fast as possible")
 	fs.IntVar(&e.batch, "batch", 1, "samples per message (a micro-batch per sensor; json and binary only)")
@@ -176,7 +178,7 @@ func (e *emitFlags) config() (emitter.Config, error) {
 	if e.dim > processor.DefaultMaxDim {
 		return emitter.Config{}, flagErr("--dim %d: want 1..%d (the processor's largest --max-dim)", e.dim, processor.DefaultMaxDim)
 	}
-	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, Count: e.count, Rate: e.rate, Batch: e.batch,
+	cfg := emitter.Config{Sensors: e.sensors, Dim: e.dim, AR: e.ar, Count: e.count, Rate: e.rate, Batch: e.batch,
 		Linger: e.linger, Format: f, Seed: e.seed, Noise: max(e.noise, 0), NoNoise: e.noise < 0, Drift: drift,
 		Outliers: outliers}
 	return cfg, flagError(cfg.Validate(), "emitter", emitterFlagNames)
@@ -185,7 +187,7 @@ func (e *emitFlags) config() (emitter.Config, error) {
 // emitterFlagNames are the flags that set emitter.Config's fields.
 var emitterFlagNames = map[string]string{
 	"Sensors": "sensors", "Dim": "dim", "Count": "count", "Rate": "rate", "Batch": "batch", "Linger": "linger",
-	"Noise": "noise", "Drift": "drift",
+	"Noise": "noise", "Drift": "drift", "AR": "ar",
 }
 
 // batchFlags are the micro-batch flags of every role that runs a processor.
@@ -234,7 +236,7 @@ var processorFlagNames = map[string]string{
 	"BatchInterval": "batch-interval", "BatchMaxBytes": "batch-max-bytes", "BatchMaxInterval": "batch-max-interval",
 	"BatchDensity": "batch-density", "MaxDim": "max-dim", "MaxValueBytes": "max-value-bytes", "IdleTTL": "idle-ttl", "Tombstones": "tombstones",
 	"Partitions": "partitions", "Snapshots.Interval": "snapshot-interval",
-	"JSONMapping.Y": "json-y", "JSONMapping.X": "json-x", "JSONMapping.TS": "json-ts",
+	"JSONMapping.Y": "json-y", "JSONMapping.X": "json-x", "JSONMapping.TS": "json-ts", "AR": "ar",
 }
 
 // jsonMapFlags map JSON records of another shape to samples
@@ -290,6 +292,7 @@ type processorFlags struct {
 	// transactions is --transactions.
 	transactions bool
 	jsonMap      jsonMapFlags
+	ar           int
 }
 
 func (p *processorFlags) register(fs *pflag.FlagSet) {
@@ -298,6 +301,7 @@ func (p *processorFlags) register(fs *pflag.FlagSet) {
 	p.scores.register(fs)
 	registerTransactions(fs, &p.transactions)
 	p.jsonMap.register(fs)
+	registerAR(fs, &p.ar)
 	fs.IntVar(&p.maxDim, "max-dim", 0, fmt.Sprintf("largest dimension of a sensor (larger samples are dead-lettered), at most %d; 0: %d (docs/operations.md)",
 		processor.DefaultMaxDim, processor.DefaultFleetMaxDim))
 	fs.StringVar(&p.maxValue, "max-value-bytes", strings.ReplaceAll(humanize.IBytes(processor.DefaultMaxValueBytes), " ", ""),
@@ -318,7 +322,7 @@ func (p *processorFlags) config() (processor.Config, error) {
 		return processor.Config{}, err
 	}
 	cfg := processor.Config{Learner: processor.RLS{Specs: specs}, StateDir: p.stateDir, MaxDim: p.maxDim,
-		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones), NoTransactions: !p.transactions}
+		IdleTTL: p.idleTTL, Tombstones: processor.Tombstones(p.tombstones), NoTransactions: !p.transactions, AR: p.ar}
 	p.jsonMap.apply(&cfg)
 	if err := p.batch.apply(&cfg); err != nil {
 		return cfg, err
@@ -332,6 +336,11 @@ func (p *processorFlags) config() (processor.Config, error) {
 		return cfg, err
 	}
 	return cfg, checkProcessor(cfg)
+}
+
+// registerAR registers a processor's --ar.
+func registerAR(fs *pflag.FlagSet, p *int) {
+	fs.IntVar(p, "ar", 0, "autoregressive sensors: features are x (may be absent), the last P values of y and 1; 0: x alone")
 }
 
 // requireStateDir checks a role's required --state-dir.

@@ -132,12 +132,16 @@ func (f *runFlags) config(g *globalFlags) (pipeline.Config, error) {
 	if cfg.Alerts.Enabled() && f.http.addr == "" {
 		return cfg, flagErr("--alertmanager and --alert-webhook need --http: the API's events follower sends the alerts")
 	}
+	cfg.Processor.AR = f.emit.ar
 	if !cfg.Processor.JSONMapping.IsZero() && f.emit.format != "json" {
 		// The mapping reads the emitter's samples too.
 		return cfg, flagErr("--json-y with --format %s: the emitter's samples are read by the mapping, want --format json", f.emit.format)
 	}
 	if f.emit.dim > processor.DefaultFleetMaxDim {
 		cfg.Processor.MaxDim = f.emit.dim // run's own samples are never dead-lettered for their size
+	}
+	if d := f.emit.ar + 1; f.emit.ar > 0 && d > max(cfg.Processor.MaxDim, processor.DefaultFleetMaxDim) {
+		cfg.Processor.MaxDim = min(d, processor.DefaultMaxDim)
 	}
 	return cfg, checkProcessor(cfg.Processor)
 }
