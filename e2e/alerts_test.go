@@ -142,6 +142,7 @@ func TestAlertmanager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
+	t.Parallel() // mostly waits on its processes; runs beside the other parallel tests
 	amBin := testkit.Require(t, "prometheus-alertmanager", "the alerts test runs the real Alertmanager")
 	b, kc := testkit.Broker(t)
 	ctx := testkit.Context(t, 4*time.Minute)

@@ -49,6 +49,7 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
+	t.Parallel() // mostly waits on its processes; runs beside the other parallel tests
 	small := mountTmpfs(t, "20m")
 	_, kc := testkit.Broker(t)
 	ctx := testkit.Context(t, 3*time.Minute)

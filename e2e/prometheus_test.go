@@ -51,6 +51,7 @@ func TestPrometheusRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
+	t.Parallel() // mostly waits on its processes; runs beside the other parallel tests
 	promBin := testkit.Require(t, "prometheus", "the rules test runs the real Prometheus")
 	promtool := testkit.Require(t, "promtool", "checks deploy/prometheus's files")
 	b, kc := testkit.Broker(t)

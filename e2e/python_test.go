@@ -167,6 +167,7 @@ func TestPythonClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
+	t.Parallel() // mostly waits on its processes; runs beside the other parallel tests
 	requirePython(t, "numpy", "kafka")
 	b, kc := testkit.Broker(t)
 	ctx := testkit.Context(t, 4*time.Minute)

@@ -182,6 +182,7 @@ func TestREADME(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline twice")
 	}
+	t.Parallel() // mostly waits on its processes; runs beside the other parallel tests
 	requirePython(t, "numpy")
 	testkit.Require(t, "curl", "the README queries the API with curl")
 	b, err := os.ReadFile("../README.md")
