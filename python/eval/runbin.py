@@ -21,6 +21,9 @@ import time
 
 from kafka import KafkaConsumer, KafkaProducer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from streamrls import is_transaction_marker  # noqa: E402
+
 GROUP = "eval"
 TOPIC = "eval-samples"
 
@@ -56,7 +59,7 @@ def consume(bootstrap, topic, until, idle=15.0, limit=1800.0):
     while time.time() - start < limit:
         got = False
         for m in c:
-            if (m.partition, m.offset) in seen:
+            if (m.partition, m.offset) in seen or is_transaction_marker(m.key, m.value):
                 continue
             seen.add((m.partition, m.offset))
             out.append((m.partition, m.offset, json.loads(m.value)))
