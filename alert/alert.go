@@ -266,11 +266,17 @@ func num(f *float64) string {
 
 func (s *Sender) enqueue(a Alert) {
 	for _, r := range s.receivers {
-		select {
-		case r.queue <- a:
-		default:
-			r.dropped.Add(1)
-		}
+		r.offer(a)
+	}
+}
+
+// offer queues a for r unless its queue is full: a slow receiver drops
+// alerts, it never holds up the caller.
+func (r *Receiver) offer(a Alert) {
+	select {
+	case r.queue <- a:
+	default:
+		r.dropped.Add(1)
 	}
 }
 
@@ -284,11 +290,7 @@ func (s *Sender) resend() {
 			continue
 		}
 		for _, a := range s.open {
-			select {
-			case r.queue <- a:
-			default:
-				r.dropped.Add(1)
-			}
+			r.offer(a)
 		}
 	}
 }
@@ -337,7 +339,7 @@ func (s *Sender) post(ctx context.Context, r *Receiver) {
 			}
 		}
 		batch = coalesce(batch)
-		body, err := jsonArray(batch)
+		body, err := json.Marshal(batch)
 		if err == nil {
 			err = s.retry(ctx, r, body)
 		}
@@ -392,8 +394,6 @@ func (s *Sender) postOnce(ctx context.Context, r *Receiver, body []byte) (retrya
 	err = fmt.Errorf("%s: %s: %s", r.url, resp.Status, bytes.TrimSpace(msg))
 	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, err
 }
-
-func jsonArray(batch []Alert) ([]byte, error) { return json.Marshal(batch) }
 
 // coalesce drops a firing anomaly alert that a later alert of the batch
 // resolves (same labels and startsAt): a follower reading retained events
