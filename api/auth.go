@@ -84,8 +84,7 @@ func isPage(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	p := r.URL.Path
-	return !strings.HasPrefix(p, "/v1/") && p != "/v1" && p != "/metrics" && p != "/readyz" && p != "/openapi.json"
+	return !isJSONRoute(r.URL.Path) && r.URL.Path != "/metrics"
 }
 
 type loginPage struct {
