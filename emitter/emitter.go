@@ -122,33 +122,28 @@ func (g *Generator) Next(i int, dst []float64) codec.Sample {
 	if g.walks != nil {
 		theta = g.walks[i].to(uint64(g.seqs[i]) + 1)
 	}
-	if g.ar > 0 {
-		return g.nextAR(i, theta)
-	}
+	var x []float64
 	y := 0.0
-	for j := range dst[:g.Dim] {
-		dst[j] = r.NormFloat64()
-		y += dst[j] * theta[j]
+	if g.ar > 0 {
+		y = theta[g.ar]
+		for k, v := range g.lags[i] {
+			y += theta[k] * v
+		}
+	} else {
+		x = dst[:g.Dim]
+		for j := range x {
+			x[j] = r.NormFloat64()
+			y += x[j] * theta[j]
+		}
 	}
 	y += g.Noise * r.NormFloat64()
 	y += g.outlier(i)
-	s := codec.Sample{X: dst[:g.Dim], Y: y, Seq: g.seqs[i], HasSeq: true}
-	g.seqs[i]++
-	return s
-}
-
-// nextAR is Next of an autoregressive stream.
-func (g *Generator) nextAR(i int, theta []float64) codec.Sample {
-	lags := g.lags[i]
-	y := theta[g.ar]
-	for k, v := range lags {
-		y += theta[k] * v
+	if g.ar > 0 {
+		lags := g.lags[i] // newest first
+		copy(lags[1:], lags)
+		lags[0] = y
 	}
-	y += g.Noise * g.rngs[i].NormFloat64()
-	y += g.outlier(i)
-	copy(lags[1:], lags)
-	lags[0] = y
-	s := codec.Sample{Y: y, Seq: g.seqs[i], HasSeq: true}
+	s := codec.Sample{X: x, Y: y, Seq: g.seqs[i], HasSeq: true}
 	g.seqs[i]++
 	return s
 }
