@@ -140,14 +140,16 @@ func startAlerts(ctx context.Context, eg *errgroup.Group, cfg alert.Config, reg 
 		return nil, err
 	}
 	for _, r := range s.Receivers() {
-		for name, help := range map[string]string{
-			"sent":    "alerts posted to the receiver",
-			"failed":  "alerts given up on after retries",
-			"dropped": "alerts dropped because the receiver's queue was full",
+		for _, c := range []struct {
+			name, help string
+			get        func() uint64
+		}{
+			{"sent", "alerts posted to the receiver", r.Sent},
+			{"failed", "alerts given up on after retries", r.Failed},
+			{"dropped", "alerts dropped because the receiver's queue was full", r.Dropped},
 		} {
-			get := map[string]func() uint64{"sent": r.Sent, "failed": r.Failed, "dropped": r.Dropped}[name]
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "streamrls_alerts_" + name + "_total",
-				Help: help + ".", ConstLabels: prometheus.Labels{"receiver": r.Name}}, func() float64 { return float64(get()) }))
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "streamrls_alerts_" + c.name + "_total",
+				Help: c.help + ".", ConstLabels: prometheus.Labels{"receiver": r.Name}}, func() float64 { return float64(c.get()) }))
 		}
 	}
 	eg.Go(func() error { return s.Run(ctx) })
