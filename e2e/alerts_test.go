@@ -195,21 +195,15 @@ func TestAlertmanager(t *testing.T) {
 		t.Fatal("no drift events: the test needs some")
 	}
 	testkit.Eventually(t, time.Minute, func() error {
-		as, err := activeAlerts(am)
+		as, err := uniqueAlerts(t, am)
 		if err != nil {
 			return err
 		}
-		if err := unique(as); err != nil {
-			t.Fatal(err)
-		}
 		for k, at := range drifts {
-			i := slices.IndexFunc(as, func(a amAlert) bool {
-				return a.Labels["alertname"] == alert.NameDrift && a.Labels["sensor"] == k[0] && a.Labels["model"] == k[1]
-			})
-			if i < 0 {
+			a, ok := findAlert(as, alert.NameDrift, k[0], k[1])
+			if !ok {
 				return fmt.Errorf("no drift alert for sensor %s model %s", k[0], k[1])
 			}
-			a := as[i]
 			if !a.StartsAt.Equal(at) || a.Labels["env"] != "e2e" || a.Labels["group"] != topology.DefaultGroup {
 				t.Fatalf("drift alert %+v: want startsAt %v, env=e2e, group %s", a, at, topology.DefaultGroup)
 			}
@@ -244,22 +238,17 @@ func TestAlertmanager(t *testing.T) {
 		return nil
 	})
 	testkit.Eventually(t, time.Minute, func() error {
-		as, err := activeAlerts(am)
+		as, err := uniqueAlerts(t, am)
 		if err != nil {
 			return err
 		}
-		if err := unique(as); err != nil {
-			t.Fatal(err)
-		}
 		for _, e := range opened {
-			i := slices.IndexFunc(as, func(a amAlert) bool {
-				return a.Labels["alertname"] == alert.NameAnomaly && a.Labels["sensor"] == alarm && a.Labels["model"] == e.Model
-			})
-			if i < 0 {
+			a, ok := findAlert(as, alert.NameAnomaly, alarm, e.Model)
+			if !ok {
 				return fmt.Errorf("no anomaly alert for model %s", e.Model)
 			}
-			if at, _ := time.Parse(time.RFC3339Nano, e.SampleTime); !as[i].StartsAt.Equal(at) {
-				t.Fatalf("anomaly alert %+v: want startsAt %v", as[i], at)
+			if at, _ := time.Parse(time.RFC3339Nano, e.SampleTime); !a.StartsAt.Equal(at) {
+				t.Fatalf("anomaly alert %+v: want startsAt %v", a, at)
 			}
 		}
 		if sink.notified("firing", alert.NameAnomaly, alarm) == 0 {
@@ -334,15 +323,31 @@ func TestAlertmanager(t *testing.T) {
 	}
 }
 
-// unique fails if two alerts have the same labels.
-func unique(as []amAlert) error {
+// uniqueAlerts is activeAlerts of base; t fails if two of them have the
+// same labels (both replicas posted each alert).
+func uniqueAlerts(t *testing.T, base string) ([]amAlert, error) {
+	as, err := activeAlerts(base)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
 	for _, a := range as {
 		b, _ := json.Marshal(a.Labels)
 		if seen[string(b)] {
-			return fmt.Errorf("alert %s is listed twice", b)
+			t.Fatalf("alert %s is listed twice", b)
 		}
 		seen[string(b)] = true
 	}
-	return nil
+	return as, nil
+}
+
+// findAlert is the alert of as named name for sensor and model.
+func findAlert(as []amAlert, name, sensor, model string) (amAlert, bool) {
+	i := slices.IndexFunc(as, func(a amAlert) bool {
+		return a.Labels["alertname"] == name && a.Labels["sensor"] == sensor && a.Labels["model"] == model
+	})
+	if i < 0 {
+		return amAlert{}, false
+	}
+	return as[i], true
 }
