@@ -149,40 +149,50 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	s := &Sender{cfg: cfg, open: map[string]Alert{}}
 	if cfg.Alertmanager != "" {
-		u, err := checkURL("Alertmanager", cfg.Alertmanager)
-		if err != nil {
-			return nil, err
-		}
 		s.receivers = append(s.receivers, &Receiver{Name: "alertmanager",
-			url: strings.TrimSuffix(u, "/") + "/api/v2/alerts", queue: make(chan Alert, cfg.Queue)})
+			url: strings.TrimSuffix(cfg.Alertmanager, "/") + "/api/v2/alerts", queue: make(chan Alert, cfg.Queue)})
 	}
 	if cfg.Webhook != "" {
-		u, err := checkURL("Webhook", cfg.Webhook)
-		if err != nil {
-			return nil, err
-		}
-		if len(cfg.WebhookSecret) == 0 {
-			return nil, errors.New("alert: Webhook needs a WebhookSecret")
-		}
-		s.receivers = append(s.receivers, &Receiver{Name: "webhook", url: u, key: cfg.WebhookSecret,
+		s.receivers = append(s.receivers, &Receiver{Name: "webhook", url: cfg.Webhook, key: cfg.WebhookSecret,
 			queue: make(chan Alert, cfg.Queue)})
-	}
-	for k := range cfg.Labels {
-		if k == "" || k == "alertname" || k == "group" || k == "sensor" || k == "model" {
-			return nil, fmt.Errorf("alert: Labels: %q is not a label to add", k)
-		}
 	}
 	return s, nil
 }
 
-func checkURL(field, s string) (string, error) {
+// Validate reports the first setting of c that New refuses.
+func (c Config) Validate() error {
+	if c.Alertmanager != "" {
+		if err := checkURL("Alertmanager", c.Alertmanager); err != nil {
+			return err
+		}
+	}
+	if c.Webhook != "" {
+		if err := checkURL("Webhook", c.Webhook); err != nil {
+			return err
+		}
+		if len(c.WebhookSecret) == 0 {
+			return errors.New("alert: Webhook needs a WebhookSecret")
+		}
+	}
+	for k := range c.Labels {
+		if k == "" || k == "alertname" || k == "group" || k == "sensor" || k == "model" {
+			return fmt.Errorf("alert: Labels: %q is not a label to add", k)
+		}
+	}
+	return nil
+}
+
+func checkURL(field, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("alert: %s %q: want an http or https URL", field, s)
+		return fmt.Errorf("alert: %s %q: want an http or https URL", field, s)
 	}
-	return s, nil
+	return nil
 }
 
 // Receivers are the sender's destinations.

@@ -517,7 +517,7 @@ func (a *alertFlags) config() (alert.Config, error) {
 		cfg.Labels[k] = v
 	}
 	if cfg.Enabled() {
-		if _, err := alert.New(cfg); err != nil {
+		if err := cfg.Validate(); err != nil {
 			return cfg, usageError{err}
 		}
 	}
