@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -219,9 +220,7 @@ func (s *Sender) alertOf(group string, e schema.Event) (Alert, bool) {
 		at = e.Time
 	}
 	labels := map[string]string{"group": group, "sensor": e.Sensor, "model": e.Model}
-	for k, v := range s.cfg.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, s.cfg.Labels)
 	ann := map[string]string{"sample_time": at, "samples": strconv.FormatUint(e.Samples, 10)}
 	a := Alert{Labels: labels, Annotations: ann, StartsAt: at}
 	if s.cfg.ExternalURL != "" {
@@ -244,7 +243,8 @@ func (s *Sender) alertOf(group string, e schema.Event) (Alert, bool) {
 		labels["alertname"] = NameAnomaly
 		s.mu.Lock()
 		if o, ok := s.open[key]; ok {
-			a.StartsAt, a.Annotations = o.StartsAt, o.Annotations
+			// A copy: the firing alert may still wait in a queue with its map.
+			a.StartsAt, a.Annotations = o.StartsAt, maps.Clone(o.Annotations)
 			delete(s.open, key)
 		}
 		s.mu.Unlock()
