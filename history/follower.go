@@ -268,7 +268,7 @@ func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int
 		}
 		recorded = tablestore.Origin{}
 	}
-	if o := recorded.Merge(found); o.Cluster != recorded.Cluster || o.TopicID != recorded.TopicID {
+	if o, changed := recorded.Merge(found); changed {
 		return kept.SetOrigin(o)
 	}
 	return nil

@@ -44,15 +44,16 @@ func (o Origin) Mismatch(found Origin, topic string) string {
 	return ""
 }
 
-// Merge is found with what of o (recorded) found does not know.
-func (o Origin) Merge(found Origin) Origin {
+// Merge is found with what of o (recorded) found does not know; changed
+// says whether it records more than o, so that o needs writing again.
+func (o Origin) Merge(found Origin) (merged Origin, changed bool) {
 	if found.Cluster == "" {
 		found.Cluster = o.Cluster
 	}
 	if found.TopicID == "" {
 		found.TopicID = o.TopicID
 	}
-	return found
+	return found, found.Cluster != o.Cluster || found.TopicID != o.TopicID
 }
 
 // OriginFunc reads the Origin of one partition of a topic.
@@ -176,8 +177,8 @@ func (p *partitionDB) recorded() (Origin, error) {
 // record writes found as the copy's origin, keeping what of recorded found
 // does not know.
 func (p *partitionDB) record(recorded, found Origin) error {
-	o := recorded.Merge(found)
-	if o.Cluster == recorded.Cluster && o.TopicID == recorded.TopicID {
+	o, changed := recorded.Merge(found)
+	if !changed {
 		return nil
 	}
 	b, err := json.Marshal(o)
