@@ -275,19 +275,12 @@ func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int
 }
 
 // endOffsets returns each partition's end, the offset after its newest
-// committed record (kafkaconf.Kafka.CommittedEnd: the processor writes
-// these topics in transactions), and its oldest offset.
+// committed record (kafkaconf.Kafka.EndOf: the processor writes these
+// topics in transactions), and its oldest offset.
 func endOffsets(ctx context.Context, k kafkaconf.Kafka, client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
 	ends, oldest = map[int32]int64{}, map[int32]int64{}
 	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, nil, err
-		}
-		if oldest[p], err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
-			return nil, nil, err
-		}
-		if ends[p], err = k.CommittedEnd(ctx, topic, p, oldest[p], hwm); err != nil {
+		if ends[p], oldest[p], err = k.EndOf(ctx, client.GetOffset, topic, p); err != nil {
 			return nil, nil, err
 		}
 	}
