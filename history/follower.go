@@ -250,7 +250,7 @@ func (h *tail) flushEvery(ctx context.Context, d time.Duration) error {
 // wiped or made again), with one log line saying why, so that what it kept
 // is not served as this topic's; then it records the broker's identity.
 func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int64) error {
-	found, err := tablestore.KafkaOrigin(client)(h.topic, 0)
+	found, err := tablestore.KafkaIdentity(client, h.topic)
 	if err != nil {
 		return err
 	}
