@@ -250,7 +250,7 @@ func (h *tail) flushEvery(ctx context.Context, d time.Duration) error {
 // wiped or made again), with one log line saying why, so that what it kept
 // is not served as this topic's; then it records the broker's identity.
 func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int64) error {
-	found, err := tablestore.KafkaOrigin(client)(h.topic, 0)
+	found, err := tablestore.KafkaIdentity(client, h.topic)
 	if err != nil {
 		return err
 	}
@@ -268,26 +268,19 @@ func (h *tail) checkKept(client sarama.Client, kept keptSink, ends map[int32]int
 		}
 		recorded = tablestore.Origin{}
 	}
-	if o := recorded.Merge(found); o.Cluster != recorded.Cluster || o.TopicID != recorded.TopicID {
+	if o, changed := recorded.Merge(found); changed {
 		return kept.SetOrigin(o)
 	}
 	return nil
 }
 
 // endOffsets returns each partition's end, the offset after its newest
-// committed record (kafkaconf.Kafka.CommittedEnd: the processor writes
-// these topics in transactions), and its oldest offset.
+// committed record (kafkaconf.Kafka.EndOf: the processor writes these
+// topics in transactions), and its oldest offset.
 func endOffsets(ctx context.Context, k kafkaconf.Kafka, client sarama.Client, topic string, parts []int32) (ends, oldest map[int32]int64, err error) {
 	ends, oldest = map[int32]int64{}, map[int32]int64{}
 	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, nil, err
-		}
-		if oldest[p], err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
-			return nil, nil, err
-		}
-		if ends[p], err = k.CommittedEnd(ctx, topic, p, oldest[p], hwm); err != nil {
+		if ends[p], oldest[p], err = k.EndOf(ctx, client.GetOffset, topic, p); err != nil {
 			return nil, nil, err
 		}
 	}

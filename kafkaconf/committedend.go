@@ -34,21 +34,36 @@ type committedEnd struct {
 const tailTimeout = 30 * time.Second
 
 func (t committedEnd) GetOffset(topic string, partition int32, at int64) (int64, error) {
-	hwm, err := t.TopicManager.GetOffset(topic, partition, at)
-	if err != nil || at != sarama.OffsetNewest {
-		return hwm, err
-	}
-	oldest, err := t.TopicManager.GetOffset(topic, partition, sarama.OffsetOldest)
-	if err != nil || oldest >= hwm {
-		return hwm, err
+	if at != sarama.OffsetNewest {
+		return t.TopicManager.GetOffset(topic, partition, at)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tailTimeout)
 	defer cancel()
-	end, err := t.k.CommittedEnd(ctx, topic, partition, oldest, hwm)
+	end, _, err := t.k.EndOf(ctx, t.TopicManager.GetOffset, topic, partition)
 	if err != nil {
 		return 0, fmt.Errorf("newest committed record of %s/%d: %w", topic, partition, err)
 	}
 	return end, nil
+}
+
+// OffsetFunc answers for topic/partition the offset at a time or at
+// sarama.OffsetNewest or sarama.OffsetOldest, as sarama.Client.GetOffset
+// and goka.TopicManager.GetOffset do.
+type OffsetFunc func(topic string, partition int32, at int64) (int64, error)
+
+// EndOf is CommittedEnd of topic/partition with the partition's oldest
+// offset and high-water mark asked of offsetOf; oldest is returned too. An
+// empty partition ends at its high-water mark.
+func (k Kafka) EndOf(ctx context.Context, offsetOf OffsetFunc, topic string, partition int32) (end, oldest int64, err error) {
+	hwm, err := offsetOf(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		return 0, 0, err
+	}
+	if oldest, err = offsetOf(topic, partition, sarama.OffsetOldest); err != nil || oldest >= hwm {
+		return hwm, oldest, err
+	}
+	end, err = k.CommittedEnd(ctx, topic, partition, oldest, hwm)
+	return end, oldest, err
 }
 
 // CommittedEnd is the offset after the newest record of topic/partition

@@ -44,47 +44,59 @@ func (o Origin) Mismatch(found Origin, topic string) string {
 	return ""
 }
 
-// Merge is found with what of o (recorded) found does not know.
-func (o Origin) Merge(found Origin) Origin {
+// Merge is found with what of o (recorded) found does not know; changed
+// says whether it records more than o, so that o needs writing again.
+func (o Origin) Merge(found Origin) (merged Origin, changed bool) {
 	if found.Cluster == "" {
 		found.Cluster = o.Cluster
 	}
 	if found.TopicID == "" {
 		found.TopicID = o.TopicID
 	}
-	return found
+	return found, found.Cluster != o.Cluster || found.TopicID != o.TopicID
 }
 
 // OriginFunc reads the Origin of one partition of a topic.
 type OriginFunc func(topic string, partition int32) (Origin, error)
 
 // KafkaOrigin reads origins through client: the cluster and topic IDs from
-// a Metadata request, the end offset from ListOffsets.
+// a Metadata request (KafkaIdentity), the end offset from ListOffsets.
 func KafkaOrigin(client sarama.Client) OriginFunc {
 	return func(topic string, partition int32) (Origin, error) {
 		end, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
 		if err != nil {
 			return Origin{}, fmt.Errorf("end offset of %s/%d: %w", topic, partition, err)
 		}
-		o := Origin{End: end}
-		b := client.LeastLoadedBroker()
-		if b == nil {
-			return Origin{}, errors.New("no broker to ask for the cluster and topic IDs")
-		}
-		md, err := b.GetMetadata(sarama.NewMetadataRequest(client.Config().Version, []string{topic}))
+		o, err := KafkaIdentity(client, topic)
 		if err != nil {
-			return Origin{}, fmt.Errorf("metadata of %s: %w", topic, err)
+			return Origin{}, err
 		}
-		if md.ClusterID != nil {
-			o.Cluster = *md.ClusterID
-		}
-		for _, t := range md.Topics {
-			if t.Name == topic && t.Uuid != (sarama.Uuid{}) {
-				o.TopicID = t.Uuid.String()
-			}
-		}
+		o.End = end
 		return o, nil
 	}
+}
+
+// KafkaIdentity is the Origin of topic without its end (End -1): the
+// cluster and topic IDs from a Metadata request through client.
+func KafkaIdentity(client sarama.Client, topic string) (Origin, error) {
+	b := client.LeastLoadedBroker()
+	if b == nil {
+		return Origin{}, errors.New("no broker to ask for the cluster and topic IDs")
+	}
+	md, err := b.GetMetadata(sarama.NewMetadataRequest(client.Config().Version, []string{topic}))
+	if err != nil {
+		return Origin{}, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	o := Origin{End: -1}
+	if md.ClusterID != nil {
+		o.Cluster = *md.ClusterID
+	}
+	for _, t := range md.Topics {
+		if t.Name == topic && t.Uuid != (sarama.Uuid{}) {
+			o.TopicID = t.Uuid.String()
+		}
+	}
+	return o, nil
 }
 
 // belongs checks the open copy db against the partition's origin as the
@@ -176,8 +188,8 @@ func (p *partitionDB) recorded() (Origin, error) {
 // record writes found as the copy's origin, keeping what of recorded found
 // does not know.
 func (p *partitionDB) record(recorded, found Origin) error {
-	o := recorded.Merge(found)
-	if o.Cluster == recorded.Cluster && o.TopicID == recorded.TopicID {
+	o, changed := recorded.Merge(found)
+	if !changed {
 		return nil
 	}
 	b, err := json.Marshal(o)

@@ -39,16 +39,16 @@ func (n Names) WithDefaults() Names {
 		n.Group = DefaultGroup
 	}
 	if n.DeadLetter == "" {
-		n.DeadLetter = n.Group + "-deadletter"
+		n.DeadLetter = n.Group + deadletterSuffix
 	}
 	if n.Snapshots == "" {
-		n.Snapshots = n.Group + "-snapshots"
+		n.Snapshots = n.Group + snapshotsSuffix
 	}
 	if n.Scores == "" {
-		n.Scores = n.Group + "-scores"
+		n.Scores = n.Group + scoresSuffix
 	}
 	if n.Events == "" {
-		n.Events = n.Group + "-events"
+		n.Events = n.Group + eventsSuffix
 	}
 	return n
 }
@@ -56,9 +56,17 @@ func (n Names) WithDefaults() Names {
 // MaxTopicBytes is the longest topic name Kafka accepts.
 const MaxTopicBytes = 249
 
-// groupSuffixes are what a group's topics add to its name; the longest
-// bounds the group name.
-var groupSuffixes = []string{"-table", "-deadletter", "-snapshots", "-scores", "-events"}
+// What a group's default topics add to its name (WithDefaults).
+const (
+	deadletterSuffix = "-deadletter"
+	snapshotsSuffix  = "-snapshots"
+	scoresSuffix     = "-scores"
+	eventsSuffix     = "-events"
+)
+
+// groupSuffixes are what a group's topics add to its name, its table's
+// included; the longest bounds the group name.
+var groupSuffixes = []string{string(goka.GroupTable("")), deadletterSuffix, snapshotsSuffix, scoresSuffix, eventsSuffix}
 
 // MaxGroupBytes is the longest group name whose topics Kafka accepts.
 var MaxGroupBytes = func() int {
