@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -101,36 +98,16 @@ func TestARCrashRecovery(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	_, kc := testkit.Broker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testkit.Context(t, 4*time.Minute)
 	const sensors, p, partitions = 8, 4, 4
 	const count, rate, seed = 16000, 1500, 43
 	names := topology.Names{}.WithDefaults()
 	emitted := streamInto(t, ctx, names, partitions, emitter.Config{Kafka: kc, Sensors: sensors, AR: p,
 		Count: count, Rate: rate, Seed: seed})
 	stateDir := filepath.Join(t.TempDir(), "state")
-	args := processArgs(kc, names, stateDir, "--ar", strconv.Itoa(p))
-	seed2 := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed2, 7))
-	t.Logf("kill timing seed %d", seed2)
-	proc := start(t, args...)
-	v := testkit.StartView(t, ctx, kc, names.Group)
-	const kills = 4
-	for k := range kills {
-		before := applied(v)
-		if before < count-sensors*p {
-			waitProgress(t, v, before)
-		}
-		time.Sleep(time.Duration(rng.IntN(700)) * time.Millisecond)
-		proc.Kill()
-		t.Logf("kill %d after progress from %d samples (now %d)", k+1, before, applied(v))
-		if k == 1 {
-			if err := os.RemoveAll(stateDir); err != nil {
-				t.Fatal(err)
-			}
-		}
-		proc = start(t, args...)
-	}
+	// The first p samples of a sensor fill its lags and are not applied.
+	proc, v := killRepeatedly(t, ctx, kc, names, stateDir, 4, 1, count-sensors*p,
+		processArgs(kc, names, stateDir, "--ar", strconv.Itoa(p)))
 	if err := <-emitted; err != nil {
 		t.Fatalf("emitter: %v", err)
 	}

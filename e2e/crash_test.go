@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamrls/streamrls/emitter"
 	"github.com/streamrls/streamrls/internal/testkit"
+	"github.com/streamrls/streamrls/kafkaconf"
 	"github.com/streamrls/streamrls/rls"
 	"github.com/streamrls/streamrls/rls/rlstest"
 	"github.com/streamrls/streamrls/topology"
@@ -65,6 +66,47 @@ func waitProgress(t *testing.T, v *view.View, from uint64) {
 	})
 }
 
+// killRepeatedly starts `streamrls process args` and SIGKILLs it kills
+// times, each at a random moment once it applies samples (while fewer than
+// total are applied), deleting stateDir after kill wipe+1 so that the next
+// process rebuilds from the changelog. It returns the process running after
+// the last kill and a view of the group's table.
+func killRepeatedly(t *testing.T, ctx context.Context, kc kafkaconf.Kafka, names topology.Names, stateDir string,
+	kills, wipe int, total uint64, args []string) (*testkit.Proc, *view.View) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 7))
+	t.Logf("kill timing seed %d", seed)
+	p := start(t, args...)
+	v := testkit.StartView(t, ctx, kc, names.Group)
+	for k := range kills {
+		// Kill only once this process is applying samples, at a random
+		// moment after that.
+		before := applied(v)
+		t0 := time.Now()
+		if before < total {
+			// On a loaded machine the stream may end before the last kills:
+			// those then hit an idle process, which must recover as well.
+			waitProgress(t, v, before)
+		}
+		if k > 0 && before < total {
+			t.Logf("restart %d: applying again %v after the kill", k, time.Since(t0).Round(time.Millisecond))
+		}
+		d := time.Duration(rng.IntN(700)) * time.Millisecond
+		time.Sleep(d)
+		p.Kill()
+		t.Logf("kill %d: %v after progress from %d samples (now %d)", k+1, d, before, applied(v))
+		if k == wipe {
+			if err := os.RemoveAll(stateDir); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("deleted %s: the next process rebuilds from the changelog", stateDir)
+		}
+		p = start(t, args...)
+	}
+	return p, v
+}
+
 // TestCrashRecovery SIGKILLs `streamrls process` at random moments while
 // samples stream into 8 partitions for 16 sensors, once also deleting its
 // local state so that it rebuilds from the changelog. Every sample must be
@@ -74,8 +116,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	_, kc := testkit.Broker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := testkit.Context(t, 4*time.Minute)
 	const sensors, dim, partitions = 16, 10, 8
 	const count, rate, seed = 30000, 1500, 42
 	names := topology.Names{}.WithDefaults()
@@ -83,38 +124,8 @@ func TestCrashRecovery(t *testing.T) {
 		Count: count, Rate: rate, Seed: seed})
 
 	stateDir := filepath.Join(t.TempDir(), "state")
-	args := processArgs(kc, names, stateDir, "--log-level", "debug")
-	seed2 := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed2, 7))
-	t.Logf("kill timing seed %d", seed2)
-	p := start(t, args...)
-	v := testkit.StartView(t, ctx, kc, names.Group)
-	const kills = 6
-	for k := 0; k < kills; k++ {
-		// Kill only once this process is applying samples, at a random
-		// moment after that.
-		before := applied(v)
-		t0 := time.Now()
-		if before < count {
-			// On a loaded machine the stream may end before the last kills:
-			// those then hit an idle process, which must recover as well.
-			waitProgress(t, v, before)
-		}
-		if k > 0 && before < count {
-			t.Logf("restart %d: applying again %v after the kill", k, time.Since(t0).Round(time.Millisecond))
-		}
-		d := time.Duration(rng.IntN(700)) * time.Millisecond
-		time.Sleep(d)
-		p.Kill()
-		t.Logf("kill %d: %v after progress from %d samples (now %d)", k+1, d, before, applied(v))
-		if k == 2 {
-			if err := os.RemoveAll(stateDir); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("deleted %s: the next process rebuilds from the changelog", stateDir)
-		}
-		p = start(t, args...)
-	}
+	p, v := killRepeatedly(t, ctx, kc, names, stateDir, 6, 2, count,
+		processArgs(kc, names, stateDir, "--log-level", "debug"))
 	if err := <-emitted; err != nil {
 		t.Fatalf("emitter: %v", err)
 	}

@@ -151,10 +151,7 @@ func importGraph(t *testing.T, root string) map[string][]string {
 // docs/design.md.
 func moduleLayering(t *testing.T) (string, layering) {
 	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := moduleRoot(t)
 	table, err := readLayering(filepath.Join(root, "docs", "design.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,10 +11,7 @@ import (
 // design a ten-minute read, the README one screenful per topic. Details
 // belong in the other docs.
 func TestDocSizes(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := moduleRoot(t)
 	for _, c := range []struct {
 		file  string
 		count func(string) int

@@ -141,15 +141,11 @@ def normalised(files_rows, detections):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("nab", help="a NAB checkout (data/ and labels/)")
-    ap.add_argument("--bin", required=True, help="the streamrls binary")
-    ap.add_argument("--flags", default="",
-                    help='extra flags of process as one string: --flags="--robust"')
+    runbin.add_args(ap)
     ap.add_argument("--lags", type=int, default=4)
     ap.add_argument("--detect", default="anomaly", choices=["anomaly", "drift", "both"])
     ap.add_argument("--thresholds", type=int, default=40,
                     help="|z| thresholds tried for the best single threshold")
-    ap.add_argument("--out", help="also write the JSON report here")
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     files = load(args.nab)
     t0 = time.time()
@@ -186,11 +182,7 @@ def main():
               zip(files, files_rows) for i, (w, _, p) in enumerate(rows) if not p]
         report["auc_max_abs_az"] = round(skabmetrics.auc(sa, lab), 3)
     report["seconds"] = round(time.time() - t0)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    runbin.write_report(report, args.out)
 
 
 if __name__ == "__main__":

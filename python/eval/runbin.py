@@ -28,6 +28,24 @@ GROUP = "eval"
 TOPIC = "eval-samples"
 
 
+def add_args(ap):
+    """Adds the options every harness shares: the binary, its flags and where the report goes."""
+    ap.add_argument("--bin", required=True, help="the streamrls binary")
+    ap.add_argument("--flags", default="",
+                    help='extra flags of process as one string: --flags="--robust"')
+    ap.add_argument("--out", help="also write the JSON report here")
+    ap.add_argument("--keep", action="store_true", help="keep the broker's work directory")
+
+
+def write_report(report, out):
+    """Prints the JSON report and, with out, writes it there too."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import calendar
 import csv
-import json
 import os
 import sys
 import time
@@ -143,15 +142,11 @@ def score(files, zmax, ev, gap, azmax):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", help="SKAB's data/ directory")
-    ap.add_argument("--bin", required=True, help="the streamrls binary")
-    ap.add_argument("--flags", default="",
-                    help='extra flags of process as one string: --flags="--robust"')
+    runbin.add_args(ap)
     ap.add_argument("--target", default="Volume Flow RateRMS", choices=CHANNELS)
     ap.add_argument("--scale", default="raw", choices=["raw", "train"])
     ap.add_argument("--episode-gap", type=int, default=10,
                     help="normal samples that close an episode (rls.EpisodeGap)")
-    ap.add_argument("--out", help="also write the JSON report here")
-    ap.add_argument("--keep", action="store_true", help="keep the broker's work directory")
     args = ap.parse_args()
     files = load(args.data)
     if not files:
@@ -162,11 +157,7 @@ def main():
     report = {"bin": args.bin, "flags": args.flags, "target": args.target,
               "scale": args.scale, "files": len(files), "seconds": round(time.time() - t0),
               **counts, **score(files, zmax, ev, args.episode_gap, azmax)}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text + "\n")
+    runbin.write_report(report, args.out)
 
 
 if __name__ == "__main__":
