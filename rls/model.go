@@ -345,7 +345,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	// finite, which the windup cap ensures unless it is off or huge. If x
 	// or y is not finite, e is not finite either (θ is finite), so this
 	// one test also catches bad input; diagnose only on failure.
-	var kol, invKol float64 // κ/λ and λ/κ
+	var kol, invKol, sqk float64 // κ/λ, λ/κ and √(κ/λ)
 	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
 		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
@@ -356,13 +356,15 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 			return err
 		}
 		xtheta = y - e
+		sqk = math.Sqrt(kol)
 	} else {
 		invK := 1 / kappa
 		invLambda := 1 / lam
 		kol, invKol = kappa*invLambda, lam*invK
+		sqk = math.Sqrt(kol)
 		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
 		// computed again by commit.
-		g := m.boundedError(e, kol, sc) * invK
+		g := m.boundedError(e, sqk, sc) * invK
 		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
 			return ErrNumeric
 		}
@@ -377,7 +379,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, y, e, kol, invKol, sc)
+	m.scoreNext(xtheta, y, e, kol, invKol, sqk, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }

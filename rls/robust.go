@@ -251,7 +251,7 @@ func (m *Model) prepareSlow(x []float64, y float64, sc *Scoring) (e, kol, invKol
 	for i := range v {
 		v[i] /= nv
 	}
-	gain := m.boundedError(e, kol, sc) * sok * nv
+	gain := m.boundedError(e, math.Sqrt(kol), sc) * sok * nv
 	for i := 0; i < n; i++ {
 		var s float64
 		for j := 0; j <= i; j++ {
