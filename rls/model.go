@@ -130,19 +130,23 @@ func NewModels(specs []Spec, dim int) []*Model {
 // not contend for a lock. Once warm an update allocates nothing; the garbage
 // collector (and the race detector, at random) may empty a pool, and the
 // next update allocates its scratch again.
-var (
-	workPools  sync.Map // int → *sync.Pool, for n ≥ len(smallPools)
-	smallPools [65]sync.Pool
-)
+var workPools sizedPools
 
-func workPool(n int) *sync.Pool {
-	if n < len(smallPools) {
-		return &smallPools[n]
+// sizedPools is one sync.Pool per dimension, the small ones in an array
+// (no map lookup on the common path).
+type sizedPools struct {
+	large sync.Map // int → *sync.Pool, for n ≥ len(small)
+	small [65]sync.Pool
+}
+
+func (sp *sizedPools) get(n int) *sync.Pool {
+	if n < len(sp.small) {
+		return &sp.small[n]
 	}
-	if p, ok := workPools.Load(n); ok {
+	if p, ok := sp.large.Load(n); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := workPools.LoadOrStore(n, &sync.Pool{})
+	p, _ := sp.large.LoadOrStore(n, &sync.Pool{})
 	return p.(*sync.Pool)
 }
 
@@ -152,7 +156,7 @@ const stackFloats = 32
 
 // getWork returns pooled scratch for dimension n, or new scratch.
 func getWork(n int) *work {
-	w, _ := workPool(n).Get().(*work)
+	w, _ := workPools.get(n).Get().(*work)
 	if w == nil {
 		w = &work{pi: make([]float64, n)}
 	}
@@ -215,7 +219,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	}
 	m.dropSlow()
 	if pw != nil {
-		workPool(n).Put(pw)
+		workPools.get(n).Put(pw)
 	}
 	return e, err
 }
