@@ -308,11 +308,15 @@ func (w *Watch) threshold(sc *Scoring) float64 {
 	if sc.AnomalyZ > 0 {
 		return sc.AnomalyZ
 	}
-	t := w.Tail
-	if t == 0 {
-		t = 1
+	return w.tail() * sc.zRate
+}
+
+// tail returns the fitted threshold's factor, 1 before the first fit.
+func (w *Watch) tail() float64 {
+	if w.Tail == 0 {
+		return 1
 	}
-	return t * sc.zRate
+	return w.Tail
 }
 
 // boundedError returns the error with which the sample updates θ: e, or
@@ -600,10 +604,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	// The fitted threshold: up when an episode opens, down on a normal
 	// sample, nothing inside an episode (a burst is one false alarm).
 	if tested && sc.AnomalyZ == 0 {
-		t := wa.Tail
-		if t == 0 {
-			t = 1
-		}
+		t := wa.tail()
 		switch {
 		case s.Opened && abs(s.AZ) <= GrossFactor*s.Threshold:
 			// Larger first steps (Robbins–Monro): a heavy tail is found
