@@ -40,15 +40,25 @@ func bankModelSize(n int) int { return bankModelSizeV(BankVersion, n) }
 
 // bankModelSizeV is bankModelSize in the given version.
 func bankModelSizeV(version byte, n int) int {
-	fixed := bankModelFixed
+	return 1 + bankModelFixedV(version) + 8*n + 8*(n*(n+1)/2)
+}
+
+// bankModelFixedV is the size of a model's fixed fields in the given version.
+func bankModelFixedV(version byte) int {
 	switch version {
 	case 1:
-		fixed = bankModelFixedV1
+		return bankModelFixedV1
 	case 2:
-		fixed = bankModelFixedV2
+		return bankModelFixedV2
 	}
-	return 1 + fixed + 8*n + 8*(n*(n+1)/2)
+	return bankModelFixed
 }
+
+// bankNonNeg names the fixed fields, by 8-byte index, that checkBank wants
+// finite and ≥ 0 (beyond the first six, which it checks one by one).
+var bankNonNeg = [bankModelFixed / 8]string{6: "sigma2", 8: "detector pos", 9: "detector neg",
+	10: "detector scale", 14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail",
+	19: "episode peak"}
 
 // BankSize is the encoded size of a bank of specs with dimension n.
 func BankSize(specs []rls.Spec, n int) int {
@@ -301,27 +311,16 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 		case !(recent >= 0 && recent <= math.MaxFloat64):
 			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
 		}
-		nonneg := [...]string{6: "sigma2", 8: "detector pos", 9: "detector neg", 10: "detector scale",
-			14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail", 19: "episode peak"}
-		switch version {
-		case 1:
-			q += bankModelFixedV1
-		default:
-			fields := nonneg[:]
-			fixed := bankModelFixed
-			if version == 2 {
-				fields, fixed = nonneg[:bankModelFixedV2/8], bankModelFixedV2
+		fixed := bankModelFixedV(version)
+		for k, field := range bankNonNeg[:fixed/8] {
+			if field == "" {
+				continue
 			}
-			for k, field := range fields {
-				if field == "" {
-					continue
-				}
-				if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
-					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
-				}
+			if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
 			}
-			q += fixed
 		}
+		q += fixed
 		for k := 0; k < n; k++ {
 			if v := binary.LittleEndian.Uint64(b[q+8*k:]); !finite(v) {
 				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) theta[%d] = %v is not finite",
