@@ -189,11 +189,9 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 		m.Samples = binary.LittleEndian.Uint64(p[24:])
 		m.MSE = math.Float64frombits(binary.LittleEndian.Uint64(p[32:]))
 		m.RecentMSE = math.Float64frombits(binary.LittleEndian.Uint64(p[40:]))
+		m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
 		m.Watch = rls.Watch{}
-		if version == 1 {
-			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
-			p = p[bankModelFixedV1:]
-		} else {
+		if version >= 2 {
 			m.Sigma2 = math.Float64frombits(binary.LittleEndian.Uint64(p[48:]))
 			m.Sigma2N = binary.LittleEndian.Uint64(p[56:])
 			m.Detector.Pos = math.Float64frombits(binary.LittleEndian.Uint64(p[64:]))
@@ -202,20 +200,18 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 			m.Detector.N = binary.LittleEndian.Uint64(p[88:])
 			m.Anomalies = binary.LittleEndian.Uint64(p[96:])
 			m.Drifts = binary.LittleEndian.Uint64(p[104:])
-			if version == 2 {
-				p = p[bankModelFixedV2:]
-			} else {
-				w := &m.Watch
-				w.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[112:]))
-				w.Level = math.Float64frombits(binary.LittleEndian.Uint64(p[120:]))
-				w.Tail = math.Float64frombits(binary.LittleEndian.Uint64(p[128:]))
-				w.Episodes = binary.LittleEndian.Uint64(p[136:])
-				w.Open = binary.LittleEndian.Uint64(p[144:])
-				w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
-				w.Quiet = binary.LittleEndian.Uint64(p[160:])
-				p = p[bankModelFixed:]
-			}
 		}
+		if version >= 3 {
+			w := &m.Watch
+			w.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[112:]))
+			w.Level = math.Float64frombits(binary.LittleEndian.Uint64(p[120:]))
+			w.Tail = math.Float64frombits(binary.LittleEndian.Uint64(p[128:]))
+			w.Episodes = binary.LittleEndian.Uint64(p[136:])
+			w.Open = binary.LittleEndian.Uint64(p[144:])
+			w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
+			w.Quiet = binary.LittleEndian.Uint64(p[160:])
+		}
+		p = p[bankModelFixedV(version):]
 		for j := range m.Theta {
 			m.Theta[j] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*j:]))
 		}
