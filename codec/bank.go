@@ -40,15 +40,25 @@ func bankModelSize(n int) int { return bankModelSizeV(BankVersion, n) }
 
 // bankModelSizeV is bankModelSize in the given version.
 func bankModelSizeV(version byte, n int) int {
-	fixed := bankModelFixed
+	return 1 + bankModelFixedV(version) + 8*n + 8*(n*(n+1)/2)
+}
+
+// bankModelFixedV is the size of a model's fixed fields in the given version.
+func bankModelFixedV(version byte) int {
 	switch version {
 	case 1:
-		fixed = bankModelFixedV1
+		return bankModelFixedV1
 	case 2:
-		fixed = bankModelFixedV2
+		return bankModelFixedV2
 	}
-	return 1 + fixed + 8*n + 8*(n*(n+1)/2)
+	return bankModelFixed
 }
+
+// bankNonNeg names the fixed fields, by 8-byte index, that checkBank wants
+// finite and ≥ 0 (beyond the first six, which it checks one by one).
+var bankNonNeg = [bankModelFixed / 8]string{6: "sigma2", 8: "detector pos", 9: "detector neg",
+	10: "detector scale", 14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail",
+	19: "episode peak"}
 
 // BankSize is the encoded size of a bank of specs with dimension n.
 func BankSize(specs []rls.Spec, n int) int {
@@ -179,11 +189,9 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 		m.Samples = binary.LittleEndian.Uint64(p[24:])
 		m.MSE = math.Float64frombits(binary.LittleEndian.Uint64(p[32:]))
 		m.RecentMSE = math.Float64frombits(binary.LittleEndian.Uint64(p[40:]))
+		m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
 		m.Watch = rls.Watch{}
-		if version == 1 {
-			m.Sigma2, m.Sigma2N, m.Detector, m.Anomalies, m.Drifts = 0, 0, rls.Detector{}, 0, 0
-			p = p[bankModelFixedV1:]
-		} else {
+		if version >= 2 {
 			m.Sigma2 = math.Float64frombits(binary.LittleEndian.Uint64(p[48:]))
 			m.Sigma2N = binary.LittleEndian.Uint64(p[56:])
 			m.Detector.Pos = math.Float64frombits(binary.LittleEndian.Uint64(p[64:]))
@@ -192,20 +200,18 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 			m.Detector.N = binary.LittleEndian.Uint64(p[88:])
 			m.Anomalies = binary.LittleEndian.Uint64(p[96:])
 			m.Drifts = binary.LittleEndian.Uint64(p[104:])
-			if version == 2 {
-				p = p[bankModelFixedV2:]
-			} else {
-				w := &m.Watch
-				w.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[112:]))
-				w.Level = math.Float64frombits(binary.LittleEndian.Uint64(p[120:]))
-				w.Tail = math.Float64frombits(binary.LittleEndian.Uint64(p[128:]))
-				w.Episodes = binary.LittleEndian.Uint64(p[136:])
-				w.Open = binary.LittleEndian.Uint64(p[144:])
-				w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
-				w.Quiet = binary.LittleEndian.Uint64(p[160:])
-				p = p[bankModelFixed:]
-			}
 		}
+		if version >= 3 {
+			w := &m.Watch
+			w.Scale = math.Float64frombits(binary.LittleEndian.Uint64(p[112:]))
+			w.Level = math.Float64frombits(binary.LittleEndian.Uint64(p[120:]))
+			w.Tail = math.Float64frombits(binary.LittleEndian.Uint64(p[128:]))
+			w.Episodes = binary.LittleEndian.Uint64(p[136:])
+			w.Open = binary.LittleEndian.Uint64(p[144:])
+			w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
+			w.Quiet = binary.LittleEndian.Uint64(p[160:])
+		}
+		p = p[bankModelFixedV(version):]
 		for j := range m.Theta {
 			m.Theta[j] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*j:]))
 		}
@@ -301,27 +307,16 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 		case !(recent >= 0 && recent <= math.MaxFloat64):
 			return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) recentMSE %v not a finite number >= 0", q+40, i, name, recent)
 		}
-		nonneg := [...]string{6: "sigma2", 8: "detector pos", 9: "detector neg", 10: "detector scale",
-			14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail", 19: "episode peak"}
-		switch version {
-		case 1:
-			q += bankModelFixedV1
-		default:
-			fields := nonneg[:]
-			fixed := bankModelFixed
-			if version == 2 {
-				fields, fixed = nonneg[:bankModelFixedV2/8], bankModelFixedV2
+		fixed := bankModelFixedV(version)
+		for k, field := range bankNonNeg[:fixed/8] {
+			if field == "" {
+				continue
 			}
-			for k, field := range fields {
-				if field == "" {
-					continue
-				}
-				if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
-					return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
-				}
+			if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
 			}
-			q += fixed
 		}
+		q += fixed
 		for k := 0; k < n; k++ {
 			if v := binary.LittleEndian.Uint64(b[q+8*k:]); !finite(v) {
 				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) theta[%d] = %v is not finite",

@@ -35,18 +35,7 @@ func TestBankDecodesV1(t *testing.T) {
 		m.Watch = rls.Watch{}
 	}
 	dst := b.Clone() // scoring state that the decode must clear
-	if err := DecodeBankInto(dst, v1); err != nil {
-		t.Fatal(err)
-	}
-	if d := sameBank(dst, want); d != "" {
-		t.Fatalf("decoded v1: %s", d)
-	}
-	if err := dst.Check(); err != nil {
-		t.Fatal(err)
-	}
-	if again := AppendBankV1(nil, dst); !bytes.Equal(again, v1) {
-		t.Fatal("a decoded v1 state re-encoded as v1 differs")
-	}
+	decodeOldBank(t, dst, want, v1, AppendBankV1, "v1")
 	x := []float64{1, 2, 3, 4}
 	if err := dst.Update(x, 1); err != nil {
 		t.Fatal(err)
@@ -82,20 +71,28 @@ func TestBankDecodesV2(t *testing.T) {
 		m.Watch = rls.Watch{}
 	}
 	dst := b.Clone()
-	if err := DecodeBankInto(dst, v2); err != nil {
+	decodeOldBank(t, dst, want, v2, AppendBankV2, "v2")
+	if err := dst.Update([]float64{1, 2, 3}, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// decodeOldBank decodes the state old (the version vname, written by
+// appendOld) into dst, which must then equal want, pass Check and encode
+// to old again.
+func decodeOldBank(t *testing.T, dst, want *rls.Bank, old []byte, appendOld func([]byte, *rls.Bank) []byte, vname string) {
+	t.Helper()
+	if err := DecodeBankInto(dst, old); err != nil {
 		t.Fatal(err)
 	}
 	if d := sameBank(dst, want); d != "" {
-		t.Fatalf("decoded v2: %s", d)
+		t.Fatalf("decoded %s: %s", vname, d)
 	}
 	if err := dst.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if again := AppendBankV2(nil, dst); !bytes.Equal(again, v2) {
-		t.Fatal("a decoded v2 state re-encoded as v2 differs")
-	}
-	if err := dst.Update([]float64{1, 2, 3}, 1); err != nil {
-		t.Fatal(err)
+	if again := appendOld(nil, dst); !bytes.Equal(again, old) {
+		t.Fatalf("a decoded %s state re-encoded as %s differs", vname, vname)
 	}
 }
 

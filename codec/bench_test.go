@@ -29,14 +29,19 @@ func BenchmarkDecode(b *testing.B) {
 			value := Encode(f, nil, benchBatch(size, 10))
 			b.Run(f.String()+"/batch="+itoa(size), func(b *testing.B) {
 				var d Decoder
-				b.SetBytes(int64(len(value)))
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := d.Decode(value); err != nil {
-						b.Fatal(err)
-					}
-				}
+				benchDecode(b, d.Decode, value)
 			})
+		}
+	}
+}
+
+// benchDecode times decode of value.
+func benchDecode(b *testing.B, decode func([]byte) ([]Sample, error), value []byte) {
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decode(value); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -223,11 +223,8 @@ func (d *MappedDecoder) Decode(value []byte) ([]Sample, error) {
 			}
 		}
 	}
-	ts := int64(0)
-	if d.jm.m.TS != "" {
-		ts = d.ts
-	}
-	d.samples[0] = Sample{X: d.flat[:len(d.flat):len(d.flat)], Y: d.y, TS: ts}
+	// d.ts is only written through the ts path, so it is 0 without one.
+	d.samples[0] = Sample{X: d.flat[:len(d.flat):len(d.flat)], Y: d.y, TS: d.ts}
 	return d.samples[:], nil
 }
 

@@ -331,22 +331,10 @@ func BenchmarkMappedDecode(b *testing.B) {
 	plain := AppendJSON(nil, []Sample{{Y: 21.3, X: []float64{40.2, 3.3}, TS: 1796551200000}})
 	b.Run("default", func(b *testing.B) {
 		var d Decoder
-		b.SetBytes(int64(len(plain)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := d.Decode(plain); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchDecode(b, d.Decode, plain)
 	})
 	b.Run("mapped", func(b *testing.B) {
 		d := mustCompile(b, deviceMapping).NewDecoder(0)
-		b.SetBytes(int64(len(mapped)))
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := d.Decode(mapped); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchDecode(b, d.Decode, mapped)
 	})
 }

@@ -23,18 +23,21 @@ func benchSamples(n int) (xs [][]float64, ys []float64) {
 // BenchmarkUpdate: one model (λ = 0.99), one sample per op.
 func BenchmarkUpdate(b *testing.B) {
 	for _, n := range []int{10, 100} {
-		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			xs, ys := benchSamples(n)
-			m := NewModel(Spec{"mod2", 0.99, 1}, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				j := i & 255
-				if _, err := m.Update(xs[j], ys[j]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { benchUpdate(b, n) })
+	}
+}
+
+// benchUpdate times b.N updates of one model (λ = 0.99) of dimension n.
+func benchUpdate(b *testing.B, n int) {
+	xs, ys := benchSamples(n)
+	m := NewModel(Spec{"mod2", 0.99, 1}, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i & 255
+		if _, err := m.Update(xs[j], ys[j]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -215,16 +218,7 @@ func BenchmarkUpdateVsNumpy(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			np := numpyNs(b, n)
-			xs, ys := benchSamples(n)
-			m := NewModel(Spec{"mod2", 0.99, 1}, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				j := i & 255
-				if _, err := m.Update(xs[j], ys[j]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchUpdate(b, n)
 			b.StopTimer()
 			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			np = min(np, numpyNs(b, n))

@@ -130,19 +130,23 @@ func NewModels(specs []Spec, dim int) []*Model {
 // not contend for a lock. Once warm an update allocates nothing; the garbage
 // collector (and the race detector, at random) may empty a pool, and the
 // next update allocates its scratch again.
-var (
-	workPools  sync.Map // int → *sync.Pool, for n ≥ len(smallPools)
-	smallPools [65]sync.Pool
-)
+var workPools sizedPools
 
-func workPool(n int) *sync.Pool {
-	if n < len(smallPools) {
-		return &smallPools[n]
+// sizedPools is one sync.Pool per dimension, the small ones in an array
+// (no map lookup on the common path).
+type sizedPools struct {
+	large sync.Map // int → *sync.Pool, for n ≥ len(small)
+	small [65]sync.Pool
+}
+
+func (sp *sizedPools) get(n int) *sync.Pool {
+	if n < len(sp.small) {
+		return &sp.small[n]
 	}
-	if p, ok := workPools.Load(n); ok {
+	if p, ok := sp.large.Load(n); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := workPools.LoadOrStore(n, &sync.Pool{})
+	p, _ := sp.large.LoadOrStore(n, &sync.Pool{})
 	return p.(*sync.Pool)
 }
 
@@ -152,7 +156,7 @@ const stackFloats = 32
 
 // getWork returns pooled scratch for dimension n, or new scratch.
 func getWork(n int) *work {
-	w, _ := workPool(n).Get().(*work)
+	w, _ := workPools.get(n).Get().(*work)
 	if w == nil {
 		w = &work{pi: make([]float64, n)}
 	}
@@ -215,7 +219,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	}
 	m.dropSlow()
 	if pw != nil {
-		workPool(n).Put(pw)
+		workPools.get(n).Put(pw)
 	}
 	return e, err
 }
@@ -345,7 +349,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	// finite, which the windup cap ensures unless it is off or huge. If x
 	// or y is not finite, e is not finite either (θ is finite), so this
 	// one test also catches bad input; diagnose only on failure.
-	var kol, invKol float64 // κ/λ and λ/κ
+	var kol, invKol, sqk float64 // κ/λ, λ/κ and √(κ/λ)
 	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
 		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
@@ -356,13 +360,15 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 			return err
 		}
 		xtheta = y - e
+		sqk = math.Sqrt(kol)
 	} else {
 		invK := 1 / kappa
 		invLambda := 1 / lam
 		kol, invKol = kappa*invLambda, lam*invK
+		sqk = math.Sqrt(kol)
 		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
 		// computed again by commit.
-		g := m.boundedError(e, kol, sc) * invK
+		g := m.boundedError(e, sqk, sc) * invK
 		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
 			return ErrNumeric
 		}
@@ -377,7 +383,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, y, e, kol, invKol, sc)
+	m.scoreNext(xtheta, y, e, kol, invKol, sqk, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }

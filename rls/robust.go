@@ -1,9 +1,6 @@
 package rls
 
-import (
-	"math"
-	"sync"
-)
+import "math"
 
 // The slow path of Model.Update and the positive-definiteness check. The
 // fast path (model.go) is the textbook update; it is taken when the sample
@@ -38,24 +35,10 @@ type rwork struct {
 	theta      []float64 // the new θ
 }
 
-var (
-	rworkPools  sync.Map // int → *sync.Pool, for n ≥ len(smallRPools)
-	smallRPools [65]sync.Pool
-)
-
-func rworkPool(n int) *sync.Pool {
-	if n < len(smallRPools) {
-		return &smallRPools[n]
-	}
-	if p, ok := rworkPools.Load(n); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := rworkPools.LoadOrStore(n, &sync.Pool{})
-	return p.(*sync.Pool)
-}
+var rworkPools sizedPools
 
 func getRwork(n int) *rwork {
-	r, _ := rworkPool(n).Get().(*rwork)
+	r, _ := rworkPools.get(n).Get().(*rwork)
 	if r == nil {
 		r = &rwork{
 			l: make([]float64, n*n), g: make([]float64, n*n), p: make([]float64, n*n),
@@ -66,7 +49,7 @@ func getRwork(n int) *rwork {
 	return r
 }
 
-func putRwork(n int, r *rwork) { rworkPool(n).Put(r) }
+func putRwork(n int, r *rwork) { rworkPools.get(n).Put(r) }
 
 // cholesky factors the symmetric n×n a (lower triangle read) in place into
 // L with a = L Lᵀ, and reports whether every pivot L_jj² exceeded minPivot.
@@ -251,7 +234,7 @@ func (m *Model) prepareSlow(x []float64, y float64, sc *Scoring) (e, kol, invKol
 	for i := range v {
 		v[i] /= nv
 	}
-	gain := m.boundedError(e, kol, sc) * sok * nv
+	gain := m.boundedError(e, math.Sqrt(kol), sc) * sok * nv
 	for i := 0; i < n; i++ {
 		var s float64
 		for j := 0; j <= i; j++ {

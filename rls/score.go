@@ -308,21 +308,25 @@ func (w *Watch) threshold(sc *Scoring) float64 {
 	if sc.AnomalyZ > 0 {
 		return sc.AnomalyZ
 	}
-	t := w.Tail
-	if t == 0 {
-		t = 1
+	return w.tail() * sc.zRate
+}
+
+// tail returns the fitted threshold's factor, 1 before the first fit.
+func (w *Watch) tail() float64 {
+	if w.Tail == 0 {
+		return 1
 	}
-	return t * sc.zRate
+	return w.Tail
 }
 
 // boundedError returns the error with which the sample updates θ: e, or
 // with sc.Robust and once tested, e clipped at RobustClip times the robust
-// scale (Huber).
-func (m *Model) boundedError(e, kol float64, sc *Scoring) float64 {
+// scale (Huber); sqk is √(κ/λ).
+func (m *Model) boundedError(e, sqk float64, sc *Scoring) float64 {
 	if !sc.Robust || m.Detector.N < m.warmup() {
 		return e
 	}
-	sd := m.Watch.sigma() * math.Sqrt(kol)
+	sd := m.Watch.sigma() * sqk
 	if !(sd > 0) {
 		return e
 	}
@@ -496,9 +500,9 @@ func (m *Model) LastScore() Score { return m.next.score }
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
 // scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol = 1/invKol for the sample with output y, without
-// changing m.
-func (m *Model) scoreNext(yhat, y, e, kol, invKol float64, sc *Scoring) {
+// error e and κ/λ = kol = 1/invKol = sqk² for the sample with output y,
+// without changing m.
+func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	w := &m.next
 	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
@@ -538,7 +542,6 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol float64, sc *Scoring) {
 	var anomalies, drifts uint64
 	wa := m.Watch
 	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
-	sqk := math.Sqrt(kol)
 	if sd := wa.sigma() * sqk; sd > 0 {
 		// Kept finite (the episode's peak is state): a scale that
 		// underflowed gives the largest float instead of ±Inf.
@@ -601,10 +604,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	// The fitted threshold: up when an episode opens, down on a normal
 	// sample, nothing inside an episode (a burst is one false alarm).
 	if tested && sc.AnomalyZ == 0 {
-		t := wa.Tail
-		if t == 0 {
-			t = 1
-		}
+		t := wa.tail()
 		switch {
 		case s.Opened && abs(s.AZ) <= GrossFactor*s.Threshold:
 			// Larger first steps (Robbins–Monro): a heavy tail is found
