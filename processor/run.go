@@ -316,7 +316,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes,
 		Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones,
 		Scoring: cfg.Scoring, Mapping: mapping, AR: cfg.AR, health: cfg.Health}
-	stores, offsets := new(tablestore.Stores), new(localOffsets)
+	stores := new(tablestore.Stores)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
 		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
@@ -365,7 +365,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		stop(err)
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local)))),
+		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.
@@ -397,7 +397,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
-	err = offsets.explain(p.Run(ctx), cfg)
+	err = p.Run(ctx)
 	if cause := context.Cause(ctx); err == nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a local table copy failed
 	}
