@@ -674,10 +674,17 @@ func (pb *partBatch) produce(c cutBatch) error {
 	if err := errors.Join(localErr, err); err != nil {
 		return err
 	}
-	if tableAt >= 0 {
-		if err := pb.store.SetOffset(tableAt); err != nil {
-			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
-		}
+	return pb.storeOffset(tableAt)
+}
+
+// storeOffset stores tableAt, the batch's newest table offset (negative:
+// none written), with the local copy.
+func (pb *partBatch) storeOffset(tableAt int64) error {
+	if tableAt < 0 {
+		return nil
+	}
+	if err := pb.store.SetOffset(tableAt); err != nil {
+		return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
 	}
 	return nil
 }
@@ -721,12 +728,7 @@ func (pb *partBatch) produceTxn(c cutBatch) error {
 	if err := pb.setLocal(c.table); err != nil {
 		return err
 	}
-	if tableAt >= 0 {
-		if err := pb.store.SetOffset(tableAt); err != nil {
-			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
-		}
-	}
-	return nil
+	return pb.storeOffset(tableAt)
 }
 
 // setLocal puts the batch's states into the local table copy. The
