@@ -319,9 +319,9 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	stores := new(tablestore.Stores)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
-		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
+		claims := exactlyonce.NewClaims()
 		h.batches = &batchWriter{table: cfg.Names.Table(), stores: stores, counts: h.counts(),
-			codec: TableCodec{Learner: cfg.Learner}, gate: gate, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			codec: TableCodec{Learner: cfg.Learner}, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
 			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition,
 			health: cfg.Health}
@@ -332,13 +332,16 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return err
 			}
 			h.batches.producer, closeWriter = prod, func() { prod.Close() }
+			// The gate is only for goka's marks, which the transactions
+			// drop.
+			h.batches.gate = exactlyonce.NewCommitGate()
+			hooks = append(hooks, h.batches.gate)
 		} else {
-			// First: its sessions drop goka's marks, before the gate's.
 			txns := exactlyonce.NewTransactions(cfg.Kafka, cfg.Names.Group, log)
 			hooks = append(hooks, txns)
 			h.batches.txns, closeWriter = txns, txns.Close
 		}
-		hooks = append(hooks, gate, claims)
+		hooks = append(hooks, claims)
 		defer func() {
 			// Every partition's last batch is written before goka's
 			// processor returns; the goroutines only remain to be reaped.
