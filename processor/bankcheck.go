@@ -11,16 +11,6 @@ import (
 	"github.com/streamrls/streamrls/kafkaconf"
 )
 
-// tableClient connects to the brokers as clientID to read the group's table;
-// closeClient releases the connection.
-func tableClient(cfg Config, clientID string) (client sarama.Client, table string, closeClient func() error, err error) {
-	client, admin, err := cfg.Kafka.Admin(clientID)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return client, cfg.Names.Table(), admin.Close, nil
-}
-
 // checkBank reads the newest state of every partition of the group's
 // table and compares its bank with the configured learner's: a change is
 // logged at start, and a model whose λ or δ changed is refused with a
@@ -32,11 +22,12 @@ func checkBank(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if !ok {
 		return nil
 	}
-	client, topic, closeClient, err := tableClient(cfg, "streamrls-bank-check")
+	client, admin, err := cfg.Kafka.Admin("streamrls-bank-check")
 	if err != nil {
 		return nil
 	}
-	defer closeClient()
+	defer admin.Close()
+	topic := cfg.Names.Table()
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return nil

@@ -107,9 +107,10 @@ func (*msgBatch) statePerMessage() bool { return true }
 //
 // With transactions (batchWriter.txns, the default) a batch is one Kafka
 // transaction holding its records and its input offsets (see produceTxn):
-// goka's marks are dropped, and the gate and the deferred commits only
-// order the batches' ends. The design record (docs/design.md, "Exactly
-// once in effect" and "Micro-batches") has the whole argument.
+// goka's marks are dropped, so there is no gate: the batch's first message
+// of each topic still defers its commit, which keeps goka from closing the
+// table before the batch is written. The design record (docs/design.md,
+// "Exactly once in effect" and "Micro-batches") has the whole argument.
 //
 // goka has no timers, so a goroutine per partition processor ends a batch
 // every interval; the callback ends it at once when it is full, and when
@@ -133,7 +134,7 @@ type batchWriter struct {
 	counts      *Counts
 	metrics     *Metrics // nil: none
 	// gate holds the group's marks behind each batch's first message
-	// (nil: every message defers its commit instead).
+	// (nil: without txns, every message defers its commit instead).
 	gate *exactlyonce.CommitGate
 	// ends tell a batch that its processor has read all its input (nil:
 	// only a pause in the input does).
@@ -457,7 +458,8 @@ type position struct {
 
 // done adds the message of ctx, which applied samples, to the batch; the
 // caller holds mu. The batch's first message of its topic is held by the
-// gate and defers its commit (without a gate every message defers it).
+// gate and defers its commit (without a gate or transactions every message
+// defers it).
 // done says whether the batch must be written now (full, or the partition
 // closed).
 func (pb *partBatch) done(ctx goka.Context, applied int) bool {
@@ -474,10 +476,12 @@ func (pb *partBatch) done(ctx goka.Context, applied int) bool {
 	pb.last = position{string(ctx.Topic()), ctx.Offset()}
 	pb.next(pb.last)
 	switch {
-	case pb.w.gate == nil:
+	case pb.w.gate == nil && pb.w.txns == nil:
 		pb.commits = append(pb.commits, ctx.DeferCommit())
 	case !pb.holding(pb.last.topic):
-		pb.w.gate.Hold(pb.last.topic, pb.p, pb.last.offset)
+		if pb.w.gate != nil {
+			pb.w.gate.Hold(pb.last.topic, pb.p, pb.last.offset)
+		}
 		pb.holds = append(pb.holds, pb.last)
 		pb.commits = append(pb.commits, ctx.DeferCommit())
 	}
@@ -674,10 +678,17 @@ func (pb *partBatch) produce(c cutBatch) error {
 	if err := errors.Join(localErr, err); err != nil {
 		return err
 	}
-	if tableAt >= 0 {
-		if err := pb.store.SetOffset(tableAt); err != nil {
-			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
-		}
+	return pb.storeOffset(tableAt)
+}
+
+// storeOffset stores tableAt, the batch's newest table offset (negative:
+// none written), with the local copy.
+func (pb *partBatch) storeOffset(tableAt int64) error {
+	if tableAt < 0 {
+		return nil
+	}
+	if err := pb.store.SetOffset(tableAt); err != nil {
+		return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
 	}
 	return nil
 }
@@ -721,12 +732,7 @@ func (pb *partBatch) produceTxn(c cutBatch) error {
 	if err := pb.setLocal(c.table); err != nil {
 		return err
 	}
-	if tableAt >= 0 {
-		if err := pb.store.SetOffset(tableAt); err != nil {
-			return fmt.Errorf("store table offset %d of %s/%d: %w", tableAt, pb.w.table, pb.p, err)
-		}
-	}
-	return nil
+	return pb.storeOffset(tableAt)
 }
 
 // setLocal puts the batch's states into the local table copy. The

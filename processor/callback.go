@@ -105,7 +105,7 @@ func (h *Handler) process(ctx goka.Context, pc *partCache, out output, msg any) 
 	reason, detail := checkKey(key)
 	if reason == "" && len(value) > h.maxValue() {
 		reason, detail = ReasonTooLarge, fmt.Sprintf("the value is %d bytes, the limit %d", len(value), h.maxValue())
-		release.schedule()
+		memReleaser.schedule()
 	}
 	if reason == "" && msg == nil {
 		if h.Tombstones == TombstonesDelete {

@@ -22,8 +22,8 @@ type memRelease struct {
 	pending bool
 }
 
-// release is process-wide: so is the memory.
-var release memRelease
+// memReleaser is process-wide: so is the memory.
+var memReleaser memRelease
 
 // schedule collects the garbage and returns the free memory to the OS after
 // releaseDelay, at most once per delay however many values ask for it.

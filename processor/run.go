@@ -316,12 +316,12 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 	h := &Handler{Names: cfg.Names, Learner: cfg.Learner, MaxDim: cfg.MaxDim, MaxValueBytes: cfg.MaxValueBytes,
 		Metrics: cfg.Metrics, Log: log, Snapshots: cfg.Snapshots, CacheSize: cfg.CacheSize, Tombstones: cfg.Tombstones,
 		Scoring: cfg.Scoring, Mapping: mapping, AR: cfg.AR, health: cfg.Health}
-	stores, offsets := new(tablestore.Stores), new(localOffsets)
+	stores := new(tablestore.Stores)
 	var hooks []exactlyonce.GroupHook
 	if !cfg.NoBatches {
-		gate, claims := exactlyonce.NewCommitGate(), exactlyonce.NewClaims()
+		claims := exactlyonce.NewClaims()
 		h.batches = &batchWriter{table: cfg.Names.Table(), stores: stores, counts: h.counts(),
-			codec: TableCodec{Learner: cfg.Learner}, gate: gate, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
+			codec: TableCodec{Learner: cfg.Learner}, ends: claims, interval: cfg.BatchInterval, maxBytes: cfg.BatchMaxBytes,
 			maxInterval: cfg.BatchMaxInterval, density: cfg.BatchDensity,
 			metrics: cfg.Metrics, log: log, idleTTL: cfg.IdleTTL, now: h.now, forget: h.cache.dropPartition,
 			health: cfg.Health}
@@ -332,13 +332,16 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return err
 			}
 			h.batches.producer, closeWriter = prod, func() { prod.Close() }
+			// The gate is only for goka's marks, which the transactions
+			// drop.
+			h.batches.gate = exactlyonce.NewCommitGate()
+			hooks = append(hooks, h.batches.gate)
 		} else {
-			// First: its sessions drop goka's marks, before the gate's.
 			txns := exactlyonce.NewTransactions(cfg.Kafka, cfg.Names.Group, log)
 			hooks = append(hooks, txns)
 			h.batches.txns, closeWriter = txns, txns.Close
 		}
-		hooks = append(hooks, gate, claims)
+		hooks = append(hooks, claims)
 		defer func() {
 			// Every partition's last batch is written before goka's
 			// processor returns; the goroutines only remain to be reaped.
@@ -365,7 +368,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		stop(err)
 	}
 	opts = append(opts,
-		goka.WithStorageBuilder(offsets.track(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local)))),
+		goka.WithStorageBuilder(stores.Track(tablestore.StorageBuilderWith(cfg.StateDir, local))),
 		goka.WithLogger(kafkaconf.GokaLogger(log)),
 		// A null value reaches the callback, which dead-letters it; goka
 		// would drop it silently.
@@ -397,7 +400,7 @@ func runOnce(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}()
 	}
 	log.Info("processor starting", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "state_dir", cfg.StateDir)
-	err = offsets.explain(p.Run(ctx), cfg)
+	err = p.Run(ctx)
 	if cause := context.Cause(ctx); err == nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a local table copy failed
 	}
