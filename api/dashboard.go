@@ -2,16 +2,20 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"fmt"
 	"html/template"
+	"iter"
 	"math"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/plot"
 	"github.com/streamrls/streamrls/schema"
 	"github.com/streamrls/streamrls/view"
@@ -37,7 +41,11 @@ var templateFiles embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num": fmtNum,
+	"ms":  fmtMs,
 }).ParseFS(templateFiles, "templates/*.html"))
+
+// fmtMs renders unix milliseconds as UTC.
+func fmtMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000") }
 
 func fmtNum(v float64) string {
 	switch {
@@ -134,8 +142,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	more := false
 	ev := s.eventsOf(v)
 	d.HasEvents = ev != nil
-	since := time.Now().Add(-RecentEvents)
-	for sensor, err := range v.All(d.After) {
+	var ranked []history.Activity
+	if ev != nil {
+		ranked = rankActive(ev.Store().Active(time.Now().Add(-RecentEvents)))
+	}
+	for ds, err := range dashOrder(v, ranked, d.After) {
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -144,12 +155,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			more = true
 			break
 		}
+		sensor, act := ds.Sensor, ds.act
 		id := sensor.ID
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
-			Updated: time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05")}
-		if ev != nil {
-			row.Anomalies, row.Drifts, row.AtLeast = ev.Store().Recent(id, since)
-		}
+			Updated:   time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05"),
+			Anomalies: act.Anomalies, Drifts: act.Drifts, AtLeast: act.AtLeast}
 		var star []float64
 		if sensor.Bank != nil {
 			if ts := trueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
@@ -179,15 +189,6 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if more {
 		next = d.Rows[len(d.Rows)-1].ID
 	}
-	// Worst first within the page: the sensors with the most recent anomaly
-	// episodes, then drifts; the pages themselves stay in ID order.
-	sort.SliceStable(d.Rows, func(i, j int) bool {
-		a, b := &d.Rows[i], &d.Rows[j]
-		if a.Anomalies != b.Anomalies {
-			return a.Anomalies > b.Anomalies
-		}
-		return a.Drifts > b.Drifts
-	})
 	if more {
 		q := url.Values{"after": {next}, "limit": {strconv.Itoa(limit)}}
 		if v != s.Views[0] {
@@ -196,6 +197,73 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.Next = "/?" + q.Encode()
 	}
 	render(w, "dashboard.html", d)
+}
+
+// dashSensor is a sensor of the dashboard with its recent events.
+type dashSensor struct {
+	*view.Sensor
+	act history.Activity
+}
+
+// rankActive orders the sensors with recent events worst first: the most
+// anomaly episodes, then drifts, then by ID as the view lists them.
+func rankActive(act []history.Activity) []history.Activity {
+	slices.SortFunc(act, func(a, b history.Activity) int {
+		if c := cmp.Compare(b.Anomalies, a.Anomalies); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Drifts, a.Drifts); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Sensor, b.Sensor)
+	})
+	return act
+}
+
+// dashOrder yields the dashboard's sensors after the one with ID after:
+// the ranked ones (only those the view holds) and then the others in the
+// view's order. Only the ranked sensors of the page are looked up one by
+// one; the rest is the view's ordered pass from the cursor, so a page
+// costs its rows and the events kept, not the sensors served. A cursor
+// that is ranked resumes the ranking as it stands; one that is not
+// resumes the view's order after it.
+func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[dashSensor, error] {
+	return func(yield func(dashSensor, error) bool) {
+		rank := make(map[string]int, len(ranked))
+		for i, a := range ranked {
+			rank[a.Sensor] = i
+		}
+		from, plainAfter := 0, ""
+		if after != "" {
+			if i, ok := rank[after]; ok {
+				from = i + 1
+			} else {
+				from, plainAfter = len(ranked), after
+			}
+		}
+		for _, a := range ranked[from:] {
+			sensor, ok, err := v.Get(a.Sensor)
+			if err != nil {
+				yield(dashSensor{}, err)
+				return
+			}
+			if ok && !yield(dashSensor{sensor, a}, nil) {
+				return
+			}
+		}
+		for sensor, err := range v.All(plainAfter) {
+			if err != nil {
+				yield(dashSensor{}, err)
+				return
+			}
+			if _, ok := rank[sensor.ID]; ok {
+				continue
+			}
+			if !yield(dashSensor{sensor, history.Activity{Sensor: sensor.ID}}, nil) {
+				return
+			}
+		}
+	}
 }
 
 func sensorHref(v *view.View, id string) string {
@@ -232,6 +300,10 @@ type sensorData struct {
 	HasEvents bool           // the group's events are followed
 	Events    []schema.Event // the latest, newest first
 	EventPlot template.HTML  // inline SVG of their z
+	// Episodes are the anomaly episodes of the events kept, oldest first,
+	// and EpisodePlot their strip on the sample-time axis.
+	Episodes    []plot.Episode
+	EpisodePlot template.HTML
 }
 
 func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
@@ -260,6 +332,9 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 	if ev := s.eventsOf(v); ev != nil {
 		d.HasEvents, d.Events = true, ev.Store().Events(id, DefaultEventsLimit)
 		d.EventPlot = plot.EventsSVG(d.Events)
+		all := ev.Store().Events(id, ev.Store().PerSensor())
+		d.Episodes = plot.Episodes(all, newestSample(all, sensor.Meta.Updated))
+		d.EpisodePlot = plot.EpisodesSVG(d.Episodes)
 	}
 	if h := s.historyOf(v); h == nil {
 		d.NoPlot = "no history is kept for this group"
@@ -279,6 +354,24 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	render(w, "sensor.html", d)
+}
+
+// newestSample estimates the sample time (unix ms) of a sensor's newest
+// sample, which its state does not keep: the latest event's sample time
+// plus the processing time since that event (updated: when the state last
+// changed, unix ms). evs are newest first.
+func newestSample(evs []schema.Event, updated int64) int64 {
+	newest := int64(0)
+	for _, e := range evs {
+		newest = max(newest, e.SampleTS)
+	}
+	if len(evs) == 0 || evs[0].SampleTS == 0 {
+		return newest
+	}
+	if at, err := time.Parse(time.RFC3339Nano, evs[0].Time); err == nil && updated > at.UnixMilli() {
+		newest = max(newest, evs[0].SampleTS+updated-at.UnixMilli())
+	}
+	return newest
 }
 
 func render(w http.ResponseWriter, name string, data any) {

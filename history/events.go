@@ -147,20 +147,48 @@ func (st *EventStore) Recent(sensor string, since time.Time) (anomalies, drifts 
 	if !ok {
 		return 0, 0, false
 	}
-	events := el.Value.(*sensorEvents).events
-	atLeast = len(events) == st.perSensor && !events[0].at.Before(since)
+	a := st.recentLocked(el.Value.(*sensorEvents), since)
+	return a.Anomalies, a.Drifts, a.AtLeast
+}
+
+// Activity is one sensor's counts of Recent.
+type Activity struct {
+	Sensor            string
+	Anomalies, Drifts int
+	AtLeast           bool
+}
+
+// Active returns the Recent counts of every sensor with an anomaly
+// episode or a drift kept at or after since, in no order. Its cost is
+// that of the events kept (at most maxTotal), whatever the sensors served.
+func (st *EventStore) Active(since time.Time) []Activity {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []Activity
+	for el := st.lru.Front(); el != nil; el = el.Next() {
+		if a := st.recentLocked(el.Value.(*sensorEvents), since); a.Anomalies > 0 || a.Drifts > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (st *EventStore) recentLocked(se *sensorEvents, since time.Time) Activity {
+	a := Activity{Sensor: se.id}
+	events := se.events
+	a.AtLeast = len(events) == st.perSensor && !events[0].at.Before(since)
 	for _, e := range events {
 		if e.at.Before(since) {
 			continue
 		}
 		switch e.Kind {
 		case schema.EventDrift:
-			drifts++
+			a.Drifts++
 		case schema.EventAnomaly:
-			anomalies++
+			a.Anomalies++
 		}
 	}
-	return anomalies, drifts, atLeast
+	return a
 }
 
 // Len is the number of events kept.

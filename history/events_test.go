@@ -2,6 +2,8 @@ package history
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +57,19 @@ func TestEventStore(t *testing.T) {
 	}
 	if _, _, atLeast := st.Recent("c", now.Add(time.Minute)); atLeast {
 		t.Error("recent of c since after its events: at least, though its oldest kept event is older")
+	}
+	// Active: the sensors with recent events, each with its Recent counts.
+	st.Add(ev("d", 0, schema.EventAnomaly, now.Add(-2*time.Hour)))
+	act := st.Active(now.Add(-time.Minute))
+	slices.SortFunc(act, func(a, b Activity) int { return strings.Compare(a.Sensor, b.Sensor) })
+	var want []Activity
+	for _, id := range []string{"b", "c", "d"} {
+		if an, dr, atLeast := st.Recent(id, now.Add(-time.Minute)); an > 0 || dr > 0 {
+			want = append(want, Activity{id, an, dr, atLeast})
+		}
+	}
+	if len(want) != 2 || !slices.Equal(act, want) {
+		t.Errorf("active: %+v, want %+v (b and c)", act, want)
 	}
 }
 
