@@ -17,8 +17,10 @@ const (
 	// version 1, which has no scoring state: its models decode with σ̂²
 	// unknown (0), the detector at its start and zero counts; and version
 	// 2, which has no anomaly state (rls.Watch): its models decode with the
-	// robust scale unknown, the threshold at its start and no episode.
-	BankVersion   byte = 3
+	// robust scale unknown, the threshold at its start and no episode;
+	// and version 3, which has no spread test: its models decode with
+	// that test at its start (it warms up again).
+	BankVersion   byte = 4
 	BankHeaderLen      = 10 // magic, version, dim, count
 	// MaxBankDim is the largest bank dimension DecodeBank accepts.
 	MaxBankDim = 1 << 16
@@ -28,10 +30,12 @@ const (
 	// lambda, delta, maxTrace, samples, mse, recentMSE (version 1), then
 	// sigma2, sigma2N, the detector's pos, neg, scale and n, anomalies,
 	// drifts (version 2), then the anomaly state's scale, level, tail,
-	// episodes, open, peak and quiet (version 3)
+	// episodes, open, peak and quiet (version 3), then the spread test's
+	// n, mean, var, short, tail and high (version 4)
 	bankModelFixedV1 = 6 * 8
 	bankModelFixedV2 = bankModelFixedV1 + 8*8
-	bankModelFixed   = bankModelFixedV2 + 7*8
+	bankModelFixedV3 = bankModelFixedV2 + 7*8
+	bankModelFixed   = bankModelFixedV3 + 6*8
 )
 
 // bankModelSize is the encoded size of one model of dimension n, name
@@ -50,6 +54,8 @@ func bankModelFixedV(version byte) int {
 		return bankModelFixedV1
 	case 2:
 		return bankModelFixedV2
+	case 3:
+		return bankModelFixedV3
 	}
 	return bankModelFixed
 }
@@ -58,7 +64,11 @@ func bankModelFixedV(version byte) int {
 // finite and ≥ 0 (beyond the first six, which it checks one by one).
 var bankNonNeg = [bankModelFixed / 8]string{6: "sigma2", 8: "detector pos", 9: "detector neg",
 	10: "detector scale", 14: "anomaly scale", 15: "anomaly level", 16: "anomaly tail",
-	19: "episode peak"}
+	19: "episode peak", 23: "spread var", 25: "spread tail"}
+
+// bankFinite names the fixed fields, by 8-byte index, that checkBank
+// wants finite (of any sign).
+var bankFinite = [bankModelFixed / 8]string{22: "spread mean", 24: "spread short"}
 
 // BankSize is the encoded size of a bank of specs with dimension n.
 func BankSize(specs []rls.Spec, n int) int {
@@ -124,6 +134,16 @@ func AppendBank(dst []byte, b *rls.Bank) []byte {
 		binary.LittleEndian.PutUint64(p[144:], w.Open)
 		binary.LittleEndian.PutUint64(p[152:], math.Float64bits(w.Peak))
 		binary.LittleEndian.PutUint64(p[160:], w.Quiet)
+		binary.LittleEndian.PutUint64(p[168:], w.SpreadN)
+		binary.LittleEndian.PutUint64(p[176:], math.Float64bits(w.SpreadMean))
+		binary.LittleEndian.PutUint64(p[184:], math.Float64bits(w.SpreadVar))
+		binary.LittleEndian.PutUint64(p[192:], math.Float64bits(w.SpreadShort))
+		binary.LittleEndian.PutUint64(p[200:], math.Float64bits(w.SpreadTail))
+		high := uint64(0)
+		if w.SpreadHigh {
+			high = 1
+		}
+		binary.LittleEndian.PutUint64(p[208:], high)
 		p = p[bankModelFixed:]
 		for j, v := range m.Theta {
 			binary.LittleEndian.PutUint64(p[8*j:], math.Float64bits(v))
@@ -210,6 +230,15 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 			w.Open = binary.LittleEndian.Uint64(p[144:])
 			w.Peak = math.Float64frombits(binary.LittleEndian.Uint64(p[152:]))
 			w.Quiet = binary.LittleEndian.Uint64(p[160:])
+		}
+		if version >= 4 {
+			w := &m.Watch
+			w.SpreadN = binary.LittleEndian.Uint64(p[168:])
+			w.SpreadMean = math.Float64frombits(binary.LittleEndian.Uint64(p[176:]))
+			w.SpreadVar = math.Float64frombits(binary.LittleEndian.Uint64(p[184:]))
+			w.SpreadShort = math.Float64frombits(binary.LittleEndian.Uint64(p[192:]))
+			w.SpreadTail = math.Float64frombits(binary.LittleEndian.Uint64(p[200:]))
+			w.SpreadHigh = binary.LittleEndian.Uint64(p[208:]) != 0
 		}
 		p = p[bankModelFixedV(version):]
 		for j := range m.Theta {
@@ -314,6 +343,11 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 			}
 			if v := f(k); !(v >= 0 && v <= math.MaxFloat64) {
 				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not a finite number >= 0", q+8*k, i, name, field, v)
+			}
+		}
+		for k, field := range bankFinite[:fixed/8] {
+			if v := f(k); field != "" && !finite(math.Float64bits(v)) {
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not finite", q+8*k, i, name, field, v)
 			}
 		}
 		q += fixed

@@ -18,8 +18,12 @@ func AppendBankV1(dst []byte, b *rls.Bank) []byte { return appendOldBank(dst, b,
 // tests only.
 func AppendBankV2(dst []byte, b *rls.Bank) []byte { return appendOldBank(dst, b, 2) }
 
-// appendOldBank writes the layout of version 1 or 2: version 2 adds the
-// scoring state after the error figures.
+// AppendBankV3 appends b in version 3 of the bank codec, the layout before
+// the spread test; like AppendBankV1, kept for the readers' tests only.
+func AppendBankV3(dst []byte, b *rls.Bank) []byte { return appendOldBank(dst, b, 3) }
+
+// appendOldBank writes the layout of version 1, 2 or 3: version 2 adds the
+// scoring state after the error figures, version 3 the anomaly state.
 func appendOldBank(dst []byte, b *rls.Bank, version byte) []byte {
 	n := b.Dim
 	dst = append(dst, BankMagic, version)
@@ -45,6 +49,16 @@ func appendOldBank(dst []byte, b *rls.Bank, version byte) []byte {
 			u(m.Detector.N)
 			u(m.Anomalies)
 			u(m.Drifts)
+		}
+		if version >= 3 {
+			w := &m.Watch
+			f(w.Scale)
+			f(w.Level)
+			f(w.Tail)
+			u(w.Episodes)
+			u(w.Open)
+			f(w.Peak)
+			u(w.Quiet)
 		}
 		for _, v := range m.Theta {
 			f(v)

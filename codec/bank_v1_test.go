@@ -22,8 +22,8 @@ func TestBankDecodesV1(t *testing.T) {
 		t.Fatalf("test bank has no scoring state: %+v", b.Models[0])
 	}
 	v1 := AppendBankV1(nil, b)
-	if len(v1) != len(AppendBank(nil, b))-3*(64+56) {
-		t.Fatalf("v1 state %d bytes, v3 %d: want 120 fewer per model", len(v1), len(AppendBank(nil, b)))
+	if len(v1) != len(AppendBank(nil, b))-3*(64+56+48) {
+		t.Fatalf("v1 state %d bytes, v4 %d: want 168 fewer per model", len(v1), len(AppendBank(nil, b)))
 	}
 	// The fuzz corpus holds version-1 states written by the version-1 code.
 	if !bytes.Equal(AppendBankV1(nil, rls.NewBank(rls.DefaultSpecs(), 2)), fuzzSeedV1(t, "valid-default-2")) {
@@ -63,8 +63,8 @@ func TestBankDecodesV2(t *testing.T) {
 	b := testBank(t, 3, 300)
 	b.Models[1].Watch.Open, b.Models[1].Watch.Episodes = 2, 4
 	v2 := AppendBankV2(nil, b)
-	if len(v2) != len(AppendBank(nil, b))-3*56 {
-		t.Fatalf("v2 state %d bytes, v3 %d: want 56 fewer per model", len(v2), len(AppendBank(nil, b)))
+	if len(v2) != len(AppendBank(nil, b))-3*(56+48) {
+		t.Fatalf("v2 state %d bytes, v4 %d: want 104 fewer per model", len(v2), len(AppendBank(nil, b)))
 	}
 	want := b.Clone()
 	for _, m := range want.Models {
@@ -74,6 +74,33 @@ func TestBankDecodesV2(t *testing.T) {
 	decodeOldBank(t, dst, want, v2, AppendBankV2, "v2")
 	if err := dst.Update([]float64{1, 2, 3}, 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBankDecodesV3: a version-3 state decodes to the same model with the
+// spread test at its start, even into a bank that had one, keeps the rest
+// of the anomaly state, and re-encodes as version 3 byte for byte.
+func TestBankDecodesV3(t *testing.T) {
+	b := testBank(t, 3, 300)
+	if b.Models[0].Watch.SpreadN != 300 || b.Models[0].Watch.Scale == 0 {
+		t.Fatalf("test bank has no anomaly state: %+v", b.Models[0].Watch)
+	}
+	v3 := AppendBankV3(nil, b)
+	if len(v3) != len(AppendBank(nil, b))-3*48 {
+		t.Fatalf("v3 state %d bytes, v4 %d: want 48 fewer per model", len(v3), len(AppendBank(nil, b)))
+	}
+	want := b.Clone()
+	for _, m := range want.Models {
+		w := &m.Watch
+		w.SpreadN, w.SpreadMean, w.SpreadVar, w.SpreadShort, w.SpreadTail, w.SpreadHigh = 0, 0, 0, 0, 0, false
+	}
+	dst := b.Clone()
+	decodeOldBank(t, dst, want, v3, AppendBankV3, "v3")
+	if err := dst.Update([]float64{1, 2, 3}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if w := dst.Models[0].Watch; w.SpreadN != 1 || w.SpreadVar != 1 || w.Scale == 0 {
+		t.Errorf("first sample after a v3 load: %+v; want the spread test restarted, the scale kept", w)
 	}
 }
 

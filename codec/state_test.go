@@ -173,11 +173,12 @@ func TestBankLayout(t *testing.T) {
 		Spec: rls.Spec{Name: "m", Lambda: 1, Delta: 2}, Dim: 2,
 		Theta: []float64{3, 4}, P: []float64{5, 6, 6, 7}, Samples: 8, MSE: 9, RecentMSE: 10, MaxTrace: 11,
 		Sigma2: 12, Sigma2N: 13, Detector: rls.Detector{Pos: 14, Neg: 15, Scale: 16, N: 17}, Anomalies: 18, Drifts: 19,
-		Watch: rls.Watch{Scale: 20, Level: 21, Tail: 22, Episodes: 23, Open: 24, Peak: 25, Quiet: 26},
+		Watch: rls.Watch{Scale: 20, Level: 21, Tail: 22, Episodes: 23, Open: 24, Peak: 25, Quiet: 26,
+			SpreadN: 27, SpreadMean: -28, SpreadVar: 29, SpreadShort: -30, SpreadTail: 31, SpreadHigh: true},
 	}}}
 	got := AppendBank(nil, b)
 	f := func(v float64) []byte { return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)) }
-	want := []byte{0xBA, 3, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
+	want := []byte{0xBA, 4, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'm'}
 	for _, v := range []float64{1, 2, 11} {
 		want = append(want, f(v)...)
 	}
@@ -199,6 +200,11 @@ func TestBankLayout(t *testing.T) {
 	want = binary.LittleEndian.AppendUint64(want, 24)
 	want = append(want, f(25)...)
 	want = binary.LittleEndian.AppendUint64(want, 26)
+	want = binary.LittleEndian.AppendUint64(want, 27)
+	for _, v := range []float64{-28, 29, -30, 31} {
+		want = append(want, f(v)...)
+	}
+	want = binary.LittleEndian.AppendUint64(want, 1)
 	for _, v := range []float64{3, 4, 5, 6, 7} {
 		want = append(want, f(v)...)
 	}

@@ -78,9 +78,12 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 	for i := range n {
 		name, samples, score := sc.Score(i)
 		if i == ms.model && score.Opened {
-			z, t := score.AZ, score.Threshold
+			test, z, t := schema.TestError, score.AZ, score.Threshold
+			if score.Spread && !(math.Abs(z) > t) {
+				test, z, t = schema.TestSpread, score.SZ, score.SpreadThreshold
+			}
 			ms.events = append(ms.events, sampleEvent(s, schema.Event{Model: name, Kind: schema.EventAnomaly,
-				Samples: samples, Z: &z, Threshold: &t}))
+				Samples: samples, Test: test, Z: &z, Threshold: &t}))
 		}
 		if i == ms.model && score.Closed {
 			peak := score.Peak

@@ -224,7 +224,9 @@ class ModelState:
     is the n×n matrix P (numpy arrays when numpy is available, else a list
     and a list of rows). A version-1 state has the scoring fields (sigma2
     to drifts) at their start: 0; a version-1 or 2 state has the anomaly
-    fields (anomaly_scale to episode_quiet) at their start: 0."""
+    fields (anomaly_scale to episode_quiet) at their start: 0; a version 1
+    to 3 state has the spread test's fields (spread_n to spread_high) at
+    their start: 0."""
 
     name: str
     lambda_: float
@@ -248,6 +250,12 @@ class ModelState:
     episode_open: int     # anomalous samples of the open episode; 0 when none is open
     episode_peak: float   # its largest |az|
     episode_quiet: int    # normal samples since its last anomalous one
+    spread_n: int         # samples the spread test has seen
+    spread_mean: float    # long mean of ln of the normalised error
+    spread_var: float     # its long variance
+    spread_short: float   # short mean of the same
+    spread_tail: float    # the spread test's fitted threshold factor; 0 stands for 1
+    spread_high: int      # 1 while the spread test has crossed and is not re-armed
     theta: Any
     p: Any
 
@@ -256,7 +264,7 @@ class ModelState:
 class State:
     """A sensor's table value: the envelope's bookkeeping and its models
     (none before the sensor's first sample). ``bank_version`` is the payload's
-    codec version (1 to 3; 0 without a payload). An autoregressive sensor
+    codec version (1 to 4; 0 without a payload). An autoregressive sensor
     (envelope version 2) has ``lag_order`` P > 0 and ``lags``, its last
     values of y, newest first (fewer than P while they fill)."""
 
@@ -278,6 +286,7 @@ _BANK = struct.Struct("<BBII")          # magic, version, dim, model count
 _FIXED_V1 = struct.Struct("<dddQdd")    # λ, δ, trace cap, samples, mse, recent mse
 _FIXED_V2 = struct.Struct("<dddQdddQdddQQQ")  # then σ̂², its n, S⁺, S⁻, Sᵥ, detector n, anomalies, drifts
 _FIXED_V3 = struct.Struct("<dddQdddQdddQQQdddQQdQ")  # then scale, level, tail, episodes, open, peak, quiet
+_FIXED_V4 = struct.Struct("<dddQdddQdddQQQdddQQdQQddddQ")  # then the spread test: n, mean, var, short, tail, high
 _MAX_BANK_DIM = 1 << 16
 _LAGS = struct.Struct("<II")            # lag order, lags held
 _MAX_LAG_ORDER = 1 << 12
@@ -285,7 +294,7 @@ _MAX_LAG_ORDER = 1 << 12
 
 def decode_state(b: bytes) -> State:
     """Decodes a ``GROUP-table`` value (envelope version 1, or 2 with an
-    autoregressive sensor's lags, around an RLS bank of version 1, 2 or 3; all little-endian, floats IEEE-754 binary64) into a
+    autoregressive sensor's lags, around an RLS bank of version 1 to 4; all little-endian, floats IEEE-754 binary64) into a
     :class:`State`. Floats are the stored ones bit for bit. Raises
     :class:`StateError` for a value that is not a valid state."""
     b = bytes(b)
@@ -339,8 +348,8 @@ def _decode_bank(b: bytes) -> tuple:
     if len(b) < 2:
         raise err("truncated", "truncated at byte 1: no version byte")
     version = b[1]
-    if version not in (1, 2, 3):
-        raise err("version", f"version {version} unsupported (this reads versions 1 to 3)")
+    if version not in (1, 2, 3, 4):
+        raise err("version", f"version {version} unsupported (this reads versions 1 to 4)")
     if len(b) < _BANK.size:
         raise err("truncated", f"truncated at byte {len(b)}: the header has {_BANK.size} bytes")
     _, _, n, count = _BANK.unpack_from(b)
@@ -348,7 +357,7 @@ def _decode_bank(b: bytes) -> tuple:
         raise err("too-large", f"bytes 2-5: dim {n} above the limit {_MAX_BANK_DIM}")
     if count == 0:
         raise err("bad-value", "bytes 6-9: bank has no models")
-    fixed = {1: _FIXED_V1, 2: _FIXED_V2}.get(version, _FIXED_V3)
+    fixed = {1: _FIXED_V1, 2: _FIXED_V2, 3: _FIXED_V3}.get(version, _FIXED_V4)
     tri = n * (n + 1) // 2
     floats = struct.Struct(f"<{n + tri}d")
     models, names, pos = [], set(), _BANK.size
@@ -376,6 +385,8 @@ def _decode_bank(b: bytes) -> tuple:
             f = f + (0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0)
         if version <= 2:
             f = f + (0.0, 0.0, 0.0, 0, 0, 0.0, 0)
+        if version <= 3:
+            f = f + (0, 0.0, 0.0, 0.0, 0.0, 0)
         if not (0 < f[0] <= 1):
             raise err("bad-value", f"byte {q}: model {i} ({name}) lambda {f[0]} outside (0, 1]")
         if not (0 < f[1] < math.inf):
@@ -383,9 +394,12 @@ def _decode_bank(b: bytes) -> tuple:
         if math.isnan(f[2]):
             raise err("bad-value", f"byte {q + 16}: model {i} ({name}) maxTrace is NaN")
         # mse, recent mse, σ̂², S⁺, S⁻, Sᵥ, anomaly scale, level, tail, peak: finite and >= 0
-        for k in (4, 5, 6, 8, 9, 10, 14, 15, 16, 19):
+        for k in (4, 5, 6, 8, 9, 10, 14, 15, 16, 19, 23, 25):
             if not (0 <= f[k] < math.inf):
                 raise err("bad-value", f"model {i} ({name}): field {k} = {f[k]} not a finite number >= 0")
+        for k in (22, 24):
+            if not math.isfinite(f[k]):
+                raise err("bad-value", f"model {i} ({name}): field {k} = {f[k]} not finite")
         v = floats.unpack_from(b, q + fixed.size)
         theta, upper = v[:n], v[n:]
         if not all(math.isfinite(x) for x in v):

@@ -165,7 +165,7 @@ func TestRobust(t *testing.T) {
 // TestEpisodes: a burst of three gross outliers, two normal samples apart
 // at most, is one episode: opened at its first sample, closed at the
 // EpisodeGap-th normal sample after its last, with the count and the peak
-// |AZ|; a gross episode does not raise the threshold.
+// |AZ|; the episode raises the fitted threshold once, by one step.
 func TestEpisodes(t *testing.T) {
 	s := newStream(9, 3, 1)
 	m := NewModel(Spec{Name: "m", Lambda: 1, Delta: 10}, 3)
@@ -203,7 +203,55 @@ func TestEpisodes(t *testing.T) {
 	if len(opened) != 1 || opened[0] != 5 || len(closed) != 1 || closed[0] != 9+EpisodeGap {
 		t.Errorf("opened at %v, closed at %v; want [5], [%d]", opened, closed, 9+EpisodeGap)
 	}
-	if m.Watch.Episodes != episodes+1 || m.Watch.Open != 0 || m.Watch.Tail > tail {
+	// One step up on opening, then a down step of ThresholdStep·rate/2
+	// on each normal sample: at most the largest (earliest) up-step.
+	maxUp := math.Exp(ThresholdStep * math.Sqrt(EarlySteps))
+	if m.Watch.Episodes != episodes+1 || m.Watch.Open != 0 || !(m.Watch.Tail > tail*math.Exp(ThresholdStep*0.99)) || m.Watch.Tail > tail*maxUp {
 		t.Errorf("after: %+v (tail before %v)", m.Watch, tail)
+	}
+}
+
+// TestSpreadTest: errors whose spread triples for 300 samples, or that
+// stop (a sensor stuck at its last value), open a spread episode within
+// 100 samples though few of them, or none, are beyond the error test's
+// threshold; the clean stream before them opens none.
+func TestSpreadTest(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sd   float64 // the noise's spread from sample 5,000 on (1 before)
+	}{{"wider", 3}, {"stuck", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 25))
+			b := NewBank(DefaultSpecs(), 2)
+			x := make([]float64, 2)
+			first := map[string]int{}
+			for k := range 5300 {
+				x[0], x[1] = rng.NormFloat64(), 1
+				sd := 1.0
+				if k >= 5000 {
+					sd = c.sd
+				}
+				y := 2*x[0] + 5 + sd*rng.NormFloat64()
+				if err := b.Update(x, y); err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range b.Models {
+					s := m.LastScore()
+					if s.Opened && k < 5000 {
+						t.Errorf("%s: episode at clean sample %d (az %.3g, sz %.3g)", m.Name, k, s.AZ, s.SZ)
+					}
+					if _, ok := first[m.Name]; !ok && s.Spread && k >= 5000 {
+						first[m.Name] = k - 5000
+					}
+				}
+			}
+			for _, m := range b.Models {
+				d, ok := first[m.Name]
+				t.Logf("%s: spread test after %d samples (found %v)", m.Name, d, ok)
+				if !ok || d > 100 {
+					t.Errorf("%s: spread test fired %v after %d samples, want within 100", m.Name, ok, d)
+				}
+			}
+		})
 	}
 }

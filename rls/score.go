@@ -176,7 +176,8 @@ var defaultScoring = func() Scoring {
 // derive sets the unexported figures of a resolved s.
 func (s *Scoring) derive() {
 	s.invH, s.invHScale = 1/s.Drift.H, 1/s.Drift.HScale
-	p := s.AnomalyRate
+	// The budget is shared by the two tests (error and spread).
+	p := s.AnomalyRate / 2
 	s.zRate = -NormalQuantile(p / 2)
 	s.stepUp, s.stepDn = ThresholdStep*(1-p), ThresholdStep*p
 }
@@ -214,8 +215,9 @@ const (
 	// ScaleClip winsorises r at ScaleClip times the scale, so one outlier
 	// moves the scale by at most a factor 1 + ScaleAlpha·(ScaleClip − 1).
 	ScaleClip = 3
-	// EpisodeAlpha and EpisodeClip replace ScaleAlpha and ScaleClip from
-	// the EpisodeFast-th anomalous sample of an episode on: errors that stay
+	// EpisodeAlpha and EpisodeClip replace ScaleAlpha and ScaleClip once
+	// an episode has had EpisodeFast anomalous samples, until it closes:
+	// errors that stay
 	// large are a new spread, which the scale then follows within a few
 	// samples (after an exactly constant stretch, say), while a lone outlier
 	// or a short burst still moves it little.
@@ -234,14 +236,18 @@ const (
 	// change of ln(threshold)/ThresholdStep, so the false-alarm rate meets
 	// the budget whatever the tail's shape.
 	ThresholdStep = 0.1
-	// GrossFactor: an episode that opens with |AZ| above GrossFactor times
-	// the threshold is a gross error, not evidence that the threshold is
-	// too low (otherwise frequent gross outliers would raise it until
-	// they pass unseen).
-	GrossFactor = 3
 	// RobustClip is the Huber constant of Scoring.Robust, in units of the
 	// robust scale σₐ.
 	RobustClip = 3
+	// SpreadShortAlpha and SpreadLongAlpha are the weights of the newest
+	// sample in the spread test's short and long means (windows of about
+	// 20 and 1,000 samples); SpreadWarmup is its least warm-up.
+	SpreadShortAlpha = 0.05
+	SpreadLongAlpha  = 0.001
+	SpreadWarmup     = 200
+	// SpreadRearm: after a crossing the spread test flags again only once
+	// |SZ| has fallen below SpreadRearm times its threshold.
+	SpreadRearm = 0.5
 	// EarlySteps: the threshold's first up-steps are larger,
 	// ThresholdStep·√(EarlySteps/k) at the k-th episode, until k reaches
 	// EarlySteps.
@@ -250,6 +256,10 @@ const (
 	// Gaussian one.
 	minTail = 0.25
 )
+
+// spreadK is the standard deviation of the short mean of independent
+// values of unit variance: √(α/(2 − α)), α = SpreadShortAlpha.
+var spreadK = math.Sqrt(SpreadShortAlpha / (2 - SpreadShortAlpha))
 
 // scaleNorm is the value of Watch.Scale for errors r = |N(0, 1)|: the
 // fixed point a = E[min(|Z|, ScaleClip·a)] = 2(φ(0) − φ(ca)) + ca·erfc(ca/√2).
@@ -286,14 +296,27 @@ type Watch struct {
 	Open  uint64
 	Peak  float64
 	Quiet uint64
+
+	// The spread test (Model.spreadNext) on g = ln(max(r, floor)):
+	// SpreadN samples seen, SpreadMean and SpreadVar the long
+	// exponentially weighted mean and variance of g, SpreadShort its
+	// short one, SpreadTail the fitted threshold's factor (as Tail),
+	// SpreadHigh whether it crossed and is not yet re-armed.
+	SpreadN                            uint64
+	SpreadMean, SpreadVar, SpreadShort float64
+	SpreadTail                         float64
+	SpreadHigh                         bool
 }
 
 // check reports whether w holds finite numbers ≥ 0.
 func (w *Watch) check() error {
-	for _, v := range []float64{w.Scale, w.Level, w.Tail, w.Peak} {
+	for _, v := range []float64{w.Scale, w.Level, w.Tail, w.Peak, w.SpreadVar, w.SpreadTail} {
 		if !finite(v) || v < 0 {
 			return fmt.Errorf("anomaly state %+v: want finite numbers ≥ 0", *w)
 		}
+	}
+	if !finite(w.SpreadMean) || !finite(w.SpreadShort) {
+		return fmt.Errorf("anomaly state %+v: want a finite spread mean", *w)
 	}
 	return nil
 }
@@ -318,6 +341,66 @@ func (w *Watch) tail() float64 {
 	}
 	return w.Tail
 }
+
+// spreadTail is tail for the spread test.
+func (w *Watch) spreadTail() float64 {
+	if w.SpreadTail == 0 {
+		return 1
+	}
+	return w.SpreadTail
+}
+
+// spreadThreshold returns the threshold on |SZ| in force.
+func (w *Watch) spreadThreshold(sc *Scoring) float64 {
+	if math.IsInf(sc.AnomalyZ, 1) {
+		return sc.AnomalyZ
+	}
+	return w.spreadTail() * sc.zRate
+}
+
+// spreadNext advances the spread test of wa past a sample with normalised
+// error r and sets s.SZ and s.SpreadThreshold; it reports whether |SZ|
+// crossed the threshold on this sample. The test compares a short mean
+// of g = ln r (the errors' typical size lately) with the long mean and
+// spread of g, so it finds errors that grow or shrink for a while (a
+// burst, a changed regime, a stuck sensor) though no single one is out of
+// line. Only the crossing counts as anomalous: the statistic is smooth,
+// and the samples after the crossing hold no new evidence.
+func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
+	s.SZ, s.SpreadThreshold = math.NaN(), wa.spreadThreshold(sc)
+	g := math.Log(fmax(fmin(r, math.MaxFloat64), fmax(FloorRel*wa.Level, Sigma2Min)))
+	if !finite(g) {
+		return false
+	}
+	wa.SpreadN++
+	if wa.SpreadN == 1 {
+		wa.SpreadMean, wa.SpreadShort, wa.SpreadVar = g, g, 1
+		return false
+	}
+	sd := math.Sqrt(wa.SpreadVar) * spreadK
+	wa.SpreadShort += SpreadShortAlpha * (g - wa.SpreadShort)
+	crossed := false
+	if sd > 0 {
+		s.SZ = (wa.SpreadShort - wa.SpreadMean) / sd
+		switch {
+		case wa.SpreadHigh:
+			// Re-armed well below the threshold, so that a statistic
+			// sliding back through it does not cross again and again.
+			wa.SpreadHigh = abs(s.SZ) >= SpreadRearm*s.SpreadThreshold
+		case abs(s.SZ) > s.SpreadThreshold && wa.SpreadN > m.spreadWarmup():
+			crossed, wa.SpreadHigh = true, true
+		}
+	}
+	w := fmax(1/float64(wa.SpreadN), SpreadLongAlpha)
+	d := g - wa.SpreadMean
+	wa.SpreadMean += w * d
+	wa.SpreadVar = (1 - w) * (wa.SpreadVar + w*d*d)
+	return crossed
+}
+
+// spreadWarmup is the samples before the spread test is applied: its long
+// mean needs more than the error test's scale.
+func (m *Model) spreadWarmup() uint64 { return max(SpreadWarmup, m.warmup()) }
 
 // boundedError returns the error with which the sample updates θ: e, or
 // with sc.Robust and once tested, e clipped at RobustClip times the robust
@@ -350,8 +433,13 @@ type Score struct {
 	// NaN while that scale is unknown. Threshold is the threshold on |AZ|
 	// in force.
 	AZ, Threshold float64
-	// Anomaly: |AZ| > Threshold (never during the warm-up).
-	Anomaly bool
+	// SZ is the spread test's statistic (Watch.SpreadShort standardised);
+	// NaN until that test has a reference. SpreadThreshold is the
+	// threshold on |SZ| in force.
+	SZ, SpreadThreshold float64
+	// Anomaly: |AZ| > Threshold or Spread (never during the warm-up).
+	// Spread: |SZ| crossed SpreadThreshold on this sample.
+	Anomaly, Spread bool
 	// Opened: this anomalous sample opened an episode. Closed: this
 	// sample closed the open episode (the EpisodeGap-th normal sample after
 	// its last anomalous one), which had Count anomalous samples and a peak
@@ -547,13 +635,24 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 		// underflowed gives the largest float instead of ±Inf.
 		s.AZ = fmax(-math.MaxFloat64, fmin(math.MaxFloat64, e/sd))
 	}
-	tested := m.Detector.N >= warm
+	// Anomalies are tested from the end of the model's first warm-up on;
+	// a drift alarm restarts that warm-up only when it resets P (θ then
+	// relearns), since otherwise nothing the test relies on changed.
+	tested := m.Sigma2N >= warm
+	if sc.OnDrift == DriftReset {
+		tested = m.Detector.N >= warm
+	}
 	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
 		s.Anomaly = true
+	}
+	if m.spreadNext(&wa, &s, abs(e)/sqk, sc) && tested {
+		s.Spread, s.Anomaly = true, true
+	}
+	if s.Anomaly {
 		anomalies = 1
 	}
 	m.watchNext(&wa, &s, y, e, sqk, tested, sc)
-	if tested && finite(s.Z) {
+	if m.Detector.N >= warm && finite(s.Z) {
 		if !sc.DriftOff {
 			c := &sc.Drift
 			z := fmax(-c.Clip, fmin(c.Clip, s.Z))
@@ -603,21 +702,35 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 
 	// The fitted threshold: up when an episode opens, down on a normal
 	// sample, nothing inside an episode (a burst is one false alarm).
-	if tested && sc.AnomalyZ == 0 {
-		t := wa.tail()
-		switch {
-		case s.Opened && abs(s.AZ) <= GrossFactor*s.Threshold:
+	// Each test that opened the episode raised a false alarm if it was
+	// one. An explicit threshold (AnomalyZ) replaces the error test's.
+	if tested {
+		up := func(f float64) float64 {
 			// Larger first steps (Robbins–Monro): a heavy tail is found
 			// in fewer false episodes.
 			step := sc.stepUp
 			if k := float64(wa.Episodes); k < EarlySteps {
 				step *= math.Sqrt(EarlySteps / k)
 			}
-			t *= math.Exp(step)
+			return f * math.Exp(step)
+		}
+		t, u := wa.tail(), wa.spreadTail()
+		switch {
+		case s.Opened:
+			if s.Spread {
+				u = up(u)
+			}
+			if abs(s.AZ) > s.Threshold {
+				t = up(t)
+			}
 		case !s.Anomaly:
 			t *= 1 - sc.stepDn
+			u *= 1 - sc.stepDn
 		}
-		wa.Tail = fmax(t, minTail)
+		if sc.AnomalyZ == 0 {
+			wa.Tail = fmax(t, minTail)
+		}
+		wa.SpreadTail = fmax(u, minTail)
 	}
 
 	// The scale: a running mean, then exponentially weighted, winsorised
@@ -626,7 +739,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	r := abs(e) / sqk
 	cnt := float64(m.Sigma2N + 1)
 	alpha, clip := float64(ScaleAlpha), float64(ScaleClip)
-	if s.Anomaly && wa.Open >= EpisodeFast {
+	if wa.Open >= EpisodeFast {
 		alpha, clip = EpisodeAlpha, EpisodeClip
 	}
 	wt := fmax(1/cnt, alpha)

@@ -82,12 +82,19 @@ type ModelScore struct {
 // Event kinds.
 const (
 	// EventAnomaly: an anomaly episode opened in the --score-model, at its
-	// first sample whose |az| is above the threshold.
+	// first anomalous sample: |az| above its threshold (Test "error") or
+	// the errors' typical size shifted (Test "spread").
 	EventAnomaly = "anomaly"
 	// EventAnomalyEnd: the episode closed, after rls.EpisodeGap normal
 	// samples; Count and Peak describe it.
 	EventAnomalyEnd = "anomaly-end"
 	EventDrift      = "drift" // a model's change detector fired
+)
+
+// The tests of an anomaly event (Event.Test).
+const (
+	TestError  = "error"  // |az| of one sample above its threshold
+	TestSpread = "spread" // the short mean of ln|error| moved away from its long mean
 )
 
 // Event is one message value on the GROUP-events topic (key = sensor ID),
@@ -99,8 +106,9 @@ type Event struct {
 	Partition int32    `json:"partition"`           // input partition of the message
 	Offset    int64    `json:"offset"`              // input offset of the message
 	Samples   uint64   `json:"samples"`             // the model's samples when it happened
-	Z         *float64 `json:"z,omitempty"`         // anomaly: the sample's az, the anomaly test's statistic
-	Threshold *float64 `json:"threshold,omitempty"` // anomaly: the threshold on |az| it exceeded
+	Test      string   `json:"test,omitempty"`      // anomaly: TestError or TestSpread, the test that opened it
+	Z         *float64 `json:"z,omitempty"`         // anomaly: that test's statistic (az, or the spread's sz)
+	Threshold *float64 `json:"threshold,omitempty"` // anomaly: the threshold on |z| it exceeded
 	Count     uint64   `json:"count,omitempty"`     // anomaly-end: the episode's anomalous samples
 	Peak      *float64 `json:"peak,omitempty"`      // anomaly-end: the episode's largest |az|
 	Statistic *float64 `json:"statistic,omitempty"` // drift: the detector's statistic (over 1 fires)
