@@ -139,11 +139,7 @@ func AppendBank(dst []byte, b *rls.Bank) []byte {
 		binary.LittleEndian.PutUint64(p[184:], math.Float64bits(w.SpreadVar))
 		binary.LittleEndian.PutUint64(p[192:], math.Float64bits(w.SpreadShort))
 		binary.LittleEndian.PutUint64(p[200:], math.Float64bits(w.SpreadTail))
-		high := uint64(0)
-		if w.SpreadHigh {
-			high = 1
-		}
-		binary.LittleEndian.PutUint64(p[208:], high)
+		binary.LittleEndian.PutUint64(p[208:], uint64(int64(w.SpreadSide)))
 		p = p[bankModelFixed:]
 		for j, v := range m.Theta {
 			binary.LittleEndian.PutUint64(p[8*j:], math.Float64bits(v))
@@ -238,7 +234,7 @@ func DecodeBankInto(dst *rls.Bank, b []byte) error {
 			w.SpreadVar = math.Float64frombits(binary.LittleEndian.Uint64(p[184:]))
 			w.SpreadShort = math.Float64frombits(binary.LittleEndian.Uint64(p[192:]))
 			w.SpreadTail = math.Float64frombits(binary.LittleEndian.Uint64(p[200:]))
-			w.SpreadHigh = binary.LittleEndian.Uint64(p[208:]) != 0
+			w.SpreadSide = int8(int64(binary.LittleEndian.Uint64(p[208:])))
 		}
 		p = p[bankModelFixedV(version):]
 		for j := range m.Theta {
@@ -348,6 +344,11 @@ func checkBank(b []byte) (version byte, n, count int, err error) {
 		for k, field := range bankFinite[:fixed/8] {
 			if v := f(k); field != "" && !finite(math.Float64bits(v)) {
 				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) %s %v not finite", q+8*k, i, name, field, v)
+			}
+		}
+		if version >= 4 {
+			if side := int64(binary.LittleEndian.Uint64(b[q+208:])); side < -1 || side > 1 {
+				return 0, 0, 0, stateErr(c, ReasonBadValue, "byte %d: model %d (%s) spread side %d not -1, 0 or 1", q+208, i, name, side)
 			}
 		}
 		q += fixed

@@ -92,7 +92,7 @@ func TestBankDecodesV3(t *testing.T) {
 	want := b.Clone()
 	for _, m := range want.Models {
 		w := &m.Watch
-		w.SpreadN, w.SpreadMean, w.SpreadVar, w.SpreadShort, w.SpreadTail, w.SpreadHigh = 0, 0, 0, 0, 0, false
+		w.SpreadN, w.SpreadMean, w.SpreadVar, w.SpreadShort, w.SpreadTail, w.SpreadSide = 0, 0, 0, 0, 0, 0
 	}
 	dst := b.Clone()
 	decodeOldBank(t, dst, want, v3, AppendBankV3, "v3")

@@ -174,7 +174,7 @@ func TestBankLayout(t *testing.T) {
 		Theta: []float64{3, 4}, P: []float64{5, 6, 6, 7}, Samples: 8, MSE: 9, RecentMSE: 10, MaxTrace: 11,
 		Sigma2: 12, Sigma2N: 13, Detector: rls.Detector{Pos: 14, Neg: 15, Scale: 16, N: 17}, Anomalies: 18, Drifts: 19,
 		Watch: rls.Watch{Scale: 20, Level: 21, Tail: 22, Episodes: 23, Open: 24, Peak: 25, Quiet: 26,
-			SpreadN: 27, SpreadMean: -28, SpreadVar: 29, SpreadShort: -30, SpreadTail: 31, SpreadHigh: true},
+			SpreadN: 27, SpreadMean: -28, SpreadVar: 29, SpreadShort: -30, SpreadTail: 31, SpreadSide: -1},
 	}}}
 	got := AppendBank(nil, b)
 	f := func(v float64) []byte { return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)) }
@@ -204,7 +204,7 @@ func TestBankLayout(t *testing.T) {
 	for _, v := range []float64{-28, 29, -30, 31} {
 		want = append(want, f(v)...)
 	}
-	want = binary.LittleEndian.AppendUint64(want, 1)
+	want = binary.LittleEndian.AppendUint64(want, 1<<64-1) // −1
 	for _, v := range []float64{3, 4, 5, 6, 7} {
 		want = append(want, f(v)...)
 	}
@@ -259,6 +259,9 @@ func TestBankErrors(t *testing.T) {
 		{"delta inf", put(m0+8, math.Inf(1)), ReasonBadValue, "delta +Inf"},
 		{"delta 0", put(m0+8, 0), ReasonBadValue, "delta 0"},
 		{"maxTrace NaN", put(m0+16, math.NaN()), ReasonBadValue, "maxTrace"},
+		{"spread mean inf", put(m0+176, math.Inf(-1)), ReasonBadValue, "spread mean -Inf"},
+		{"spread var <0", put(m0+184, -1), ReasonBadValue, "spread var -1"},
+		{"spread side 2", set(m0+208, 2), ReasonBadValue, "spread side 2"},
 		{"mse -1", put(m0+32, -1), ReasonBadValue, "mse -1"},
 		{"recent inf", put(m0+40, math.Inf(1)), ReasonBadValue, "recentMSE +Inf"},
 		{"sigma2 -1", put(m0+48, -1), ReasonBadValue, "sigma2 -1"},

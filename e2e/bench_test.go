@@ -191,4 +191,4 @@ func TestBenchScaleProcess(t *testing.T) {
 // defaultStateBytes is the table value of a sensor of the default bank at
 // n = 10: envelope 42, bank header 10, and per model 1 + len(name) + 21·8 +
 // n·8 + n(n+1)/2·8.
-const defaultStateBytes = 42 + 10 + 2*(1+4+21*8+10*8+55*8)
+const defaultStateBytes = 42 + 10 + 2*(1+4+27*8+10*8+55*8)

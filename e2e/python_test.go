@@ -87,6 +87,12 @@ type pyModel struct {
 	EpOpen     uint64     `json:"episode_open"`
 	EpPeak     string     `json:"episode_peak"`
 	EpQuiet    uint64     `json:"episode_quiet"`
+	SpreadN    uint64     `json:"spread_n"`
+	SMean      string     `json:"spread_mean"`
+	SVar       string     `json:"spread_var"`
+	SShort     string     `json:"spread_short"`
+	STail      string     `json:"spread_tail"`
+	SSide      int8       `json:"spread_side"`
 	Theta      []string   `json:"theta"`
 	P          [][]string `json:"p"`
 }
@@ -159,7 +165,7 @@ type goAnswers struct {
 // `serve` with a token. Every route the client calls answers what the Go
 // client (or a plain request) answers, errors carry the same status and
 // message, decode_state gives bit for bit the θ and P the Go codec encoded
-// (bank versions 1 and 2) and refuses broken states for Go's reasons, and
+// (bank versions 1 to 3) and refuses broken states for Go's reasons, and
 // the table, scores and events that kafka-python reads parse to what
 // franz-go reads. It runs with numpy and again without, and the Python
 // example of docs/api.md runs as written.
@@ -474,7 +480,13 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	}
 	for _, dim := range []int{1, 4, 10} {
 		b := learned(dim, 300)
-		add(fmt.Sprintf("v3-dim%d", dim), meta(dim, 300), codec.AppendBank(nil, b), b, 3)
+		add(fmt.Sprintf("v4-dim%d", dim), meta(dim, 300), codec.AppendBank(nil, b), b, 4)
+		v3 := b.Clone()
+		for _, m := range v3.Models {
+			w := &m.Watch
+			w.SpreadN, w.SpreadMean, w.SpreadVar, w.SpreadShort, w.SpreadTail, w.SpreadSide = 0, 0, 0, 0, 0, 0
+		}
+		add(fmt.Sprintf("v3-dim%d", dim), meta(dim, 300), codec.AppendBankV3(nil, b), v3, 3)
 		v2 := b.Clone()
 		for _, m := range v2.Models {
 			m.Watch = rls.Watch{}
@@ -494,13 +506,13 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 	}
 	add("v1-corpus", meta(2, 0), seed, old, 1)
 	fresh := rls.NewBank(rls.DefaultSpecs(), 3)
-	add("v3-fresh", meta(3, 0), codec.AppendBank(nil, fresh), fresh, 3)
+	add("v4-fresh", meta(3, 0), codec.AppendBank(nil, fresh), fresh, 4)
 	add("stub", codec.Meta{Offset: -1}, nil, nil, 0)
 	// Autoregressive sensors (envelope version 2): lags full and filling.
 	ar := learned(5, 200)
-	addLags("lags-v3-dim5", meta(5, 200), codec.Lags{Order: 4, Values: []float64{1.5, -0.25, 3e-300, 7e300}}, codec.AppendBank(nil, ar), ar, 3)
+	addLags("lags-v4-dim5", meta(5, 200), codec.Lags{Order: 4, Values: []float64{1.5, -0.25, 3e-300, 7e300}}, codec.AppendBank(nil, ar), ar, 4)
 	arFill := rls.NewBank(rls.DefaultSpecs(), 3)
-	addLags("lags-filling", meta(3, 0), codec.Lags{Order: 2, Values: []float64{0.5}}, codec.AppendBank(nil, arFill), arFill, 3)
+	addLags("lags-filling", meta(3, 0), codec.Lags{Order: 2, Values: []float64{0.5}}, codec.AppendBank(nil, arFill), arFill, 4)
 	withLags := codec.AppendEnvelopeLags(nil, meta(5, 300), codec.Lags{Order: 4, Values: []float64{1, 2}}, codec.AppendBank(nil, learned(5, 50)))
 
 	// Broken values: decode_state refuses each for the reason Go gives.
@@ -514,7 +526,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		"broken-lags-truncate": withLags[:55],
 		"broken-short-header":  good[:30],
 		"broken-bank-magic":    append(append([]byte{}, good[:42]...), append([]byte{0xBB}, good[43:]...)...),
-		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{4}, good[44:]...)...),
+		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{codec.BankVersion + 1}, good[44:]...)...),
 		"broken-bank-truncate": good[:len(good)-1],
 		"broken-bank-trailing": append(append([]byte{}, good...), 0),
 	}
@@ -604,7 +616,9 @@ func samePyState(py *pyState, g *goState) string {
 			{"cusum_pos", p.CusumPos, w.Detector.Pos}, {"cusum_neg", p.CusumNeg, w.Detector.Neg},
 			{"cusum_scale", p.CusumScale, w.Detector.Scale}, {"anomaly_scale", p.AScale, w.Watch.Scale},
 			{"anomaly_level", p.ALevel, w.Watch.Level}, {"anomaly_tail", p.ATail, w.Watch.Tail},
-			{"episode_peak", p.EpPeak, w.Watch.Peak}}
+			{"episode_peak", p.EpPeak, w.Watch.Peak}, {"spread_mean", p.SMean, w.Watch.SpreadMean},
+			{"spread_var", p.SVar, w.Watch.SpreadVar}, {"spread_short", p.SShort, w.Watch.SpreadShort},
+			{"spread_tail", p.STail, w.Watch.SpreadTail}}
 		if len(p.Theta) != n || len(p.P) != n {
 			return fmt.Sprintf("model %s: %d coefficients, P of %d rows; want %d", w.Name, len(p.Theta), len(p.P), n)
 		}
@@ -632,7 +646,7 @@ func samePyState(py *pyState, g *goState) string {
 		}
 		if p.Name != w.Name || p.Samples != w.Samples || p.Sigma2N != w.Sigma2N || p.CusumN != w.Detector.N ||
 			p.Anomalies != w.Anomalies || p.Drifts != w.Drifts || p.Episodes != w.Watch.Episodes ||
-			p.EpOpen != w.Watch.Open || p.EpQuiet != w.Watch.Quiet {
+			p.EpOpen != w.Watch.Open || p.EpQuiet != w.Watch.Quiet || p.SpreadN != w.Watch.SpreadN || p.SSide != w.Watch.SpreadSide {
 			return fmt.Sprintf("model %d: %+v, want %+v", i, p, *w)
 		}
 	}

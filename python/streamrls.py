@@ -225,7 +225,7 @@ class ModelState:
     and a list of rows). A version-1 state has the scoring fields (sigma2
     to drifts) at their start: 0; a version-1 or 2 state has the anomaly
     fields (anomaly_scale to episode_quiet) at their start: 0; a version 1
-    to 3 state has the spread test's fields (spread_n to spread_high) at
+    to 3 state has the spread test's fields (spread_n to spread_side) at
     their start: 0."""
 
     name: str
@@ -255,7 +255,7 @@ class ModelState:
     spread_var: float     # its long variance
     spread_short: float   # short mean of the same
     spread_tail: float    # the spread test's fitted threshold factor; 0 stands for 1
-    spread_high: int      # 1 while the spread test has crossed and is not re-armed
+    spread_side: int      # side of the spread test's last crossing (1 larger, -1 smaller) until it came back; else 0
     theta: Any
     p: Any
 
@@ -286,7 +286,7 @@ _BANK = struct.Struct("<BBII")          # magic, version, dim, model count
 _FIXED_V1 = struct.Struct("<dddQdd")    # λ, δ, trace cap, samples, mse, recent mse
 _FIXED_V2 = struct.Struct("<dddQdddQdddQQQ")  # then σ̂², its n, S⁺, S⁻, Sᵥ, detector n, anomalies, drifts
 _FIXED_V3 = struct.Struct("<dddQdddQdddQQQdddQQdQ")  # then scale, level, tail, episodes, open, peak, quiet
-_FIXED_V4 = struct.Struct("<dddQdddQdddQQQdddQQdQQddddQ")  # then the spread test: n, mean, var, short, tail, high
+_FIXED_V4 = struct.Struct("<dddQdddQdddQQQdddQQdQQddddq")  # then the spread test: n, mean, var, short, tail, side
 _MAX_BANK_DIM = 1 << 16
 _LAGS = struct.Struct("<II")            # lag order, lags held
 _MAX_LAG_ORDER = 1 << 12
@@ -486,7 +486,8 @@ class ScoreRecord:
 @dataclass
 class Event:
     """A ``GROUP-events`` value: ``kind`` "anomaly" (an episode opened, with
-    ``z`` and ``threshold``), "anomaly-end" (it closed, with ``count`` and
+    ``test`` "error" or "spread", the test that opened it, and its ``z`` and
+    ``threshold``), "anomaly-end" (it closed, with ``count`` and
     ``peak``) or "drift" (with ``statistic``); ``time`` is the processing
     time, ``sample_time`` the sample's own (both RFC 3339)."""
 
@@ -505,6 +506,7 @@ class Event:
     seq: Optional[int] = None
     sample_ts: int = 0
     sample_time: str = ""
+    test: str = ""
 
 
 def _loads(b: Any) -> dict:
@@ -543,4 +545,4 @@ def read_event(b: Any) -> Event:
     d = _loads(b)
     return Event(d["sensor"], d["model"], d["kind"], d["partition"], d["offset"], d["samples"],
                  d["time"], d.get("z"), d.get("statistic"), d.get("threshold"), d.get("count", 0),
-                 d.get("peak"), d.get("seq"), d.get("sample_ts", 0), d.get("sample_time", ""))
+                 d.get("peak"), d.get("seq"), d.get("sample_ts", 0), d.get("sample_time", ""), d.get("test", ""))

@@ -255,3 +255,35 @@ func TestSpreadTest(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanStreamNoEpisodes: at the default budget (10⁻⁷), 40 sensors of
+// dimension 10 with Gaussian noise, 20,000 samples each (8·10⁵ per model),
+// open at most one false episode per model; neither test's statistic has a
+// tail much heavier than the Gaussian one its threshold starts from.
+func TestCleanStreamNoEpisodes(t *testing.T) {
+	opened := map[string]int{}
+	for sensor := range 40 {
+		rng := rand.New(rand.NewPCG(uint64(sensor), 25))
+		b := NewBank(DefaultSpecs(), 10)
+		x := make([]float64, 10)
+		for range 20000 {
+			for i := range x {
+				x[i] = rng.NormFloat64()
+			}
+			if err := b.Update(x, x[0]+x[9]+0.1*rng.NormFloat64()); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range b.Models {
+				if s := m.LastScore(); s.Opened {
+					opened[m.Name]++
+					t.Logf("sensor %d %s: episode (az %.3g, sz %.3g, spread %v)", sensor, m.Name, s.AZ, s.SZ, s.Spread)
+				}
+			}
+		}
+	}
+	for name, n := range opened {
+		if n > 1 {
+			t.Errorf("%s: %d false episodes in 8·10⁵ clean samples, want at most 1", name, n)
+		}
+	}
+}

@@ -245,9 +245,9 @@ const (
 	SpreadShortAlpha = 0.05
 	SpreadLongAlpha  = 0.001
 	SpreadWarmup     = 200
-	// SpreadRearm: after a crossing the spread test flags again only once
-	// |SZ| has fallen below SpreadRearm times its threshold.
-	SpreadRearm = 0.5
+	// SpreadLow: the spread test's r is at least SpreadLow times the
+	// robust scale (Watch.Scale).
+	SpreadLow = 0.1
 	// EarlySteps: the threshold's first up-steps are larger,
 	// ThresholdStep·√(EarlySteps/k) at the k-th episode, until k reaches
 	// EarlySteps.
@@ -301,11 +301,12 @@ type Watch struct {
 	// SpreadN samples seen, SpreadMean and SpreadVar the long
 	// exponentially weighted mean and variance of g, SpreadShort its
 	// short one, SpreadTail the fitted threshold's factor (as Tail),
-	// SpreadHigh whether it crossed and is not yet re-armed.
+	// SpreadSide the side of its last crossing (+1 errors larger, −1
+	// smaller) until SZ came back to 0, else 0.
 	SpreadN                            uint64
 	SpreadMean, SpreadVar, SpreadShort float64
 	SpreadTail                         float64
-	SpreadHigh                         bool
+	SpreadSide                         int8
 }
 
 // check reports whether w holds finite numbers ≥ 0.
@@ -315,8 +316,8 @@ func (w *Watch) check() error {
 			return fmt.Errorf("anomaly state %+v: want finite numbers ≥ 0", *w)
 		}
 	}
-	if !finite(w.SpreadMean) || !finite(w.SpreadShort) {
-		return fmt.Errorf("anomaly state %+v: want a finite spread mean", *w)
+	if !finite(w.SpreadMean) || !finite(w.SpreadShort) || w.SpreadSide < -1 || w.SpreadSide > 1 {
+		return fmt.Errorf("anomaly state %+v: want finite spread means and a side of -1, 0 or 1", *w)
 	}
 	return nil
 }
@@ -365,13 +366,15 @@ func (w *Watch) spreadThreshold(sc *Scoring) float64 {
 // spread of g, so it finds errors that grow or shrink for a while (a
 // burst, a changed regime, a stuck sensor) though no single one is out of
 // line. Only the crossing counts as anomalous: the statistic is smooth,
-// and the samples after the crossing hold no new evidence.
+// and the samples after the crossing hold no new evidence; they keep the
+// episode open until SZ is back at 0.
 func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
 	s.SZ, s.SpreadThreshold = math.NaN(), wa.spreadThreshold(sc)
-	g := math.Log(fmax(fmin(r, math.MaxFloat64), fmax(FloorRel*wa.Level, Sigma2Min)))
-	if !finite(g) {
-		return false
-	}
+	// r is floored at a fraction of the robust scale: ln r has a long
+	// lower tail (an error near 0), which would otherwise make sz
+	// heavy-tailed; an error that stays that small is still found.
+	floor := fmax(fmax(FloorRel*wa.Level, SpreadLow*wa.Scale), Sigma2Min)
+	g := lnNormal(fmax(fmin(r, math.MaxFloat64), floor))
 	wa.SpreadN++
 	if wa.SpreadN == 1 {
 		wa.SpreadMean, wa.SpreadShort, wa.SpreadVar = g, g, 1
@@ -383,12 +386,19 @@ func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
 	if sd > 0 {
 		s.SZ = (wa.SpreadShort - wa.SpreadMean) / sd
 		switch {
-		case wa.SpreadHigh:
-			// Re-armed well below the threshold, so that a statistic
-			// sliding back through it does not cross again and again.
-			wa.SpreadHigh = abs(s.SZ) >= SpreadRearm*s.SpreadThreshold
+		case wa.SpreadSide != 0:
+			// Re-armed once back at the reference: a statistic sliding
+			// back through the threshold does not cross again and again,
+			// and the episode lasts while the errors are off their usual
+			// size (watchNext).
+			if float64(wa.SpreadSide)*s.SZ <= 0 {
+				wa.SpreadSide = 0
+			}
 		case abs(s.SZ) > s.SpreadThreshold && wa.SpreadN > m.spreadWarmup():
-			crossed, wa.SpreadHigh = true, true
+			crossed, wa.SpreadSide = true, 1
+			if s.SZ < 0 {
+				wa.SpreadSide = -1
+			}
 		}
 	}
 	w := fmax(1/float64(wa.SpreadN), SpreadLongAlpha)
@@ -690,6 +700,9 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 		wa.Open++
 		wa.Peak = fmax(wa.Peak, abs(s.AZ))
 		wa.Quiet = 0
+	case inEpisode && tested && wa.SpreadSide != 0:
+		// The errors are still off their usual size: the episode holds.
+		wa.Quiet = 0
 	case inEpisode && tested:
 		// A warm-up (after a drift alarm) is no evidence either way: the
 		// episode waits for tested samples.
@@ -794,4 +807,21 @@ func fmin(a, b float64) float64 {
 		return a
 	}
 	return b
+}
+
+// lnNormal returns ln x for a finite normal x > 0, to within about 10⁻⁹:
+// x = m·2ᵉ with m in [√½, √2), ln m = 2·artanh((m − 1)/(m + 1)) by its
+// series to t⁹. The spread test needs no more, and math.Log costs as much
+// as a third of an update at n = 10.
+func lnNormal(x float64) float64 {
+	bits := math.Float64bits(x)
+	e := int(bits>>52) - 1023
+	m := math.Float64frombits(bits&(1<<52-1) | 1023<<52)
+	if m > math.Sqrt2 {
+		m *= 0.5
+		e++
+	}
+	t := (m - 1) / (m + 1)
+	t2 := t * t
+	return float64(e)*math.Ln2 + 2*t*(1+t2*(1.0/3+t2*(1.0/5+t2*(1.0/7+t2*(1.0/9)))))
 }

@@ -401,3 +401,23 @@ func TestScoringValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestLnNormal: lnNormal agrees with math.Log to 1e-9 over normal floats
+// from the smallest to the largest, and at powers of two and around √2.
+func TestLnNormal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 25))
+	xs := []float64{0x1p-1022, math.MaxFloat64, 1, 2, 0.5, math.Sqrt2, math.Nextafter(math.Sqrt2, 2), math.Nextafter(math.Sqrt2, 0), 1e-300, 1e300}
+	for range 100000 {
+		xs = append(xs, math.Exp(rng.Float64()*1400-700), 0.5+rng.Float64()*1.5)
+	}
+	worst := 0.0
+	for _, x := range xs {
+		if d := math.Abs(lnNormal(x) - math.Log(x)); d > worst {
+			worst = d
+			if d > 1e-9 {
+				t.Fatalf("lnNormal(%v) = %v, math.Log %v (off by %.3g)", x, lnNormal(x), math.Log(x), d)
+			}
+		}
+	}
+	t.Logf("largest error %.3g", worst)
+}
