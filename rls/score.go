@@ -401,7 +401,10 @@ func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
 			}
 		}
 	}
-	w := fmax(1/float64(wa.SpreadN), SpreadLongAlpha)
+	w := float64(SpreadLongAlpha) // max(1/N, α), dividing only while 1/N is the larger
+	if float64(wa.SpreadN)*w < 1 {
+		w = 1 / float64(wa.SpreadN)
+	}
 	d := g - wa.SpreadMean
 	wa.SpreadMean += w * d
 	wa.SpreadVar = (1 - w) * (wa.SpreadVar + w*d*d)
@@ -602,7 +605,9 @@ func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 // without changing m.
 func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	w := &m.next
-	s := Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
+	// Built in place in m.next, which commit makes the state.
+	s := &w.score
+	*s = Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
 
 	// σ̂²: the mean of u = e²λ/κ, weighted 1/N (a running mean) until N
@@ -638,7 +643,8 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	det := m.Detector
 	det.N++
 	var anomalies, drifts uint64
-	wa := m.Watch
+	wa := &w.watch
+	*wa = m.Watch
 	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
 	if sd := wa.sigma() * sqk; sd > 0 {
 		// Kept finite (the episode's peak is state): a scale that
@@ -655,13 +661,13 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
 		s.Anomaly = true
 	}
-	if m.spreadNext(&wa, &s, abs(e)/sqk, sc) && tested {
+	if m.spreadNext(wa, s, abs(e)/sqk, sc) && tested {
 		s.Spread, s.Anomaly = true, true
 	}
 	if s.Anomaly {
 		anomalies = 1
 	}
-	m.watchNext(&wa, &s, y, e, sqk, tested, sc)
+	m.watchNext(wa, s, y, e, sqk, tested, sc)
 	if m.Detector.N >= warm && finite(s.Z) {
 		if !sc.DriftOff {
 			c := &sc.Drift
@@ -677,9 +683,7 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 			}
 		}
 	}
-	w.score = s
 	w.sigma2 = s2
-	w.watch = wa
 	w.det = det
 	w.anomalies, w.drifts = anomalies, drifts
 	w.reset = s.Drift && sc.OnDrift == DriftReset
@@ -718,23 +722,20 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	// Each test that opened the episode raised a false alarm if it was
 	// one. An explicit threshold (AnomalyZ) replaces the error test's.
 	if tested {
-		up := func(f float64) float64 {
+		t, u := wa.tail(), wa.spreadTail()
+		switch {
+		case s.Opened:
 			// Larger first steps (Robbins–Monro): a heavy tail is found
 			// in fewer false episodes.
 			step := sc.stepUp
 			if k := float64(wa.Episodes); k < EarlySteps {
 				step *= math.Sqrt(EarlySteps / k)
 			}
-			return f * math.Exp(step)
-		}
-		t, u := wa.tail(), wa.spreadTail()
-		switch {
-		case s.Opened:
 			if s.Spread {
-				u = up(u)
+				u *= math.Exp(step)
 			}
 			if abs(s.AZ) > s.Threshold {
-				t = up(t)
+				t *= math.Exp(step)
 			}
 		case !s.Anomaly:
 			t *= 1 - sc.stepDn
