@@ -269,16 +269,7 @@ func TestOpenAPI(t *testing.T) {
 
 func loadDoc(t *testing.T, url string) *openapi3.T {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /openapi.json: %s", resp.Status)
-	}
-	doc, err := openapi3.NewLoader().LoadFromData(b)
+	doc, err := openapi3.NewLoader().LoadFromData(getBody(t, url, http.StatusOK))
 	if err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -134,16 +133,7 @@ var (
 
 func getPage(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %.500s", url, resp.Status, b)
-	}
-	return string(b)
+	return string(getBody(t, url, http.StatusOK))
 }
 
 // dashPage is the sensor IDs of a dashboard page, in order, and its next link.

@@ -165,7 +165,9 @@ func (p *pipeline) startEvents(t *testing.T, ctx context.Context) *history.Event
 	return ef
 }
 
-func getJSON(t *testing.T, url string, want int, out any) {
+// getBody returns the body of GET url, failing the test unless the status
+// is want.
+func getBody(t *testing.T, url string, want int) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -174,8 +176,14 @@ func getJSON(t *testing.T, url string, want int, out any) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		t.Fatalf("GET %s: %s, want %d: %s", url, resp.Status, want, b)
+		t.Fatalf("GET %s: %s, want %d: %.500s", url, resp.Status, want, b)
 	}
+	return b
+}
+
+func getJSON(t *testing.T, url string, want int, out any) {
+	t.Helper()
+	b := getBody(t, url, want)
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("GET %s: %v: %s", url, err, b)

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,7 +15,22 @@ import (
 // binary is the streamrls command, built once for the package.
 var binary string
 
+// waitingParallel is -test.parallel unless set: the parallel tests here
+// (zombie, dashboard, README, Python client, disk full, Alertmanager,
+// Prometheus) spend most of their time waiting on subprocesses and clocks,
+// so more of them than the machine's cores can run at once.
+const waitingParallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", strconv.Itoa(max(waitingParallel, runtime.GOMAXPROCS(0)))); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	bin, cleanup, err := testkit.BuildBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
