@@ -264,6 +264,8 @@ var spreadK = math.Sqrt(SpreadShortAlpha / (2 - SpreadShortAlpha))
 // scaleNorm is the value of Watch.Scale for errors r = |N(0, 1)|: the
 // fixed point a = E[min(|Z|, ScaleClip·a)] = 2(φ(0) − φ(ca)) + ca·erfc(ca/√2).
 // Dividing by it makes AZ standard normal for Gaussian errors.
+var invScaleNorm = 1 / scaleNorm
+
 var scaleNorm = func() float64 {
 	phi := func(t float64) float64 { return math.Exp(-t*t/2) / math.Sqrt(2*math.Pi) }
 	a := math.Sqrt(2 / math.Pi)
@@ -324,7 +326,7 @@ func (w *Watch) check() error {
 
 // sigma returns σₐ, the robust error scale, or 0 while it is unknown.
 func (w *Watch) sigma() float64 {
-	return fmax(w.Scale, FloorRel*w.Level) / scaleNorm
+	return fmax(w.Scale, FloorRel*w.Level) * invScaleNorm
 }
 
 // threshold returns the threshold on |AZ| in force.
@@ -661,13 +663,14 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
 		s.Anomaly = true
 	}
-	if m.spreadNext(wa, s, abs(e)/sqk, sc) && tested {
+	r := abs(e) / sqk // the normalised error of both tests' scales
+	if m.spreadNext(wa, s, r, sc) && tested {
 		s.Spread, s.Anomaly = true, true
 	}
 	if s.Anomaly {
 		anomalies = 1
 	}
-	m.watchNext(wa, s, y, e, sqk, tested, sc)
+	m.watchNext(wa, s, y, r, tested, sc)
 	if m.Detector.N >= warm && finite(s.Z) {
 		if !sc.DriftOff {
 			c := &sc.Drift
@@ -690,10 +693,10 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 }
 
 // watchNext advances the anomaly state wa past the sample with output y,
-// error e and √(κ/λ) = sqk whose score s is (s.Anomaly set): the episode,
+// normalised error r = |e|/√(κ/λ) whose score s is (s.Anomaly set): the episode,
 // the fitted threshold (on tested samples) and the scale. The scale and
 // level are kept finite: beyond the largest float they count as it.
-func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, sc *Scoring) {
+func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Scoring) {
 	inEpisode := wa.Open > 0
 	switch {
 	case s.Anomaly && !inEpisode:
@@ -750,19 +753,22 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, e, sqk float64, tested bool, s
 	// The scale: a running mean, then exponentially weighted, winsorised
 	// once tested (as σ̂²: a warm-up after a drift alarm lets it follow a new
 	// spread at once); within an episode that lasts, faster and wider.
-	r := abs(e) / sqk
 	cnt := float64(m.Sigma2N + 1)
-	alpha, clip := float64(ScaleAlpha), float64(ScaleClip)
-	if wa.Open >= EpisodeFast {
-		alpha, clip = EpisodeAlpha, EpisodeClip
+	// max(1/cnt, ScaleAlpha), dividing only while 1/cnt is the larger.
+	lw := float64(ScaleAlpha)
+	if cnt*lw < 1 {
+		lw = 1 / cnt
 	}
-	wt := fmax(1/cnt, alpha)
+	wt, clip := lw, float64(ScaleClip)
+	if wa.Open >= EpisodeFast {
+		wt, clip = fmax(lw, EpisodeAlpha), EpisodeClip
+	}
 	ref := fmax(wa.Scale, FloorRel*wa.Level)
 	if tested && ref > 0 {
 		r = fmin(r, clip*ref)
 	}
 	wa.Scale = fmin(wa.Scale+wt*(fmin(r, math.MaxFloat64)-wa.Scale), math.MaxFloat64)
-	wa.Level = fmin(wa.Level+fmax(1/cnt, ScaleAlpha)*(fmin(abs(y), math.MaxFloat64)-wa.Level), math.MaxFloat64)
+	wa.Level = fmin(wa.Level+lw*(fmin(abs(y), math.MaxFloat64)-wa.Level), math.MaxFloat64)
 }
 
 // commitScore makes the scoring part of the last prepare the model's state.
