@@ -57,7 +57,7 @@ func TestSenderPostsSignedAndResolves(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventAnomaly, Z: &z, SampleTime: "2026-01-01T00:00:00Z"})
+	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventAnomaly, Test: schema.TestSpread, Z: &z, SampleTime: "2026-01-01T00:00:00Z"})
 	wait(1)
 	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventAnomalyEnd, SampleTime: "2026-01-01T00:00:05Z"})
 	s.Event("g", schema.Event{Sensor: "s/1", Model: "m", Kind: schema.EventDrift, Statistic: &z, SampleTime: "2026-01-01T00:00:06Z"})
@@ -69,7 +69,7 @@ func TestSenderPostsSignedAndResolves(t *testing.T) {
 	}
 	a, end, d := got[0], got[1], got[2]
 	if a.Labels["alertname"] != NameAnomaly || a.Labels["sensor"] != "s/1" || a.Labels["team"] != "a" ||
-		a.StartsAt != "2026-01-01T00:00:00Z" || a.EndsAt != "" || a.Annotations["z"] != "9.5" {
+		a.StartsAt != "2026-01-01T00:00:00Z" || a.EndsAt != "" || a.Annotations["z"] != "9.5" || a.Annotations["test"] != "spread" {
 		t.Errorf("anomaly alert %+v", a)
 	}
 	if a.GeneratorURL != "http://x/sensors/s%2F1?group=g" {
