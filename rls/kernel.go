@@ -60,18 +60,20 @@ func dot2(x, a, b []float64) (sa, sb float64) {
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
-// pvec sets pi = P x for the exactly symmetric n×n row-major P.
+// pvec sets pi = P x for the exactly symmetric n×n row-major P and returns
+// xᵀπ and xᵀθ, computed as dot2 computes them (the assembly in the same
+// pass, saving a call and a walk over π).
 //
 // Operation order (shared with the assembly): for each c, one fused
 // multiply-add chain over the even j = 0, 2, 4, … of x[j]·P[j][c], one over
 // the odd j, then their sum. The assembly walks the rows of P (P[j][c] for
 // consecutive c), the Go code the row c (P[c][j] = P[j][c]).
-func pvec(n int, P, x, pi []float64) {
+func pvec(n int, P, x, theta, pi []float64) (xpi, xtheta float64) {
 	if useAVX2 && n >= 4 {
-		pvecAVX2(n, &P[:n*n][0], &x[:n][0], &pi[:n][0])
-		return
+		return pvecAVX2(n, &P[:n*n][0], &x[:n][0], &theta[:n][0], &pi[:n][0])
 	}
 	pvecGo(n, P, x, pi)
+	return dot2(x[:n], pi[:n], theta[:n])
 }
 
 func pvecGo(n int, P, x, pi []float64) {
@@ -132,23 +134,53 @@ func pvecGo(n int, P, x, pi []float64) {
 	}
 }
 
-// pupdate sets P[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
+// stepSum returns Σ (θ[i] + π[i]·g) over i < n, with the partial sums of
+// dot: it is finite exactly when every θ[i] + π[i]·g is, unless the sum
+// itself overflows.
+func stepSum(n int, theta, pi []float64, g float64) float64 {
+	if useAVX2 && n >= 4 {
+		return stepSumAVX2(n, &theta[:n][0], &pi[:n][0], g)
+	}
+	return stepSumGo(theta[:n], pi[:n], g)
+}
+
+func stepSumGo(theta, pi []float64, g float64) float64 {
+	var s0, s1, s2, s3 float64
+	for len(theta) >= 4 && len(pi) >= 4 {
+		s0 += theta[0] + pi[0]*g
+		s1 += theta[1] + pi[1]*g
+		s2 += theta[2] + pi[2]*g
+		s3 += theta[3] + pi[3]*g
+		theta, pi = theta[4:], pi[4:]
+	}
+	for i := 0; i < len(theta) && i < len(pi); i++ {
+		s0 += theta[i] + pi[i]*g
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// pupdate sets θ[i] += π[i]·g (a multiply, then an add: the value
+// stepSum checked), and P[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
 // P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, in place:
 // each entry depends only on itself and on π. Each entry is computed by the
 // same operations from P[i*n+j] and the (commutative) product π[i]·π[j],
 // so a symmetric P stays exactly symmetric. It returns the new trace,
 // summed in index order (as Model.PTrace sums it), and Σ x[i]²·P[i][i].
-func pupdate(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
+func pupdate(n int, P, pi, x, theta []float64, invLambda, c, g float64) (trace, sx float64) {
 	if useAVX2 && n >= 4 {
-		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], invLambda, c)
+		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], &theta[:n][0], invLambda, c, g)
 	}
-	return pupdateGo(n, P, pi, x, invLambda, c)
+	return pupdateGo(n, P, pi, x, theta, invLambda, c, g)
 }
 
-func pupdateGo(n int, P, pi, x []float64, invLambda, c float64) (trace, sx float64) {
+func pupdateGo(n int, P, pi, x, theta []float64, invLambda, c, g float64) (trace, sx float64) {
 	P = P[:n*n]
 	pi = pi[:n]
 	x = x[:n]
+	theta = theta[:n]
+	for i, t := range theta {
+		theta[i] = t + pi[i]*g
+	}
 	nc := -c
 	fma := useFMA
 	for i, pii := range pi {

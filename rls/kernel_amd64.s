@@ -7,28 +7,34 @@
 // so that both give bit-identical results (see TestKernelsMatchGo).
 //
 // Column chunks: a row of n ≥ 4 doubles is covered by chunks of 16, 8 and 4
-// columns; a last partial chunk is replaced by the 4 columns ending at n,
-// which overlap columns already done. Recomputing a column repeats the same
-// operations, so it writes the same value again.
+// columns up to the last multiple of 4, then a pair of columns (128-bit
+// operations) and a single one (scalar operations) as n mod 4 requires.
+// The chunks do not overlap, so every load of P (in pvecAVX2) and of π (in
+// pupdateAVX2 and the dot products) covers exactly what one earlier store
+// wrote: the CPU forwards it from its store buffer, whereas a load spanning
+// two stores still in flight waits for them to reach the cache. Each update
+// loads the P that the previous one stored.
 
-// func pvecAVX2(n int, p, x, pi *float64)
+// func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64)
 // pi[c] = Σ_j x[j]·p[j*n+c], c in [0, n), n ≥ 4: per column, an FMA chain
 // over the even rows (plus the last row when n is odd), one over the odd
-// rows, then their sum.
-TEXT ·pvecAVX2(SB), NOSPLIT, $0-32
+// rows, then their sum. Then xᵀπ and xᵀθ as dot2 computes them.
+TEXT ·pvecAVX2(SB), NOSPLIT, $0-56
 	MOVQ n+0(FP), CX
 	MOVQ p+8(FP), SI
 	MOVQ x+16(FP), DX
-	MOVQ pi+24(FP), DI
+	MOVQ pi+32(FP), DI
 	MOVQ CX, R8
 	SHLQ $3, R8            // R8 = row stride in bytes
 	MOVQ CX, R12
 	ANDQ $-2, R12          // R12 = n rounded down to even
+	MOVQ CX, R13
+	ANDQ $-4, R13          // R13 = n rounded down to a multiple of 4
 	XORQ R9, R9            // R9 = c, first column of the chunk
 
 c16:
 	LEAQ 16(R9), AX
-	CMPQ AX, CX
+	CMPQ AX, R13
 	JGT  c8
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -78,7 +84,7 @@ s16:
 
 c8:
 	LEAQ   8(R9), AX
-	CMPQ   AX, CX
+	CMPQ   AX, R13
 	JGT    c4
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -113,16 +119,9 @@ s8:
 	JMP     c8
 
 c4:
-	CMPQ R9, CX
-	JGE  pdone
-	LEAQ 4(R9), AX
-	CMPQ AX, CX
-	JLE  c4go
-	MOVQ CX, R9            // last partial chunk: the 4 columns ending at n
-	SUBQ $4, R9
-	MOVQ CX, AX
-
-c4go:
+	LEAQ   4(R9), AX
+	CMPQ   AX, R13
+	JGT    c2
 	VXORPD Y0, Y0, Y0
 	VXORPD Y4, Y4, Y4
 	LEAQ   (SI)(R9*8), R10
@@ -148,32 +147,184 @@ s4:
 	MOVQ    AX, R9
 	JMP     c4
 
+c2:
+	// A pair of columns, in the low 128 bits.
+	LEAQ   2(R9), AX
+	CMPQ   AX, CX
+	JGT    c1
+	VXORPD X0, X0, X0
+	VXORPD X4, X4, X4
+	LEAQ   (SI)(R9*8), R10
+	XORQ   R11, R11
+
+j2:
+	VMOVDDUP    (DX)(R11*8), X8
+	VMOVDDUP    8(DX)(R11*8), X9
+	VFMADD231PD (R10), X8, X0
+	VFMADD231PD (R10)(R8*1), X9, X4
+	LEAQ        (R10)(R8*2), R10
+	ADDQ        $2, R11
+	CMPQ        R11, R12
+	JLT         j2
+	CMPQ        R11, CX
+	JGE         s2
+	VMOVDDUP    (DX)(R11*8), X8
+	VFMADD231PD (R10), X8, X0
+
+s2:
+	VADDPD  X4, X0, X0
+	VMOVUPD X0, (DI)(R9*8)
+	MOVQ    AX, R9
+
+c1:
+	// The last column, when n is odd.
+	CMPQ   R9, CX
+	JGE    pdone
+	VXORPD X0, X0, X0
+	VXORPD X4, X4, X4
+	LEAQ   (SI)(R9*8), R10
+	XORQ   R11, R11
+
+j1:
+	VMOVSD      (DX)(R11*8), X8
+	VMOVSD      8(DX)(R11*8), X9
+	VFMADD231SD (R10), X8, X0
+	VFMADD231SD (R10)(R8*1), X9, X4
+	LEAQ        (R10)(R8*2), R10
+	ADDQ        $2, R11
+	CMPQ        R11, R12
+	JLT         j1
+	VMOVSD      (DX)(R11*8), X8 // n odd: the last row
+	VFMADD231SD (R10), X8, X0
+	VADDSD      X4, X0, X0
+	VMOVSD      X0, (DI)(R9*8)
+
 pdone:
+	// xᵀπ in Y10 and xᵀθ in Y11, lane k summing the products of the
+	// indices ≡ k mod 4 in index order, without fused multiply-adds: dot2's
+	// four partial sums. The indices past the last multiple of 4 go to lane
+	// 0 (the other lanes add exact zeros: a lane's sum is never −0).
+	MOVQ   theta+24(FP), BX
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	XORQ   R11, R11
+
+d4:
+	VMOVUPD (DX)(R11*8), Y0
+	VMULPD  (DI)(R11*8), Y0, Y1
+	VMULPD  (BX)(R11*8), Y0, Y2
+	VADDPD  Y1, Y10, Y10
+	VADDPD  Y2, Y11, Y11
+	ADDQ    $4, R11
+	CMPQ    R11, R13
+	JLT     d4
+
+d1:
+	CMPQ   R11, CX
+	JGE    dsum
+	VMOVSD (DX)(R11*8), X0 // lane 0 only, the others 0
+	VMOVSD (DI)(R11*8), X1
+	VMOVSD (BX)(R11*8), X2
+	VMULPD Y1, Y0, Y1
+	VMULPD Y2, Y0, Y2
+	VADDPD Y1, Y10, Y10
+	VADDPD Y2, Y11, Y11
+	INCQ   R11
+	JMP    d1
+
+dsum:
+	// (s0 + s1) + (s2 + s3) for both sums at once.
+	VHADDPD      Y11, Y10, Y0 // [a0+a1, b0+b1, a2+a3, b2+b3]
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VMOVSD       X0, xpi+40(FP)
+	VMOVHPD      X0, xtheta+48(FP)
 	VZEROUPPER
 	RET
 
-// func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64)
-// p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
-// [0, n), n ≥ 4, in place. Per row, when n is not a multiple of 4, the 4
-// columns ending at n are computed first, from the entries as they were,
-// and stored last; in between, chunks of 16, 8 and 4 columns cover the
-// rest. The overlapped columns are stored twice with the same value, and
-// no chunk is loaded after a store to part of it. The new diagonal entry
-// is computed again as a scalar (the same operations) before the row is
-// stored: trace sums them in index order, sx sums x[i]·x[i]·d.
-TEXT ·pupdateAVX2(SB), NOSPLIT, $0-64
+// func stepSumAVX2(n int, theta, pi *float64, gain float64) float64
+// Σ (theta[i] + pi[i]·gain), n ≥ 4, as stepSumGo sums it: lane k of Y0 the
+// indices ≡ k mod 4 in index order, the rest added to lane 0, then
+// (s0 + s1) + (s2 + s3).
+TEXT ·stepSumAVX2(SB), NOSPLIT, $0-40
 	MOVQ         n+0(FP), CX
-	MOVQ         p+8(FP), SI
+	MOVQ         theta+8(FP), SI
 	MOVQ         pi+16(FP), DX
-	MOVQ         x+24(FP), DI
-	VBROADCASTSD invLambda+32(FP), Y14
-	VBROADCASTSD c+40(FP), Y8
+	VBROADCASTSD gain+24(FP), Y2
+	VXORPD       Y0, Y0, Y0
+	MOVQ         CX, R13
+	ANDQ         $-4, R13
+	XORQ         R11, R11
+
+s4:
+	VMULPD  (DX)(R11*8), Y2, Y1
+	VADDPD  (SI)(R11*8), Y1, Y1
+	VADDPD  Y1, Y0, Y0
+	ADDQ    $4, R11
+	CMPQ    R11, R13
+	JLT     s4
+	VEXTRACTF128 $1, Y0, X3 // [s2, s3], with X0 = [s0, s1]
+
+s1:
+	CMPQ   R11, CX
+	JGE    ssum
+	VMOVSD (DX)(R11*8), X1
+	VMULSD X2, X1, X1
+	VADDSD (SI)(R11*8), X1, X1
+	VADDSD X1, X0, X0       // s0, keeping s1
+	INCQ   R11
+	JMP    s1
+
+ssum:
+	VHADDPD X0, X0, X0
+	VHADDPD X3, X3, X3
+	VADDSD  X3, X0, X0
+	VMOVSD  X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, c, gain float64) (trace, sx float64)
+// theta[i] += pi[i]·gain (a multiply, then an add) for i in [0, n), then
+// p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
+// [0, n), n ≥ 4, in place, in the column chunks of pvecAVX2. The new
+// diagonal entry is computed again as a scalar (the same operations):
+// trace sums them in index order, sx sums x[i]·x[i]·d.
+TEXT ·pupdateAVX2(SB), NOSPLIT, $0-80
+	MOVQ n+0(FP), CX
+	MOVQ p+8(FP), SI
+	MOVQ pi+16(FP), DX
+	MOVQ x+24(FP), DI
+	MOVQ CX, R12
+	ANDQ $-4, R12          // R12 = n rounded down to a multiple of 4
+
+	// θ, by 4 entries, then one by one.
+	MOVQ         theta+32(FP), R10
+	VBROADCASTSD gain+56(FP), Y1
+	XORQ         R11, R11
+
+th4:
+	VMULPD  (DX)(R11*8), Y1, Y0
+	VADDPD  (R10)(R11*8), Y0, Y0
+	VMOVUPD Y0, (R10)(R11*8)
+	ADDQ    $4, R11
+	CMPQ    R11, R12
+	JLT     th4
+
+th1:
+	CMPQ   R11, CX
+	JGE    thdone
+	VMOVSD (DX)(R11*8), X0
+	VMULSD X1, X0, X0
+	VADDSD (R10)(R11*8), X0, X0
+	VMOVSD X0, (R10)(R11*8)
+	INCQ   R11
+	JMP    th1
+
+thdone:
+	VBROADCASTSD invLambda+40(FP), Y14
+	VBROADCASTSD c+48(FP), Y8
 	VXORPD       Y13, Y13, Y13 // trace
 	VXORPD       Y10, Y10, Y10 // sx
-	MOVQ         CX, R12
-	SUBQ         $4, R12       // R12 = n − 4, the first column of the tail
-	MOVQ         CX, R13
-	ANDQ         $3, R13       // R13 ≠ 0: there is a tail
 	XORQ         BX, BX        // BX = i
 
 row:
@@ -187,15 +338,10 @@ row:
 	VMULSD       X11, X12, X12
 	VADDSD       X12, X10, X10
 	XORQ         R9, R9          // R9 = c
-	TESTQ        R13, R13
-	JZ           r16
-	VMULPD       (SI)(R12*8), Y14, Y9
-	VMULPD       (DX)(R12*8), Y15, Y4
-	VFNMADD231PD Y8, Y4, Y9
 
 r16:
 	LEAQ         16(R9), AX
-	CMPQ         AX, CX
+	CMPQ         AX, R12
 	JGT          r8
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       32(SI)(R9*8), Y14, Y1
@@ -218,7 +364,7 @@ r16:
 
 r8:
 	LEAQ         8(R9), AX
-	CMPQ         AX, CX
+	CMPQ         AX, R12
 	JGT          r4
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       32(SI)(R9*8), Y14, Y1
@@ -233,25 +379,39 @@ r8:
 r4:
 	// At most one whole chunk of 4 is left.
 	LEAQ         4(R9), AX
-	CMPQ         AX, CX
-	JGT          tail
+	CMPQ         AX, R12
+	JGT          r2
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       (DX)(R9*8), Y15, Y4
 	VFNMADD231PD Y8, Y4, Y0
 	VMOVUPD      Y0, (SI)(R9*8)
+	MOVQ         AX, R9
 
-tail:
-	TESTQ   R13, R13
-	JZ      rowdone
-	VMOVUPD Y9, (SI)(R12*8)
+r2:
+	LEAQ         2(R9), AX
+	CMPQ         AX, CX
+	JGT          r1
+	VMULPD       (SI)(R9*8), X14, X0
+	VMULPD       (DX)(R9*8), X15, X4
+	VFNMADD231PD X8, X4, X0
+	VMOVUPD      X0, (SI)(R9*8)
+	MOVQ         AX, R9
+
+r1:
+	CMPQ         R9, CX
+	JGE          rowdone
+	VMULSD       (SI)(R9*8), X14, X0
+	VMULSD       (DX)(R9*8), X15, X4
+	VFNMADD231SD X8, X4, X0
+	VMOVSD       X0, (SI)(R9*8)
 
 rowdone:
 	LEAQ (SI)(CX*8), SI
 	INCQ BX
 	CMPQ BX, CX
 	JLT  row
-	VMOVSD X13, trace+48(FP)
-	VMOVSD X10, sx+56(FP)
+	VMOVSD X13, trace+64(FP)
+	VMOVSD X10, sx+72(FP)
 	VZEROUPPER
 	RET
 

@@ -16,8 +16,12 @@ func hasFMA() bool {
 	return false
 }
 
-func pvecAVX2(n int, p, x, pi *float64) { panic("rls: no assembly kernels") }
-
-func pupdateAVX2(n int, p, pi, x *float64, invLambda, c float64) (trace, sx float64) {
+func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64) {
 	panic("rls: no assembly kernels")
 }
+
+func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, c, gain float64) (trace, sx float64) {
+	panic("rls: no assembly kernels")
+}
+
+func stepSumAVX2(n int, theta, pi *float64, gain float64) float64 { panic("rls: no assembly kernels") }

@@ -46,19 +46,47 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 		x := make([]float64, n)
 		u := make([]float64, n)
+		th := make([]float64, n)
 		for i := range x {
 			x[i] = rng.NormFloat64()
 			u[i] = rng.NormFloat64()
+			th[i] = rng.NormFloat64()
 		}
 		piA, piG := make([]float64, n), make([]float64, n)
 		dstA, dstG := append([]float64(nil), P...), append([]float64(nil), P...)
-		pvec(n, P, x, piA)
-		trA, sxA := pupdate(n, dstA, u, x, 1/0.97, 0.3)
-		var trG, sxG float64
+		thA, thG := append([]float64(nil), th...), append([]float64(nil), th...)
+		const g = -0.7
+		xpiA, xthA := pvec(n, P, x, th, piA)
+		stA := stepSum(n, th, u, g)
+		trA, sxA := pupdate(n, dstA, u, x, thA, 1/0.97, 0.3, g)
+		var trG, sxG, xpiG, xthG, stG float64
 		withGoKernels(func() {
-			pvec(n, P, x, piG)
-			trG, sxG = pupdate(n, dstG, u, x, 1/0.97, 0.3)
+			xpiG, xthG = pvec(n, P, x, th, piG)
+			stG = stepSum(n, th, u, g)
+			trG, sxG = pupdate(n, dstG, u, x, thG, 1/0.97, 0.3, g)
 		})
+		var st float64
+		for i := range th {
+			if want := th[i] + u[i]*g; math.Float64bits(thA[i]) != math.Float64bits(want) || math.Float64bits(thG[i]) != math.Float64bits(want) {
+				t.Fatalf("n=%d: theta[%d] asm %v, Go %v, want %v", n, i, thA[i], thG[i], want)
+			}
+			st += thA[i]
+		}
+		if math.Float64bits(stA) != math.Float64bits(stG) || math.Abs(stA-st) > 1e-12*(1+math.Abs(st)) {
+			t.Fatalf("n=%d: step sum asm %v, Go %v, plain sum %v", n, stA, stG, st)
+		}
+		if math.Float64bits(xpiA) != math.Float64bits(xpiG) || math.Float64bits(xthA) != math.Float64bits(xthG) {
+			t.Fatalf("n=%d: xᵀπ, xᵀθ asm %v, %v, Go %v, %v", n, xpiA, xthA, xpiG, xthG)
+		}
+		// And against plain sums (independent of the shared order).
+		var xpi, xth float64
+		for i := range x {
+			xpi += x[i] * piA[i]
+			xth += x[i] * th[i]
+		}
+		if math.Abs(xpiA-xpi) > 1e-12*(1+math.Abs(xpi)) || math.Abs(xthA-xth) > 1e-12*(1+math.Abs(xth)) {
+			t.Fatalf("n=%d: xᵀπ, xᵀθ %v, %v, plain sums %v, %v", n, xpiA, xthA, xpi, xth)
+		}
 		var tr float64
 		for i := 0; i < n; i++ {
 			tr += dstA[i*n+i]

@@ -201,9 +201,14 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	}
 	n := m.Dim
 	var sw work
-	var stack [stackFloats]float64
 	var pw *work
-	if n <= len(stack) && n >= 0 {
+	// Go zeroes a stack array where it is declared: a small model zeroes
+	// a smaller one.
+	if n <= stackFloats/2 && n >= 0 {
+		var stack [stackFloats / 2]float64
+		sw.pi = stack[:n:n]
+	} else if n <= stackFloats {
+		var stack [stackFloats]float64
 		sw.pi = stack[:n:n]
 	} else {
 		pw = getWork(n)
@@ -336,12 +341,13 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	}
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
+	var xpi, xtheta float64
 	if useAVX2 && n >= 4 { // the assembly kernels; see kernel.go
-		pvecAVX2(n, &m.P[0], &x[0], &w.pi[0])
+		xpi, xtheta = pvecAVX2(n, &m.P[0], &x[0], &m.Theta[0], &w.pi[0])
 	} else {
 		pvecGo(n, m.P, x, w.pi)
+		xpi, xtheta = dot2(x, w.pi, m.Theta)
 	}
-	xpi, xtheta := dot2(x, w.pi, m.Theta)
 	lam := m.Lambda
 	kappa := lam + xpi
 	e := y - xtheta
@@ -369,7 +375,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
 		// computed again by commit.
 		g := m.boundedError(e, sqk, sc) * invK
-		if !finiteStep(m.Theta[:n], w.pi[:n], g) {
+		if !finite(stepSum(n, m.Theta, w.pi, g)) {
 			return ErrNumeric
 		}
 		w.invLambda, w.c, w.xk, w.g = invLambda, invK*invLambda, xpi*invK, g
@@ -386,24 +392,6 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	m.scoreNext(xtheta, y, e, kol, invKol, sqk, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
-}
-
-// finiteStep reports whether θ + π·g is finite in every entry (summed in
-// four chains, which is finite exactly when every term is, unless the sum
-// itself overflows).
-func finiteStep(theta, pi []float64, g float64) bool {
-	var s0, s1, s2, s3 float64
-	for len(theta) >= 4 && len(pi) >= 4 {
-		s0 += theta[0] + pi[0]*g
-		s1 += theta[1] + pi[1]*g
-		s2 += theta[2] + pi[2]*g
-		s3 += theta[3] + pi[3]*g
-		theta, pi = theta[4:], pi[4:]
-	}
-	for i := 0; i < len(theta) && i < len(pi); i++ {
-		s0 += theta[i] + pi[i]*g
-	}
-	return finite((s0 + s1) + (s2 + s3))
 }
 
 // maxSafeTrace bounds trace(P)/λ on the fast path, so that no entry of
@@ -430,15 +418,12 @@ func (m *Model) commit(x []float64, w *work) {
 		copy(m.Theta, m.next.slow.theta)
 		copy(m.P, m.next.slow.p)
 	} else if n > 0 {
-		g, theta, pi := w.g, m.Theta[:n], w.pi[:n]
-		for i, t := range theta {
-			theta[i] = t + pi[i]*g
-		}
+		// θ' = θ + π·g and P' in place.
 		var trace, sx float64
 		if useAVX2 && n >= 4 {
-			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], w.invLambda, w.c)
+			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], &m.Theta[0], w.invLambda, w.c, w.g)
 		} else {
-			trace, sx = pupdateGo(n, m.P, w.pi, x, w.invLambda, w.c)
+			trace, sx = pupdateGo(n, m.P, w.pi, x, m.Theta, w.invLambda, w.c, w.g)
 		}
 		// A step that leaves P' nearly singular along x (xᵀP'x small
 		// against Σ x_i²·P'_ii: the equilibrated P' has a small

@@ -383,10 +383,18 @@ func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
 		return false
 	}
 	sd := math.Sqrt(wa.SpreadVar) * spreadK
+	// 1/sd depends on the state only, so it is ready before g: a multiply
+	// instead of a division at the end of the chain from the sample to SZ.
+	// Where 1/sd would overflow, the division stays.
+	isd := 1 / sd
 	wa.SpreadShort += SpreadShortAlpha * (g - wa.SpreadShort)
 	crossed := false
 	if sd > 0 {
-		s.SZ = (wa.SpreadShort - wa.SpreadMean) / sd
+		if isd <= math.MaxFloat64 {
+			s.SZ = (wa.SpreadShort - wa.SpreadMean) * isd
+		} else {
+			s.SZ = (wa.SpreadShort - wa.SpreadMean) / sd
+		}
 		switch {
 		case wa.SpreadSide != 0:
 			// Re-armed once back at the reference: a statistic sliding
@@ -821,14 +829,19 @@ func fmin(a, b float64) float64 {
 // series to t⁹. The spread test needs no more, and math.Log costs as much
 // as a third of an update at n = 10.
 func lnNormal(x float64) float64 {
+	// Without a branch (m > √2 half the time, unpredictably): subtracting
+	// the bits of the least m above √2 (at half scale) borrows from the
+	// exponent exactly when m ≤ √2, so e is the exponent of x, plus one
+	// when m > √2, and x/2ᵉ is the m wanted.
+	const above = 0x3fe6a09e667f3bce // math.Float64bits(math.Sqrt2/2) + 1
 	bits := math.Float64bits(x)
-	e := int(bits>>52) - 1023
-	m := math.Float64frombits(bits&(1<<52-1) | 1023<<52)
-	if m > math.Sqrt2 {
-		m *= 0.5
-		e++
-	}
+	e := int64(bits-above) >> 52
+	m := math.Float64frombits(bits - uint64(e)<<52)
 	t := (m - 1) / (m + 1)
+	// The series in t² split in halves evaluated side by side (Estrin),
+	// a shorter chain of dependent operations than Horner's.
 	t2 := t * t
-	return float64(e)*math.Ln2 + 2*t*(1+t2*(1.0/3+t2*(1.0/5+t2*(1.0/7+t2*(1.0/9)))))
+	t4 := t2 * t2
+	p := (1 + t2*(1.0/3)) + t4*((1.0/5+t2*(1.0/7))+t4*(1.0/9))
+	return float64(e)*math.Ln2 + 2*t*p
 }
