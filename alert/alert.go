@@ -233,11 +233,12 @@ func (s *Sender) alertOf(group string, e schema.Event) (Alert, bool) {
 	case schema.EventAnomaly:
 		labels["alertname"] = NameAnomaly
 		ann["z"], ann["threshold"] = num(e.Z), num(e.Threshold)
-		ann["summary"] = fmt.Sprintf("sensor %s, model %s: anomaly, z = %s", e.Sensor, e.Model, ann["z"])
+		what := "anomaly"
 		if e.Test != "" {
 			ann["test"] = e.Test
-			ann["summary"] = fmt.Sprintf("sensor %s, model %s: anomaly (%s test), z = %s", e.Sensor, e.Model, e.Test, ann["z"])
+			what = "anomaly (" + e.Test + " test)"
 		}
+		ann["summary"] = fmt.Sprintf("sensor %s, model %s: %s, z = %s", e.Sensor, e.Model, what, ann["z"])
 		s.mu.Lock()
 		if _, ok := s.open[key]; ok || len(s.open) < maxOpen {
 			s.open[key] = a

@@ -79,7 +79,7 @@ func (h *Handler) scoreSample(ms *msgScores, s *codec.Sample) {
 		name, samples, score := sc.Score(i)
 		if i == ms.model && score.Opened {
 			test, z, t := schema.TestError, score.AZ, score.Threshold
-			if score.Spread && !(math.Abs(z) > t) {
+			if !score.ByError() {
 				test, z, t = schema.TestSpread, score.SZ, score.SpreadThreshold
 			}
 			ms.events = append(ms.events, sampleEvent(s, schema.Event{Model: name, Kind: schema.EventAnomaly,

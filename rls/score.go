@@ -337,20 +337,18 @@ func (w *Watch) threshold(sc *Scoring) float64 {
 	return w.tail() * sc.zRate
 }
 
-// tail returns the fitted threshold's factor, 1 before the first fit.
-func (w *Watch) tail() float64 {
-	if w.Tail == 0 {
-		return 1
-	}
-	return w.Tail
-}
+// tail returns the error test's fitted threshold factor.
+func (w *Watch) tail() float64 { return factor(w.Tail) }
 
-// spreadTail is tail for the spread test.
-func (w *Watch) spreadTail() float64 {
-	if w.SpreadTail == 0 {
+// spreadTail returns the spread test's fitted threshold factor.
+func (w *Watch) spreadTail() float64 { return factor(w.SpreadTail) }
+
+// factor returns a stored threshold factor: 0 (never fitted) stands for 1.
+func factor(t float64) float64 {
+	if t == 0 {
 		return 1
 	}
-	return w.SpreadTail
+	return t
 }
 
 // spreadThreshold returns the threshold on |SZ| in force.
@@ -363,14 +361,15 @@ func (w *Watch) spreadThreshold(sc *Scoring) float64 {
 
 // spreadNext advances the spread test of wa past a sample with normalised
 // error r and sets s.SZ and s.SpreadThreshold; it reports whether |SZ|
-// crossed the threshold on this sample. The test compares a short mean
+// crossed the threshold on this sample, which counts only once tested
+// (the model's warm-up is over). The test compares a short mean
 // of g = ln r (the errors' typical size lately) with the long mean and
 // spread of g, so it finds errors that grow or shrink for a while (a
 // burst, a changed regime, a stuck sensor) though no single one is out of
 // line. Only the crossing counts as anomalous: the statistic is smooth,
 // and the samples after the crossing hold no new evidence; they keep the
 // episode open until SZ is back at 0.
-func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
+func (m *Model) spreadNext(wa *Watch, s *Score, r float64, tested bool, sc *Scoring) bool {
 	s.SZ, s.SpreadThreshold = math.NaN(), wa.spreadThreshold(sc)
 	// r is floored at a fraction of the robust scale: ln r has a long
 	// lower tail (an error near 0), which would otherwise make sz
@@ -404,7 +403,7 @@ func (m *Model) spreadNext(wa *Watch, s *Score, r float64, sc *Scoring) bool {
 			if float64(wa.SpreadSide)*s.SZ <= 0 {
 				wa.SpreadSide = 0
 			}
-		case abs(s.SZ) > s.SpreadThreshold && wa.SpreadN > m.spreadWarmup():
+		case tested && abs(s.SZ) > s.SpreadThreshold && wa.SpreadN > m.spreadWarmup():
 			crossed, wa.SpreadSide = true, 1
 			if s.SZ < 0 {
 				wa.SpreadSide = -1
@@ -478,6 +477,10 @@ type Score struct {
 	// value that crossed (the statistics themselves restart at 0).
 	Statistic float64
 }
+
+// ByError reports whether the error test flagged the sample (|AZ| above
+// its threshold), as opposed to the spread test alone.
+func (s *Score) ByError() bool { return s.Anomaly && abs(s.AZ) > s.Threshold }
 
 // Interval returns YHat ± q·SD (q from IntervalQuantile).
 func (s Score) Interval(q float64) (lo, hi float64) { return s.YHat - q*s.SD, s.YHat + q*s.SD }
@@ -668,11 +671,11 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	if sc.OnDrift == DriftReset {
 		tested = m.Detector.N >= warm
 	}
-	if tested && finite(s.AZ) && abs(s.AZ) > s.Threshold {
+	if tested && abs(s.AZ) > s.Threshold { // false for a NaN AZ
 		s.Anomaly = true
 	}
 	r := abs(e) / sqk // the normalised error of both tests' scales
-	if m.spreadNext(wa, s, r, sc) && tested {
+	if m.spreadNext(wa, s, r, tested, sc) {
 		s.Spread, s.Anomaly = true, true
 	}
 	if s.Anomaly {
@@ -745,7 +748,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Sc
 			if s.Spread {
 				u *= math.Exp(step)
 			}
-			if abs(s.AZ) > s.Threshold {
+			if s.ByError() {
 				t *= math.Exp(step)
 			}
 		case !s.Anomaly:
