@@ -31,7 +31,7 @@ const (
 	// sigma2, sigma2N, the detector's pos, neg, scale and n, anomalies,
 	// drifts (version 2), then the anomaly state's scale, level, tail,
 	// episodes, open, peak and quiet (version 3), then the spread test's
-	// n, mean, var, short, tail and high (version 4)
+	// n, mean, var, short, tail and side (version 4)
 	bankModelFixedV1 = 6 * 8
 	bankModelFixedV2 = bankModelFixedV1 + 8*8
 	bankModelFixedV3 = bankModelFixedV2 + 7*8
