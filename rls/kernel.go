@@ -3,16 +3,19 @@ package rls
 import "math"
 
 // The inner loops of Model.Update. They work on flat row-major slices. On
-// amd64 with AVX2 and FMA, pvec and pupdate run hand-written vector kernels
-// (kernel_amd64.s). Elsewhere the Go code below runs. Where Go compiles
-// math.FMA to a plain instruction (arm64, ppc64, s390x, riscv64, loong64) it
-// performs the same floating-point operations as the assembly, in the same
-// order, fused multiply-adds included: TestKernelsMatchGo checks that both
-// give bit-identical results. Elsewhere (amd64 without AVX2 or built with
-// purego, 386, 32-bit arm, …) it multiplies and adds separately, which is
-// faster there, and rounds differently in the last bits. Results on
-// different architectures may differ in the last bits anyway: the Go
-// compiler fuses other multiply-adds on some of them.
+// amd64 with AVX2 and FMA, pvec, stepSum and pupdate run hand-written vector
+// kernels (kernel_amd64.s); Model.prepare and commit choose between the
+// assembly and the Go code themselves rather than through pvec and pupdate,
+// which do not inline, saving a call per update. Elsewhere the Go code below
+// runs. Where Go compiles math.FMA to a plain instruction (arm64, ppc64,
+// s390x, riscv64, loong64) it performs the same floating-point operations as
+// the assembly, in the same order, fused multiply-adds included:
+// TestKernelsMatchGo checks that both give bit-identical results. Elsewhere
+// (amd64 without AVX2 or built with purego, 386, 32-bit arm, …) it
+// multiplies and adds separately, which is faster there, and rounds
+// differently in the last bits. Results on different architectures may
+// differ in the last bits anyway: the Go compiler fuses other multiply-adds
+// on some of them.
 
 // useAVX2 selects the assembly kernels; set at init on amd64 when the CPU
 // and OS support AVX2 and FMA. Tests switch it off to check the Go path.

@@ -15,6 +15,37 @@
 // two stores still in flight waits for them to reach the cache. Each update
 // loads the P that the previous one stored.
 
+// PVEC_COLS sets pi[c : c+w] (c in R9) when c+w ≤ lim, else jumps to next:
+// per column, an FMA chain in A over the even rows (plus the last row when
+// n is odd), one in B over the odd rows, then their sum. BCAST broadcasts
+// x[j] into S and T: VBROADCASTSD for w = 4 in Y registers, VMOVDDUP for
+// w = 2 in X registers. loop and sum name the macro's own labels.
+#define PVEC_COLS(w, lim, BCAST, A, B, S, T, next, loop, sum) \
+	LEAQ        w(R9), AX;          \
+	CMPQ        AX, lim;            \
+	JGT         next;               \
+	VXORPD      A, A, A;            \
+	VXORPD      B, B, B;            \
+	LEAQ        (SI)(R9*8), R10;    \
+	XORQ        R11, R11;           \
+loop:;                              \
+	BCAST       (DX)(R11*8), S;     \
+	BCAST       8(DX)(R11*8), T;    \
+	VFMADD231PD (R10), S, A;        \
+	VFMADD231PD (R10)(R8*1), T, B;  \
+	LEAQ        (R10)(R8*2), R10;   \
+	ADDQ        $2, R11;            \
+	CMPQ        R11, R12;           \
+	JLT         loop;               \
+	CMPQ        R11, CX;            \
+	JGE         sum;                \
+	BCAST       (DX)(R11*8), S;     \
+	VFMADD231PD (R10), S, A;        \
+sum:;                               \
+	VADDPD      B, A, A;            \
+	VMOVUPD     A, (DI)(R9*8);      \
+	MOVQ        AX, R9
+
 // func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64)
 // pi[c] = Σ_j x[j]·p[j*n+c], c in [0, n), n ≥ 4: per column, an FMA chain
 // over the even rows (plus the last row when n is odd), one over the odd
@@ -119,62 +150,12 @@ s8:
 	JMP     c8
 
 c4:
-	LEAQ   4(R9), AX
-	CMPQ   AX, R13
-	JGT    c2
-	VXORPD Y0, Y0, Y0
-	VXORPD Y4, Y4, Y4
-	LEAQ   (SI)(R9*8), R10
-	XORQ   R11, R11
-
-j4:
-	VBROADCASTSD (DX)(R11*8), Y8
-	VBROADCASTSD 8(DX)(R11*8), Y9
-	VFMADD231PD  (R10), Y8, Y0
-	VFMADD231PD  (R10)(R8*1), Y9, Y4
-	LEAQ         (R10)(R8*2), R10
-	ADDQ         $2, R11
-	CMPQ         R11, R12
-	JLT          j4
-	CMPQ         R11, CX
-	JGE          s4
-	VBROADCASTSD (DX)(R11*8), Y8
-	VFMADD231PD  (R10), Y8, Y0
-
-s4:
-	VADDPD  Y4, Y0, Y0
-	VMOVUPD Y0, (DI)(R9*8)
-	MOVQ    AX, R9
-	JMP     c4
+	PVEC_COLS(4, R13, VBROADCASTSD, Y0, Y4, Y8, Y9, c2, j4, s4)
+	JMP c4
 
 c2:
 	// A pair of columns, in the low 128 bits.
-	LEAQ   2(R9), AX
-	CMPQ   AX, CX
-	JGT    c1
-	VXORPD X0, X0, X0
-	VXORPD X4, X4, X4
-	LEAQ   (SI)(R9*8), R10
-	XORQ   R11, R11
-
-j2:
-	VMOVDDUP    (DX)(R11*8), X8
-	VMOVDDUP    8(DX)(R11*8), X9
-	VFMADD231PD (R10), X8, X0
-	VFMADD231PD (R10)(R8*1), X9, X4
-	LEAQ        (R10)(R8*2), R10
-	ADDQ        $2, R11
-	CMPQ        R11, R12
-	JLT         j2
-	CMPQ        R11, CX
-	JGE         s2
-	VMOVDDUP    (DX)(R11*8), X8
-	VFMADD231PD (R10), X8, X0
-
-s2:
-	VADDPD  X4, X0, X0
-	VMOVUPD X0, (DI)(R9*8)
-	MOVQ    AX, R9
+	PVEC_COLS(2, CX, VMOVDDUP, X0, X4, X8, X9, c1, j2, s2)
 
 c1:
 	// The last column, when n is odd.

@@ -204,13 +204,16 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	var pw *work
 	// Go zeroes a stack array where it is declared: a small model zeroes
 	// a smaller one.
-	if n <= stackFloats/2 && n >= 0 {
+	switch {
+	case n < 0:
+		// prepare rejects the model before it uses the scratch.
+	case n <= stackFloats/2:
 		var stack [stackFloats / 2]float64
 		sw.pi = stack[:n:n]
-	} else if n <= stackFloats {
+	case n <= stackFloats:
 		var stack [stackFloats]float64
 		sw.pi = stack[:n:n]
-	} else {
+	default:
 		pw = getWork(n)
 		sw.pi = pw.pi
 	}

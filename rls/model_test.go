@@ -238,6 +238,11 @@ func rejectCases() []rejectCase {
 			m.P = m.P[:3]
 			return m
 		}, []float64{1, 1}, 0, ErrState, false},
+		{"negative Dim", func() *Model {
+			m := NewModel(Spec{"m", 1, 1}, 0)
+			m.Dim = -1
+			return m
+		}, nil, 0, ErrDim, false},
 	}
 }
 
