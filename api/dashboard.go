@@ -330,9 +330,11 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 		d.Models = append(d.Models, sensorModel{Model: m, Dist: distance(m.Theta, d.ThetaStar)})
 	}
 	if ev := s.eventsOf(v); ev != nil {
-		d.HasEvents, d.Events = true, ev.Store().Events(id, DefaultEventsLimit)
-		d.EventPlot = plot.EventsSVG(d.Events)
+		// One copy of the events kept: the episodes pair all of them, the
+		// table and dots show the latest.
 		all := ev.Store().Events(id, ev.Store().PerSensor())
+		d.HasEvents, d.Events = true, all[:min(len(all), DefaultEventsLimit)]
+		d.EventPlot = plot.EventsSVG(d.Events)
 		d.Episodes = plot.Episodes(all, newestSample(all, sensor.Meta.Updated))
 		d.EpisodePlot = plot.EpisodesSVG(d.Episodes)
 	}
