@@ -185,12 +185,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.Rows[i].Models = append(d.Rows[i].Models, dashModelCell{Dist: math.NaN()})
 		}
 	}
-	next := ""
 	if more {
-		next = d.Rows[len(d.Rows)-1].ID
-	}
-	if more {
-		q := url.Values{"after": {next}, "limit": {strconv.Itoa(limit)}}
+		q := url.Values{"after": {d.Rows[len(d.Rows)-1].ID}, "limit": {strconv.Itoa(limit)}}
 		if v != s.Views[0] {
 			q.Set("group", v.Group())
 		}
