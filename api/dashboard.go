@@ -41,11 +41,8 @@ var templateFiles embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num": fmtNum,
-	"ms":  fmtMs,
+	"ms":  plot.Stamp,
 }).ParseFS(templateFiles, "templates/*.html"))
-
-// fmtMs renders unix milliseconds as UTC.
-func fmtMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000") }
 
 func fmtNum(v float64) string {
 	switch {
