@@ -111,13 +111,9 @@ func EpisodesSVG(eps []Episode) template.HTML {
 		pad, h-6, Stamp(from), w-pad, h-6, Stamp(to), w/2, h-6)
 	for i, e := range eps {
 		x0, x1 := xOf(e.From), xOf(e.To)
-		class, fill := "episode", "#c03030"
+		class, fill, ends := "episode", "#c03030", Stamp(e.To)
 		if e.Open {
-			class, fill = "episode open", "#e08080"
-		}
-		ends := Stamp(e.To)
-		if e.Open {
-			ends = "open, newest sample " + ends
+			class, fill, ends = "episode open", "#e08080", "open, newest sample "+ends
 		}
 		fmt.Fprintf(&b, `<rect class="%s" x="%.2f" y="%g" width="%.2f" height="14" fill="%s"><title>%s episode %s: %s to %s</title></rect>`,
 			class, x0, h-38, max(x1-x0, 2), fill, template.HTMLEscapeString(e.Model),
