@@ -41,11 +41,8 @@ var templateFiles embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num": fmtNum,
-	"ms":  fmtMs,
+	"ms":  plot.Stamp,
 }).ParseFS(templateFiles, "templates/*.html"))
-
-// fmtMs renders unix milliseconds as UTC.
-func fmtMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000") }
 
 func fmtNum(v float64) string {
 	switch {
@@ -185,12 +182,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.Rows[i].Models = append(d.Rows[i].Models, dashModelCell{Dist: math.NaN()})
 		}
 	}
-	next := ""
 	if more {
-		next = d.Rows[len(d.Rows)-1].ID
-	}
-	if more {
-		q := url.Values{"after": {next}, "limit": {strconv.Itoa(limit)}}
+		q := url.Values{"after": {d.Rows[len(d.Rows)-1].ID}, "limit": {strconv.Itoa(limit)}}
 		if v != s.Views[0] {
 			q.Set("group", v.Group())
 		}
@@ -330,9 +323,11 @@ func (s *Server) sensorPage(w http.ResponseWriter, r *http.Request) {
 		d.Models = append(d.Models, sensorModel{Model: m, Dist: distance(m.Theta, d.ThetaStar)})
 	}
 	if ev := s.eventsOf(v); ev != nil {
-		d.HasEvents, d.Events = true, ev.Store().Events(id, DefaultEventsLimit)
-		d.EventPlot = plot.EventsSVG(d.Events)
+		// One copy of the events kept: the episodes pair all of them, the
+		// table and dots show the latest.
 		all := ev.Store().Events(id, ev.Store().PerSensor())
+		d.HasEvents, d.Events = true, all[:min(len(all), DefaultEventsLimit)]
+		d.EventPlot = plot.EventsSVG(d.Events)
 		d.Episodes = plot.Episodes(all, newestSample(all, sensor.Meta.Updated))
 		d.EpisodePlot = plot.EpisodesSVG(d.Episodes)
 	}

@@ -12,14 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/streamrls/streamrls/api"
 	"github.com/streamrls/streamrls/codec"
 	"github.com/streamrls/streamrls/history"
 	"github.com/streamrls/streamrls/internal/testkit"
 	"github.com/streamrls/streamrls/schema"
-	"github.com/streamrls/streamrls/topology"
 	"github.com/streamrls/streamrls/view"
 )
 
@@ -84,39 +81,19 @@ func startRankFixture(t *testing.T) *rankFixture {
 	updated := last.Add(20 * time.Second).UnixMilli()
 	f.newest = episodeBase + 100_000
 
-	table := topology.Names{Group: rankGroup}.Table()
-	tm, err := kc.TopicManager()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tm.EnsureTableExists(table, 2); err != nil {
-		t.Fatal(err)
-	}
-	tm.Close()
-	prod := testkit.PartitionProducer(t, kc)
+	_, put := testkit.TableWriter(t, kc, rankGroup, 2)
 	for i, id := range f.ids {
 		p := int32(i % 2)
 		m := codec.Meta{Partition: p, Offset: 1, Samples: uint64(100 + i), Updated: updated, Dim: 2}
-		msg := &sarama.ProducerMessage{Topic: table, Partition: p, Key: sarama.StringEncoder(id),
-			Value: sarama.ByteEncoder(codec.AppendEnvelope(nil, m, nil))}
-		if _, _, err := prod.SendMessage(msg); err != nil {
-			t.Fatal(err)
-		}
+		put(id, p, codec.AppendEnvelope(nil, m, nil))
 	}
 	testkit.ProduceEvents(t, kc, history.EventsTopic(rankGroup), 2, f.events...)
 
 	v := testkit.StartView(t, ctx, kc, rankGroup)
-	ef, err := history.NewEventFollower(history.EventFollowerConfig{Group: rankGroup, Kafka: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ef.Run(ctx)
+	ef := followEvents(t, ctx, kc, rankGroup, len(f.events))
 	testkit.Eventually(t, 30*time.Second, func() error {
 		if n, err := v.Count(); err != nil || n != len(f.ids) {
 			return fmt.Errorf("%d of %d sensors in the view (%v)", n, len(f.ids), err)
-		}
-		if n := ef.Store().Len(); n != len(f.events) {
-			return fmt.Errorf("%d of %d events kept", n, len(f.events))
 		}
 		return nil
 	})

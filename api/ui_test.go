@@ -151,14 +151,21 @@ func (p *pipeline) startEvents(t *testing.T, ctx context.Context) *history.Event
 		p.events = append(p.events, e)
 	}
 	testkit.ProduceEvents(t, p.kc, history.EventsTopic(p.names.Group), 4, p.events...)
-	ef, err := history.NewEventFollower(history.EventFollowerConfig{Group: p.names.Group, Kafka: p.kc})
+	return followEvents(t, ctx, p.kc, p.names.Group, len(p.events))
+}
+
+// followEvents follows group's events until the follower is ready and
+// keeps want of them.
+func followEvents(t *testing.T, ctx context.Context, kc kafkaconf.Kafka, group string, want int) *history.EventFollower {
+	t.Helper()
+	ef, err := history.NewEventFollower(history.EventFollowerConfig{Group: group, Kafka: kc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go ef.Run(ctx)
 	testkit.Eventually(t, 30*time.Second, func() error {
-		if n := ef.Store().Len(); n != len(p.events) || !ef.Ready() {
-			return fmt.Errorf("events follower: %d of %d events, ready %v", n, len(p.events), ef.Ready())
+		if n := ef.Store().Len(); n != want || !ef.Ready() {
+			return fmt.Errorf("events follower: %d of %d events, ready %v", n, want, ef.Ready())
 		}
 		return nil
 	})

@@ -28,6 +28,9 @@ type Episode struct {
 	Count uint64
 }
 
+// Stamp renders a sample time (unix ms) as UTC, to the millisecond.
+func Stamp(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000") }
+
 // Label is the mark's text: peak |az| / anomalous samples.
 func (e Episode) Label() string {
 	if e.Open {
@@ -101,25 +104,20 @@ func EpisodesSVG(eps []Episode) template.HTML {
 		span = 1
 	}
 	xOf := func(ts int64) float64 { return pad + (w-2*pad)*float64(ts-from)/span }
-	stamp := func(ts int64) string { return time.UnixMilli(ts).UTC().Format("2006-01-02 15:04:05.000") }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" id="episodeplot" width="%g" height="%g" viewBox="0 0 %g %g" font-size="10">`, w, h, w, h)
 	fmt.Fprintf(&b, `<line class="axis" x1="%g" y1="%g" x2="%g" y2="%g" stroke="#999"/>`, pad, h-22, w-pad, h-22)
 	fmt.Fprintf(&b, `<text x="%g" y="%g">%s</text><text x="%g" y="%g" text-anchor="end">%s</text><text x="%g" y="%g" text-anchor="middle">sample time (UTC)</text>`,
-		pad, h-6, stamp(from), w-pad, h-6, stamp(to), w/2, h-6)
+		pad, h-6, Stamp(from), w-pad, h-6, Stamp(to), w/2, h-6)
 	for i, e := range eps {
 		x0, x1 := xOf(e.From), xOf(e.To)
-		class, fill := "episode", "#c03030"
+		class, fill, ends := "episode", "#c03030", Stamp(e.To)
 		if e.Open {
-			class, fill = "episode open", "#e08080"
-		}
-		ends := stamp(e.To)
-		if e.Open {
-			ends = "open, newest sample " + ends
+			class, fill, ends = "episode open", "#e08080", "open, newest sample "+ends
 		}
 		fmt.Fprintf(&b, `<rect class="%s" x="%.2f" y="%g" width="%.2f" height="14" fill="%s"><title>%s episode %s: %s to %s</title></rect>`,
 			class, x0, h-38, max(x1-x0, 2), fill, template.HTMLEscapeString(e.Model),
-			template.HTMLEscapeString(e.Label()), stamp(e.From), ends)
+			template.HTMLEscapeString(e.Label()), Stamp(e.From), ends)
 		// Alternate rows keep neighbouring labels apart.
 		fmt.Fprintf(&b, `<text class="episode-label" x="%.2f" y="%g">%s</text>`, x0, 12+float64(i%2)*14, template.HTMLEscapeString(e.Label()))
 	}

@@ -22,7 +22,7 @@ func TestTotals(t *testing.T) {
 	}
 	_, kc := testkit.Broker(t)
 	const group = "totals"
-	_, write := tableWriter(t, kc, group, 3)
+	_, write := testkit.TableWriter(t, kc, group, 3)
 
 	type pk struct {
 		key string

@@ -23,7 +23,7 @@ func TestOrderedScan(t *testing.T) {
 	}
 	_, kc := testkit.Broker(t)
 	const group = "scan"
-	_, put := tableWriter(t, kc, group, 3)
+	_, put := testkit.TableWriter(t, kc, group, 3)
 
 	type rec struct {
 		key       string

@@ -6,6 +6,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/streamrls/streamrls/kafkaconf"
+	"github.com/streamrls/streamrls/topology"
 )
 
 // saramaConfig is kc's sarama configuration.
@@ -54,4 +55,31 @@ func closing[C interface{ Close() error }](t testing.TB, c C, err error) C {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TableWriter creates group's table with partitions partitions and returns
+// its name and a function that writes a value straight into one partition
+// of it (nil: a tombstone), as a processor's pinned writes do.
+func TableWriter(t testing.TB, kc kafkaconf.Kafka, group string, partitions int) (table string, put func(key string, p int32, value []byte)) {
+	t.Helper()
+	table = topology.Names{Group: group}.Table()
+	tm, err := kc.TopicManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.EnsureTableExists(table, partitions); err != nil {
+		t.Fatal(err)
+	}
+	tm.Close()
+	prod := PartitionProducer(t, kc)
+	return table, func(key string, p int32, value []byte) {
+		t.Helper()
+		msg := &sarama.ProducerMessage{Topic: table, Partition: p, Key: sarama.StringEncoder(key)}
+		if value != nil {
+			msg.Value = sarama.ByteEncoder(value)
+		}
+		if _, _, err := prod.SendMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
