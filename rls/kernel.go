@@ -64,19 +64,44 @@ func dot2(x, a, b []float64) (sa, sb float64) {
 }
 
 // pvec sets pi = P x for the exactly symmetric n×n row-major P and returns
-// xᵀπ and xᵀθ, computed as dot2 computes them (the assembly in the same
-// pass, saving a call and a walk over π).
+// xᵀπ and xᵀθ, computed as dot2 computes them, and Σ|π[i]| and Σ|θ[i]|
+// with the same partial sums (the assembly in the same pass, saving a call
+// and a walk over π): enough to bound θ + π·g without a second pass.
 //
 // Operation order (shared with the assembly): for each c, one fused
 // multiply-add chain over the even j = 0, 2, 4, … of x[j]·P[j][c], one over
 // the odd j, then their sum. The assembly walks the rows of P (P[j][c] for
 // consecutive c), the Go code the row c (P[c][j] = P[j][c]).
-func pvec(n int, P, x, theta, pi []float64) (xpi, xtheta float64) {
+func pvec(n int, P, x, theta, pi []float64) (xpi, xtheta, api, atheta float64) {
 	if useAVX2 && n >= 4 {
 		return pvecAVX2(n, &P[:n*n][0], &x[:n][0], &theta[:n][0], &pi[:n][0])
 	}
 	pvecGo(n, P, x, pi)
-	return dot2(x[:n], pi[:n], theta[:n])
+	xpi, xtheta = dot2(x[:n], pi[:n], theta[:n])
+	api, atheta = abs2(pi[:n], theta[:n])
+	return xpi, xtheta, api, atheta
+}
+
+// abs2 returns (Σ |a[i]|, Σ |b[i]|) for len(a) ≤ len(b), each with the
+// partial sums of dot.
+func abs2(a, b []float64) (sa, sb float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	for len(a) >= 4 && len(b) >= 4 {
+		a0 += math.Abs(a[0])
+		a1 += math.Abs(a[1])
+		a2 += math.Abs(a[2])
+		a3 += math.Abs(a[3])
+		b0 += math.Abs(b[0])
+		b1 += math.Abs(b[1])
+		b2 += math.Abs(b[2])
+		b3 += math.Abs(b[3])
+		a, b = a[4:], b[4:]
+	}
+	for i := 0; i < len(a) && i < len(b); i++ {
+		a0 += math.Abs(a[i])
+		b0 += math.Abs(b[i])
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
 
 func pvecGo(n int, P, x, pi []float64) {
@@ -137,17 +162,11 @@ func pvecGo(n int, P, x, pi []float64) {
 	}
 }
 
-// stepSum returns Σ (θ[i] + π[i]·g) over i < n, with the partial sums of
-// dot: it is finite exactly when every θ[i] + π[i]·g is, unless the sum
-// itself overflows.
-func stepSum(n int, theta, pi []float64, g float64) float64 {
-	if useAVX2 && n >= 4 {
-		return stepSumAVX2(n, &theta[:n][0], &pi[:n][0], g)
-	}
-	return stepSumGo(theta[:n], pi[:n], g)
-}
-
-func stepSumGo(theta, pi []float64, g float64) float64 {
+// stepSum returns Σ (θ[i] + π[i]·g) over i < len(θ), with the partial sums
+// of dot: it is finite exactly when every θ[i] + π[i]·g is, unless the sum
+// itself overflows. The update needs it only when the bound from pvec's
+// sums of magnitudes is not finite.
+func stepSum(theta, pi []float64, g float64) float64 {
 	var s0, s1, s2, s3 float64
 	for len(theta) >= 4 && len(pi) >= 4 {
 		s0 += theta[0] + pi[0]*g
@@ -162,41 +181,43 @@ func stepSumGo(theta, pi []float64, g float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// pupdate sets θ[i] += π[i]·g (a multiply, then an add: the value
-// stepSum checked), and P[i*n+j] = fma(−(π[i]·π[j]), c, P[i*n+j]·invLambda), i.e.
-// P/λ − ππᵀ/(κλ) = (P − k πᵀ)/λ with c = 1/(κλ), for every i, j, in place:
-// each entry depends only on itself and on π. Each entry is computed by the
-// same operations from P[i*n+j] and the (commutative) product π[i]·π[j],
-// so a symmetric P stays exactly symmetric. It returns the new trace,
+// pupdate sets θ[i] += π[i]·g (a multiply, then an add: the value that
+// stepSum sums), then v = π·s in place of π, and P[i*n+j] =
+// fma(−v[i], v[j], P[i*n+j]·invLambda), i.e. P/λ − vvᵀ = (P − k πᵀ)/λ
+// with s = 1/√(κλ), for every i, j, in place: each entry depends only on
+// itself and on v. The fused multiply-add subtracts the exact product
+// v[i]·v[j], which does not depend on the order of i and j, so a symmetric
+// P stays exactly symmetric; and it costs two operations an entry, where
+// (π[i]·π[j])·c, symmetric too, costs three. It returns the new trace,
 // summed in index order (as Model.PTrace sums it), and Σ x[i]²·P[i][i].
-func pupdate(n int, P, pi, x, theta []float64, invLambda, c, g float64) (trace, sx float64) {
+func pupdate(n int, P, pi, x, theta []float64, invLambda, s, g float64) (trace, sx float64) {
 	if useAVX2 && n >= 4 {
-		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], &theta[:n][0], invLambda, c, g)
+		return pupdateAVX2(n, &P[:n*n][0], &pi[:n][0], &x[:n][0], &theta[:n][0], invLambda, s, g)
 	}
-	return pupdateGo(n, P, pi, x, theta, invLambda, c, g)
+	return pupdateGo(n, P, pi, x, theta, invLambda, s, g)
 }
 
-func pupdateGo(n int, P, pi, x, theta []float64, invLambda, c, g float64) (trace, sx float64) {
+func pupdateGo(n int, P, pi, x, theta []float64, invLambda, s, g float64) (trace, sx float64) {
 	P = P[:n*n]
 	pi = pi[:n]
 	x = x[:n]
 	theta = theta[:n]
 	for i, t := range theta {
 		theta[i] = t + pi[i]*g
+		pi[i] *= s
 	}
-	nc := -c
 	fma := useFMA
-	for i, pii := range pi {
+	for i, vi := range pi {
 		row := P[i*n : i*n+n]
 		row = row[:len(pi)]
 		if fma {
-			for j, pj := range pi {
-				row[j] = math.FMA(pii*pj, nc, row[j]*invLambda)
+			for j, vj := range pi {
+				row[j] = math.FMA(-vi, vj, row[j]*invLambda)
 			}
 		} else {
-			// Without FMA: (pii·π[j])·nc is still symmetric in i and j.
-			for j, pj := range pi {
-				row[j] = row[j]*invLambda + pii*pj*nc
+			// Without FMA: the rounded vi·vj is still symmetric in i and j.
+			for j, vj := range pi {
+				row[j] = row[j]*invLambda - vi*vj
 			}
 		}
 		d := row[i]

@@ -2,20 +2,16 @@
 
 package rls
 
-// pvecAVX2 is pvec for n ≥ 4: pi[c] = Σ_j x[j]·p[j*n+c], and xᵀπ, xᵀθ.
+// pvecAVX2 is pvec for n ≥ 4: pi[c] = Σ_j x[j]·p[j*n+c], xᵀπ, xᵀθ, Σ|π|
+// and Σ|θ|.
 //
 //go:noescape
-func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64)
+func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta, api, atheta float64)
 
 // pupdateAVX2 is pupdate for n ≥ 4.
 //
 //go:noescape
-func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, c, gain float64) (trace, sx float64)
-
-// stepSumAVX2 is stepSum for n ≥ 4.
-//
-//go:noescape
-func stepSumAVX2(n int, theta, pi *float64, gain float64) float64
+func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64)
 
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)

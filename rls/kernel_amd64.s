@@ -46,11 +46,12 @@ sum:;                               \
 	VMOVUPD     A, (DI)(R9*8);      \
 	MOVQ        AX, R9
 
-// func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64)
+// func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta, api, atheta float64)
 // pi[c] = Σ_j x[j]·p[j*n+c], c in [0, n), n ≥ 4: per column, an FMA chain
 // over the even rows (plus the last row when n is odd), one over the odd
-// rows, then their sum. Then xᵀπ and xᵀθ as dot2 computes them.
-TEXT ·pvecAVX2(SB), NOSPLIT, $0-56
+// rows, then their sum. Then xᵀπ and xᵀθ as dot2 computes them, and Σ|π|
+// and Σ|θ| as abs2 does.
+TEXT ·pvecAVX2(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ p+8(FP), SI
 	MOVQ x+16(FP), DX
@@ -181,21 +182,32 @@ j1:
 	VMOVSD      X0, (DI)(R9*8)
 
 pdone:
-	// xᵀπ in Y10 and xᵀθ in Y11, lane k summing the products of the
-	// indices ≡ k mod 4 in index order, without fused multiply-adds: dot2's
-	// four partial sums. The indices past the last multiple of 4 go to lane
-	// 0 (the other lanes add exact zeros: a lane's sum is never −0).
-	MOVQ   theta+24(FP), BX
-	VXORPD Y10, Y10, Y10
-	VXORPD Y11, Y11, Y11
-	XORQ   R11, R11
+	// xᵀπ in Y10, xᵀθ in Y11, Σ|π| in Y13 and Σ|θ| in Y14, lane k summing
+	// the terms of the indices ≡ k mod 4 in index order, without fused
+	// multiply-adds: dot2's and abs2's four partial sums. The indices past
+	// the last multiple of 4 go to lane 0 (the other lanes add exact zeros:
+	// a lane's sum is never −0).
+	MOVQ      theta+24(FP), BX
+	VXORPD    Y10, Y10, Y10
+	VXORPD    Y11, Y11, Y11
+	VXORPD    Y13, Y13, Y13
+	VXORPD    Y14, Y14, Y14
+	VPCMPEQQ  Y12, Y12, Y12
+	VPSRLQ    $1, Y12, Y12 // the mask of all bits but the sign
+	XORQ      R11, R11
 
 d4:
 	VMOVUPD (DX)(R11*8), Y0
-	VMULPD  (DI)(R11*8), Y0, Y1
-	VMULPD  (BX)(R11*8), Y0, Y2
+	VMOVUPD (DI)(R11*8), Y3
+	VMOVUPD (BX)(R11*8), Y4
+	VMULPD  Y3, Y0, Y1
+	VMULPD  Y4, Y0, Y2
+	VANDPD  Y12, Y3, Y3
+	VANDPD  Y12, Y4, Y4
 	VADDPD  Y1, Y10, Y10
 	VADDPD  Y2, Y11, Y11
+	VADDPD  Y3, Y13, Y13
+	VADDPD  Y4, Y14, Y14
 	ADDQ    $4, R11
 	CMPQ    R11, R13
 	JLT     d4
@@ -204,70 +216,39 @@ d1:
 	CMPQ   R11, CX
 	JGE    dsum
 	VMOVSD (DX)(R11*8), X0 // lane 0 only, the others 0
-	VMOVSD (DI)(R11*8), X1
-	VMOVSD (BX)(R11*8), X2
-	VMULPD Y1, Y0, Y1
-	VMULPD Y2, Y0, Y2
+	VMOVSD (DI)(R11*8), X3
+	VMOVSD (BX)(R11*8), X4
+	VMULPD Y3, Y0, Y1
+	VMULPD Y4, Y0, Y2
+	VANDPD Y12, Y3, Y3
+	VANDPD Y12, Y4, Y4
 	VADDPD Y1, Y10, Y10
 	VADDPD Y2, Y11, Y11
+	VADDPD Y3, Y13, Y13
+	VADDPD Y4, Y14, Y14
 	INCQ   R11
 	JMP    d1
 
 dsum:
-	// (s0 + s1) + (s2 + s3) for both sums at once.
+	// (s0 + s1) + (s2 + s3) for two sums at once, twice.
 	VHADDPD      Y11, Y10, Y0 // [a0+a1, b0+b1, a2+a3, b2+b3]
 	VEXTRACTF128 $1, Y0, X1
 	VADDPD       X1, X0, X0
 	VMOVSD       X0, xpi+40(FP)
 	VMOVHPD      X0, xtheta+48(FP)
+	VHADDPD      Y14, Y13, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VMOVSD       X0, api+56(FP)
+	VMOVHPD      X0, atheta+64(FP)
 	VZEROUPPER
 	RET
 
-// func stepSumAVX2(n int, theta, pi *float64, gain float64) float64
-// Σ (theta[i] + pi[i]·gain), n ≥ 4, as stepSumGo sums it: lane k of Y0 the
-// indices ≡ k mod 4 in index order, the rest added to lane 0, then
-// (s0 + s1) + (s2 + s3).
-TEXT ·stepSumAVX2(SB), NOSPLIT, $0-40
-	MOVQ         n+0(FP), CX
-	MOVQ         theta+8(FP), SI
-	MOVQ         pi+16(FP), DX
-	VBROADCASTSD gain+24(FP), Y2
-	VXORPD       Y0, Y0, Y0
-	MOVQ         CX, R13
-	ANDQ         $-4, R13
-	XORQ         R11, R11
-
-s4:
-	VMULPD  (DX)(R11*8), Y2, Y1
-	VADDPD  (SI)(R11*8), Y1, Y1
-	VADDPD  Y1, Y0, Y0
-	ADDQ    $4, R11
-	CMPQ    R11, R13
-	JLT     s4
-	VEXTRACTF128 $1, Y0, X3 // [s2, s3], with X0 = [s0, s1]
-
-s1:
-	CMPQ   R11, CX
-	JGE    ssum
-	VMOVSD (DX)(R11*8), X1
-	VMULSD X2, X1, X1
-	VADDSD (SI)(R11*8), X1, X1
-	VADDSD X1, X0, X0       // s0, keeping s1
-	INCQ   R11
-	JMP    s1
-
-ssum:
-	VHADDPD X0, X0, X0
-	VHADDPD X3, X3, X3
-	VADDSD  X3, X0, X0
-	VMOVSD  X0, ret+32(FP)
-	VZEROUPPER
-	RET
-
-// func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, c, gain float64) (trace, sx float64)
-// theta[i] += pi[i]·gain (a multiply, then an add) for i in [0, n), then
-// p[i*n+j] = fma(−(pi[j]·pi[i]), c, p[i*n+j]·invLambda) for i, j in
-// [0, n), n ≥ 4, in place, in the column chunks of pvecAVX2. The new
+// func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64)
+// theta[i] += pi[i]·gain (a multiply, then an add) and pi[i] ← pi[i]·s =
+// v[i] for i in [0, n), then p[i*n+j] = fma(−v[i], v[j], p[i*n+j]·invLambda)
+// for i, j in [0, n), n ≥ 4, in place, in the column chunks of pvecAVX2
+// (θ and v too, so that every load of them matches one store). The new
 // diagonal entry is computed again as a scalar (the same operations):
 // trace sums them in index order, sx sums x[i]·x[i]·d.
 TEXT ·pupdateAVX2(SB), NOSPLIT, $0-80
@@ -278,41 +259,53 @@ TEXT ·pupdateAVX2(SB), NOSPLIT, $0-80
 	MOVQ CX, R12
 	ANDQ $-4, R12          // R12 = n rounded down to a multiple of 4
 
-	// θ, by 4 entries, then one by one.
+	// θ and v, by 4 entries, then a pair, then one.
 	MOVQ         theta+32(FP), R10
 	VBROADCASTSD gain+56(FP), Y1
+	VBROADCASTSD s+48(FP), Y2
 	XORQ         R11, R11
 
 th4:
-	VMULPD  (DX)(R11*8), Y1, Y0
+	VMOVUPD (DX)(R11*8), Y3
+	VMULPD  Y3, Y1, Y0
+	VMULPD  Y3, Y2, Y3
 	VADDPD  (R10)(R11*8), Y0, Y0
 	VMOVUPD Y0, (R10)(R11*8)
+	VMOVUPD Y3, (DX)(R11*8)
 	ADDQ    $4, R11
 	CMPQ    R11, R12
 	JLT     th4
+	LEAQ    2(R11), AX
+	CMPQ    AX, CX
+	JGT     th1
+	VMOVUPD (DX)(R11*8), X3
+	VMULPD  X3, X1, X0
+	VMULPD  X3, X2, X3
+	VADDPD  (R10)(R11*8), X0, X0
+	VMOVUPD X0, (R10)(R11*8)
+	VMOVUPD X3, (DX)(R11*8)
+	MOVQ    AX, R11
 
 th1:
 	CMPQ   R11, CX
 	JGE    thdone
-	VMOVSD (DX)(R11*8), X0
-	VMULSD X1, X0, X0
+	VMOVSD (DX)(R11*8), X3
+	VMULSD X3, X1, X0
+	VMULSD X3, X2, X3
 	VADDSD (R10)(R11*8), X0, X0
 	VMOVSD X0, (R10)(R11*8)
-	INCQ   R11
-	JMP    th1
+	VMOVSD X3, (DX)(R11*8)
 
 thdone:
 	VBROADCASTSD invLambda+40(FP), Y14
-	VBROADCASTSD c+48(FP), Y8
 	VXORPD       Y13, Y13, Y13 // trace
 	VXORPD       Y10, Y10, Y10 // sx
 	XORQ         BX, BX        // BX = i
 
 row:
-	VBROADCASTSD (DX)(BX*8), Y15 // pi[i]
+	VBROADCASTSD (DX)(BX*8), Y15 // v[i]
 	VMULSD       (SI)(BX*8), X14, X11
-	VMULSD       X15, X15, X12
-	VFNMADD231SD X8, X12, X11    // d = the new p[i*n+i]
+	VFNMADD231SD X15, X15, X11   // d = the new p[i*n+i]
 	VADDSD       X11, X13, X13
 	VMOVSD       (DI)(BX*8), X12
 	VMULSD       X12, X12, X12
@@ -328,14 +321,10 @@ r16:
 	VMULPD       32(SI)(R9*8), Y14, Y1
 	VMULPD       64(SI)(R9*8), Y14, Y2
 	VMULPD       96(SI)(R9*8), Y14, Y3
-	VMULPD       (DX)(R9*8), Y15, Y4
-	VMULPD       32(DX)(R9*8), Y15, Y5
-	VMULPD       64(DX)(R9*8), Y15, Y6
-	VMULPD       96(DX)(R9*8), Y15, Y7
-	VFNMADD231PD Y8, Y4, Y0
-	VFNMADD231PD Y8, Y5, Y1
-	VFNMADD231PD Y8, Y6, Y2
-	VFNMADD231PD Y8, Y7, Y3
+	VFNMADD231PD (DX)(R9*8), Y15, Y0
+	VFNMADD231PD 32(DX)(R9*8), Y15, Y1
+	VFNMADD231PD 64(DX)(R9*8), Y15, Y2
+	VFNMADD231PD 96(DX)(R9*8), Y15, Y3
 	VMOVUPD      Y0, (SI)(R9*8)
 	VMOVUPD      Y1, 32(SI)(R9*8)
 	VMOVUPD      Y2, 64(SI)(R9*8)
@@ -349,10 +338,8 @@ r8:
 	JGT          r4
 	VMULPD       (SI)(R9*8), Y14, Y0
 	VMULPD       32(SI)(R9*8), Y14, Y1
-	VMULPD       (DX)(R9*8), Y15, Y4
-	VMULPD       32(DX)(R9*8), Y15, Y5
-	VFNMADD231PD Y8, Y4, Y0
-	VFNMADD231PD Y8, Y5, Y1
+	VFNMADD231PD (DX)(R9*8), Y15, Y0
+	VFNMADD231PD 32(DX)(R9*8), Y15, Y1
 	VMOVUPD      Y0, (SI)(R9*8)
 	VMOVUPD      Y1, 32(SI)(R9*8)
 	MOVQ         AX, R9
@@ -363,8 +350,7 @@ r4:
 	CMPQ         AX, R12
 	JGT          r2
 	VMULPD       (SI)(R9*8), Y14, Y0
-	VMULPD       (DX)(R9*8), Y15, Y4
-	VFNMADD231PD Y8, Y4, Y0
+	VFNMADD231PD (DX)(R9*8), Y15, Y0
 	VMOVUPD      Y0, (SI)(R9*8)
 	MOVQ         AX, R9
 
@@ -373,8 +359,7 @@ r2:
 	CMPQ         AX, CX
 	JGT          r1
 	VMULPD       (SI)(R9*8), X14, X0
-	VMULPD       (DX)(R9*8), X15, X4
-	VFNMADD231PD X8, X4, X0
+	VFNMADD231PD (DX)(R9*8), X15, X0
 	VMOVUPD      X0, (SI)(R9*8)
 	MOVQ         AX, R9
 
@@ -382,8 +367,7 @@ r1:
 	CMPQ         R9, CX
 	JGE          rowdone
 	VMULSD       (SI)(R9*8), X14, X0
-	VMULSD       (DX)(R9*8), X15, X4
-	VFNMADD231SD X8, X4, X0
+	VFNMADD231SD (DX)(R9*8), X15, X0
 	VMOVSD       X0, (SI)(R9*8)
 
 rowdone:

@@ -16,12 +16,11 @@ func hasFMA() bool {
 	return false
 }
 
-func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta float64) {
+func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta, api, atheta float64) {
 	panic("rls: no assembly kernels")
 }
 
-func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, c, gain float64) (trace, sx float64) {
+func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64) {
 	panic("rls: no assembly kernels")
 }
 
-func stepSumAVX2(n int, theta, pi *float64, gain float64) float64 { panic("rls: no assembly kernels") }

@@ -55,37 +55,47 @@ func TestKernelsMatchGo(t *testing.T) {
 		piA, piG := make([]float64, n), make([]float64, n)
 		dstA, dstG := append([]float64(nil), P...), append([]float64(nil), P...)
 		thA, thG := append([]float64(nil), th...), append([]float64(nil), th...)
-		const g = -0.7
-		xpiA, xthA := pvec(n, P, x, th, piA)
-		stA := stepSum(n, th, u, g)
-		trA, sxA := pupdate(n, dstA, u, x, thA, 1/0.97, 0.3, g)
-		var trG, sxG, xpiG, xthG, stG float64
+		vA, vG := append([]float64(nil), u...), append([]float64(nil), u...)
+		const g, sc = -0.7, 0.55
+		xpiA, xthA, apiA, athA := pvec(n, P, x, th, piA)
+		trA, sxA := pupdate(n, dstA, vA, x, thA, 1/0.97, sc, g)
+		var trG, sxG, xpiG, xthG, apiG, athG float64
 		withGoKernels(func() {
-			xpiG, xthG = pvec(n, P, x, th, piG)
-			stG = stepSum(n, th, u, g)
-			trG, sxG = pupdate(n, dstG, u, x, thG, 1/0.97, 0.3, g)
+			xpiG, xthG, apiG, athG = pvec(n, P, x, th, piG)
+			trG, sxG = pupdate(n, dstG, vG, x, thG, 1/0.97, sc, g)
 		})
 		var st float64
 		for i := range th {
 			if want := th[i] + u[i]*g; math.Float64bits(thA[i]) != math.Float64bits(want) || math.Float64bits(thG[i]) != math.Float64bits(want) {
 				t.Fatalf("n=%d: theta[%d] asm %v, Go %v, want %v", n, i, thA[i], thG[i], want)
 			}
+			if want := u[i] * sc; math.Float64bits(vA[i]) != math.Float64bits(want) || math.Float64bits(vG[i]) != math.Float64bits(want) {
+				t.Fatalf("n=%d: v[%d] asm %v, Go %v, want %v", n, i, vA[i], vG[i], want)
+			}
 			st += thA[i]
 		}
-		if math.Float64bits(stA) != math.Float64bits(stG) || math.Abs(stA-st) > 1e-12*(1+math.Abs(st)) {
-			t.Fatalf("n=%d: step sum asm %v, Go %v, plain sum %v", n, stA, stG, st)
+		if ss := stepSum(th, u, g); math.Abs(ss-st) > 1e-12*(1+math.Abs(st)) {
+			t.Fatalf("n=%d: step sum %v, plain sum %v", n, ss, st)
 		}
 		if math.Float64bits(xpiA) != math.Float64bits(xpiG) || math.Float64bits(xthA) != math.Float64bits(xthG) {
 			t.Fatalf("n=%d: xᵀπ, xᵀθ asm %v, %v, Go %v, %v", n, xpiA, xthA, xpiG, xthG)
 		}
+		if math.Float64bits(apiA) != math.Float64bits(apiG) || math.Float64bits(athA) != math.Float64bits(athG) {
+			t.Fatalf("n=%d: Σ|π|, Σ|θ| asm %v, %v, Go %v, %v", n, apiA, athA, apiG, athG)
+		}
 		// And against plain sums (independent of the shared order).
-		var xpi, xth float64
+		var xpi, xth, api, ath float64
 		for i := range x {
 			xpi += x[i] * piA[i]
 			xth += x[i] * th[i]
+			api += math.Abs(piA[i])
+			ath += math.Abs(th[i])
 		}
 		if math.Abs(xpiA-xpi) > 1e-12*(1+math.Abs(xpi)) || math.Abs(xthA-xth) > 1e-12*(1+math.Abs(xth)) {
 			t.Fatalf("n=%d: xᵀπ, xᵀθ %v, %v, plain sums %v, %v", n, xpiA, xthA, xpi, xth)
+		}
+		if math.Abs(apiA-api) > 1e-12*api || math.Abs(athA-ath) > 1e-12*ath {
+			t.Fatalf("n=%d: Σ|π|, Σ|θ| %v, %v, plain sums %v, %v", n, apiA, athA, api, ath)
 		}
 		var tr float64
 		for i := 0; i < n; i++ {
@@ -122,7 +132,7 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 		for i := 0; i < n; i++ {
 			for j := 0; j < n; j++ {
-				want := P[i*n+j]/0.97 - u[i]*u[j]*0.3
+				want := P[i*n+j]/0.97 - u[i]*u[j]*sc*sc
 				if got := dstA[i*n+j]; math.Abs(got-want) > 1e-12*(1+math.Abs(want)) {
 					t.Fatalf("n=%d: dst[%d][%d] = %v, want %v", n, i, j, got, want)
 				}

@@ -68,12 +68,15 @@ type Model struct {
 	Watch     Watch    // the anomaly test: robust scale, fitted threshold, open episode
 
 	next pending // scalar results of prepare
+	// invLam is 1/λ for λ = lamOf, computed when λ changes (a division
+	// less per update).
+	lamOf, invLam float64
 }
 
 // work is scratch for one update: π, and the fast path's scalars.
 type work struct {
 	pi               []float64 // π = P x, len n
-	invLambda, c, xk float64   // 1/λ, 1/(κλ) and xᵀP'x = xᵀπ/κ
+	invLambda, s, xk float64   // 1/λ, 1/√(κλ) and xᵀP'x = xᵀπ/κ
 	g                float64   // e/κ: θ' = θ + π·g
 }
 
@@ -344,12 +347,13 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	}
 
 	// π = P x, κ = λ + xᵀπ, e = y − xᵀθ.
-	var xpi, xtheta float64
+	var xpi, xtheta, api, atheta float64
 	if useAVX2 && n >= 4 { // the assembly kernels; see kernel.go
-		xpi, xtheta = pvecAVX2(n, &m.P[0], &x[0], &m.Theta[0], &w.pi[0])
+		xpi, xtheta, api, atheta = pvecAVX2(n, &m.P[0], &x[0], &m.Theta[0], &w.pi[0])
 	} else {
 		pvecGo(n, m.P, x, w.pi)
 		xpi, xtheta = dot2(x, w.pi, m.Theta)
+		api, atheta = abs2(w.pi, m.Theta)
 	}
 	lam := m.Lambda
 	kappa := lam + xpi
@@ -358,7 +362,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	// finite, which the windup cap ensures unless it is off or huge. If x
 	// or y is not finite, e is not finite either (θ is finite), so this
 	// one test also catches bad input; diagnose only on failure.
-	var kol, invKol, sqk float64 // κ/λ, λ/κ and √(κ/λ)
+	var kol, invKol, sqk, isqk float64 // κ/λ, λ/κ, √(κ/λ) and √(λ/κ)
 	if !(kappa >= lam && kappa <= fastShrink*lam) || !finite(e) ||
 		!(m.TraceCap() <= maxSafeTrace*lam) && !m.diagBelow(maxSafeTrace*lam) {
 		if !finite(y) || !allFinite(x) {
@@ -370,18 +374,24 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		}
 		xtheta = y - e
 		sqk = math.Sqrt(kol)
+		isqk = 1 / sqk
 	} else {
 		invK := 1 / kappa
-		invLambda := 1 / lam
+		if m.lamOf != lam {
+			m.lamOf, m.invLam = lam, 1/lam
+		}
+		invLambda := m.invLam
 		kol, invKol = kappa*invLambda, lam*invK
-		sqk = math.Sqrt(kol)
+		isqk = math.Sqrt(invKol)
+		sqk = kol * isqk
 		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
-		// computed again by commit.
+		// computed by commit. Each |θ[i] + π[i]·g| is at most
+		// Σ|θ| + |g|·Σ|π|: when that is finite, so is θ'.
 		g := m.boundedError(e, sqk, sc) * invK
-		if !finite(stepSum(n, m.Theta, w.pi, g)) {
+		if !finite(atheta+abs(g)*api) && !finite(stepSum(m.Theta, w.pi, g)) {
 			return ErrNumeric
 		}
-		w.invLambda, w.c, w.xk, w.g = invLambda, invK*invLambda, xpi*invK, g
+		w.invLambda, w.s, w.xk, w.g = invLambda, isqk*invLambda, xpi*invK, g
 	}
 
 	// Error figures; squares beyond the largest float are counted as it.
@@ -392,7 +402,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, y, e, kol, invKol, sqk, sc)
+	m.scoreNext(xtheta, y, e, kol, invKol, sqk, isqk, sc)
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }
@@ -424,9 +434,9 @@ func (m *Model) commit(x []float64, w *work) {
 		// θ' = θ + π·g and P' in place.
 		var trace, sx float64
 		if useAVX2 && n >= 4 {
-			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], &m.Theta[0], w.invLambda, w.c, w.g)
+			trace, sx = pupdateAVX2(n, &m.P[0], &w.pi[0], &x[0], &m.Theta[0], w.invLambda, w.s, w.g)
 		} else {
-			trace, sx = pupdateGo(n, m.P, w.pi, x, m.Theta, w.invLambda, w.c, w.g)
+			trace, sx = pupdateGo(n, m.P, w.pi, x, m.Theta, w.invLambda, w.s, w.g)
 		}
 		// A step that leaves P' nearly singular along x (xᵀP'x small
 		// against Σ x_i²·P'_ii: the equilibrated P' has a small

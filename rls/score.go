@@ -614,9 +614,9 @@ func (m *Model) LastScore() Score { return m.next.score }
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
 // scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol = 1/invKol = sqk² for the sample with output y,
-// without changing m.
-func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
+// error e and κ/λ = kol = 1/invKol = sqk² = 1/isqk² for the sample with
+// output y, without changing m.
+func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scoring) {
 	w := &m.next
 	// Built in place in m.next, which commit makes the state.
 	s := &w.score
@@ -674,7 +674,7 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk float64, sc *Scoring) {
 	if tested && abs(s.AZ) > s.Threshold { // false for a NaN AZ
 		s.Anomaly = true
 	}
-	r := abs(e) / sqk // the normalised error of both tests' scales
+	r := abs(e) * isqk // the normalised error of both tests' scales
 	if m.spreadNext(wa, s, r, tested, sc) {
 		s.Spread, s.Anomaly = true, true
 	}
@@ -827,24 +827,30 @@ func fmin(a, b float64) float64 {
 	return b
 }
 
-// lnNormal returns ln x for a finite normal x > 0, to within about 10⁻⁹:
-// x = m·2ᵉ with m in [√½, √2), ln m = 2·artanh((m − 1)/(m + 1)) by its
-// series to t⁹. The spread test needs no more, and math.Log costs as much
-// as a third of an update at n = 10.
+// lnNormal returns ln x for a finite normal x > 0, to within about 10⁻¹⁵
+// (math.Log costs as much as a third of an update at n = 10): with
+// x = m·2ᵉ, m in [1, 2), and c the centre of m's 128th of [1, 2), ln x =
+// e·ln 2 + ln c + ln(1 + u) with u = m/c − 1, |u| ≤ 1/257, by its series
+// to u⁴. 1/c and ln c come from a table: no division, no branch.
 func lnNormal(x float64) float64 {
-	// Without a branch (m > √2 half the time, unpredictably): subtracting
-	// the bits of the least m above √2 (at half scale) borrows from the
-	// exponent exactly when m ≤ √2, so e is the exponent of x, plus one
-	// when m > √2, and x/2ᵉ is the m wanted.
-	const above = 0x3fe6a09e667f3bce // math.Float64bits(math.Sqrt2/2) + 1
 	bits := math.Float64bits(x)
-	e := int64(bits-above) >> 52
-	m := math.Float64frombits(bits - uint64(e)<<52)
-	t := (m - 1) / (m + 1)
-	// The series in t² split in halves evaluated side by side (Estrin),
-	// a shorter chain of dependent operations than Horner's.
-	t2 := t * t
-	t4 := t2 * t2
-	p := (1 + t2*(1.0/3)) + t4*((1.0/5+t2*(1.0/7))+t4*(1.0/9))
-	return float64(e)*math.Ln2 + 2*t*p
+	e := int64(bits>>52) - 1023
+	t := &lnTable[bits>>45&(lnCells-1)]
+	m := math.Float64frombits(bits&(1<<52-1) | 1023<<52)
+	u := m*t.inv - 1
+	u2 := u * u
+	p := (u - u2*0.5) + u2*(u*(1.0/3)-u2*0.25)
+	return (float64(e)*math.Ln2 + t.ln) + p
 }
+
+// lnCells is the number of cells of [1, 2) in lnTable.
+const lnCells = 128
+
+// lnTable holds 1/c and ln c for the centre c of each cell of lnNormal.
+var lnTable = func() (t [lnCells]struct{ inv, ln float64 }) {
+	for k := range t {
+		c := 1 + (float64(k)+0.5)/lnCells
+		t[k].inv, t[k].ln = 1/c, math.Log(c)
+	}
+	return t
+}()
