@@ -23,4 +23,3 @@ func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta, api, atheta float64
 func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64) {
 	panic("rls: no assembly kernels")
 }
-
