@@ -396,7 +396,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 
 	// Error figures; squares beyond the largest float are counted as it.
 	e2 := fmin(e*e, math.MaxFloat64)
-	cnt := float64(m.Samples + 1)
+	cnt := float64(int64(m.Samples + 1)) // counts stay below 2⁶³
 	mse := fmin(m.MSE+(e2-m.MSE)/cnt, math.MaxFloat64)
 	recent := e2
 	if m.Samples > 0 {
@@ -456,6 +456,9 @@ func (m *Model) commit(x []float64, w *work) {
 	m.MSE = m.next.mse
 	m.RecentMSE = m.next.recent
 	m.commitScore()
+	if m.next.reset {
+		m.ResetCovariance()
+	}
 }
 
 // capTrace scales the n×n matrix p by a factor s ≤ limit/trace, chosen so

@@ -369,54 +369,57 @@ func (w *Watch) spreadThreshold(sc *Scoring) float64 {
 // line. Only the crossing counts as anomalous: the statistic is smooth,
 // and the samples after the crossing hold no new evidence; they keep the
 // episode open until SZ is back at 0.
-func (m *Model) spreadNext(wa *Watch, s *Score, r float64, tested bool, sc *Scoring) bool {
-	s.SZ, s.SpreadThreshold = math.NaN(), wa.spreadThreshold(sc)
+func (m *Model) spreadNext(wa *Watch, s *Score, r float64, tested bool, sc *Scoring) (crossed bool) {
+	// In locals, read once and written once: stores through s would
+	// otherwise make the compiler load wa's fields again.
+	n, mean, vr, short, side := wa.SpreadN+1, wa.SpreadMean, wa.SpreadVar, wa.SpreadShort, wa.SpreadSide
+	sz, thr := math.NaN(), wa.spreadThreshold(sc)
 	// r is floored at a fraction of the robust scale: ln r has a long
 	// lower tail (an error near 0), which would otherwise make sz
 	// heavy-tailed; an error that stays that small is still found.
 	floor := fmax(fmax(FloorRel*wa.Level, SpreadLow*wa.Scale), Sigma2Min)
 	g := lnNormal(fmax(fmin(r, math.MaxFloat64), floor))
-	wa.SpreadN++
-	if wa.SpreadN == 1 {
-		wa.SpreadMean, wa.SpreadShort, wa.SpreadVar = g, g, 1
-		return false
-	}
-	sd := math.Sqrt(wa.SpreadVar) * spreadK
-	// 1/sd depends on the state only, so it is ready before g: a multiply
-	// instead of a division at the end of the chain from the sample to SZ.
-	// Where 1/sd would overflow, the division stays.
-	isd := 1 / sd
-	wa.SpreadShort += SpreadShortAlpha * (g - wa.SpreadShort)
-	crossed := false
-	if sd > 0 {
-		if isd <= math.MaxFloat64 {
-			s.SZ = (wa.SpreadShort - wa.SpreadMean) * isd
-		} else {
-			s.SZ = (wa.SpreadShort - wa.SpreadMean) / sd
-		}
-		switch {
-		case wa.SpreadSide != 0:
-			// Re-armed once back at the reference: a statistic sliding
-			// back through the threshold does not cross again and again,
-			// and the episode lasts while the errors are off their usual
-			// size (watchNext).
-			if float64(wa.SpreadSide)*s.SZ <= 0 {
-				wa.SpreadSide = 0
+	if n == 1 {
+		mean, short, vr = g, g, 1
+	} else {
+		sd := math.Sqrt(vr) * spreadK
+		// 1/sd depends on the state only, so it is ready before g: a
+		// multiply instead of a division at the end of the chain from the
+		// sample to SZ. Where 1/sd would overflow, the division stays.
+		isd := 1 / sd
+		short += SpreadShortAlpha * (g - short)
+		if sd > 0 {
+			if isd <= math.MaxFloat64 {
+				sz = (short - mean) * isd
+			} else {
+				sz = (short - mean) / sd
 			}
-		case tested && abs(s.SZ) > s.SpreadThreshold && wa.SpreadN > m.spreadWarmup():
-			crossed, wa.SpreadSide = true, 1
-			if s.SZ < 0 {
-				wa.SpreadSide = -1
+			switch {
+			case side != 0:
+				// Re-armed once back at the reference: a statistic
+				// sliding back through the threshold does not cross
+				// again and again, and the episode lasts while the errors
+				// are off their usual size (watchNext).
+				if float64(side)*sz <= 0 {
+					side = 0
+				}
+			case tested && abs(sz) > thr && n > m.spreadWarmup():
+				crossed, side = true, 1
+				if sz < 0 {
+					side = -1
+				}
 			}
 		}
+		w := float64(SpreadLongAlpha) // max(1/N, α), dividing only while 1/N is the larger
+		if c := float64(int64(n)); c*w < 1 {
+			w = 1 / c
+		}
+		d := g - mean
+		mean += w * d
+		vr = (1 - w) * (vr + w*d*d)
 	}
-	w := float64(SpreadLongAlpha) // max(1/N, α), dividing only while 1/N is the larger
-	if float64(wa.SpreadN)*w < 1 {
-		w = 1 / float64(wa.SpreadN)
-	}
-	d := g - wa.SpreadMean
-	wa.SpreadMean += w * d
-	wa.SpreadVar = (1 - w) * (wa.SpreadVar + w*d*d)
+	wa.SpreadN, wa.SpreadMean, wa.SpreadVar, wa.SpreadShort, wa.SpreadSide = n, mean, vr, short, side
+	s.SZ, s.SpreadThreshold = sz, thr
 	return crossed
 }
 
@@ -428,7 +431,18 @@ func (m *Model) spreadWarmup() uint64 { return max(SpreadWarmup, m.warmup()) }
 // with sc.Robust and once tested, e clipped at RobustClip times the robust
 // scale (Huber); sqk is √(κ/λ).
 func (m *Model) boundedError(e, sqk float64, sc *Scoring) float64 {
-	if !sc.Robust || m.Detector.N < m.warmup() {
+	if !sc.Robust { // inlined: the common case costs a test
+		return e
+	}
+	return m.huber(e, sqk)
+}
+
+// huber is boundedError's clipping, out of line so that boundedError
+// inlines.
+//
+//go:noinline
+func (m *Model) huber(e, sqk float64) float64 {
+	if m.Detector.N < m.warmup() {
 		return e
 	}
 	sd := m.Watch.sigma() * sqk
@@ -638,8 +652,8 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scorin
 	}
 	// max(1/cnt, 1 − λ), without the division once 1 − λ is the larger.
 	wt := 1 - m.Lambda
-	if float64(cnt)*wt < 1 {
-		wt = 1 / float64(cnt)
+	if c := float64(int64(cnt)); c*wt < 1 {
+		wt = 1 / c
 	}
 	s2 := m.Sigma2 + wt*(u-m.Sigma2)
 	if cnt == 1 {
@@ -764,7 +778,7 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Sc
 	// The scale: a running mean, then exponentially weighted, winsorised
 	// once tested (as σ̂²: a warm-up after a drift alarm lets it follow a new
 	// spread at once); within an episode that lasts, faster and wider.
-	cnt := float64(m.Sigma2N + 1)
+	cnt := float64(int64(m.Sigma2N + 1))
 	// max(1/cnt, ScaleAlpha), dividing only while 1/cnt is the larger.
 	lw := float64(ScaleAlpha)
 	if cnt*lw < 1 {
@@ -782,7 +796,8 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Sc
 	wa.Level = fmin(wa.Level+lw*(fmin(abs(y), math.MaxFloat64)-wa.Level), math.MaxFloat64)
 }
 
-// commitScore makes the scoring part of the last prepare the model's state.
+// commitScore makes the scoring part of the last prepare the model's state
+// (but for the DriftReset action, which commit applies).
 func (m *Model) commitScore() {
 	w := &m.next
 	m.Sigma2 = w.sigma2
@@ -791,9 +806,6 @@ func (m *Model) commitScore() {
 	m.Watch = w.watch
 	m.Anomalies += w.anomalies
 	m.Drifts += w.drifts
-	if w.reset {
-		m.ResetCovariance()
-	}
 }
 
 // ResetCovariance sets P ← δ·I and keeps θ (the DriftReset action): the
@@ -834,13 +846,10 @@ func fmin(a, b float64) float64 {
 // to u⁴. 1/c and ln c come from a table: no division, no branch.
 func lnNormal(x float64) float64 {
 	bits := math.Float64bits(x)
-	e := int64(bits>>52) - 1023
 	t := &lnTable[bits>>45&(lnCells-1)]
-	m := math.Float64frombits(bits&(1<<52-1) | 1023<<52)
-	u := m*t.inv - 1
+	u := math.Float64frombits(bits&(1<<52-1)|1023<<52)*t.inv - 1
 	u2 := u * u
-	p := (u - u2*0.5) + u2*(u*(1.0/3)-u2*0.25)
-	return (float64(e)*math.Ln2 + t.ln) + p
+	return (float64(int64(bits>>52)-1023)*math.Ln2 + t.ln) + ((u - u2*0.5) + u2*(u*(1.0/3)-u2*0.25))
 }
 
 // lnCells is the number of cells of [1, 2) in lnTable.
