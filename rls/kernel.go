@@ -25,7 +25,10 @@ var useAVX2 = hasAVX2FMA()
 // to check the Go code against the assembly bit for bit.
 var useFMA = hasFMA()
 
-// dot returns Σ a[i]·b[i] for len(a) ≤ len(b), with four partial sums.
+// dot returns Σ a[i]·b[i] for len(a) ≤ len(b), with four partial sums:
+// s_k adds the terms of the indices ≡ k mod 4 below the last multiple of
+// 4; of the rest, a pair goes to s0 and s1, then a single index to s0 (as
+// the assembly's column chunks of 4, 2 and 1).
 func dot(a, b []float64) float64 {
 	var s0, s1, s2, s3 float64
 	for len(a) >= 4 && len(b) >= 4 {
@@ -35,8 +38,13 @@ func dot(a, b []float64) float64 {
 		s3 += a[3] * b[3]
 		a, b = a[4:], b[4:]
 	}
-	for i := 0; i < len(a) && i < len(b); i++ {
-		s0 += a[i] * b[i]
+	if len(a) >= 2 && len(b) >= 2 {
+		s0 += a[0] * b[0]
+		s1 += a[1] * b[1]
+		a, b = a[2:], b[2:]
+	}
+	if len(a) >= 1 && len(b) >= 1 {
+		s0 += a[0] * b[0]
 	}
 	return (s0 + s1) + (s2 + s3)
 }
@@ -56,9 +64,16 @@ func dot2(x, a, b []float64) (sa, sb float64) {
 		b3 += x[3] * b[3]
 		x, a, b = x[4:], a[4:], b[4:]
 	}
-	for i := 0; i < len(x) && i < len(a) && i < len(b); i++ {
-		a0 += x[i] * a[i]
-		b0 += x[i] * b[i]
+	if len(x) >= 2 && len(a) >= 2 && len(b) >= 2 {
+		a0 += x[0] * a[0]
+		a1 += x[1] * a[1]
+		b0 += x[0] * b[0]
+		b1 += x[1] * b[1]
+		x, a, b = x[2:], a[2:], b[2:]
+	}
+	if len(x) >= 1 && len(a) >= 1 && len(b) >= 1 {
+		a0 += x[0] * a[0]
+		b0 += x[0] * b[0]
 	}
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
@@ -97,9 +112,16 @@ func abs2(a, b []float64) (sa, sb float64) {
 		b3 += math.Abs(b[3])
 		a, b = a[4:], b[4:]
 	}
-	for i := 0; i < len(a) && i < len(b); i++ {
-		a0 += math.Abs(a[i])
-		b0 += math.Abs(b[i])
+	if len(a) >= 2 && len(b) >= 2 {
+		a0 += math.Abs(a[0])
+		a1 += math.Abs(a[1])
+		b0 += math.Abs(b[0])
+		b1 += math.Abs(b[1])
+		a, b = a[2:], b[2:]
+	}
+	if len(a) >= 1 && len(b) >= 1 {
+		a0 += math.Abs(a[0])
+		b0 += math.Abs(b[0])
 	}
 	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }

@@ -15,12 +15,35 @@
 // two stores still in flight waits for them to reach the cache. Each update
 // loads the P that the previous one stored.
 
+// SUMS adds the chunk of π in P (4 lanes, or 2 or 1 in the low lanes of
+// a Y register whose other lanes are 0), at byte offset off from column c
+// (R9), to the four sums: xᵀπ in Y10, xᵀθ in Y11, Σ|π| in Y13, Σ|θ| in
+// Y14 (Y12 holds the mask of all bits but the sign). LD loads x's and θ's
+// chunk in the width of P (VMOVUPD for 4 or 2 lanes, VMOVSD for 1) into
+// the X or Y registers XS and TS; XW and TW name the same registers in Y.
+// Lane k of each sum adds the indices ≡ k mod 4 in index order, a pair
+// goes to lanes 0 and 1 and a single index to lane 0, without fused
+// multiply-adds: dot2's and abs2's partial sums. The other lanes add exact
+// zeros (a lane's sum is never −0).
+#define SUMS(P, off, LD, XS, TS, XW, TW) \
+	LD      off(DX)(R9*8), XS;  \
+	LD      off(BX)(R9*8), TS;  \
+	VMULPD  P, XW, Y15;         \
+	VADDPD  Y15, Y10, Y10;      \
+	VMULPD  TW, XW, XW;         \
+	VADDPD  XW, Y11, Y11;       \
+	VANDPD  Y12, P, Y15;        \
+	VADDPD  Y15, Y13, Y13;      \
+	VANDPD  Y12, TW, TW;        \
+	VADDPD  TW, Y14, Y14
+
 // PVEC_COLS sets pi[c : c+w] (c in R9) when c+w ≤ lim, else jumps to next:
 // per column, an FMA chain in A over the even rows (plus the last row when
-// n is odd), one in B over the odd rows, then their sum. BCAST broadcasts
-// x[j] into S and T: VBROADCASTSD for w = 4 in Y registers, VMOVDDUP for
-// w = 2 in X registers. loop and sum name the macro's own labels.
-#define PVEC_COLS(w, lim, BCAST, A, B, S, T, next, loop, sum) \
+// n is odd), one in B over the odd rows, then their sum, which it adds to
+// the sums (SUMS). BCAST broadcasts x[j] into S and T: VBROADCASTSD for
+// w = 4 in Y registers, VMOVDDUP for w = 2 in X registers; AW is A as a Y
+// register. loop and sum name the macro's own labels.
+#define PVEC_COLS(w, lim, BCAST, A, B, S, T, AW, next, loop, sum) \
 	LEAQ        w(R9), AX;          \
 	CMPQ        AX, lim;            \
 	JGT         next;               \
@@ -44,25 +67,33 @@ loop:;                              \
 sum:;                               \
 	VADDPD      B, A, A;            \
 	VMOVUPD     A, (DI)(R9*8);      \
+	SUMS(AW, 0, VMOVUPD, S, T, Y8, Y9); \
 	MOVQ        AX, R9
 
 // func pvecAVX2(n int, p, x, theta, pi *float64) (xpi, xtheta, api, atheta float64)
 // pi[c] = Σ_j x[j]·p[j*n+c], c in [0, n), n ≥ 4: per column, an FMA chain
 // over the even rows (plus the last row when n is odd), one over the odd
-// rows, then their sum. Then xᵀπ and xᵀθ as dot2 computes them, and Σ|π|
-// and Σ|θ| as abs2 does.
+// rows, then their sum. With each chunk of π, xᵀπ and xᵀθ as dot2 computes
+// them, and Σ|π| and Σ|θ| as abs2 does (SUMS).
 TEXT ·pvecAVX2(SB), NOSPLIT, $0-72
-	MOVQ n+0(FP), CX
-	MOVQ p+8(FP), SI
-	MOVQ x+16(FP), DX
-	MOVQ pi+32(FP), DI
-	MOVQ CX, R8
-	SHLQ $3, R8            // R8 = row stride in bytes
-	MOVQ CX, R12
-	ANDQ $-2, R12          // R12 = n rounded down to even
-	MOVQ CX, R13
-	ANDQ $-4, R13          // R13 = n rounded down to a multiple of 4
-	XORQ R9, R9            // R9 = c, first column of the chunk
+	MOVQ     n+0(FP), CX
+	MOVQ     p+8(FP), SI
+	MOVQ     x+16(FP), DX
+	MOVQ     theta+24(FP), BX
+	MOVQ     pi+32(FP), DI
+	MOVQ     CX, R8
+	SHLQ     $3, R8            // R8 = row stride in bytes
+	MOVQ     CX, R12
+	ANDQ     $-2, R12          // R12 = n rounded down to even
+	MOVQ     CX, R13
+	ANDQ     $-4, R13          // R13 = n rounded down to a multiple of 4
+	XORQ     R9, R9            // R9 = c, first column of the chunk
+	VXORPD   Y10, Y10, Y10
+	VXORPD   Y11, Y11, Y11
+	VXORPD   Y13, Y13, Y13
+	VXORPD   Y14, Y14, Y14
+	VPCMPEQQ Y12, Y12, Y12
+	VPSRLQ   $1, Y12, Y12
 
 c16:
 	LEAQ 16(R9), AX
@@ -111,10 +142,15 @@ s16:
 	VMOVUPD Y1, 32(DI)(R9*8)
 	VMOVUPD Y2, 64(DI)(R9*8)
 	VMOVUPD Y3, 96(DI)(R9*8)
+	SUMS(Y0, 0, VMOVUPD, Y8, Y9, Y8, Y9)
+	SUMS(Y1, 32, VMOVUPD, Y8, Y9, Y8, Y9)
+	SUMS(Y2, 64, VMOVUPD, Y8, Y9, Y8, Y9)
+	SUMS(Y3, 96, VMOVUPD, Y8, Y9, Y8, Y9)
 	MOVQ    AX, R9
 	JMP     c16
 
 c8:
+	// After the chunks of 16, at most one of 8 and one of 4 are left.
 	LEAQ   8(R9), AX
 	CMPQ   AX, R13
 	JGT    c4
@@ -147,21 +183,21 @@ s8:
 	VADDPD  Y5, Y1, Y1
 	VMOVUPD Y0, (DI)(R9*8)
 	VMOVUPD Y1, 32(DI)(R9*8)
+	SUMS(Y0, 0, VMOVUPD, Y8, Y9, Y8, Y9)
+	SUMS(Y1, 32, VMOVUPD, Y8, Y9, Y8, Y9)
 	MOVQ    AX, R9
-	JMP     c8
 
 c4:
-	PVEC_COLS(4, R13, VBROADCASTSD, Y0, Y4, Y8, Y9, c2, j4, s4)
-	JMP c4
+	PVEC_COLS(4, R13, VBROADCASTSD, Y0, Y4, Y8, Y9, Y0, c2, j4, s4)
 
 c2:
 	// A pair of columns, in the low 128 bits.
-	PVEC_COLS(2, CX, VMOVDDUP, X0, X4, X8, X9, c1, j2, s2)
+	PVEC_COLS(2, CX, VMOVDDUP, X0, X4, X8, X9, Y0, c1, j2, s2)
 
 c1:
 	// The last column, when n is odd.
 	CMPQ   R9, CX
-	JGE    pdone
+	JGE    dsum
 	VXORPD X0, X0, X0
 	VXORPD X4, X4, X4
 	LEAQ   (SI)(R9*8), R10
@@ -180,54 +216,7 @@ j1:
 	VFMADD231SD (R10), X8, X0
 	VADDSD      X4, X0, X0
 	VMOVSD      X0, (DI)(R9*8)
-
-pdone:
-	// xᵀπ in Y10, xᵀθ in Y11, Σ|π| in Y13 and Σ|θ| in Y14, lane k summing
-	// the terms of the indices ≡ k mod 4 in index order, without fused
-	// multiply-adds: dot2's and abs2's four partial sums. The indices past
-	// the last multiple of 4 go to lane 0 (the other lanes add exact zeros:
-	// a lane's sum is never −0).
-	MOVQ      theta+24(FP), BX
-	VXORPD    Y10, Y10, Y10
-	VXORPD    Y11, Y11, Y11
-	VXORPD    Y13, Y13, Y13
-	VXORPD    Y14, Y14, Y14
-	VPCMPEQQ  Y12, Y12, Y12
-	VPSRLQ    $1, Y12, Y12 // the mask of all bits but the sign
-	XORQ      R11, R11
-
-d4:
-	VMOVUPD (DX)(R11*8), Y0
-	VMOVUPD (DI)(R11*8), Y3
-	VMOVUPD (BX)(R11*8), Y4
-	VMULPD  Y3, Y0, Y1
-	VMULPD  Y4, Y0, Y2
-	VANDPD  Y12, Y3, Y3
-	VANDPD  Y12, Y4, Y4
-	VADDPD  Y1, Y10, Y10
-	VADDPD  Y2, Y11, Y11
-	VADDPD  Y3, Y13, Y13
-	VADDPD  Y4, Y14, Y14
-	ADDQ    $4, R11
-	CMPQ    R11, R13
-	JLT     d4
-
-d1:
-	CMPQ   R11, CX
-	JGE    dsum
-	VMOVSD (DX)(R11*8), X0 // lane 0 only, the others 0
-	VMOVSD (DI)(R11*8), X3
-	VMOVSD (BX)(R11*8), X4
-	VMULPD Y3, Y0, Y1
-	VMULPD Y4, Y0, Y2
-	VANDPD Y12, Y3, Y3
-	VANDPD Y12, Y4, Y4
-	VADDPD Y1, Y10, Y10
-	VADDPD Y2, Y11, Y11
-	VADDPD Y3, Y13, Y13
-	VADDPD Y4, Y14, Y14
-	INCQ   R11
-	JMP    d1
+	SUMS(Y0, 0, VMOVSD, X8, X9, Y8, Y9)
 
 dsum:
 	// (s0 + s1) + (s2 + s3) for two sums at once, twice.
