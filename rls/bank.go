@@ -75,7 +75,7 @@ func (b *Bank) update(x []float64, y float64, sc *Scoring, ws []work) error {
 		}
 	}
 	for i, m := range b.Models {
-		m.commit(x, &ws[i])
+		m.commit(x, y, &ws[i], sc)
 	}
 	return nil
 }

@@ -73,11 +73,15 @@ type Model struct {
 	lamOf, invLam float64
 }
 
-// work is scratch for one update: π, and the fast path's scalars.
+// work is scratch for one update: π, the fast path's scalars, and the
+// figures that commit scores the sample with.
 type work struct {
 	pi               []float64 // π = P x, len n
 	invLambda, s, xk float64   // 1/λ, 1/√(κλ) and xᵀP'x = xᵀπ/κ
 	g                float64   // e/κ: θ' = θ + π·g
+	yhat, e          float64   // xᵀθ and the a-priori error
+	kol, invKol      float64   // κ/λ and λ/κ
+	sqk, isqk        float64   // √(κ/λ) and √(λ/κ)
 }
 
 // pending holds the scalar results of the last successful prepare, which
@@ -85,12 +89,6 @@ type work struct {
 // pooled scratch), and score stays readable after commit (LastScore).
 type pending struct {
 	e, mse, recent float64
-	sigma2         float64
-	det            Detector
-	watch          Watch
-	anomalies      uint64
-	drifts         uint64
-	reset          bool
 	score          Score
 	slow           *rwork // the slow path's scratch (with the next θ and P), or nil
 }
@@ -224,7 +222,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	err = m.prepare(x, y, r, w)
 	if err == nil {
 		e = m.next.e
-		m.commit(x, w)
+		m.commit(x, y, w, r)
 	} else {
 		e = math.NaN()
 	}
@@ -402,7 +400,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 	if m.Samples > 0 {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
-	m.scoreNext(xtheta, y, e, kol, invKol, sqk, isqk, sc)
+	w.yhat, w.e, w.kol, w.invKol, w.sqk, w.isqk = xtheta, e, kol, invKol, sqk, isqk
 	m.next.e, m.next.mse, m.next.recent = e, mse, recent
 	return nil
 }
@@ -421,11 +419,11 @@ func (m *Model) diagBelow(limit float64) bool {
 	return t < limit
 }
 
-// commit makes the last successful prepare, with scratch w, the model's
-// state. The fast path updates P in place, then applies the windup
-// cap and, for a step that makes P nearly singular along x (and every
-// pdEvery samples), checkPD.
-func (m *Model) commit(x []float64, w *work) {
+// commit makes the last successful prepare of (x, y), with scratch w, the
+// model's state and scores the sample with sc. The fast path updates P in
+// place, then applies the windup cap and, for a step that makes P nearly
+// singular along x (and every pdEvery samples), checkPD.
+func (m *Model) commit(x []float64, y float64, w *work, sc *Scoring) {
 	n := m.Dim
 	if m.next.slow != nil {
 		copy(m.Theta, m.next.slow.theta)
@@ -455,8 +453,7 @@ func (m *Model) commit(x []float64, w *work) {
 	m.Samples++
 	m.MSE = m.next.mse
 	m.RecentMSE = m.next.recent
-	m.commitScore()
-	if m.next.reset {
+	if m.score(w, y, sc) {
 		m.ResetCovariance()
 	}
 }

@@ -627,14 +627,16 @@ func (m *Model) LastScore() Score { return m.next.score }
 // dimension, so that θ (after a reset) and σ̂² are determined.
 func (m *Model) warmup() uint64 { return uint64(max(ScoreWarmup, 10*m.Dim)) }
 
-// scoreNext computes, into m.next, the scoring part of an update with a-priori
-// error e and κ/λ = kol = 1/invKol = sqk² = 1/isqk² for the sample with
-// output y, without changing m.
-func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scoring) {
-	w := &m.next
-	// Built in place in m.next, which commit makes the state.
-	s := &w.score
-	*s = Score{YHat: yhat, E: e, SD: predSD(m.Sigma2, kol)}
+// score applies the scoring part of an update to the model's state, in
+// place, and sets its Score (LastScore): commit calls it once the update is
+// certain, with prepare's figures in w (the a-priori error e and κ/λ =
+// kol = 1/invKol = sqk² = 1/isqk²) for the sample with output y. It reads
+// the state before the sample and reports whether a drift alarm resets P.
+func (m *Model) score(w *work, y float64, sc *Scoring) (reset bool) {
+	e, kol, invKol, sqk, isqk := w.e, w.kol, w.invKol, w.sqk, w.isqk
+	sigma2, n2, detN := m.Sigma2, m.Sigma2N, m.Detector.N
+	s := &m.next.score
+	*s = Score{YHat: w.yhat, E: e, SD: predSD(sigma2, kol)}
 	s.Z = e / s.SD // NaN when SD is
 
 	// σ̂²: the mean of u = e²λ/κ, weighted 1/N (a running mean) until N
@@ -645,33 +647,29 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scorin
 		u = e * math.Sqrt(invKol)
 		u = fmin(u*u, math.MaxFloat64)
 	}
-	cnt := m.Sigma2N + 1
+	cnt := n2 + 1
 	warm := m.warmup()
-	if m.Sigma2N >= warm && m.Sigma2 > 0 {
-		u = fmin(u, Sigma2Clip*Sigma2Clip*m.Sigma2) * invSigma2Winsor
+	if n2 >= warm && sigma2 > 0 {
+		u = fmin(u, Sigma2Clip*Sigma2Clip*sigma2) * invSigma2Winsor
 	}
 	// max(1/cnt, 1 − λ), without the division once 1 − λ is the larger.
 	wt := 1 - m.Lambda
 	if c := float64(int64(cnt)); c*wt < 1 {
 		wt = 1 / c
 	}
-	s2 := m.Sigma2 + wt*(u-m.Sigma2)
+	s2 := sigma2 + wt*(u-sigma2)
 	if cnt == 1 {
 		s2 = u
 	}
 	// σ̂² is a float64 in the state: errors whose square underflows (a
 	// sensor at 10⁻³⁰⁰) keep it at the smallest normal number instead of
 	// 0 ("unknown"), once any error was not 0.
-	if s2 < Sigma2Min && (e != 0 || m.Sigma2 > 0) {
+	if s2 < Sigma2Min && (e != 0 || sigma2 > 0) {
 		s2 = Sigma2Min
 	}
 	s2 = fmin(s2, math.MaxFloat64)
 
-	det := m.Detector
-	det.N++
-	var anomalies, drifts uint64
-	wa := &w.watch
-	*wa = m.Watch
+	wa := &m.Watch
 	s.AZ, s.Threshold = math.NaN(), wa.threshold(sc)
 	if sd := wa.sigma() * sqk; sd > 0 {
 		// Kept finite (the episode's peak is state): a scale that
@@ -681,9 +679,9 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scorin
 	// Anomalies are tested from the end of the model's first warm-up on;
 	// a drift alarm restarts that warm-up only when it resets P (θ then
 	// relearns), since otherwise nothing the test relies on changed.
-	tested := m.Sigma2N >= warm
+	tested := n2 >= warm
 	if sc.OnDrift == DriftReset {
-		tested = m.Detector.N >= warm
+		tested = detN >= warm
 	}
 	if tested && abs(s.AZ) > s.Threshold { // false for a NaN AZ
 		s.Anomaly = true
@@ -693,35 +691,34 @@ func (m *Model) scoreNext(yhat, y, e, kol, invKol, sqk, isqk float64, sc *Scorin
 		s.Spread, s.Anomaly = true, true
 	}
 	if s.Anomaly {
-		anomalies = 1
+		m.Anomalies++
 	}
-	m.watchNext(wa, s, y, r, tested, sc)
-	if m.Detector.N >= warm && finite(s.Z) {
-		if !sc.DriftOff {
-			c := &sc.Drift
-			z := fmax(-c.Clip, fmin(c.Clip, s.Z))
-			det.Pos = fmax(0, det.Pos+z-c.K)
-			det.Neg = fmax(0, det.Neg-z-c.K)
-			det.Scale = fmax(0, det.Scale+z*z-c.KScale)
-			s.Statistic = fmax(fmax(det.Pos, det.Neg)*sc.invH, det.Scale*sc.invHScale)
-			if s.Statistic > 1 {
-				s.Drift = true
-				drifts = 1
-				det = Detector{}
-			}
+	m.watchNext(wa, s, y, r, cnt, tested, sc)
+	det := &m.Detector
+	det.N++
+	if detN >= warm && finite(s.Z) && !sc.DriftOff {
+		c := &sc.Drift
+		z := fmax(-c.Clip, fmin(c.Clip, s.Z))
+		det.Pos = fmax(0, det.Pos+z-c.K)
+		det.Neg = fmax(0, det.Neg-z-c.K)
+		det.Scale = fmax(0, det.Scale+z*z-c.KScale)
+		s.Statistic = fmax(fmax(det.Pos, det.Neg)*sc.invH, det.Scale*sc.invHScale)
+		if s.Statistic > 1 {
+			s.Drift = true
+			m.Drifts++
+			*det = Detector{}
 		}
 	}
-	w.sigma2 = s2
-	w.det = det
-	w.anomalies, w.drifts = anomalies, drifts
-	w.reset = s.Drift && sc.OnDrift == DriftReset
+	m.Sigma2, m.Sigma2N = s2, cnt
+	return s.Drift && sc.OnDrift == DriftReset
 }
 
 // watchNext advances the anomaly state wa past the sample with output y,
-// normalised error r = |e|/√(κ/λ) whose score s is (s.Anomaly set): the episode,
-// the fitted threshold (on tested samples) and the scale. The scale and
-// level are kept finite: beyond the largest float they count as it.
-func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Scoring) {
+// normalised error r = |e|/√(κ/λ) whose score s is (s.Anomaly set), the
+// cnt-th of σ̂²: the episode, the fitted threshold (on tested samples) and
+// the scale. The scale and level are kept finite: beyond the largest float
+// they count as it.
+func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, cnt uint64, tested bool, sc *Scoring) {
 	inEpisode := wa.Open > 0
 	switch {
 	case s.Anomaly && !inEpisode:
@@ -778,11 +775,10 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Sc
 	// The scale: a running mean, then exponentially weighted, winsorised
 	// once tested (as σ̂²: a warm-up after a drift alarm lets it follow a new
 	// spread at once); within an episode that lasts, faster and wider.
-	cnt := float64(int64(m.Sigma2N + 1))
 	// max(1/cnt, ScaleAlpha), dividing only while 1/cnt is the larger.
 	lw := float64(ScaleAlpha)
-	if cnt*lw < 1 {
-		lw = 1 / cnt
+	if c := float64(int64(cnt)); c*lw < 1 {
+		lw = 1 / c
 	}
 	wt, clip := lw, float64(ScaleClip)
 	if wa.Open >= EpisodeFast {
@@ -794,18 +790,6 @@ func (m *Model) watchNext(wa *Watch, s *Score, y, r float64, tested bool, sc *Sc
 	}
 	wa.Scale = fmin(wa.Scale+wt*(fmin(r, math.MaxFloat64)-wa.Scale), math.MaxFloat64)
 	wa.Level = fmin(wa.Level+lw*(fmin(abs(y), math.MaxFloat64)-wa.Level), math.MaxFloat64)
-}
-
-// commitScore makes the scoring part of the last prepare the model's state
-// (but for the DriftReset action, which commit applies).
-func (m *Model) commitScore() {
-	w := &m.next
-	m.Sigma2 = w.sigma2
-	m.Sigma2N++
-	m.Detector = w.det
-	m.Watch = w.watch
-	m.Anomalies += w.anomalies
-	m.Drifts += w.drifts
 }
 
 // ResetCovariance sets P ← δ·I and keeps θ (the DriftReset action): the
