@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -212,18 +213,51 @@ func numpyNs(b *testing.B, n int) float64 {
 
 // BenchmarkUpdateVsNumpy is BenchmarkUpdate that also times the notebook's
 // numpy update in the same run, before and after the Go loop, and reports
-// the ratio x-numpy: numpy's median time per update (the lower of the two)
-// over the kernel's mean. The kernel's bar is x-numpy ≥ 100 at n=10.
+// the ratio x-numpy. Both sides are timed alike, as timeit times numpy:
+// the median of seven repeats of about 0.2 s each on the ring of 256
+// samples (median-ns/op for Go, numpy-ns/op for numpy), each side the
+// lower of its two runs, before and after the Go loop; the ratio is
+// numpy's over Go's. A mean over the run (ns/op) counts the moments a
+// shared machine slows down, which the median of repeats leaves out on
+// both sides. The kernel's bar is x-numpy ≥ 100 at n=10.
 func BenchmarkUpdateVsNumpy(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			np := numpyNs(b, n)
+			np, g := numpyNs(b, n), medianNs(n)
 			benchUpdate(b, n)
 			b.StopTimer()
-			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			np = min(np, numpyNs(b, n))
+			np, g = min(np, numpyNs(b, n)), min(g, medianNs(n))
 			b.ReportMetric(np, "numpy-ns/op")
-			b.ReportMetric(np/ns, "x-numpy")
+			b.ReportMetric(g, "median-ns/op")
+			b.ReportMetric(np/g, "x-numpy")
 		})
 	}
+}
+
+// medianNs times Model.Update as numpyUpdate times numpy: seven repeats
+// of about 0.2 s (as numpy's 20,000 updates take) of a new model (λ = 0.99)
+// of dimension n on the ring of benchSamples, and returns the median time
+// per update in ns.
+func medianNs(n int) float64 {
+	const repeats, batch = 7, 1000
+	xs, ys := benchSamples(n)
+	m := NewModel(Spec{"mod2", 0.99, 1}, n)
+	ts := make([]float64, repeats)
+	j := 0
+	for r := range ts {
+		start := time.Now()
+		var d time.Duration
+		count := 0
+		for d < 200*time.Millisecond {
+			for range batch {
+				m.Update(xs[j&255], ys[j&255])
+				j++
+			}
+			count += batch
+			d = time.Since(start)
+		}
+		ts[r] = float64(d.Nanoseconds()) / float64(count)
+	}
+	slices.Sort(ts)
+	return ts[repeats/2]
 }
