@@ -378,7 +378,7 @@ func (m *Model) spreadNext(wa *Watch, s *Score, r float64, tested bool, sc *Scor
 	// lower tail (an error near 0), which would otherwise make sz
 	// heavy-tailed; an error that stays that small is still found.
 	floor := fmax(fmax(FloorRel*wa.Level, SpreadLow*wa.Scale), Sigma2Min)
-	g := lnNormal(fmax(fmin(r, math.MaxFloat64), floor))
+	g := lnNormal(max(fmin(r, math.MaxFloat64), floor))
 	if n == 1 {
 		mean, short, vr = g, g, 1
 	} else {
@@ -698,11 +698,12 @@ func (m *Model) score(w *work, y float64, sc *Scoring) (reset bool) {
 	det.N++
 	if detN >= warm && finite(s.Z) && !sc.DriftOff {
 		c := &sc.Drift
+		// The builtins, without a branch: which side wins is a coin toss.
 		z := fmax(-c.Clip, fmin(c.Clip, s.Z))
-		det.Pos = fmax(0, det.Pos+z-c.K)
-		det.Neg = fmax(0, det.Neg-z-c.K)
-		det.Scale = fmax(0, det.Scale+z*z-c.KScale)
-		s.Statistic = fmax(fmax(det.Pos, det.Neg)*sc.invH, det.Scale*sc.invHScale)
+		det.Pos = max(0, det.Pos+z-c.K)
+		det.Neg = max(0, det.Neg-z-c.K)
+		det.Scale = max(0, det.Scale+z*z-c.KScale)
+		s.Statistic = max(max(det.Pos, det.Neg)*sc.invH, det.Scale*sc.invHScale)
 		if s.Statistic > 1 {
 			s.Drift = true
 			m.Drifts++
