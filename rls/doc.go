@@ -27,14 +27,15 @@
 //
 // Written entry by entry as P[i][j] − k[i]·π[j], the P update is not exactly
 // symmetric, and with λ < 1 the asymmetry is divided by λ at every step and
-// grows like λ⁻ᵗ. Here every entry is computed as
+// grows like λ⁻ᵗ. Here, with v = π/√(κλ), every entry is computed as
 //
-//	P'[i][j] = fma(−(π[i]·π[j]), 1/(κλ), P[i][j]·(1/λ))
+//	P'[i][j] = fma(−v[i], v[j], P[i][j]·(1/λ))
 //
-// (the same value as (P − kπᵀ)/λ, since kπᵀ = ππᵀ/κ). Floating-point
-// multiplication is commutative, so π[i]·π[j] and π[j]·π[i] are the same
-// number, and entry (j, i) goes through exactly the operations of entry
-// (i, j): P stays symmetric bit for bit, P[i*n+j] == P[j*n+i], for ever.
+// (the same value as (P − kπᵀ)/λ, since kπᵀ = ππᵀ/κ). The fused
+// multiply-add subtracts the exact product v[i]·v[j], which is the same
+// number as v[j]·v[i], and entry (j, i) goes through exactly the operations
+// of entry (i, j): P stays symmetric bit for bit, P[i*n+j] == P[j*n+i], for
+// ever (without FMA, the rounded product is just as symmetric).
 //
 // # Any scale
 //

@@ -3,7 +3,7 @@ package rls
 import "math"
 
 // The inner loops of Model.Update. They work on flat row-major slices. On
-// amd64 with AVX2 and FMA, pvec, stepSum and pupdate run hand-written vector
+// amd64 with AVX2 and FMA, pvec and pupdate run hand-written vector
 // kernels (kernel_amd64.s); Model.prepare and commit choose between the
 // assembly and the Go code themselves rather than through pvec and pupdate,
 // which do not inline, saving a call per update. Elsewhere the Go code below
