@@ -68,9 +68,9 @@ type Model struct {
 	Watch     Watch    // the anomaly test: robust scale, fitted threshold, open episode
 
 	next pending // scalar results of prepare
-	// invLam is 1/λ for λ = lamOf, computed when λ changes (a division
-	// less per update).
-	lamOf, invLam float64
+	// invLam, rootLam and invRootLam are 1/λ, √λ and 1/√λ for λ = lamOf,
+	// computed when λ changes (fewer divisions and roots per update).
+	lamOf, invLam, rootLam, invRootLam float64
 }
 
 // work is scratch for one update: π, the fast path's scalars, and the
@@ -374,13 +374,17 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		sqk = math.Sqrt(kol)
 		isqk = 1 / sqk
 	} else {
-		invK := 1 / kappa
+		// 1/κ and √κ side by side, then 1/√κ = √κ/κ: a shorter chain
+		// from κ to the new P than a root after the division.
+		invK, rootK := 1/kappa, math.Sqrt(kappa)
 		if m.lamOf != lam {
-			m.lamOf, m.invLam = lam, 1/lam
+			m.lamOf, m.invLam, m.rootLam = lam, 1/lam, math.Sqrt(lam)
+			m.invRootLam = 1 / m.rootLam
 		}
 		invLambda := m.invLam
+		irk := invK * rootK
 		kol, invKol = kappa*invLambda, lam*invK
-		isqk = math.Sqrt(invKol)
+		isqk = irk * m.rootLam
 		sqk = kol * isqk
 		// θ' = θ + k e with k = π/κ (e bounded with Scoring.Robust),
 		// computed by commit. Each |θ[i] + π[i]·g| is at most
@@ -389,7 +393,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		if !finite(atheta+abs(g)*api) && !finite(stepSum(m.Theta, w.pi, g)) {
 			return ErrNumeric
 		}
-		w.invLambda, w.s, w.xk, w.g = invLambda, isqk*invLambda, xpi*invK, g
+		w.invLambda, w.s, w.xk, w.g = invLambda, irk*m.invRootLam, xpi*invK, g
 	}
 
 	// Error figures; squares beyond the largest float are counted as it.
