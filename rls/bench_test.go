@@ -261,3 +261,19 @@ func medianNs(n int) float64 {
 	slices.Sort(ts)
 	return ts[repeats/2]
 }
+
+// BenchmarkBankUpdateScored: the default bank with an explicit Scoring, as
+// the processor passes it (the flags' values), n = 10.
+func BenchmarkBankUpdateScored(b *testing.B) {
+	xs, ys := benchSamples(10)
+	bank := NewBank(DefaultSpecs(), 10)
+	sc := DefaultScoring()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i & 255
+		if err := bank.UpdateScored(xs[j], ys[j], &sc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 )
 
 // Scoring: uncertainty, anomalies and drift (docs/design.md, "Uncertainty,
@@ -178,9 +179,25 @@ func (s *Scoring) derive() {
 	s.invH, s.invHScale = 1/s.Drift.H, 1/s.Drift.HScale
 	// The budget is shared by the two tests (error and spread).
 	p := s.AnomalyRate / 2
-	s.zRate = -NormalQuantile(p / 2)
+	s.zRate = zRate(p)
 	s.stepUp, s.stepDn = ThresholdStep*(1-p), ThresholdStep*p
 }
+
+// zRate returns the two-sided Gaussian threshold −Φ⁻¹(p/2), the last one
+// remembered: a processor resolves its one Scoring on every sample, and
+// NormalQuantile costs as much as the update of a bank.
+func zRate(p float64) float64 {
+	if c := lastZRate.Load(); c != nil && c.p == p {
+		return c.z
+	}
+	c := &rateZ{p, -NormalQuantile(p / 2)}
+	lastZRate.Store(c)
+	return c.z
+}
+
+type rateZ struct{ p, z float64 }
+
+var lastZRate atomic.Pointer[rateZ]
 
 // resolve returns s with zero fields replaced by defaults: the shared
 // defaults for nil, else s completed in *buf.

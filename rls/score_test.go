@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -420,4 +421,35 @@ func TestLnNormal(t *testing.T) {
 		}
 	}
 	t.Logf("largest error %.3g", worst)
+}
+
+// TestZRateForEachRate: the remembered threshold is the one of the rate
+// asked for, when rates alternate and from goroutines at once.
+func TestZRateForEachRate(t *testing.T) {
+	rates := []float64{1e-7, 1e-3, 1e-7, 0.2, 1e-12, 1e-3}
+	for _, p := range rates {
+		if got, want := zRate(p), -NormalQuantile(p/2); got != want {
+			t.Fatalf("zRate(%v) = %v, want %v", p, got, want)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				p := rates[(g+i)%len(rates)]
+				if got, want := zRate(p), -NormalQuantile(p/2); got != want {
+					t.Errorf("zRate(%v) = %v, want %v", p, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sc := Scoring{AnomalyRate: 1e-4}
+	var buf Scoring
+	if r := sc.resolve(&buf); r.zRate != -NormalQuantile(1e-4/4) {
+		t.Fatalf("resolved zRate %v, want %v", r.zRate, -NormalQuantile(1e-4/4))
+	}
 }
