@@ -233,6 +233,17 @@ dsum:
 	VZEROUPPER
 	RET
 
+// THETA_V sets θ[i] += π[i]·gain and π[i] ← π[i]·s = v[i] for the 4 (Y
+// registers) or 2 (X registers) indices from R11: gain in G, s in S, A and
+// V scratch.
+#define THETA_V(A, G, S, V) \
+	VMOVUPD (DX)(R11*8), V;     \
+	VMULPD  V, G, A;            \
+	VMULPD  V, S, V;            \
+	VADDPD  (R10)(R11*8), A, A; \
+	VMOVUPD A, (R10)(R11*8);    \
+	VMOVUPD V, (DX)(R11*8)
+
 // func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64)
 // theta[i] += pi[i]·gain (a multiply, then an add) and pi[i] ← pi[i]·s =
 // v[i] for i in [0, n), then p[i*n+j] = fma(−v[i], v[j], p[i*n+j]·invLambda)
@@ -255,24 +266,14 @@ TEXT ·pupdateAVX2(SB), NOSPLIT, $0-80
 	XORQ         R11, R11
 
 th4:
-	VMOVUPD (DX)(R11*8), Y3
-	VMULPD  Y3, Y1, Y0
-	VMULPD  Y3, Y2, Y3
-	VADDPD  (R10)(R11*8), Y0, Y0
-	VMOVUPD Y0, (R10)(R11*8)
-	VMOVUPD Y3, (DX)(R11*8)
+	THETA_V(Y0, Y1, Y2, Y3)
 	ADDQ    $4, R11
 	CMPQ    R11, R12
 	JLT     th4
 	LEAQ    2(R11), AX
 	CMPQ    AX, CX
 	JGT     th1
-	VMOVUPD (DX)(R11*8), X3
-	VMULPD  X3, X1, X0
-	VMULPD  X3, X2, X3
-	VADDPD  (R10)(R11*8), X0, X0
-	VMOVUPD X0, (R10)(R11*8)
-	VMOVUPD X3, (DX)(R11*8)
+	THETA_V(X0, X1, X2, X3)
 	MOVQ    AX, R11
 
 th1:
