@@ -9,11 +9,11 @@
 // Column chunks: a row of n ≥ 4 doubles is covered by chunks of 16, 8 and 4
 // columns up to the last multiple of 4, then a pair of columns (128-bit
 // operations) and a single one (scalar operations) as n mod 4 requires.
-// The chunks do not overlap, so every load of P (in pvecAVX2) and of π (in
-// pupdateAVX2 and the dot products) covers exactly what one earlier store
+// The chunks do not overlap, and θ and π (then v) are stored in the same
+// chunks, so every load of P, θ or π covers exactly what one earlier store
 // wrote: the CPU forwards it from its store buffer, whereas a load spanning
 // two stores still in flight waits for them to reach the cache. Each update
-// loads the P that the previous one stored.
+// loads the P and θ that the previous one stored.
 
 // SUMS adds the chunk of π in P (4 lanes, or 2 or 1 in the low lanes of
 // a Y register whose other lanes are 0), at byte offset off from column c
