@@ -234,10 +234,9 @@ const (
 	ScaleClip = 3
 	// EpisodeAlpha and EpisodeClip replace ScaleAlpha and ScaleClip once
 	// an episode has had EpisodeFast anomalous samples, until it closes:
-	// errors that stay
-	// large are a new spread, which the scale then follows within a few
-	// samples (after an exactly constant stretch, say), while a lone outlier
-	// or a short burst still moves it little.
+	// errors that stay large are a new spread, which the scale then
+	// follows within a few samples (after an exactly constant stretch,
+	// say), while a lone outlier or a short burst still moves it little.
 	EpisodeAlpha = 0.1
 	EpisodeClip  = 10
 	EpisodeFast  = 5
@@ -841,8 +840,8 @@ func fmin(a, b float64) float64 {
 	return b
 }
 
-// lnNormal returns ln x for a finite normal x > 0, to within about 10⁻¹⁵
-// (math.Log costs as much as a third of an update at n = 10): with
+// lnNormal returns ln x for a finite normal x > 0, to within about
+// 2·10⁻¹³, the series' next term (math.Log costs as much as a third of an update at n = 10): with
 // x = m·2ᵉ, m in [1, 2), and c the centre of m's 128th of [1, 2), ln x =
 // e·ln 2 + ln c + ln(1 + u) with u = m/c − 1, |u| ≤ 1/257, by its series
 // to u⁴. 1/c and ln c come from a table: no division, no branch.
