@@ -244,6 +244,19 @@ dsum:
 	VMOVUPD A, (R10)(R11*8);    \
 	VMOVUPD V, (DX)(R11*8)
 
+// PUPD_COLS sets p[i*n+c : i*n+c+w] (row i at SI, c in R9) to
+// fma(−v[i], v[c : c+w], p·invLambda) when c+w ≤ lim, else jumps to next:
+// invLambda in L, v[i] in V (Y registers for w = 4, X for w = 2), A
+// scratch.
+#define PUPD_COLS(w, lim, A, L, V, next) \
+	LEAQ         w(R9), AX;          \
+	CMPQ         AX, lim;            \
+	JGT          next;               \
+	VMULPD       (SI)(R9*8), L, A;   \
+	VFNMADD231PD (DX)(R9*8), V, A;   \
+	VMOVUPD      A, (SI)(R9*8);      \
+	MOVQ         AX, R9
+
 // func pupdateAVX2(n int, p, pi, x, theta *float64, invLambda, s, gain float64) (trace, sx float64)
 // theta[i] += pi[i]·gain (a multiply, then an add) and pi[i] ← pi[i]·s =
 // v[i] for i in [0, n), then p[i*n+j] = fma(−v[i], v[j], p[i*n+j]·invLambda)
@@ -336,22 +349,10 @@ r8:
 
 r4:
 	// At most one whole chunk of 4 is left.
-	LEAQ         4(R9), AX
-	CMPQ         AX, R12
-	JGT          r2
-	VMULPD       (SI)(R9*8), Y14, Y0
-	VFNMADD231PD (DX)(R9*8), Y15, Y0
-	VMOVUPD      Y0, (SI)(R9*8)
-	MOVQ         AX, R9
+	PUPD_COLS(4, R12, Y0, Y14, Y15, r2)
 
 r2:
-	LEAQ         2(R9), AX
-	CMPQ         AX, CX
-	JGT          r1
-	VMULPD       (SI)(R9*8), X14, X0
-	VFNMADD231PD (DX)(R9*8), X15, X0
-	VMOVUPD      X0, (SI)(R9*8)
-	MOVQ         AX, R9
+	PUPD_COLS(2, CX, X0, X14, X15, r1)
 
 r1:
 	CMPQ         R9, CX
