@@ -184,23 +184,15 @@ func pvecGo(n int, P, x, pi []float64) {
 	}
 }
 
-// stepSum returns Σ (θ[i] + π[i]·g) over i < len(θ), with the partial sums
-// of dot: it is finite exactly when every θ[i] + π[i]·g is, unless the sum
-// itself overflows. The update needs it only when the bound from pvec's
-// sums of magnitudes is not finite.
+// stepSum returns Σ (θ[i] + π[i]·g): it is finite exactly when every
+// θ[i] + π[i]·g is, unless the sum itself overflows. The update needs it
+// only when the bound from pvec's sums of magnitudes is not finite.
 func stepSum(theta, pi []float64, g float64) float64 {
-	var s0, s1, s2, s3 float64
-	for len(theta) >= 4 && len(pi) >= 4 {
-		s0 += theta[0] + pi[0]*g
-		s1 += theta[1] + pi[1]*g
-		s2 += theta[2] + pi[2]*g
-		s3 += theta[3] + pi[3]*g
-		theta, pi = theta[4:], pi[4:]
+	var s float64
+	for i, t := range theta {
+		s += t + pi[i]*g
 	}
-	for i := 0; i < len(theta) && i < len(pi); i++ {
-		s0 += theta[i] + pi[i]*g
-	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
 // pupdate sets θ[i] += π[i]·g (a multiply, then an add: the value that
