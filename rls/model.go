@@ -67,7 +67,7 @@ type Model struct {
 	Drifts    uint64   // detector alarms
 	Watch     Watch    // the anomaly test: robust scale, fitted threshold, open episode
 
-	next pending // scalar results of prepare
+	next pending // the last score, and the slow path's scratch
 	// invLam, rootLam and invRootLam are 1/λ, √λ and 1/√λ for λ = lamOf,
 	// computed when λ changes (fewer divisions and roots per update).
 	lamOf, invLam, rootLam, invRootLam float64
@@ -80,17 +80,16 @@ type work struct {
 	invLambda, s, xk float64   // 1/λ, 1/√(κλ) and xᵀP'x = xᵀπ/κ
 	g                float64   // e/κ: θ' = θ + π·g
 	yhat, e          float64   // xᵀθ and the a-priori error
+	mse, recent      float64   // the new MSE and RecentMSE
 	kol, invKol      float64   // κ/λ and λ/κ
 	sqk, isqk        float64   // √(κ/λ) and √(λ/κ)
 }
 
-// pending holds the scalar results of the last successful prepare, which
-// commit makes the model's state; they stay with the model (not the
-// pooled scratch), and score stays readable after commit (LastScore).
+// pending is what stays with the model between prepare and commit and
+// after: the slow path's scratch, and the score (LastScore).
 type pending struct {
-	e, mse, recent float64
-	score          Score
-	slow           *rwork // the slow path's scratch (with the next θ and P), or nil
+	score Score
+	slow  *rwork // the slow path's scratch (with the next θ and P), or nil
 }
 
 // NewModel returns a model of dimension dim with θ = 0 and P = Delta·I. The
@@ -221,7 +220,7 @@ func (m *Model) UpdateScored(x []float64, y float64, sc *Scoring) (e float64, er
 	w := &sw
 	err = m.prepare(x, y, r, w)
 	if err == nil {
-		e = m.next.e
+		e = w.e
 		m.commit(x, y, w, r)
 	} else {
 		e = math.NaN()
@@ -405,7 +404,7 @@ func (m *Model) prepare(x []float64, y float64, sc *Scoring, w *work) error {
 		recent = fmin(m.RecentMSE+RecentAlpha*(e2-m.RecentMSE), math.MaxFloat64)
 	}
 	w.yhat, w.e, w.kol, w.invKol, w.sqk, w.isqk = xtheta, e, kol, invKol, sqk, isqk
-	m.next.e, m.next.mse, m.next.recent = e, mse, recent
+	w.mse, w.recent = mse, recent
 	return nil
 }
 
@@ -455,8 +454,8 @@ func (m *Model) commit(x []float64, y float64, w *work, sc *Scoring) {
 		}
 	}
 	m.Samples++
-	m.MSE = m.next.mse
-	m.RecentMSE = m.next.recent
+	m.MSE = w.mse
+	m.RecentMSE = w.recent
 	if m.score(w, y, sc) {
 		m.ResetCovariance()
 	}
