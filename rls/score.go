@@ -125,8 +125,8 @@ type Scoring struct {
 	// (Watch). 0 means DefaultAnomalyRate.
 	AnomalyRate float64
 	// AnomalyZ > 0 is an explicit threshold on |AZ| instead of the fitted
-	// one (an expert override); math.Inf(1) turns the test off. 0 means the
-	// fitted threshold.
+	// one (an expert override); math.Inf(1) turns both anomaly tests off
+	// (the error test and the spread test). 0 means the fitted threshold.
 	AnomalyZ float64
 	// Robust bounds the error with which a sample updates θ (Huber): e is
 	// clipped at RobustClip times the robust scale, so a gross outlier does
