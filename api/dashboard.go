@@ -216,8 +216,9 @@ func rankActive(act []history.Activity) []history.Activity {
 // dashOrder yields the dashboard's sensors after the one with ID after:
 // the ranked ones (only those the view holds) and then the others in the
 // view's order. Only the ranked sensors of the page are looked up one by
-// one; the rest is the view's ordered pass from the cursor, so a page
-// costs its rows and the events kept, not the sensors served. A cursor
+// one; the rest is the view's ordered pass from the cursor, which leaves
+// the ranked ones unread, so a page costs its rows and the events kept,
+// not the sensors served. A cursor
 // that is ranked resumes the ranking as it stands; one that is not
 // resumes the view's order after it.
 func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[dashSensor, error] {
@@ -244,13 +245,11 @@ func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[
 				return
 			}
 		}
-		for sensor, err := range v.All(plainAfter) {
+		isRanked := func(id string) bool { _, ok := rank[id]; return ok }
+		for sensor, err := range v.AllExcept(plainAfter, isRanked) {
 			if err != nil {
 				yield(dashSensor{}, err)
 				return
-			}
-			if _, ok := rank[sensor.ID]; ok {
-				continue
 			}
 			if !yield(dashSensor{sensor, history.Activity{Sensor: sensor.ID}}, nil) {
 				return
