@@ -86,11 +86,10 @@ type dashRow struct {
 	Rejected uint64
 	Updated  string
 	Models   []dashModelCell
-	// Anomalies (episodes opened) and Drifts are the sensor's events of the
-	// last RecentEvents; AtLeast: more may have happened than serve keeps
-	// per sensor.
-	Anomalies, Drifts int
-	AtLeast           bool
+	// The sensor's anomaly episodes opened and drifts of the last
+	// RecentEvents; AtLeast: more may have happened than serve keeps per
+	// sensor.
+	history.Activity
 }
 
 type dashData struct {
@@ -152,11 +151,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			more = true
 			break
 		}
-		sensor, act := ds.Sensor, ds.act
+		sensor := ds.Sensor
 		id := sensor.ID
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
-			Updated:   time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05"),
-			Anomalies: act.Anomalies, Drifts: act.Drifts, AtLeast: act.AtLeast}
+			Updated:  time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05"),
+			Activity: ds.act}
 		var star []float64
 		if sensor.Bank != nil {
 			if ts := trueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
