@@ -86,11 +86,10 @@ type dashRow struct {
 	Rejected uint64
 	Updated  string
 	Models   []dashModelCell
-	// Anomalies (episodes opened) and Drifts are the sensor's events of the
-	// last RecentEvents; AtLeast: more may have happened than serve keeps
-	// per sensor.
-	Anomalies, Drifts int
-	AtLeast           bool
+	// The sensor's anomaly episodes opened and drifts of the last
+	// RecentEvents; AtLeast: more may have happened than serve keeps per
+	// sensor.
+	history.Activity
 }
 
 type dashData struct {
@@ -152,11 +151,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 			more = true
 			break
 		}
-		sensor, act := ds.Sensor, ds.act
+		sensor := ds.Sensor
 		id := sensor.ID
 		row := dashRow{ID: id, Href: sensorHref(v, id), Samples: sensor.Meta.Samples, Rejected: sensor.Meta.Rejected,
-			Updated:   time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05"),
-			Anomalies: act.Anomalies, Drifts: act.Drifts, AtLeast: act.AtLeast}
+			Updated:  time.UnixMilli(sensor.Meta.Updated).UTC().Format("2006-01-02 15:04:05"),
+			Activity: ds.act}
 		var star []float64
 		if sensor.Bank != nil {
 			if ts := trueTheta(s.Truth, id, sensor.Bank.Dim, []uint64{sensor.Meta.Samples}); ts != nil {
@@ -216,8 +215,9 @@ func rankActive(act []history.Activity) []history.Activity {
 // dashOrder yields the dashboard's sensors after the one with ID after:
 // the ranked ones (only those the view holds) and then the others in the
 // view's order. Only the ranked sensors of the page are looked up one by
-// one; the rest is the view's ordered pass from the cursor, so a page
-// costs its rows and the events kept, not the sensors served. A cursor
+// one; the rest is the view's ordered pass from the cursor, which leaves
+// the ranked ones unread, so a page costs its rows and the events kept,
+// not the sensors served. A cursor
 // that is ranked resumes the ranking as it stands; one that is not
 // resumes the view's order after it.
 func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[dashSensor, error] {
@@ -244,13 +244,11 @@ func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[
 				return
 			}
 		}
-		for sensor, err := range v.All(plainAfter) {
+		isRanked := func(id string) bool { _, ok := rank[id]; return ok }
+		for sensor, err := range v.AllExcept(plainAfter, isRanked) {
 			if err != nil {
 				yield(dashSensor{}, err)
 				return
-			}
-			if _, ok := rank[sensor.ID]; ok {
-				continue
 			}
 			if !yield(dashSensor{sensor, history.Activity{Sensor: sensor.ID}}, nil) {
 				return

@@ -183,12 +183,7 @@ func TestDashboardAnomalyRanking(t *testing.T) {
 	// Each one's sensor page draws one episode mark per episode its badge
 	// counts.
 	for _, r := range rows {
-		resp, err := http.Get("http://" + httpAddr + "/sensors/" + r.id + "?group=rls")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		b := getBody(t, "http://"+httpAddr+"/sensors/"+r.id+"?group=rls", "text/html", nil)
 		if n := strings.Count(string(b), `<rect class="episode`); n != r.anomalies {
 			t.Errorf("sensor %s: %d episode marks, its badge counts %d", r.id, n, r.anomalies)
 		}

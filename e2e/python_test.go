@@ -165,7 +165,7 @@ type goAnswers struct {
 // `serve` with a token. Every route the client calls answers what the Go
 // client (or a plain request) answers, errors carry the same status and
 // message, decode_state gives bit for bit the θ and P the Go codec encoded
-// (bank versions 1 to 3) and refuses broken states for Go's reasons, and
+// (bank versions 1 to 4) and refuses broken states for Go's reasons, and
 // the table, scores and events that kafka-python reads parse to what
 // franz-go reads. It runs with numpy and again without, and the Python
 // example of docs/api.md runs as written.
@@ -517,6 +517,8 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 
 	// Broken values: decode_state refuses each for the reason Go gives.
 	good := codec.AppendEnvelope(nil, meta(4, 300), codec.AppendBank(nil, learned(4, 50)))
+	badSide := learned(4, 50)
+	badSide.Models[0].Watch.SpreadSide = 2
 	broken := map[string][]byte{
 		"broken-empty":         {},
 		"broken-magic":         append([]byte{0x00}, good[1:]...),
@@ -529,6 +531,7 @@ func pyStates(t *testing.T) ([]pyStateIn, map[string]*goState) {
 		"broken-bank-version":  append(append([]byte{}, good[:43]...), append([]byte{codec.BankVersion + 1}, good[44:]...)...),
 		"broken-bank-truncate": good[:len(good)-1],
 		"broken-bank-trailing": append(append([]byte{}, good...), 0),
+		"broken-spread-side":   codec.AppendEnvelope(nil, meta(4, 300), codec.AppendBank(nil, badSide)),
 	}
 	for name, v := range broken {
 		out = append(out, pyStateIn{name, hex.EncodeToString(v)})

@@ -393,13 +393,17 @@ def _decode_bank(b: bytes) -> tuple:
             raise err("bad-value", f"byte {q + 8}: model {i} ({name}) delta {f[1]} not a finite number > 0")
         if math.isnan(f[2]):
             raise err("bad-value", f"byte {q + 16}: model {i} ({name}) maxTrace is NaN")
-        # mse, recent mse, σ̂², S⁺, S⁻, Sᵥ, anomaly scale, level, tail, peak: finite and >= 0
+        # mse, recent mse, σ̂², S⁺, S⁻, Sᵥ, anomaly scale, level, tail, peak,
+        # spread var, spread tail: finite and >= 0
         for k in (4, 5, 6, 8, 9, 10, 14, 15, 16, 19, 23, 25):
             if not (0 <= f[k] < math.inf):
                 raise err("bad-value", f"model {i} ({name}): field {k} = {f[k]} not a finite number >= 0")
+        # spread mean, spread short: finite
         for k in (22, 24):
             if not math.isfinite(f[k]):
                 raise err("bad-value", f"model {i} ({name}): field {k} = {f[k]} not finite")
+        if not -1 <= f[26] <= 1:
+            raise err("bad-value", f"byte {q + 208}: model {i} ({name}) spread side {f[26]} not -1, 0 or 1")
         v = floats.unpack_from(b, q + fixed.size)
         theta, upper = v[:n], v[n:]
         if not all(math.isfinite(x) for x in v):

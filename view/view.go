@@ -502,12 +502,19 @@ func (v *View) IDs(after string) iter.Seq2[string, error] {
 // all), each once and in byte order of IDs, in one pass over the local
 // table; a sensor with a state in several partitions is its newest one, as
 // for Get. An error ends the sequence as (nil, err).
-func (v *View) All(after string) iter.Seq2[*Sensor, error] {
+func (v *View) All(after string) iter.Seq2[*Sensor, error] { return v.AllExcept(after, nil) }
+
+// AllExcept is All without the sensors for which skip (nil: none) is true;
+// their states are neither read nor decoded.
+func (v *View) AllExcept(after string, skip func(id string) bool) iter.Seq2[*Sensor, error] {
 	return func(yield func(*Sensor, error) bool) {
 		stopped := false
 		var failed error
 		err := v.scan(after, func(key []byte, at []storage.Iterator) bool {
 			id := string(key)
+			if skip != nil && skip(id) {
+				return true
+			}
 			var best newest
 			for _, it := range at {
 				b, err := it.Value()

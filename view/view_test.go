@@ -15,7 +15,7 @@ import (
 
 // TestOrderedScan writes table values straight into a 3-partition table,
 // the keys scattered over the partitions and one sensor in two of them,
-// and checks the view's ordered pass (IDs, All, Sensors, Each, Count)
+// and checks the view's ordered pass (IDs, All, AllExcept, Sensors, Each, Count)
 // against a sorted list of the keys written.
 func TestOrderedScan(t *testing.T) {
 	if testing.Short() {
@@ -159,6 +159,24 @@ func TestOrderedScan(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Each: %q, want %q", got, want)
+	}
+	// AllExcept: All without the skipped IDs, whichever partitions hold them.
+	skip := map[string]bool{"b": true, "7": true, "0": true}
+	var exceptWant []string
+	for _, k := range want {
+		if k > "0" && !skip[k] {
+			exceptWant = append(exceptWant, k)
+		}
+	}
+	got = got[:0]
+	for s, err := range v.AllExcept("0", func(id string) bool { return skip[id] }) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s.ID)
+	}
+	if !reflect.DeepEqual(got, exceptWant) {
+		t.Errorf("AllExcept(\"0\", b and 7): %q, want %q", got, exceptWant)
 	}
 	stop := fmt.Errorf("stop")
 	n := 0
