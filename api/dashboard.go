@@ -217,9 +217,8 @@ func rankActive(act []history.Activity) []history.Activity {
 // view's order. Only the ranked sensors of the page are looked up one by
 // one; the rest is the view's ordered pass from the cursor, which leaves
 // the ranked ones unread, so a page costs its rows and the events kept,
-// not the sensors served. A cursor
-// that is ranked resumes the ranking as it stands; one that is not
-// resumes the view's order after it.
+// not the sensors served. A cursor that is ranked resumes the ranking as
+// it stands; one that is not resumes the view's order after it.
 func dashOrder(v *view.View, ranked []history.Activity, after string) iter.Seq2[dashSensor, error] {
 	return func(yield func(dashSensor, error) bool) {
 		rank := make(map[string]int, len(ranked))
